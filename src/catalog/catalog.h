@@ -1,0 +1,131 @@
+// The catalog: one SQLite file (WAL, foreign keys, schema version + migrations) holding items
+// (audio files and imported records), and per-space embeddings: one whole-item vector plus
+// optional per-segment vectors with start/end times. A "space" is a model name ("yamnet") or a
+// name given at import. Every write is one transaction: a crash or error leaves the previous
+// state intact. Vectors are stored as little-endian float32 BLOBs (docs/formats.md).
+// Thread-safety: a Catalog object serialises its own calls with a mutex; several processes may
+// open the same file (SQLite locking, busy timeout 10 s).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/matrix.h"
+#include "core/status.h"
+
+namespace earshot {
+
+inline constexpr int kCatalogSchemaVersion = 1;
+
+struct ItemRecord {
+    std::int64_t id = 0;         // assigned by the catalog (> 0)
+    std::string path;            // absolute path as indexed, or an external id for imports
+    std::string name;            // file name (or id) shown to people
+    double duration_s = 0.0;
+    int sample_rate_hz = 0;      // original rate
+    int channels = 0;
+    std::string codec;
+    std::int64_t size_bytes = 0;
+    std::int64_t mtime_ns = 0;   // file modification time, ns since epoch
+    std::string content_hash;    // 16 hex digits (core/file_util.h hash_file)
+    std::string title;           // tags, may be empty
+    std::string artist;
+    std::string labels;          // free text labels/tags, comma-separated (imports, models' top classes)
+};
+
+struct SegmentRecord {
+    double start_s = 0.0;
+    double end_s = 0.0;
+};
+
+// All whole-item vectors of one space, loaded for search. Row i belongs to ids[i].
+struct EmbeddingSet {
+    std::string space;
+    int dim = 0;
+    std::vector<std::int64_t> ids;
+    std::vector<double> durations_s;  // of the items, aligned with ids
+    Matrix vectors;                   // ids.size() × dim
+};
+
+struct SpaceInfo {
+    std::string space;
+    int dim = 0;
+    std::int64_t n_items = 0;
+    std::int64_t n_segments = 0;
+};
+
+struct CatalogStats {
+    std::int64_t n_items = 0;
+    std::int64_t total_bytes = 0;     // sum of items' size_bytes
+    double total_duration_s = 0.0;
+    std::int64_t file_bytes = 0;      // size of the catalog file itself
+    std::vector<SpaceInfo> spaces;
+};
+
+struct CatalogOptions {
+    bool create_if_missing = true;
+    bool read_only = false;
+};
+
+class Catalog {
+public:
+    // Opens or creates a catalog file. kNotFound if missing and !create_if_missing;
+    // kCorruption if the file is not an earshot catalog (or is damaged); kNotSupported if its
+    // schema version is newer than this build; older versions are migrated in a transaction.
+    static Result<std::unique_ptr<Catalog>> open(const std::filesystem::path& path,
+                                                 const CatalogOptions& options = {});
+    virtual ~Catalog() = default;
+
+    virtual const std::filesystem::path& path() const = 0;
+
+    // Inserts a new item, or updates the row with the same path (keeping its id), and replaces
+    // its embedding for `space` (whole vector + segments), all in one transaction.
+    // segments.n_rows must equal segment_times.size(); segments may be empty.
+    // Returns the item id. kInvalidArgument on a dim mismatch with the space's existing dim.
+    virtual Result<std::int64_t> put_item(const ItemRecord& item, const std::string& space,
+                                          std::span<const float> vector, const Matrix& segments,
+                                          const std::vector<SegmentRecord>& segment_times) = 0;
+
+    // Many put_item calls in a single transaction (all or nothing). Returns the ids in order.
+    struct PutRequest {
+        ItemRecord item;
+        std::vector<float> vector;
+        Matrix segments;
+        std::vector<SegmentRecord> segment_times;
+    };
+    virtual Result<std::vector<std::int64_t>> put_items(const std::string& space,
+                                                        const std::vector<PutRequest>& items) = 0;
+
+    virtual Result<std::optional<ItemRecord>> find_by_path(const std::string& path) = 0;
+    // kNotFound for an unknown id.
+    virtual Result<ItemRecord> get_item(std::int64_t id) = 0;
+    // Items ordered by id; query (if non-empty) is a case-insensitive substring of path, name,
+    // title, artist or labels.
+    virtual Result<std::vector<ItemRecord>> list_items(std::int64_t offset, std::int64_t limit,
+                                                       const std::string& query = "") = 0;
+    virtual Result<std::int64_t> count_items(const std::string& query = "") = 0;
+    // Whether the item has a vector in this space.
+    virtual Result<bool> has_embedding(std::int64_t id, const std::string& space) = 0;
+
+    // Removes items (and their embeddings) by id; returns how many existed.
+    virtual Result<std::int64_t> remove_items(const std::vector<std::int64_t>& ids) = 0;
+
+    // Whole-item vectors of a space (kNotFound if the space has no vectors).
+    virtual Result<EmbeddingSet> load_embeddings(const std::string& space) = 0;
+    // One item's whole vector (kNotFound if it has none in that space).
+    virtual Result<std::vector<float>> get_embedding(std::int64_t id, const std::string& space) = 0;
+    // One item's segments (n × dim) and times; empty if none stored.
+    virtual Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
+        std::int64_t id, const std::string& space) = 0;
+
+    virtual Result<std::vector<SpaceInfo>> spaces() = 0;
+    virtual Result<CatalogStats> stats() = 0;
+    // Runs SQLite's integrity check; kCorruption with its message if it fails.
+    virtual Status check_integrity() = 0;
+};
+
+}  // namespace earshot

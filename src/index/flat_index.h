@@ -1,0 +1,61 @@
+// Exact (brute-force) top-k search over n × d float32 vectors, row-major, each row with a 64-bit
+// item id. Vectorised distance kernels (AVX2/AVX-512 via -march=native, with a scalar fallback)
+// and a multi-threaded scan; the reference that approximate indexes are tested against.
+// Thread-safety: search() is const and may run concurrently; add/remove need exclusive access.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/matrix.h"
+#include "core/status.h"
+#include "index/metric.h"
+
+namespace earshot {
+
+struct SearchHit {
+    std::int64_t id = 0;
+    float distance = 0.0f;
+    float score = 0.0f;
+};
+
+struct SearchOptions {
+    std::size_t k = 10;
+    // Optional filter applied during the scan: only ids for which it returns true are candidates
+    // (e.g. duration range, excluding the query item). Must be thread-safe.
+    std::function<bool(std::int64_t id)> filter;
+    int threads = 0;  // 0 = all cores
+};
+
+class FlatIndex {
+public:
+    // REQUIRES: dim > 0.
+    FlatIndex(int dim, Metric metric);
+
+    int dim() const { return dim_; }
+    Metric metric() const { return metric_; }
+    std::size_t size() const { return ids_.size(); }
+
+    // Adds vectors.n_rows rows; ids.size() must equal n_rows and vectors.n_cols == dim.
+    // kInvalidArgument on shape mismatch or duplicate ids.
+    Status add(std::span<const std::int64_t> ids, const Matrix& vectors);
+    // Removes ids that are present; returns how many were removed.
+    std::size_t remove(std::span<const std::int64_t> ids);
+
+    // Top-k hits sorted by ascending distance (ties by ascending id). Fewer than k when fewer
+    // candidates pass the filter. kInvalidArgument if query.size() != dim.
+    Result<std::vector<SearchHit>> search(std::span<const float> query,
+                                          const SearchOptions& options) const;
+
+private:
+    int dim_;
+    Metric metric_;
+    std::vector<std::int64_t> ids_;
+    std::vector<float> data_;   // size() × dim, as stored (transformed per metric, see .cpp)
+    std::vector<float> aux_;    // per-row precomputed value (norm/mean) per metric
+};
+
+}  // namespace earshot

@@ -1,0 +1,48 @@
+// Helpers shared by all test executables: paths to ../shared, temporary directories, and
+// small signal generators. Tests needing ../shared call EARSHOT_REQUIRE_SHARED() which fails
+// (not skips) when it is missing, so CI cannot pass silently without the data.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace earshot::testing {
+
+// ../shared (from $EARSHOT_SHARED_DIR, set by CTest).
+std::filesystem::path shared_dir();
+std::filesystem::path models_dir();    // shared_dir()/models
+std::filesystem::path datasets_dir();  // shared_dir()/datasets
+
+// A fresh empty directory under the system temp dir, removed when the object dies.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+    std::filesystem::path path_;
+};
+
+// amplitude * sin(2π f t), n = duration_s * rate samples.
+std::vector<float> make_sine(double freq_hz, double duration_s, int sample_rate_hz,
+                             float amplitude = 0.5f);
+// Gaussian white noise with a fixed seed.
+std::vector<float> make_noise(double duration_s, int sample_rate_hz, float stddev = 0.1f,
+                              unsigned seed = 1234);
+// Writes a 16-bit PCM mono WAV (tiny fixtures generated at test time).
+void write_wav16(const std::filesystem::path& path, const std::vector<float>& samples,
+                 int sample_rate_hz, int channels = 1);
+
+}  // namespace earshot::testing
+
+#define EARSHOT_REQUIRE_SHARED()                                                         \
+    ASSERT_TRUE(std::filesystem::exists(::earshot::testing::models_dir()))               \
+        << "../shared not found at " << ::earshot::testing::shared_dir()                 \
+        << " (set EARSHOT_SHARED_DIR)"
