@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <iterator>
 #include <fstream>
 #include <random>
 
@@ -79,4 +81,56 @@ void write_wav16(const fs::path& path, const std::vector<float>& samples, int sa
     }
 }
 
+}  // namespace earshot::testing
+
+namespace earshot::testing {
+std::vector<float> read_wav16(const std::filesystem::path& path, int* sample_rate_hz) {
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto u32 = [&](std::size_t o) {
+        std::uint32_t v;
+        std::memcpy(&v, bytes.data() + o, 4);
+        return v;
+    };
+    auto u16 = [&](std::size_t o) {
+        std::uint16_t v;
+        std::memcpy(&v, bytes.data() + o, 2);
+        return v;
+    };
+    if (bytes.size() < 12 || std::memcmp(bytes.data(), "RIFF", 4) != 0) {
+        ADD_FAILURE() << path << ": not a RIFF file";
+        return {};
+    }
+    int channels = 1, rate = 0, bits = 0;
+    std::size_t pos = 12;
+    while (pos + 8 <= bytes.size()) {
+        std::uint32_t size = u32(pos + 4);
+        if (std::memcmp(bytes.data() + pos, "fmt ", 4) == 0) {
+            channels = u16(pos + 10);
+            rate = static_cast<int>(u32(pos + 12));
+            bits = u16(pos + 22);
+        } else if (std::memcmp(bytes.data() + pos, "data", 4) == 0) {
+            if (bits != 16) {
+                ADD_FAILURE() << path << ": not 16-bit PCM";
+                return {};
+            }
+            std::size_t frames = std::min<std::size_t>(size, bytes.size() - pos - 8) / 2 / channels;
+            std::vector<float> out(frames);
+            for (std::size_t i = 0; i < frames; ++i) {
+                float acc = 0.0f;
+                for (int c = 0; c < channels; ++c) {
+                    std::int16_t v;
+                    std::memcpy(&v, bytes.data() + pos + 8 + 2 * (i * channels + c), 2);
+                    acc += static_cast<float>(v) / 32768.0f;
+                }
+                out[i] = acc / static_cast<float>(channels);
+            }
+            if (sample_rate_hz != nullptr) *sample_rate_hz = rate;
+            return out;
+        }
+        pos += 8 + size + (size & 1);
+    }
+    ADD_FAILURE() << path << ": no data chunk";
+    return {};
+}
 }  // namespace earshot::testing

@@ -46,3 +46,9 @@ void write_wav16(const std::filesystem::path& path, const std::vector<float>& sa
     ASSERT_TRUE(std::filesystem::exists(::earshot::testing::models_dir()))               \
         << "../shared not found at " << ::earshot::testing::shared_dir()                 \
         << " (set EARSHOT_SHARED_DIR)"
+
+namespace earshot::testing {
+// Reads a 16-bit PCM WAV (the ../shared reference clips) as int16/32768 floats, channels
+// averaged. Fails the current test (ADD_FAILURE) and returns empty on a malformed file.
+std::vector<float> read_wav16(const std::filesystem::path& path, int* sample_rate_hz = nullptr);
+}  // namespace earshot::testing
