@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -47,5 +48,17 @@ Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
 // The folder that holds the weights for a model kind, or kNotFound (message lists the dirs).
 Result<std::filesystem::path> find_model_dir(const ModelKind& kind,
                                              const std::filesystem::path& explicit_models_dir);
+
+// Sets the number of threads the networks use for one forward pass (process-wide; 0 = all
+// cores). The indexer sets 1 while it runs one file per worker thread.
+void set_inference_threads(int threads);
+
+// Parses "torchscript:PATH"-style names: returns the prefix kind ("torchscript") and the path,
+// or nullopt for a plain registry name.
+struct ModelRef {
+    std::string kind;
+    std::string path;
+};
+std::optional<ModelRef> parse_model_ref(const std::string& name);
 
 }  // namespace earshot

@@ -1,0 +1,188 @@
+// The small catalog-management subcommands: list, info, remove, models.
+#include "cli/cmd_library.h"
+
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/common.h"
+#include "cli/exit_codes.h"
+
+namespace earshot::cli {
+namespace {
+
+nlohmann::json item_json(const ItemRecord& it) {
+    return {{"id", it.id},
+            {"path", it.path},
+            {"name", it.name},
+            {"duration_s", it.duration_s},
+            {"sample_rate_hz", it.sample_rate_hz},
+            {"channels", it.channels},
+            {"codec", it.codec},
+            {"size_bytes", it.size_bytes},
+            {"content_hash", it.content_hash},
+            {"title", it.title},
+            {"artist", it.artist},
+            {"labels", it.labels}};
+}
+
+struct ListCliOptions {
+    CommonOptions common;
+    std::string query;
+    std::int64_t offset = 0;
+    std::int64_t limit = 100;
+    bool json = false;
+};
+
+int run_list(const ListCliOptions& o) {
+    auto engine = open_engine(o.common, false);
+    if (!engine) return report_error("list", engine.error());
+    auto& cat = (*engine)->catalog();
+    auto items = cat.list_items(o.offset, o.limit, o.query);
+    if (!items) return report_error("list", items.error());
+    auto total = cat.count_items(o.query);
+    if (!total) return report_error("list", total.error());
+    if (o.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& it : *items) arr.push_back(item_json(it));
+        print_json({{"total", *total}, {"offset", o.offset}, {"items", arr}});
+        return 0;
+    }
+    for (const auto& it : *items) {
+        fmt::print("{:>6}  {:>7.2f}s  {:<24}  {}\n", it.id, it.duration_s,
+                   it.labels.substr(0, 24), it.path);
+    }
+    fmt::print("{} of {} item(s)\n", items->size(), *total);
+    return 0;
+}
+
+struct InfoCliOptions {
+    CommonOptions common;
+    bool json = false;
+};
+
+int run_info(const InfoCliOptions& o) {
+    auto engine = open_engine(o.common, false);
+    if (!engine) return report_error("info", engine.error());
+    auto st = (*engine)->catalog().stats();
+    if (!st) return report_error("info", st.error());
+    if (o.json) {
+        nlohmann::json spaces = nlohmann::json::array();
+        for (const auto& s : st->spaces) {
+            spaces.push_back({{"model", s.space},
+                              {"dim", s.dim},
+                              {"items", s.n_items},
+                              {"segments", s.n_segments}});
+        }
+        print_json({{"db", o.common.db},
+                    {"items", st->n_items},
+                    {"audio_bytes", st->total_bytes},
+                    {"audio_duration_s", st->total_duration_s},
+                    {"catalog_bytes", st->file_bytes},
+                    {"models", spaces}});
+        return 0;
+    }
+    fmt::print("catalog   {}\nitems     {}\naudio     {} in {:.1f} MB\ncatalog   {:.1f} MB\n",
+               o.common.db, st->n_items, format_duration(st->total_duration_s),
+               static_cast<double>(st->total_bytes) / 1e6,
+               static_cast<double>(st->file_bytes) / 1e6);
+    for (const auto& s : st->spaces) {
+        fmt::print("model     {:<12} {:>5}-d  {} items, {} segments\n", s.space, s.dim, s.n_items,
+                   s.n_segments);
+    }
+    return 0;
+}
+
+struct RemoveCliOptions {
+    CommonOptions common;
+    std::vector<std::string> paths;
+};
+
+int run_remove(const RemoveCliOptions& o) {
+    auto engine = open_engine(o.common, false);
+    if (!engine) return report_error("remove", engine.error());
+    auto n = (*engine)->remove_paths(o.paths);
+    if (!n) return report_error("remove", n.error());
+    fmt::print("removed {} item(s)\n", *n);
+    if (*n < static_cast<std::int64_t>(o.paths.size())) {
+        fmt::print(stderr, "earshot remove: {} path(s) were not in the catalog\n",
+                   static_cast<std::int64_t>(o.paths.size()) - *n);
+        return static_cast<int>(ExitCode::kNotFound);
+    }
+    return 0;
+}
+
+struct ModelsCliOptions {
+    CommonOptions common;
+    bool json = false;
+};
+
+int run_models(const ModelsCliOptions& o) {
+    auto models = list_models(o.common.models_dir);
+    if (o.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& m : models) {
+            arr.push_back({{"name", m.name},
+                           {"description", m.description},
+                           {"license", m.license},
+                           {"dim", m.dim},
+                           {"sample_rate_hz", m.sample_rate_hz},
+                           {"labels", m.n_labels},
+                           {"weights_found", m.weights_found},
+                           {"location", m.location},
+                           {"default", m.name == default_model()}});
+        }
+        print_json({{"models", arr}});
+        return 0;
+    }
+    fmt::print("{:<12} {:>5} {:>6} {:<11} {:<7} {}\n", "name", "dim", "rate", "licence",
+               "weights", "location");
+    for (const auto& m : models) {
+        fmt::print("{:<12} {:>5} {:>6} {:<11} {:<7} {}\n",
+                   m.name + (m.name == default_model() ? "*" : ""), m.dim, m.sample_rate_hz,
+                   m.license, m.weights_found ? "found" : "MISSING", m.location);
+    }
+    fmt::print("* default model. Also: torchscript:PATH for an exported TorchScript model with a "
+               "model card (docs/models.md).\n");
+    return 0;
+}
+
+}  // namespace
+
+void setup_list(CLI::App& app) {
+    auto opts = std::make_shared<ListCliOptions>();
+    auto* cmd = app.add_subcommand("list", "List catalog items");
+    add_common_options(*cmd, opts->common);
+    cmd->add_option("-q,--query", opts->query, "Case-insensitive text filter on path/name/tags");
+    cmd->add_option("--offset", opts->offset, "Skip this many items")->capture_default_str();
+    cmd->add_option("--limit", opts->limit, "At most this many items")->capture_default_str();
+    cmd->add_flag("--json", opts->json, "JSON output");
+    cmd->callback([opts] { throw CLI::RuntimeError(run_list(*opts)); });
+}
+
+void setup_info(CLI::App& app) {
+    auto opts = std::make_shared<InfoCliOptions>();
+    auto* cmd = app.add_subcommand("info", "Catalog statistics: items, models, sizes");
+    add_common_options(*cmd, opts->common);
+    cmd->add_flag("--json", opts->json, "JSON output");
+    cmd->callback([opts] { throw CLI::RuntimeError(run_info(*opts)); });
+}
+
+void setup_remove(CLI::App& app) {
+    auto opts = std::make_shared<RemoveCliOptions>();
+    auto* cmd = app.add_subcommand("remove", "Remove items (by path) from the catalog");
+    cmd->add_option("paths", opts->paths, "Paths as indexed (relative paths are made absolute)")
+        ->required();
+    add_common_options(*cmd, opts->common);
+    cmd->callback([opts] { throw CLI::RuntimeError(run_remove(*opts)); });
+}
+
+void setup_models(CLI::App& app) {
+    auto opts = std::make_shared<ModelsCliOptions>();
+    auto* cmd = app.add_subcommand("models", "List embedding models and where their weights are");
+    add_common_options(*cmd, opts->common, /*with_db=*/false);
+    cmd->add_flag("--json", opts->json, "JSON output");
+    cmd->callback([opts] { throw CLI::RuntimeError(run_models(*opts)); });
+}
+
+}  // namespace earshot::cli

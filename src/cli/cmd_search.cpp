@@ -1,0 +1,138 @@
+#include "cli/cmd_search.h"
+
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "cli/common.h"
+#include "cli/exit_codes.h"
+
+namespace earshot::cli {
+namespace {
+
+struct SearchCliOptions {
+    CommonOptions common;
+    std::string query;
+    std::string metric_pos;
+    std::string k_pos;
+    std::string metric;
+    std::size_t k = 10;
+    bool k_given = false;
+    std::string model;
+    std::optional<double> min_duration;
+    std::optional<double> max_duration;
+    std::optional<std::int64_t> id;
+    bool json = false;
+};
+
+Result<SearchRequest> make_request(const SearchCliOptions& o) {
+    SearchRequest req;
+    req.model = o.model;
+    std::string metric_name_in = o.metric.empty() ? o.metric_pos : o.metric;
+    if (!o.metric.empty() && !o.metric_pos.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "give the metric either as a positional argument or with --metric");
+    }
+    if (!metric_name_in.empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(req.metric, parse_metric(metric_name_in));
+    }
+    req.k = o.k;
+    if (!o.k_pos.empty()) {
+        if (o.k_given) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "give k either as a positional argument or with -k");
+        }
+        try {
+            std::size_t used = 0;
+            long long v = std::stoll(o.k_pos, &used);
+            if (used != o.k_pos.size() || v <= 0) throw std::invalid_argument("k");
+            req.k = static_cast<std::size_t>(v);
+        } catch (const std::exception&) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("K must be a positive integer, got '{}'", o.k_pos));
+        }
+    }
+    if (req.k == 0) return make_error(ErrorCode::kInvalidArgument, "-k must be at least 1");
+    req.min_duration_s = o.min_duration;
+    req.max_duration_s = o.max_duration;
+    if (o.min_duration && o.max_duration && *o.min_duration > *o.max_duration) {
+        return make_error(ErrorCode::kInvalidArgument, "--min-duration is above --max-duration");
+    }
+    return req;
+}
+
+int run_search(const SearchCliOptions& o) {
+    auto req = make_request(o);
+    if (!req) return report_error("search", req.error());
+    if (o.query.empty() && !o.id) {
+        return report_error("search", Error(ErrorCode::kInvalidArgument,
+                                            "give a query audio file or --id ID"));
+    }
+    auto engine = open_engine(o.common, /*create=*/false);
+    if (!engine) return report_error("search", engine.error());
+    Result<SearchResponse> resp = o.id ? (*engine)->search_id(*o.id, *req)
+                                       : (*engine)->search_file(o.query, *req);
+    if (!resp) return report_error("search", resp.error());
+    if (o.json) {
+        nlohmann::json results = nlohmann::json::array();
+        for (const auto& r : resp->results) {
+            results.push_back({{"rank", r.rank},
+                               {"id", r.id},
+                               {"path", r.path},
+                               {"name", r.name},
+                               {"duration_s", r.duration_s},
+                               {"distance", r.distance},
+                               {"score", r.score}});
+        }
+        print_json({{"query", resp->query},
+                    {"model", resp->model},
+                    {"metric", std::string(metric_name(resp->metric))},
+                    {"results", results}});
+        return 0;
+    }
+    fmt::print("query: {}  (model {}, metric {})\n", resp->query, resp->model,
+               metric_name(resp->metric));
+    if (resp->results.empty()) {
+        fmt::print("no results\n");
+        return 0;
+    }
+    fmt::print("{:>4}  {:>7}  {:>9}  {:>7}  {}\n", "rank", "score", "distance", "dur(s)", "path");
+    for (const auto& r : resp->results) {
+        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}\n", r.rank, r.score, r.distance,
+                   r.duration_s, r.path);
+    }
+    return 0;
+}
+
+}  // namespace
+
+void setup_search(CLI::App& app) {
+    auto opts = std::make_shared<SearchCliOptions>();
+    auto* cmd = app.add_subcommand("search", "Find the catalog items that sound most like a file");
+    cmd->add_option("query", opts->query, "Query audio file (indexed or not)");
+    cmd->add_option("metric_pos", opts->metric_pos,
+                    "Metric, seed-style positional form (same as --metric)");
+    cmd->add_option("k_pos", opts->k_pos, "Number of results, positional form (same as -k)");
+    add_common_options(*cmd, opts->common);
+    cmd->add_option("-k", opts->k, "Number of results")->capture_default_str()->each(
+        [opts](const std::string&) { opts->k_given = true; });
+    cmd->add_option("--metric", opts->metric,
+                    "cosine (default), euclidean, manhattan or correlation; the aliases "
+                    "cosine_similarity, euclidean_distance, manhattan_distance, "
+                    "correlation_distance are accepted");
+    cmd->add_option("--model", opts->model, "Embedding model / space (default: the catalog's "
+                                            "default model, yamnet)")
+        ->envname("EARSHOT_MODEL");
+    cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
+    cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
+    cmd->add_option("--id", opts->id, "Search with a catalog item's stored vector instead of a file");
+    cmd->add_flag("--json", opts->json, "JSON output (format in docs/cli.md)");
+    cmd->footer(
+        "Examples:\n  earshot search kick.wav --db lib.earshot -k 5\n"
+        "  earshot search kick.wav euclidean_distance 5 --db lib.earshot\n"
+        "The query file itself (same path or identical bytes) is left out of the results.");
+    cmd->callback([opts] { throw CLI::RuntimeError(run_search(*opts)); });
+}
+
+}  // namespace earshot::cli

@@ -1,0 +1,40 @@
+// earshot: audio similarity search. One setup_* line per subcommand (docs/cli.md).
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cmd_embed.h"
+#include "cli/cmd_export.h"
+#include "cli/cmd_index.h"
+#include "cli/cmd_library.h"
+#include "cli/cmd_search.h"
+#include "core/log.h"
+
+#ifndef EARSHOT_VERSION
+#define EARSHOT_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+    earshot::set_log_sink([](earshot::LogLevel level, std::string_view msg) {
+        if (level >= earshot::LogLevel::kWarning) {
+            std::fprintf(stderr, "earshot: %.*s\n", static_cast<int>(msg.size()), msg.data());
+        }
+    });
+    CLI::App app{"earshot: find the sounds in your library that sound like this one"};
+    app.set_version_flag("--version", EARSHOT_VERSION);
+    app.require_subcommand(1);
+    earshot::cli::setup_index(app);
+    earshot::cli::setup_search(app);
+    earshot::cli::setup_embed(app);
+    earshot::cli::setup_list(app);
+    earshot::cli::setup_info(app);
+    earshot::cli::setup_remove(app);
+    earshot::cli::setup_export(app);
+    earshot::cli::setup_models(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    return 0;
+}

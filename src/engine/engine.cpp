@@ -1,0 +1,556 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "audio/decoder.h"
+#include "core/file_util.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "index/flat_index.h"
+#include "models/model_registry.h"
+#include "models/pooling.h"
+
+namespace earshot {
+namespace fs = std::filesystem;
+
+const std::vector<std::string>& audio_extensions() {
+    static const std::vector<std::string> kExtensions = {
+        ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac",
+        ".mp4", ".aif", ".aiff", ".aifc", ".wma", ".webm", ".mka", ".caf", ".au"};
+    return kExtensions;
+}
+
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+bool has_audio_extension(const fs::path& p) {
+    auto ext = lower(p.extension().string());
+    const auto& exts = audio_extensions();
+    return std::find(exts.begin(), exts.end(), ext) != exts.end();
+}
+
+// Absolute, normalised path used as the catalog key (symlinks are kept as given so that a
+// library's own layout is what users see).
+std::string catalog_path(const fs::path& p) {
+    std::error_code ec;
+    auto abs = fs::absolute(p, ec);
+    if (ec) return p.lexically_normal().string();
+    return abs.lexically_normal().string();
+}
+
+std::int64_t mtime_ns(const fs::path& p) {
+    std::error_code ec;
+    auto t = fs::last_write_time(p, ec);
+    if (ec) return 0;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+std::vector<LabelScore> top_labels(const Embeddings& e, const std::vector<std::string>& names,
+                                   std::size_t top) {
+    std::vector<LabelScore> out;
+    if (e.scores.empty() || names.empty()) return out;
+    const std::size_t c = std::min(e.scores.n_cols, names.size());
+    std::vector<double> mean(c, 0.0);
+    for (std::size_t i = 0; i < e.scores.n_rows; ++i) {
+        for (std::size_t j = 0; j < c; ++j) mean[j] += e.scores.at(i, j);
+    }
+    out.reserve(c);
+    for (std::size_t j = 0; j < c; ++j) {
+        out.push_back({names[j], static_cast<float>(mean[j] / static_cast<double>(e.scores.n_rows))});
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const LabelScore& a, const LabelScore& b) { return a.score > b.score; });
+    if (top > 0 && out.size() > top) out.resize(top);
+    return out;
+}
+
+std::string labels_text(const std::vector<LabelScore>& labels, std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; i < std::min(n, labels.size()); ++i) {
+        if (!s.empty()) s += ", ";
+        s += labels[i].name;
+    }
+    return s;
+}
+
+Result<EmbedResult> embed_buffer(AudioBuffer audio, const AudioInfo& info, const EmbeddingModel& model,
+                                 std::size_t n_labels) {
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, model.embed(audio.samples));
+    EmbedResult r;
+    r.model = model.info().name;
+    r.dim = model.info().dim;
+    r.info = info;
+    r.embedding = pool_segments(emb, audio.samples, audio.sample_rate_hz);
+    r.labels = top_labels(emb, model.info().labels, n_labels);
+    r.segments = std::move(emb);
+    return r;
+}
+
+}  // namespace
+
+Result<EmbedResult> embed_audio_file(const fs::path& path, const EmbeddingModel& model,
+                                     std::size_t n_labels) {
+    DecodeOptions opts;
+    opts.target_sample_rate_hz = model.info().sample_rate_hz;
+    AudioInfo info;
+    auto audio = decode_audio(path, opts, &info);
+    if (!audio) return tl::unexpected(audio.error());
+    auto r = embed_buffer(std::move(*audio), info, model, n_labels);
+    if (!r) return tl::unexpected(r.error().with_context(fmt::format("embed '{}'", path.string())));
+    return r;
+}
+
+Result<EmbedResult> embed_file(const fs::path& path, const EmbedOptions& options) {
+    ModelOptions mo;
+    mo.models_dir = options.models_dir;
+    mo.threads = options.threads;
+    std::string name = options.model.empty() ? default_model_name() : options.model;
+    EARSHOT_ASSIGN_OR_RETURN(auto model, make_model(name, mo));
+    return embed_audio_file(path, *model, options.top_labels);
+}
+
+std::string default_model() { return default_model_name(); }
+
+std::vector<ModelListing> list_models(const fs::path& models_dir) {
+    std::vector<ModelListing> out;
+    for (const auto& k : model_kinds()) {
+        ModelListing l;
+        l.name = k.name;
+        l.description = k.description;
+        l.license = k.license;
+        if (*k.folder != '\0') {
+            auto dir = find_model_dir(k, models_dir);
+            l.weights_found = dir.has_value();
+            l.location = dir ? dir->string() : dir.error().message();
+        } else {
+            l.weights_found = true;
+            l.location = "(no weights needed)";
+        }
+        if (l.weights_found) {
+            ModelOptions mo;
+            mo.models_dir = models_dir;
+            auto m = make_model(k.name, mo);
+            if (m) {
+                l.dim = (*m)->info().dim;
+                l.sample_rate_hz = (*m)->info().sample_rate_hz;
+                l.n_labels = (*m)->info().labels.size();
+            } else {
+                l.weights_found = false;
+                l.location = m.error().message();
+            }
+        }
+        out.push_back(std::move(l));
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct SearchCacheEntry {
+    std::unique_ptr<FlatIndex> index;
+    std::unordered_map<std::int64_t, double> durations;
+};
+
+struct Engine::State {
+    EngineOptions options;
+    std::unique_ptr<Catalog> catalog;
+
+    std::mutex models_mu;
+    std::map<std::string, std::unique_ptr<EmbeddingModel>> models;  // protected by models_mu
+
+    // Search state below is protected by search_mu: shared for searches, exclusive for writes
+    // (index/remove invalidate the cache).
+    std::shared_mutex search_mu;
+    std::map<std::pair<std::string, Metric>, std::shared_ptr<SearchCacheEntry>> cache;
+
+    void invalidate() {
+        std::unique_lock lock(search_mu);
+        cache.clear();
+    }
+
+    Result<std::shared_ptr<SearchCacheEntry>> search_entry(const std::string& space, Metric metric) {
+        {
+            std::shared_lock lock(search_mu);
+            auto it = cache.find({space, metric});
+            if (it != cache.end()) return it->second;
+        }
+        std::unique_lock lock(search_mu);
+        auto it = cache.find({space, metric});
+        if (it != cache.end()) return it->second;
+        auto set = catalog->load_embeddings(space);
+        if (!set) {
+            if (set.error().code() == ErrorCode::kNotFound) {
+                return make_error(ErrorCode::kNotFound,
+                                  fmt::format("the catalog '{}' has no items embedded with model "
+                                              "'{}' (run `earshot index --model {}` first)",
+                                              options.db_path.string(), space, space));
+            }
+            return tl::unexpected(set.error());
+        }
+        auto entry = std::make_shared<SearchCacheEntry>();
+        entry->index = std::make_unique<FlatIndex>(set->dim, metric);
+        EARSHOT_RETURN_IF_ERROR(entry->index->add(set->ids, set->vectors));
+        entry->durations.reserve(set->ids.size());
+        for (std::size_t i = 0; i < set->ids.size(); ++i) {
+            entry->durations[set->ids[i]] = set->durations_s[i];
+        }
+        cache[{space, metric}] = entry;
+        return entry;
+    }
+};
+
+Engine::Engine(std::unique_ptr<State> state) : s_(std::move(state)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
+    auto state = std::make_unique<State>();
+    state->options = options;
+    CatalogOptions co;
+    co.create_if_missing = options.create_if_missing;
+    auto cat = Catalog::open(options.db_path, co);
+    if (!cat) return tl::unexpected(cat.error());
+    state->catalog = std::move(*cat);
+    return std::unique_ptr<Engine>(new Engine(std::move(state)));
+}
+
+Catalog& Engine::catalog() { return *s_->catalog; }
+
+Result<const EmbeddingModel*> Engine::model(const std::string& name_in) {
+    std::string name = name_in.empty() ? default_model_name() : name_in;
+    std::lock_guard lock(s_->models_mu);
+    auto it = s_->models.find(name);
+    if (it != s_->models.end()) return it->second.get();
+    ModelOptions mo;
+    mo.models_dir = s_->options.models_dir;
+    mo.threads = s_->options.threads;
+    EARSHOT_ASSIGN_OR_RETURN(auto m, make_model(name, mo));
+    const EmbeddingModel* ptr = m.get();
+    s_->models.emplace(name, std::move(m));
+    return ptr;
+}
+
+namespace {
+
+struct IndexJob {
+    std::size_t seq = 0;
+    fs::path file;
+    std::string key;  // catalog path
+    std::int64_t size_bytes = 0;
+    std::int64_t mtime = 0;
+};
+
+struct IndexOutcome {
+    std::size_t seq = 0;
+    std::string key;
+    Result<Catalog::PutRequest> result = make_error(ErrorCode::kInternal, "not run");
+    double audio_s = 0.0;
+};
+
+Result<Catalog::PutRequest> process_file(const IndexJob& job, const EmbeddingModel& model) {
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(job.file, model, 3));
+    EARSHOT_ASSIGN_OR_RETURN(auto hash, hash_file(job.file));
+    Catalog::PutRequest req;
+    ItemRecord& it = req.item;
+    it.path = job.key;
+    it.name = job.file.filename().string();
+    it.duration_s = emb.info.duration_s;
+    it.sample_rate_hz = emb.info.sample_rate_hz;
+    it.channels = emb.info.channels;
+    it.codec = emb.info.codec;
+    it.size_bytes = job.size_bytes;
+    it.mtime_ns = job.mtime;
+    it.content_hash = hash;
+    it.title = emb.info.title;
+    it.artist = emb.info.artist;
+    it.labels = labels_text(emb.labels, 3);
+    req.vector = std::move(emb.embedding);
+    req.segments = std::move(emb.segments.segments);
+    req.segment_times.reserve(emb.segments.start_s.size());
+    for (std::size_t i = 0; i < emb.segments.start_s.size(); ++i) {
+        req.segment_times.push_back({emb.segments.start_s[i], emb.segments.end_s[i]});
+    }
+    return req;
+}
+
+}  // namespace
+
+Result<IndexReport> Engine::index(const IndexOptions& options) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string space = options.model.empty() ? default_model_name() : options.model;
+    EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* model, model(space));
+    space = model->info().name;
+
+    // 1. Collect files (sorted, de-duplicated).
+    std::vector<fs::path> files;
+    for (const auto& p : options.paths) {
+        std::error_code ec;
+        auto st = fs::status(p, ec);
+        if (ec || !fs::exists(st)) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("'{}': no such file or directory", p.string()));
+        }
+        if (fs::is_directory(st)) {
+            fs::recursive_directory_iterator it(
+                p, fs::directory_options::skip_permission_denied | fs::directory_options::follow_directory_symlink,
+                ec);
+            if (ec) {
+                return make_error(ErrorCode::kIoError,
+                                  fmt::format("'{}': cannot list: {}", p.string(), ec.message()));
+            }
+            for (auto end = fs::recursive_directory_iterator(); it != end; it.increment(ec)) {
+                if (ec) break;
+                std::error_code ec2;
+                if (it->is_regular_file(ec2) && has_audio_extension(it->path())) {
+                    files.push_back(it->path());
+                }
+            }
+        } else {
+            files.push_back(p);
+        }
+    }
+    std::sort(files.begin(), files.end());
+    files.erase(std::unique(files.begin(), files.end()), files.end());
+
+    IndexReport report;
+    report.counts.total = files.size();
+
+    // 2. Decide which files need work.
+    std::vector<IndexJob> jobs;
+    for (const auto& f : files) {
+        IndexJob job;
+        job.file = f;
+        job.key = catalog_path(f);
+        std::error_code ec;
+        job.size_bytes = static_cast<std::int64_t>(fs::file_size(f, ec));
+        job.mtime = mtime_ns(f);
+        if (!options.force) {
+            auto existing = s_->catalog->find_by_path(job.key);
+            if (!existing) return tl::unexpected(existing.error());
+            if (existing->has_value() && (*existing)->size_bytes == job.size_bytes &&
+                (*existing)->mtime_ns == job.mtime) {
+                auto has = s_->catalog->has_embedding((*existing)->id, space);
+                if (!has) return tl::unexpected(has.error());
+                if (*has) {
+                    report.counts.unchanged++;
+                    report.counts.done++;
+                    continue;
+                }
+            }
+        }
+        job.seq = jobs.size();
+        jobs.push_back(std::move(job));
+    }
+    if (options.on_progress) options.on_progress(report.counts);
+
+    // 3. Workers embed; this thread writes batches in order of completion.
+    const int n_workers = std::max(1, std::min<int>(s_->options.threads > 0 ? s_->options.threads
+                                                                            : hardware_threads(),
+                                                    static_cast<int>(jobs.size())));
+    if (n_workers > 1) set_inference_threads(1);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<IndexOutcome> done_queue;
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    for (int w = 0; w < (jobs.empty() ? 0 : n_workers); ++w) {
+        workers.emplace_back([&] {
+            for (;;) {
+                if (stop.load()) return;
+                std::size_t i = next.fetch_add(1);
+                if (i >= jobs.size()) return;
+                IndexOutcome out;
+                out.seq = i;
+                out.key = jobs[i].key;
+                out.result = process_file(jobs[i], *model);
+                {
+                    std::lock_guard lock(mu);
+                    done_queue.push_back(std::move(out));
+                }
+                cv.notify_one();
+            }
+        });
+    }
+
+    std::vector<Catalog::PutRequest> batch;
+    Status write_status = ok_status();
+    auto flush = [&]() -> Status {
+        if (batch.empty()) return ok_status();
+        auto ids = s_->catalog->put_items(space, batch);
+        batch.clear();
+        if (!ids) return tl::unexpected(ids.error());
+        return ok_status();
+    };
+    std::size_t received = 0;
+    while (received < jobs.size()) {
+        IndexOutcome out;
+        {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return !done_queue.empty(); });
+            out = std::move(done_queue.front());
+            done_queue.pop_front();
+        }
+        ++received;
+        report.counts.done++;
+        report.counts.current = out.key;
+        if (!out.result) {
+            report.counts.failed++;
+            report.failures.push_back({out.key, out.result.error().message()});
+            log_warning("skipped '{}': {}", out.key, out.result.error().message());
+        } else {
+            report.counts.added++;
+            report.counts.audio_s += out.result->item.duration_s;
+            batch.push_back(std::move(*out.result));
+            if (batch.size() >= options.batch_size) {
+                write_status = flush();
+                if (!write_status) {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        if (options.on_progress) options.on_progress(report.counts);
+    }
+    for (auto& w : workers) w.join();
+    if (write_status) write_status = flush();
+    s_->invalidate();
+    if (n_workers > 1) set_inference_threads(s_->options.threads);
+    if (!write_status) {
+        return tl::unexpected(write_status.error().with_context(
+            fmt::format("writing to catalog '{}'", s_->options.db_path.string())));
+    }
+    report.elapsed_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+}
+
+Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
+                                             const std::string& query_name,
+                                             const SearchRequest& req,
+                                             std::optional<std::int64_t> exclude_id,
+                                             const std::string& exclude_hash) {
+    std::string space = req.model.empty() ? default_model_name() : req.model;
+    EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, req.metric));
+    if (static_cast<int>(vector.size()) != entry->index->dim()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("query vector has {} dims, space '{}' has {}", vector.size(),
+                                      space, entry->index->dim()));
+    }
+    SearchOptions so;
+    // A few extra candidates so that byte-identical copies of the query can be dropped.
+    constexpr std::size_t kExtra = 8;
+    so.k = req.k + (exclude_hash.empty() ? 0 : kExtra);
+    so.threads = s_->options.threads;
+    const auto* durations = &entry->durations;
+    auto min_d = req.min_duration_s;
+    auto max_d = req.max_duration_s;
+    so.filter = [durations, min_d, max_d, exclude_id](std::int64_t id) {
+        if (exclude_id && id == *exclude_id) return false;
+        if (min_d || max_d) {
+            auto it = durations->find(id);
+            double d = it == durations->end() ? 0.0 : it->second;
+            if (min_d && d < *min_d) return false;
+            if (max_d && d > *max_d) return false;
+        }
+        return true;
+    };
+    EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
+    SearchResponse resp;
+    resp.query = query_name;
+    resp.model = space;
+    resp.metric = req.metric;
+    for (const auto& h : hits) {
+        if (resp.results.size() >= req.k) break;
+        auto item = s_->catalog->get_item(h.id);
+        if (!item) {
+            if (item.error().code() == ErrorCode::kNotFound) continue;  // removed meanwhile
+            return tl::unexpected(item.error());
+        }
+        if (!exclude_hash.empty() && item->content_hash == exclude_hash) continue;
+        SearchResultItem r;
+        r.rank = static_cast<int>(resp.results.size()) + 1;
+        r.id = item->id;
+        r.path = item->path;
+        r.name = item->name;
+        r.duration_s = item->duration_s;
+        r.distance = h.distance;
+        r.score = h.score;
+        resp.results.push_back(std::move(r));
+    }
+    return resp;
+}
+
+Result<SearchResponse> Engine::search_file(const fs::path& query, const SearchRequest& req) {
+    EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m, model(req.model));
+    SearchRequest r = req;
+    r.model = m->info().name;
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(query, *m, 0));
+    std::optional<std::int64_t> self;
+    auto existing = s_->catalog->find_by_path(catalog_path(query));
+    if (existing && existing->has_value()) self = (*existing)->id;
+    auto hash = hash_file(query);
+    return search_vector(emb.embedding, query.string(), r, self, hash ? *hash : "");
+}
+
+Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
+                                            const std::string& name, const SearchRequest& req) {
+    EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m, model(req.model));
+    SearchRequest r = req;
+    r.model = m->info().name;
+    DecodeOptions opts;
+    opts.target_sample_rate_hz = m->info().sample_rate_hz;
+    AudioInfo info;
+    EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio_memory(bytes, name, opts, &info));
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_buffer(std::move(audio), info, *m, 0));
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx",
+                  static_cast<unsigned long long>(hash_bytes(bytes.data(), bytes.size())));
+    return search_vector(emb.embedding, name, r, std::nullopt, hash);
+}
+
+Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& req) {
+    std::string space = req.model.empty() ? default_model_name() : req.model;
+    EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->get_item(id));
+    EARSHOT_ASSIGN_OR_RETURN(auto vec, s_->catalog->get_embedding(id, space));
+    SearchRequest r = req;
+    r.model = space;
+    return search_vector(vec, item.path, r, id, item.content_hash);
+}
+
+Result<std::int64_t> Engine::remove_paths(const std::vector<std::string>& paths) {
+    std::vector<std::int64_t> ids;
+    for (const auto& p : paths) {
+        for (const auto& key : {p, catalog_path(p)}) {
+            EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->find_by_path(key));
+            if (item) {
+                ids.push_back(item->id);
+                break;
+            }
+        }
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (ids.empty()) return std::int64_t{0};
+    EARSHOT_ASSIGN_OR_RETURN(auto n, s_->catalog->remove_items(ids));
+    s_->invalidate();
+    return n;
+}
+
+}  // namespace earshot

@@ -1,0 +1,170 @@
+// The engine: the one façade the CLI and the HTTP server use. It ties decoding, embedding models,
+// the catalog and search together: ingest folders of audio, search by file / uploaded bytes /
+// library item, embed a file, list/remove/export items.
+// Thread-safety: an Engine may be shared by threads. Searches take a shared lock on the cached
+// search state; ingest/remove take it exclusively (see mu_ in engine.cpp).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "audio/audio_buffer.h"
+#include "catalog/catalog.h"
+#include "core/status.h"
+#include "index/metric.h"
+#include "models/embedding_model.h"
+
+namespace earshot {
+
+// File extensions (lowercase, with dot) that `index` picks up when walking folders.
+const std::vector<std::string>& audio_extensions();
+
+struct EngineOptions {
+    std::filesystem::path db_path;      // catalog file
+    std::filesystem::path models_dir;   // --models-dir (empty: default search path)
+    int threads = 0;                    // 0 = all cores
+    bool create_if_missing = false;     // index creates; search/list require an existing DB
+};
+
+struct IndexProgress {
+    std::size_t done = 0;        // files finished (any outcome)
+    std::size_t total = 0;       // files found
+    std::size_t added = 0;       // new or changed files embedded
+    std::size_t unchanged = 0;   // skipped: same size + mtime and already embedded
+    std::size_t failed = 0;
+    double audio_s = 0.0;        // seconds of audio embedded so far
+    std::string current;         // path of the last finished file
+};
+
+struct IndexFailure {
+    std::string path;
+    std::string reason;
+};
+
+struct IndexReport {
+    IndexProgress counts;
+    std::vector<IndexFailure> failures;
+    double elapsed_s = 0.0;
+};
+
+struct IndexOptions {
+    std::vector<std::filesystem::path> paths;  // files and/or folders (recursive)
+    std::string model;                         // empty = default model
+    bool force = false;                        // re-embed even unchanged files
+    std::size_t batch_size = 32;               // items per catalog transaction
+    std::function<void(const IndexProgress&)> on_progress;  // called from the calling thread
+};
+
+struct SearchRequest {
+    std::string model;                 // embedding space; empty = default model
+    Metric metric = Metric::kCosine;
+    std::size_t k = 10;
+    std::optional<double> min_duration_s;
+    std::optional<double> max_duration_s;
+};
+
+struct SearchResultItem {
+    int rank = 0;  // 1-based
+    std::int64_t id = 0;
+    std::string path;
+    std::string name;
+    double duration_s = 0.0;
+    float distance = 0.0f;
+    float score = 0.0f;
+};
+
+struct SearchResponse {
+    std::string query;
+    std::string model;
+    Metric metric = Metric::kCosine;
+    std::vector<SearchResultItem> results;  // best first
+};
+
+struct LabelScore {
+    std::string name;
+    float score = 0.0f;
+};
+
+struct EmbedResult {
+    std::string model;
+    int dim = 0;
+    AudioInfo info;
+    std::vector<float> embedding;   // whole-file vector (models/pooling.h)
+    Embeddings segments;            // per segment, in time order
+    std::vector<LabelScore> labels; // mean score over segments, best first; empty if no head
+};
+
+class Engine {
+public:
+    static Result<std::unique_ptr<Engine>> open(const EngineOptions& options);
+    ~Engine();
+
+    Catalog& catalog();
+
+    // Walks paths, embeds new/changed audio with the model and stores it. A bad file is reported
+    // in the report's failures and skipped. Each batch is committed, so an interrupted run
+    // resumes where it stopped. Errors: kInvalidArgument (unknown model, no such path),
+    // kNotFound (weights missing), kIoError (catalog writes).
+    Result<IndexReport> index(const IndexOptions& options);
+
+    // Embeds an audio file (indexed or not) and returns the k most similar catalog items; the
+    // query file itself (same path, or same content hash) is left out.
+    Result<SearchResponse> search_file(const std::filesystem::path& query, const SearchRequest& req);
+    // Same for audio bytes in memory (uploads); name is used in messages and the response.
+    Result<SearchResponse> search_bytes(std::span<const std::uint8_t> bytes, const std::string& name,
+                                        const SearchRequest& req);
+    // Uses a stored item's vector as the query (the item itself is left out). kNotFound.
+    Result<SearchResponse> search_id(std::int64_t id, const SearchRequest& req);
+    // Raw vector query in a space.
+    Result<SearchResponse> search_vector(std::span<const float> vector, const std::string& query_name,
+                                         const SearchRequest& req,
+                                         std::optional<std::int64_t> exclude_id = std::nullopt,
+                                         const std::string& exclude_hash = "");
+
+    // Removes items by path (as given or canonicalised). Returns how many were removed.
+    Result<std::int64_t> remove_paths(const std::vector<std::string>& paths);
+
+    // The (cached) model for a name; kInvalidArgument/kNotFound as make_model.
+    Result<const EmbeddingModel*> model(const std::string& name);
+
+private:
+    struct State;
+    explicit Engine(std::unique_ptr<State> state);
+    std::unique_ptr<State> s_;
+};
+
+// Name of the default model (docs/models.md says why).
+std::string default_model();
+
+// One row of `earshot models`.
+struct ModelListing {
+    std::string name;
+    std::string description;
+    std::string license;
+    bool weights_found = false;
+    std::string location;  // weights folder, or the error saying where we looked
+    int dim = 0;           // 0 when the model could not be loaded
+    int sample_rate_hz = 0;
+    std::size_t n_labels = 0;
+};
+std::vector<ModelListing> list_models(const std::filesystem::path& models_dir);
+
+// Embeds one file with a model (no catalog needed). top_labels limits `labels` (0 = all).
+struct EmbedOptions {
+    std::string model;
+    std::filesystem::path models_dir;
+    int threads = 0;
+    std::size_t top_labels = 10;
+};
+Result<EmbedResult> embed_file(const std::filesystem::path& path, const EmbedOptions& options);
+// Same with an already-made model.
+Result<EmbedResult> embed_audio_file(const std::filesystem::path& path, const EmbeddingModel& model,
+                                     std::size_t top_labels);
+
+}  // namespace earshot
