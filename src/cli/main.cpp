@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cmd_embed.h"
+#include "cli/cmd_eval.h"
 #include "cli/cmd_export.h"
 #include "cli/cmd_index.h"
 #include "cli/cmd_library.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     earshot::cli::setup_remove(app);
     earshot::cli::setup_export(app);
     earshot::cli::setup_models(app);
+    earshot::cli::setup_eval(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every build/test dependency from Debian bookworm's apt repositories and builds earshot
+# (release preset). Usage: ./scripts/setup.sh [--no-build]
+# Needs root (or sudo) for apt-get. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libtorch-dev libopenblas-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libsoxr-dev libfftw3-dev
+  libsqlite3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
+  libcpp-httplib-dev libhnswlib-dev libfaiss-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${#missing[@]} Debian package(s): ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+else
+  echo "==> all Debian packages already installed"
+fi
+
+if [ "${1:-}" != "--no-build" ]; then
+  echo "==> configuring and building (build/release)"
+  cmake --preset release
+  cmake --build --preset release
+  echo "==> done: ./build/release/earshot --help"
+fi

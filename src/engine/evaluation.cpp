@@ -1,0 +1,226 @@
+#include "engine/evaluation.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "core/file_util.h"
+#include "core/thread_pool.h"
+#include "index/flat_index.h"
+
+namespace earshot {
+namespace fs = std::filesystem;
+
+int CsvTable::column(const std::string& name) const {
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        if (header[i] == name) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+Result<CsvTable> read_csv(const fs::path& path) {
+    EARSHOT_ASSIGN_OR_RETURN(auto text, read_file_text(path));
+    CsvTable t;
+    std::vector<std::string> row;
+    std::string field;
+    bool in_quotes = false;
+    bool any = false;
+    auto end_row = [&] {
+        row.push_back(std::move(field));
+        field.clear();
+        if (t.header.empty()) {
+            t.header = std::move(row);
+        } else if (!(row.size() == 1 && row[0].empty())) {
+            t.rows.push_back(std::move(row));
+        }
+        row.clear();
+        any = false;
+    };
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_quotes) {
+            if (c == '"') {
+                if (i + 1 < text.size() && text[i + 1] == '"') {
+                    field += '"';
+                    ++i;
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field += c;
+            }
+            continue;
+        }
+        if (c == '"') {
+            in_quotes = true;
+            any = true;
+        } else if (c == ',') {
+            row.push_back(std::move(field));
+            field.clear();
+            any = true;
+        } else if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+            end_row();
+        } else {
+            field += c;
+            any = true;
+        }
+    }
+    if (in_quotes) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("'{}': unterminated quoted field", path.string()));
+    }
+    if (any || !field.empty()) end_row();
+    if (t.header.empty()) {
+        return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}': empty CSV", path.string()));
+    }
+    return t;
+}
+
+Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options) {
+    EARSHOT_ASSIGN_OR_RETURN(auto csv, read_csv(options.manifest));
+    int path_col = csv.column("path");
+    int label_col = csv.column(options.label_column);
+    int excl_col = options.exclude_column.empty() ? -1 : csv.column(options.exclude_column);
+    if (path_col < 0 || label_col < 0 || (!options.exclude_column.empty() && excl_col < 0)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' needs the columns path, {}{} (it has: {})",
+                                      options.manifest.string(), options.label_column,
+                                      options.exclude_column.empty() ? "" : ", " + options.exclude_column,
+                                      fmt::join(csv.header, ", ")));
+    }
+    fs::path base = options.manifest.parent_path();
+    struct Row {
+        std::string key;
+        std::string label;
+        std::string group;
+    };
+    std::vector<Row> rows;
+    IndexOptions io;
+    io.model = options.model;
+    io.on_progress = options.on_progress;
+    for (const auto& r : csv.rows) {
+        auto need = static_cast<std::size_t>(std::max({path_col, label_col, excl_col}));
+        if (r.size() <= need) continue;
+        fs::path p = base / r[path_col];
+        std::error_code ec;
+        auto abs = fs::absolute(p, ec).lexically_normal();
+        rows.push_back({abs.string(), r[label_col], excl_col >= 0 ? r[excl_col] : ""});
+        io.paths.push_back(abs);
+    }
+    if (rows.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' has no usable rows", options.manifest.string()));
+    }
+    // Missing files are reported by index() as failures; evaluation uses what is there.
+    std::vector<fs::path> existing;
+    for (const auto& p : io.paths) {
+        std::error_code ec;
+        if (fs::exists(p, ec)) existing.push_back(p);
+    }
+    io.paths = existing;
+    EARSHOT_ASSIGN_OR_RETURN(auto report, engine.index(io));
+    EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* model, engine.model(options.model));
+    const std::string space = model->info().name;
+
+    EvalReport out;
+    out.model = space;
+    // Gather vectors of manifest items.
+    std::vector<std::int64_t> ids;
+    std::vector<std::size_t> row_of;  // index into rows
+    Matrix vectors;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        auto item = engine.catalog().find_by_path(rows[i].key);
+        if (!item || !item->has_value()) {
+            out.missing++;
+            continue;
+        }
+        auto vec = engine.catalog().get_embedding((*item)->id, space);
+        if (!vec) {
+            out.missing++;
+            continue;
+        }
+        if (vectors.n_cols == 0) vectors.n_cols = vec->size();
+        vectors.data.insert(vectors.data.end(), vec->begin(), vec->end());
+        vectors.n_rows++;
+        ids.push_back(static_cast<std::int64_t>(ids.size()));
+        row_of.push_back(i);
+    }
+    out.items = ids.size();
+    if (ids.size() < 2) {
+        return make_error(ErrorCode::kInvalidArgument, "fewer than 2 manifest items could be embedded");
+    }
+    const std::size_t n = ids.size();
+    for (Metric metric : options.metrics) {
+        FlatIndex index(static_cast<int>(vectors.n_cols), metric);
+        EARSHOT_RETURN_IF_ERROR(index.add(ids, vectors));
+        std::vector<double> p1(n, -1), p5(n, -1), p10(n, -1), ap(n, -1), nn(n, -1);
+        Status status = ok_status();
+        std::mutex status_mu;
+        parallel_for(n, 0, 8, [&](std::size_t b, std::size_t e) {
+            for (std::size_t q = b; q < e; ++q) {
+                const Row& qr = rows[row_of[q]];
+                SearchOptions so;
+                so.k = n;
+                so.threads = 1;
+                so.filter = [&](std::int64_t id) {
+                    if (static_cast<std::size_t>(id) == q) return false;
+                    return excl_col < 0 || rows[row_of[static_cast<std::size_t>(id)]].group != qr.group;
+                };
+                auto hits = index.search(vectors.row_span(q), so);
+                if (!hits) {
+                    std::lock_guard lock(status_mu);
+                    status = tl::unexpected(hits.error());
+                    return;
+                }
+                std::size_t relevant_total = 0;
+                for (const auto& h : *hits) {
+                    if (rows[row_of[static_cast<std::size_t>(h.id)]].label == qr.label) relevant_total++;
+                }
+                if (relevant_total == 0) continue;
+                std::size_t rel = 0;
+                double sum_prec = 0;
+                for (std::size_t r = 0; r < hits->size(); ++r) {
+                    bool is_rel = rows[row_of[static_cast<std::size_t>((*hits)[r].id)]].label == qr.label;
+                    if (is_rel) {
+                        rel++;
+                        sum_prec += static_cast<double>(rel) / static_cast<double>(r + 1);
+                    }
+                    if (r == 0) p1[q] = static_cast<double>(rel);
+                    if (r == 4) p5[q] = static_cast<double>(rel) / 5.0;
+                    if (r == 9) p10[q] = static_cast<double>(rel) / 10.0;
+                }
+                nn[q] = p1[q];
+                ap[q] = sum_prec / static_cast<double>(relevant_total);
+            }
+        });
+        EARSHOT_RETURN_IF_ERROR(status);
+        EvalMetrics m;
+        m.metric = metric;
+        auto mean = [](const std::vector<double>& v) {
+            double s = 0;
+            std::size_t c = 0;
+            for (double x : v) {
+                if (x >= 0) {
+                    s += x;
+                    c++;
+                }
+            }
+            return c ? s / static_cast<double>(c) : 0.0;
+        };
+        m.p_at_1 = mean(p1);
+        m.p_at_5 = mean(p5);
+        m.p_at_10 = mean(p10);
+        m.map = mean(ap);
+        m.nn_accuracy = mean(nn);
+        m.queries = static_cast<std::size_t>(std::count_if(ap.begin(), ap.end(), [](double x) { return x >= 0; }));
+        out.results.push_back(m);
+    }
+    (void)report;
+    return out;
+}
+
+}  // namespace earshot

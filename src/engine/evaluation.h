@@ -1,0 +1,54 @@
+// Retrieval evaluation on a labelled manifest (leave-one-out): every manifest item is a query
+// against all the others; relevant = same label; items sharing the query's exclude-column value
+// (e.g. the same instrument preset) are neither relevant nor counted. Reports P@1/5/10, mAP
+// (over the full ranking) and 1-NN accuracy per metric.
+// Manifest: CSV with a header; `path` is relative to the manifest's folder (as in
+// ../shared/datasets). Thread-safe as the Engine.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/engine.h"
+
+namespace earshot {
+
+struct EvalOptions {
+    std::filesystem::path manifest;
+    std::string label_column = "label";
+    std::string exclude_column;       // empty = none
+    std::string model;                // empty = default
+    std::vector<Metric> metrics = {Metric::kCosine, Metric::kEuclidean, Metric::kManhattan,
+                                   Metric::kCorrelation};
+    std::function<void(const IndexProgress&)> on_progress;  // while embedding missing items
+};
+
+struct EvalMetrics {
+    Metric metric = Metric::kCosine;
+    double p_at_1 = 0, p_at_5 = 0, p_at_10 = 0, map = 0, nn_accuracy = 0;
+    std::size_t queries = 0;  // queries with at least one relevant item
+};
+
+struct EvalReport {
+    std::string model;
+    std::size_t items = 0;    // manifest rows found in the catalog with a vector
+    std::size_t missing = 0;  // rows that could not be embedded (bad/missing files)
+    std::vector<EvalMetrics> results;
+};
+
+// A parsed CSV file: header names and rows (RFC 4180 quoting). kNotFound / kCorruption.
+struct CsvTable {
+    std::vector<std::string> header;
+    std::vector<std::vector<std::string>> rows;
+    int column(const std::string& name) const;  // -1 if absent
+};
+Result<CsvTable> read_csv(const std::filesystem::path& path);
+
+// Embeds (indexes) the manifest's files that are not yet in the catalog, then evaluates.
+// kInvalidArgument for a missing column or an empty manifest.
+Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options);
+
+}  // namespace earshot
