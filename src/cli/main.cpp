@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cmd_bench.h"
 #include "cli/cmd_embed.h"
 #include "cli/cmd_eval.h"
 #include "cli/cmd_export.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
     earshot::cli::setup_export(app);
     earshot::cli::setup_models(app);
     earshot::cli::setup_eval(app);
+    earshot::cli::setup_bench(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
