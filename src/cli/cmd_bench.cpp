@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "core/file_util.h"
 #include "engine/benchmark.h"
 
 namespace earshot::cli {
@@ -32,7 +33,7 @@ int run_bench(const BenchCliOptions& o) {
     nlohmann::json out = nlohmann::json::object();
     if (o.what != "search") {
         IngestBenchOptions io;
-        io.folder = o.dataset.empty() ? (std::filesystem::path(EARSHOT_SHARED_DIR_DEFAULT) /
+        io.folder = o.dataset.empty() ? (shared_dir() /
                                          "datasets" / "gm_fluidr3")
                                       : std::filesystem::path(o.dataset);
         io.max_files = o.files;
