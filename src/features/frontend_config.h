@@ -18,7 +18,9 @@ enum class WindowPlacement {
 };
 
 enum class Framing {
-    kNone,           // frame t = x[t*hop, t*hop + n_fft); T = 1 + (N - n_fft)/hop (N >= n_fft)
+    // frame t covers x[t*hop, t*hop + F) with F = window_length for kStart placement (YAMNet:
+    // 400 samples zero-padded to 512) and F = n_fft for kCenter; T = 1 + (N - F)/hop (N >= F).
+    kNone,
     kCenterReflect,  // reflect-pad n_fft/2 each side (edge excluded), T = 1 + N/hop
 };
 
@@ -35,6 +37,13 @@ enum class MelTriangles {
 };
 
 enum class MelNorm { kNone, kSlaney /* 2/(f_{i+2}-f_i) area normalisation */ };
+
+// Arithmetic used to build the mel matrix. kFloat64 reproduces TF's matrix as stored for YAMNet and
+// librosa's (musicnn) exactly; kFloat32Torchaudio repeats
+// torchaudio.compliance.kaldi.get_mel_banks' float32 tensor ops (mn04), whose rounding moves
+// weights near the triangle feet by up to ~1e-5. kFloat32Torchaudio applies to HTK, kMelDomain, no
+// norm (else kFloat64) and zeroes the Nyquist column like EfficientAT.
+enum class MelArithmetic { kFloat64, kFloat32Torchaudio };
 
 enum class LogKind {
     kLn,     // ln(mul*x + add)
@@ -58,6 +67,7 @@ struct MelConfig {
     MelScale scale = MelScale::kHtk;
     MelTriangles triangles = MelTriangles::kMelDomain;
     MelNorm norm = MelNorm::kNone;
+    MelArithmetic arithmetic = MelArithmetic::kFloat64;
 };
 
 // out = (log(mul * mel + add) + shift) / divisor
@@ -71,7 +81,7 @@ struct LogConfig {
 
 struct FrontendConfig {
     int sample_rate_hz = 16000;
-    double preemphasis = 0.0;      // > 0: y[n] = x[n+1] - a*x[n] (N-1 samples), before the STFT
+    double preemphasis = 0.0;  // > 0: y[n] = x[n+1] - a*x[n] (N-1 samples), before the STFT
     StftConfig stft;
     MelConfig mel;
     bool round_mel_to_f16 = false;  // mel -> IEEE half (round to nearest even) -> float, before log

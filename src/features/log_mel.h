@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "core/matrix.h"
 #include "core/status.h"
@@ -39,6 +40,11 @@ public:
 // Builds the mel filterbank (n_mels × n_bins) for the given config and FFT size, as described in
 // MelConfig. Exposed for tests and for models that want the matrix itself.
 Matrix make_mel_matrix(const MelConfig& mel, int sample_rate_hz, int n_fft);
+// Window of `length` samples per WindowKind (computed in double, stored as float).
 std::vector<float> make_window(WindowKind kind, int length);
+
+// x rounded to IEEE 754 binary16 (round to nearest, ties to even; overflow to ±inf; subnormals
+// kept) and widened back to float, i.e. torch `x.to(kHalf).to(kFloat)` / numpy astype(float16).
+float round_to_f16(float x);
 
 }  // namespace earshot
