@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,19 +23,19 @@ namespace earshot {
 inline constexpr int kCatalogSchemaVersion = 1;
 
 struct ItemRecord {
-    std::int64_t id = 0;         // assigned by the catalog (> 0)
-    std::string path;            // absolute path as indexed, or an external id for imports
-    std::string name;            // file name (or id) shown to people
+    std::int64_t id = 0;  // assigned by the catalog (> 0)
+    std::string path;     // absolute path as indexed, or an external id for imports
+    std::string name;     // file name (or id) shown to people
     double duration_s = 0.0;
-    int sample_rate_hz = 0;      // original rate
+    int sample_rate_hz = 0;  // original rate
     int channels = 0;
     std::string codec;
     std::int64_t size_bytes = 0;
-    std::int64_t mtime_ns = 0;   // file modification time, ns since epoch
-    std::string content_hash;    // 16 hex digits (core/file_util.h hash_file)
-    std::string title;           // tags, may be empty
+    std::int64_t mtime_ns = 0;  // file modification time, ns since epoch
+    std::string content_hash;   // 16 hex digits (core/file_util.h hash_file)
+    std::string title;          // tags, may be empty
     std::string artist;
-    std::string labels;          // free text labels/tags, comma-separated (imports, models' top classes)
+    std::string labels;  // free text labels/tags, comma-separated (imports, models' top classes)
 };
 
 struct SegmentRecord {
@@ -60,9 +61,9 @@ struct SpaceInfo {
 
 struct CatalogStats {
     std::int64_t n_items = 0;
-    std::int64_t total_bytes = 0;     // sum of items' size_bytes
+    std::int64_t total_bytes = 0;  // sum of items' size_bytes
     double total_duration_s = 0.0;
-    std::int64_t file_bytes = 0;      // size of the catalog file itself
+    std::int64_t file_bytes = 0;  // size of the catalog file itself (plus its -wal file)
     std::vector<SpaceInfo> spaces;
 };
 
@@ -85,9 +86,12 @@ public:
     // Inserts a new item, or updates the row with the same path (keeping its id), and replaces
     // its embedding for `space` (whole vector + segments), all in one transaction.
     // segments.n_rows must equal segment_times.size(); segments may be empty.
-    // Returns the item id. kInvalidArgument on a dim mismatch with the space's existing dim.
-    virtual Result<std::int64_t> put_item(const ItemRecord& item, const std::string& space,
-                                          std::span<const float> vector, const Matrix& segments,
+    // Returns the item id. kInvalidArgument on a dim mismatch with the space's existing dim, an
+    // empty path/space/vector, a non-finite value, or segments whose shape does not match.
+    virtual Result<std::int64_t> put_item(const ItemRecord& item,
+                                          const std::string& space,
+                                          std::span<const float> vector,
+                                          const Matrix& segments,
                                           const std::vector<SegmentRecord>& segment_times) = 0;
 
     // Many put_item calls in a single transaction (all or nothing). Returns the ids in order.
@@ -104,8 +108,9 @@ public:
     // kNotFound for an unknown id.
     virtual Result<ItemRecord> get_item(std::int64_t id) = 0;
     // Items ordered by id; query (if non-empty) is a case-insensitive substring of path, name,
-    // title, artist or labels.
-    virtual Result<std::vector<ItemRecord>> list_items(std::int64_t offset, std::int64_t limit,
+    // title, artist or labels. limit < 0 means no limit; kInvalidArgument if offset < 0.
+    virtual Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
+                                                       std::int64_t limit,
                                                        const std::string& query = "") = 0;
     virtual Result<std::int64_t> count_items(const std::string& query = "") = 0;
     // Whether the item has a vector in this space.

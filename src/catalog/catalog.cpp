@@ -1,0 +1,809 @@
+#include "catalog/catalog.h"
+
+#include <array>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <new>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "catalog/migrations.h"
+#include "catalog/sqlite_handle.h"
+#include "core/log.h"
+
+namespace earshot {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::Database;
+using detail::Statement;
+using detail::Transaction;
+
+constexpr int kBusyTimeoutMs = 10000;
+// Page size of new catalogs: a 1024-d float32 vector (4 KiB) fits in one page without overflow.
+constexpr int kPageSize = 32768;
+constexpr std::string_view kSqliteHeaderMagic{"SQLite format 3\0", 16};
+
+// Column list matching read_item().
+constexpr std::string_view kItemColumns =
+    "id, path, name, duration_s, sample_rate_hz, channels, codec, size_bytes, mtime_ns, "
+    "content_hash, title, artist, labels";
+
+ItemRecord read_item(const Statement& s) {
+    ItemRecord r;
+    r.id = s.column_int64(0);
+    r.path = s.column_text(1);
+    r.name = s.column_text(2);
+    r.duration_s = s.column_double(3);
+    r.sample_rate_hz = static_cast<int>(s.column_int64(4));
+    r.channels = static_cast<int>(s.column_int64(5));
+    r.codec = s.column_text(6);
+    r.size_bytes = s.column_int64(7);
+    r.mtime_ns = s.column_int64(8);
+    r.content_hash = s.column_text(9);
+    r.title = s.column_text(10);
+    r.artist = s.column_text(11);
+    r.labels = s.column_text(12);
+    return r;
+}
+
+// Copies a little-endian float32 BLOB into out (out.size() floats). The caller checked sizes.
+void decode_floats(std::span<const std::byte> blob, std::span<float> out) {
+    if (out.empty())
+        return;
+    std::memcpy(out.data(), blob.data(), out.size() * sizeof(float));
+    if constexpr (std::endian::native != std::endian::little) {
+        for (float& v : out) {
+            v = std::bit_cast<float>(__builtin_bswap32(std::bit_cast<std::uint32_t>(v)));
+        }
+    }
+}
+
+Status check_blob_size(std::span<const std::byte> blob,
+                       std::size_t dim,
+                       std::int64_t item_id,
+                       std::string_view what) {
+    if (blob.size() != dim * sizeof(float)) {
+        return make_error(ErrorCode::kCorruption,
+                          std::string(what) + " of item " + std::to_string(item_id) + " has " +
+                              std::to_string(blob.size()) + " bytes, expected " +
+                              std::to_string(dim * sizeof(float)) + " (dim " + std::to_string(dim) +
+                              " float32)");
+    }
+    return ok_status();
+}
+
+// "%<query with % _ \ escaped>%" for LIKE ... ESCAPE '\'.
+std::string like_pattern(std::string_view query) {
+    std::string p = "%";
+    for (char c : query) {
+        if (c == '%' || c == '_' || c == '\\')
+            p += '\\';
+        p += c;
+    }
+    p += '%';
+    return p;
+}
+
+constexpr std::string_view kFilterClause =
+    " WHERE (path LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\'"
+    " OR artist LIKE ?1 ESCAPE '\\' OR labels LIKE ?1 ESCAPE '\\')";
+
+std::uint32_t read_be32(const unsigned char* p) {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           std::uint32_t{p[3]};
+}
+
+// Cheap checks on an existing file before SQLite sees it: the 100-byte SQLite header and, when
+// no WAL holds newer pages, that the file is as long as the header says. Sets *empty for a
+// zero-length file (treated as a new catalog).
+Status check_file_header(const fs::path& path, bool* empty) {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(path, ec);
+    if (ec)
+        return make_error(ErrorCode::kIoError, "cannot stat: " + ec.message());
+    *empty = size == 0;
+    if (size == 0)
+        return ok_status();
+    std::array<unsigned char, 100> header{};
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return make_error(ErrorCode::kIoError, "cannot read the file");
+    in.read(reinterpret_cast<char*>(header.data()), header.size());
+    if (size < header.size() || in.gcount() != static_cast<std::streamsize>(header.size()) ||
+        std::memcmp(header.data(), kSqliteHeaderMagic.data(), kSqliteHeaderMagic.size()) != 0) {
+        return make_error(ErrorCode::kCorruption,
+                          "not an earshot catalog: not an SQLite 3 database (bad file header)");
+    }
+    std::uint32_t page_size = (std::uint32_t{header[16]} << 8) | header[17];
+    if (page_size == 1)
+        page_size = 65536;
+    const std::uint32_t change_counter = read_be32(&header[24]);
+    const std::uint32_t n_pages = read_be32(&header[28]);
+    const std::uint32_t valid_for = read_be32(&header[92]);
+    fs::path wal = path;
+    wal += "-wal";
+    const std::uintmax_t wal_size = fs::exists(wal, ec) ? fs::file_size(wal, ec) : 0;
+    if (change_counter == valid_for && wal_size == 0 && !ec &&
+        size < std::uintmax_t{n_pages} * page_size) {
+        return make_error(ErrorCode::kCorruption,
+                          "catalog file is truncated: header says " + std::to_string(n_pages) +
+                              " pages of " + std::to_string(page_size) + " bytes, file has " +
+                              std::to_string(size) + " bytes");
+    }
+    return ok_status();
+}
+
+std::int64_t now_unix_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+class SqliteCatalog final : public Catalog {
+public:
+    SqliteCatalog(fs::path path, std::unique_ptr<Database> db)
+        : path_(std::move(path)), db_(std::move(db)) {}
+
+    const fs::path& path() const override { return path_; }
+
+    Result<std::int64_t> put_item(const ItemRecord& item,
+                                  const std::string& space,
+                                  std::span<const float> vector,
+                                  const Matrix& segments,
+                                  const std::vector<SegmentRecord>& segment_times) override {
+        return locked("put_item '" + item.path + "'", [&]() -> Result<std::int64_t> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            EARSHOT_ASSIGN_OR_RETURN(std::int64_t id,
+                                     put_one(item, space, vector, segments, segment_times));
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return id;
+        });
+    }
+
+    Result<std::vector<std::int64_t>> put_items(const std::string& space,
+                                                const std::vector<PutRequest>& items) override {
+        return locked("put_items", [&]() -> Result<std::vector<std::int64_t>> {
+            std::vector<std::int64_t> ids;
+            ids.reserve(items.size());
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                const PutRequest& r = items[i];
+                auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times);
+                if (!id) {
+                    return tl::unexpected(id.error().with_context("item " + std::to_string(i) +
+                                                                  " '" + r.item.path + "'"));
+                }
+                ids.push_back(*id);
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return ids;
+        });
+    }
+
+    Result<std::optional<ItemRecord>> find_by_path(const std::string& item_path) override {
+        return locked("find_by_path", [&]() -> Result<std::optional<ItemRecord>> {
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT " + std::string(kItemColumns) +
+                                                         " FROM items WHERE path = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, item_path));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row)
+                return std::optional<ItemRecord>{};
+            return std::optional<ItemRecord>(read_item(*s));
+        });
+    }
+
+    Result<ItemRecord> get_item(std::int64_t id) override {
+        return locked("get_item", [&]() -> Result<ItemRecord> {
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT " + std::string(kItemColumns) +
+                                                         " FROM items WHERE id = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row) {
+                return make_error(ErrorCode::kNotFound, "no item with id " + std::to_string(id));
+            }
+            return read_item(*s);
+        });
+    }
+
+    Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
+                                               std::int64_t limit,
+                                               const std::string& query) override {
+        return locked("list_items", [&]() -> Result<std::vector<ItemRecord>> {
+            if (offset < 0) {
+                return make_error(ErrorCode::kInvalidArgument,
+                                  "offset must be >= 0, got " + std::to_string(offset));
+            }
+            std::string sql = "SELECT " + std::string(kItemColumns) + " FROM items";
+            if (!query.empty())
+                sql += kFilterClause;
+            sql += " ORDER BY id LIMIT ?2 OFFSET ?3";
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached(sql));
+            if (!query.empty())
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, like_pattern(query)));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, limit < 0 ? -1 : limit));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(3, offset));
+            std::vector<ItemRecord> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back(read_item(*s));
+            }
+            return out;
+        });
+    }
+
+    Result<std::int64_t> count_items(const std::string& query) override {
+        return locked("count_items", [&]() -> Result<std::int64_t> {
+            std::string sql = "SELECT count(*) FROM items";
+            if (!query.empty())
+                sql += kFilterClause;
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached(sql));
+            if (!query.empty())
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, like_pattern(query)));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            return row ? s->column_int64(0) : 0;
+        });
+    }
+
+    Result<bool> has_embedding(std::int64_t id, const std::string& space) override {
+        return locked("has_embedding", [&]() -> Result<bool> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT 1 FROM embeddings WHERE item_id = ?1 AND space = ?2"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+            return s->step();
+        });
+    }
+
+    Result<std::int64_t> remove_items(const std::vector<std::int64_t>& ids) override {
+        return locked("remove_items", [&]() -> Result<std::int64_t> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            std::int64_t removed = 0;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("DELETE FROM items WHERE id = ?1"));
+                for (std::int64_t id : ids) {
+                    s->reset();
+                    EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                    EARSHOT_RETURN_IF_ERROR(s->run());
+                    removed += db_->changes();
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return removed;
+        });
+    }
+
+    Result<EmbeddingSet> load_embeddings(const std::string& space) override {
+        return locked("load_embeddings '" + space + "'", [&]() -> Result<EmbeddingSet> {
+            Transaction tx(*db_);  // one snapshot for the count and the rows
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
+            if (dim <= 0)
+                return make_error(ErrorCode::kNotFound, "no vectors in this space");
+            std::int64_t n = 0;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s, db_->cached("SELECT count(*) FROM embeddings WHERE space = ?1"));
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                n = row ? s->column_int64(0) : 0;
+            }
+            if (n == 0)
+                return make_error(ErrorCode::kNotFound, "no vectors in this space");
+            EmbeddingSet set;
+            set.space = space;
+            set.dim = dim;
+            const auto rows = static_cast<std::size_t>(n);
+            const auto cols = static_cast<std::size_t>(dim);
+            set.ids.reserve(rows);
+            set.durations_s.reserve(rows);
+            set.vectors.n_rows = rows;
+            set.vectors.n_cols = cols;
+            set.vectors.data.resize(rows * cols);
+            {
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s, db_->cached("SELECT e.item_id, i.duration_s, e.vector "
+                                        "FROM embeddings e JOIN items i ON i.id = e.item_id "
+                                        "WHERE e.space = ?1 ORDER BY e.item_id"));
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+                std::size_t r = 0;
+                while (true) {
+                    EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                    if (!row)
+                        break;
+                    if (r >= rows) {
+                        return make_error(ErrorCode::kCorruption,
+                                          "more vector rows than counted (embeddings without "
+                                          "their item?)");
+                    }
+                    const std::int64_t id = s->column_int64(0);
+                    auto blob = s->column_blob(2);
+                    EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "vector"));
+                    decode_floats(blob, {set.vectors.row(r), cols});
+                    set.ids.push_back(id);
+                    set.durations_s.push_back(s->column_double(1));
+                    ++r;
+                }
+                if (r != rows) {
+                    // Embeddings whose item row is missing (foreign keys were off when written).
+                    return make_error(ErrorCode::kCorruption,
+                                      std::to_string(rows - r) + " vectors have no item row");
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return set;
+        });
+    }
+
+    Result<std::vector<float>> get_embedding(std::int64_t id, const std::string& space) override {
+        return locked("get_embedding", [&]() -> Result<std::vector<float>> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
+            std::vector<float> out;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s,
+                    db_->cached("SELECT vector FROM embeddings WHERE item_id = ?1 AND space = ?2"));
+                EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row || dim <= 0) {
+                    return make_error(
+                        ErrorCode::kNotFound,
+                        "item " + std::to_string(id) + " has no vector in space '" + space + "'");
+                }
+                auto blob = s->column_blob(0);
+                const auto cols = static_cast<std::size_t>(dim);
+                EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "vector"));
+                out.resize(cols);
+                decode_floats(blob, out);
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
+    Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
+        std::int64_t id, const std::string& space) override {
+        using Out = std::pair<Matrix, std::vector<SegmentRecord>>;
+        return locked("get_segments", [&]() -> Result<Out> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
+            Out out;
+            if (dim <= 0)
+                return out;
+            const auto cols = static_cast<std::size_t>(dim);
+            out.first.n_cols = cols;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT start_s, end_s, vector "
+                                                             "FROM segments WHERE item_id = ?1 "
+                                                             "AND space = ?2 ORDER BY seq"));
+                EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+                while (true) {
+                    EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                    if (!row)
+                        break;
+                    auto blob = s->column_blob(2);
+                    EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "segment vector"));
+                    out.second.push_back({s->column_double(0), s->column_double(1)});
+                    out.first.data.resize(out.first.data.size() + cols);
+                    decode_floats(blob, {out.first.row(out.first.n_rows), cols});
+                    ++out.first.n_rows;
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
+    Result<std::vector<SpaceInfo>> spaces() override {
+        return locked("spaces", [&]() { return spaces_locked(); });
+    }
+
+    Result<CatalogStats> stats() override {
+        return locked("stats", [&]() -> Result<CatalogStats> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            CatalogStats st;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s, db_->cached("SELECT count(*), total(size_bytes), total(duration_s) "
+                                        "FROM items"));
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (row) {
+                    st.n_items = s->column_int64(0);
+                    st.total_bytes = static_cast<std::int64_t>(s->column_double(1));
+                    st.total_duration_s = s->column_double(2);
+                }
+            }
+            EARSHOT_ASSIGN_OR_RETURN(st.spaces, spaces_locked());
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            std::error_code ec;
+            for (const char* suffix : {"", "-wal"}) {
+                fs::path p = path_;
+                p += suffix;
+                const std::uintmax_t size = fs::file_size(p, ec);
+                if (!ec)
+                    st.file_bytes += static_cast<std::int64_t>(size);
+            }
+            return st;
+        });
+    }
+
+    Status check_integrity() override {
+        return locked("check_integrity", [&]() -> Status {
+            std::string problems;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s, db_->prepare("PRAGMA integrity_check(20)"));
+                while (true) {
+                    EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                    if (!row)
+                        break;
+                    std::string line = s->column_text(0);
+                    if (line == "ok")
+                        continue;
+                    for (char& ch : line) {
+                        if (ch == '\n')
+                            ch = ' ';
+                    }
+                    if (!problems.empty())
+                        problems += "; ";
+                    problems += line;
+                }
+            }
+            if (!problems.empty()) {
+                return make_error(ErrorCode::kCorruption, "integrity check failed: " + problems);
+            }
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s, db_->prepare("PRAGMA foreign_key_check"));
+                int n_bad = 0;
+                while (true) {
+                    EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                    if (!row)
+                        break;
+                    ++n_bad;
+                }
+                if (n_bad > 0) {
+                    return make_error(ErrorCode::kCorruption,
+                                      "integrity check failed: " + std::to_string(n_bad) +
+                                          " rows violate foreign keys");
+                }
+            }
+            return ok_status();
+        });
+    }
+
+private:
+    // Runs f under the mutex, adds "catalog '<path>': <op>" context to errors and converts
+    // escaping exceptions (bad_alloc for huge loads) to errors.
+    template <typename F>
+    auto locked(const std::string& op, F&& f) -> decltype(f()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        try {
+            auto r = f();
+            if (!r)
+                return tl::unexpected(r.error().with_context(context(op)));
+            return r;
+        } catch (const std::bad_alloc&) {
+            return make_error(ErrorCode::kInternal, context(op) + ": out of memory");
+        } catch (const std::exception& e) {
+            return make_error(ErrorCode::kInternal, context(op) + ": " + e.what());
+        }
+    }
+
+    std::string context(const std::string& op) const {
+        return "catalog '" + path_.string() + "': " + op;
+    }
+
+    // Dim of a space, or 0 if it does not exist.
+    Result<int> space_dim(const std::string& space) {
+        EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT dim FROM spaces WHERE name = ?1"));
+        EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+        EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+        return row ? static_cast<int>(s->column_int64(0)) : 0;
+    }
+
+    Result<std::vector<SpaceInfo>> spaces_locked() {
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto s, db_->cached("SELECT s.name, s.dim, "
+                                "(SELECT count(*) FROM embeddings e WHERE e.space = s.name), "
+                                "(SELECT count(*) FROM segments g WHERE g.space = s.name) "
+                                "FROM spaces s ORDER BY s.name"));
+        std::vector<SpaceInfo> out;
+        while (true) {
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row)
+                break;
+            out.push_back({s->column_text(0), static_cast<int>(s->column_int64(1)),
+                           s->column_int64(2), s->column_int64(3)});
+        }
+        return out;
+    }
+
+    // One item's upsert; REQUIRES: a write transaction is open.
+    Result<std::int64_t> put_one(const ItemRecord& item,
+                                 const std::string& space,
+                                 std::span<const float> vector,
+                                 const Matrix& segments,
+                                 const std::vector<SegmentRecord>& segment_times) {
+        EARSHOT_RETURN_IF_ERROR(validate(item, space, vector, segments, segment_times));
+        const std::size_t dim = vector.size();
+        // The space's dim is fixed by its first vector (0 = the space does not exist yet).
+        EARSHOT_ASSIGN_OR_RETURN(int current_dim, space_dim(space));
+        if (current_dim == 0) {
+            EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                     db_->cached("INSERT INTO spaces(name, dim) VALUES (?1, ?2)"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, static_cast<std::int64_t>(dim)));
+            EARSHOT_RETURN_IF_ERROR(s->run());
+        } else if (static_cast<std::size_t>(current_dim) != dim) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "space '" + space + "' has dim " + std::to_string(current_dim) +
+                                  ", got a vector of dim " + std::to_string(dim));
+        }
+
+        std::int64_t id = 0;
+        {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s,
+                db_->cached(
+                    "INSERT INTO items(path, name, duration_s, sample_rate_hz, channels, codec, "
+                    "size_bytes, mtime_ns, content_hash, title, artist, labels, added_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                    "ON CONFLICT(path) DO UPDATE SET name = excluded.name, "
+                    "duration_s = excluded.duration_s, sample_rate_hz = excluded.sample_rate_hz, "
+                    "channels = excluded.channels, codec = excluded.codec, "
+                    "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
+                    "content_hash = excluded.content_hash, title = excluded.title, "
+                    "artist = excluded.artist, labels = excluded.labels "
+                    "RETURNING id"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, item.path));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(2, item.name));
+            EARSHOT_RETURN_IF_ERROR(s->bind_double(3, item.duration_s));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(4, item.sample_rate_hz));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(5, item.channels));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(6, item.codec));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(7, item.size_bytes));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(8, item.mtime_ns));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(9, item.content_hash));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(10, item.title));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(11, item.artist));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(12, item.labels));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(13, now_unix_seconds()));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row)
+                return make_error(ErrorCode::kInternal, "upsert returned no id");
+            id = s->column_int64(0);
+            EARSHOT_RETURN_IF_ERROR(s->run());  // finish the statement
+        }
+        {
+            EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                     db_->cached("INSERT INTO embeddings(item_id, space, vector) "
+                                                 "VALUES (?1, ?2, ?3) ON CONFLICT(item_id, space) "
+                                                 "DO UPDATE SET vector = excluded.vector"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+            EARSHOT_RETURN_IF_ERROR(s->bind_floats(3, vector));
+            EARSHOT_RETURN_IF_ERROR(s->run());
+        }
+        {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("DELETE FROM segments WHERE item_id = ?1 AND space = ?2"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+            EARSHOT_RETURN_IF_ERROR(s->run());
+        }
+        if (segments.n_rows > 0) {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("INSERT INTO segments(item_id, space, seq, start_s, end_s, "
+                                    "vector) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+            for (std::size_t i = 0; i < segments.n_rows; ++i) {
+                s->reset();
+                EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+                EARSHOT_RETURN_IF_ERROR(s->bind_int64(3, static_cast<std::int64_t>(i)));
+                EARSHOT_RETURN_IF_ERROR(s->bind_double(4, segment_times[i].start_s));
+                EARSHOT_RETURN_IF_ERROR(s->bind_double(5, segment_times[i].end_s));
+                EARSHOT_RETURN_IF_ERROR(s->bind_floats(6, segments.row_span(i)));
+                EARSHOT_RETURN_IF_ERROR(s->run());
+            }
+        }
+        return id;
+    }
+
+    static Status validate(const ItemRecord& item,
+                           const std::string& space,
+                           std::span<const float> vector,
+                           const Matrix& segments,
+                           const std::vector<SegmentRecord>& segment_times) {
+        auto invalid = [](std::string m) { return make_error(ErrorCode::kInvalidArgument, m); };
+        if (item.path.empty())
+            return invalid("item path is empty");
+        if (space.empty())
+            return invalid("space name is empty");
+        if (vector.empty())
+            return invalid("vector is empty");
+        if (vector.size() > static_cast<std::size_t>(1 << 20)) {
+            return invalid("vector dim " + std::to_string(vector.size()) + " is too large");
+        }
+        for (std::size_t j = 0; j < vector.size(); ++j) {
+            if (!std::isfinite(vector[j])) {
+                return invalid("vector has a non-finite value at index " + std::to_string(j));
+            }
+        }
+        if (segments.n_rows != segment_times.size()) {
+            return invalid("segments has " + std::to_string(segments.n_rows) + " rows but " +
+                           std::to_string(segment_times.size()) + " segment times");
+        }
+        if (segments.n_rows > 0) {
+            if (segments.n_cols != vector.size()) {
+                return invalid("segment dim " + std::to_string(segments.n_cols) +
+                               " differs from the vector dim " + std::to_string(vector.size()));
+            }
+            if (segments.data.size() != segments.n_rows * segments.n_cols) {
+                return invalid("segments matrix data size does not match its shape");
+            }
+            for (float v : segments.data) {
+                if (!std::isfinite(v))
+                    return invalid("a segment vector has a non-finite value");
+            }
+        }
+        return ok_status();
+    }
+
+    std::mutex mu_;  // protects everything below (and the SQLite connection)
+    fs::path path_;
+    std::unique_ptr<Database> db_;
+};
+
+// Validates an opened connection as an earshot catalog, creating or migrating it if allowed.
+Status prepare_catalog(Database& db, bool read_only, bool in_memory) {
+    EARSHOT_RETURN_IF_ERROR(db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)));
+    // These reads touch page 1 only; a non-SQLite file fails here with SQLITE_NOTADB.
+    EARSHOT_ASSIGN_OR_RETURN(std::int64_t app_id, db.query_int64("PRAGMA application_id"));
+    EARSHOT_ASSIGN_OR_RETURN(std::int64_t version, db.query_int64("PRAGMA user_version"));
+    EARSHOT_ASSIGN_OR_RETURN(std::int64_t n_objects,
+                             db.query_int64("SELECT count(*) FROM sqlite_schema"));
+    const bool fresh = app_id == 0 && version == 0 && n_objects == 0;
+    if (!fresh && app_id != detail::kCatalogApplicationId) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("not an earshot catalog: an SQLite database with "
+                                      "application_id 0x{:08x} (earshot uses 0x{:08x}, 'EARS')",
+                                      static_cast<std::uint32_t>(app_id),
+                                      static_cast<std::uint32_t>(detail::kCatalogApplicationId)));
+    }
+    if (version > kCatalogSchemaVersion) {
+        return make_error(ErrorCode::kNotSupported,
+                          "catalog schema version " + std::to_string(version) +
+                              " is newer than this build supports (" +
+                              std::to_string(kCatalogSchemaVersion) + "); upgrade earshot");
+    }
+    if (read_only) {
+        if (fresh) {
+            return make_error(ErrorCode::kCorruption,
+                              "not an earshot catalog: empty database (opened read-only, so it "
+                              "was not initialised)");
+        }
+        if (version < kCatalogSchemaVersion) {
+            return make_error(ErrorCode::kNotSupported,
+                              "catalog schema version " + std::to_string(version) +
+                                  " needs migrating to " + std::to_string(kCatalogSchemaVersion) +
+                                  "; open it read-write once");
+        }
+    } else {
+        if (fresh) {
+            EARSHOT_RETURN_IF_ERROR(db.exec("PRAGMA page_size = " + std::to_string(kPageSize)));
+        }
+        if (!in_memory) {
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db.prepare("PRAGMA journal_mode = WAL"));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row || s->column_text(0) != "wal") {
+                log_warning("catalog: WAL journal mode unavailable, using '{}'",
+                            row ? s->column_text(0) : std::string("?"));
+            }
+        }
+        EARSHOT_RETURN_IF_ERROR(db.exec("PRAGMA synchronous = NORMAL"));
+    }
+    EARSHOT_RETURN_IF_ERROR(db.exec("PRAGMA foreign_keys = ON"));
+    if (!read_only && version < kCatalogSchemaVersion) {
+        EARSHOT_RETURN_IF_ERROR(detail::migrate_catalog(db));
+    }
+
+    // Structural checks: our tables and meta rows must be there.
+    EARSHOT_ASSIGN_OR_RETURN(
+        std::int64_t n_tables,
+        db.query_int64("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+                       "('meta', 'items', 'spaces', 'embeddings', 'segments')"));
+    if (n_tables != 5) {
+        return make_error(ErrorCode::kCorruption, "not an earshot catalog: missing tables (found " +
+                                                      std::to_string(n_tables) + " of 5)");
+    }
+    EARSHOT_ASSIGN_OR_RETURN(auto meta, db.prepare("SELECT key, value FROM meta WHERE key IN "
+                                                   "('magic', 'schema_version')"));
+    std::string magic;
+    std::string meta_version;
+    while (true) {
+        EARSHOT_ASSIGN_OR_RETURN(bool row, meta->step());
+        if (!row)
+            break;
+        (meta->column_text(0) == "magic" ? magic : meta_version) = meta->column_text(1);
+    }
+    if (magic != detail::kCatalogMagic) {
+        return make_error(ErrorCode::kCorruption,
+                          "not an earshot catalog: meta 'magic' is '" + magic + "'");
+    }
+    if (meta_version != std::to_string(kCatalogSchemaVersion)) {
+        return make_error(ErrorCode::kCorruption, "meta schema_version '" + meta_version +
+                                                      "' does not match PRAGMA user_version " +
+                                                      std::to_string(kCatalogSchemaVersion));
+    }
+    return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Catalog>> Catalog::open(const fs::path& path,
+                                               const CatalogOptions& options) {
+    const std::string context = "open catalog '" + path.string() + "'";
+    auto fail = [&](const Error& e) { return tl::unexpected(e.with_context(context)); };
+    try {
+        const bool in_memory = path == ":memory:";
+        int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+        if (!in_memory) {
+            std::error_code ec;
+            const bool exists = fs::exists(path, ec);
+            if (ec)
+                return fail(Error(ErrorCode::kIoError, ec.message()));
+            if (exists) {
+                if (fs::is_directory(path, ec)) {
+                    return fail(Error(ErrorCode::kInvalidArgument, "is a directory"));
+                }
+                bool empty = false;
+                auto header = check_file_header(path, &empty);
+                if (!header)
+                    return fail(header.error());
+            } else {
+                if (!options.create_if_missing || options.read_only) {
+                    return fail(Error(ErrorCode::kNotFound, "no such file"));
+                }
+                if (path.has_parent_path()) {
+                    fs::create_directories(path.parent_path(), ec);
+                    if (ec) {
+                        return fail(Error(ErrorCode::kIoError, "cannot create directory '" +
+                                                                   path.parent_path().string() +
+                                                                   "': " + ec.message()));
+                    }
+                }
+                flags |= SQLITE_OPEN_CREATE;
+            }
+        } else {
+            flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        }
+        auto db = Database::open(path.string(), flags);
+        if (!db)
+            return fail(db.error());
+        auto prepared = prepare_catalog(**db, options.read_only && !in_memory, in_memory);
+        if (!prepared)
+            return fail(prepared.error());
+        return std::unique_ptr<Catalog>(new SqliteCatalog(path, std::move(*db)));
+    } catch (const std::exception& e) {
+        return fail(Error(ErrorCode::kInternal, e.what()));
+    }
+}
+
+}  // namespace earshot

@@ -1,0 +1,129 @@
+#include "catalog/migrations.h"
+
+#include <chrono>
+#include <iterator>
+#include <string>
+
+#include "catalog/catalog.h"
+
+namespace earshot::detail {
+namespace {
+
+// Version 1: the initial schema. Keep in sync with docs/formats.md ("Catalog").
+constexpr std::string_view kSchemaV1 = R"sql(
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE TABLE items (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    path           TEXT NOT NULL UNIQUE,
+    name           TEXT NOT NULL DEFAULT '',
+    duration_s     REAL NOT NULL DEFAULT 0,
+    sample_rate_hz INTEGER NOT NULL DEFAULT 0,
+    channels       INTEGER NOT NULL DEFAULT 0,
+    codec          TEXT NOT NULL DEFAULT '',
+    size_bytes     INTEGER NOT NULL DEFAULT 0,
+    mtime_ns       INTEGER NOT NULL DEFAULT 0,
+    content_hash   TEXT NOT NULL DEFAULT '',
+    title          TEXT NOT NULL DEFAULT '',
+    artist         TEXT NOT NULL DEFAULT '',
+    labels         TEXT NOT NULL DEFAULT '',
+    added_at       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX items_content_hash ON items(content_hash);
+CREATE TABLE spaces (
+    name TEXT PRIMARY KEY NOT NULL,
+    dim  INTEGER NOT NULL CHECK (dim > 0)
+);
+CREATE TABLE embeddings (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    space   TEXT NOT NULL REFERENCES spaces(name),
+    vector  BLOB NOT NULL,
+    PRIMARY KEY (item_id, space)
+);
+CREATE INDEX embeddings_space ON embeddings(space, item_id);
+CREATE TABLE segments (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    space   TEXT NOT NULL REFERENCES spaces(name),
+    seq     INTEGER NOT NULL,
+    start_s REAL NOT NULL,
+    end_s   REAL NOT NULL,
+    vector  BLOB NOT NULL,
+    PRIMARY KEY (item_id, space, seq)
+);
+CREATE INDEX segments_space ON segments(space);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, kSchemaV1},
+};
+static_assert(std::size(kMigrations) > 0 &&
+                  kMigrations[std::size(kMigrations) - 1].version == kCatalogSchemaVersion,
+              "the last migration must produce kCatalogSchemaVersion");
+
+}  // namespace
+
+std::span<const Migration> catalog_migrations() {
+    return kMigrations;
+}
+
+Status migrate_catalog(Database& db) {
+    Transaction tx(db);
+    EARSHOT_RETURN_IF_ERROR(tx.begin());
+    EARSHOT_ASSIGN_OR_RETURN(std::int64_t version, db.query_int64("PRAGMA user_version"));
+    EARSHOT_ASSIGN_OR_RETURN(std::int64_t app_id, db.query_int64("PRAGMA application_id"));
+    if (version > kCatalogSchemaVersion) {
+        return make_error(ErrorCode::kNotSupported,
+                          "catalog schema version " + std::to_string(version) +
+                              " is newer than this build supports (" +
+                              std::to_string(kCatalogSchemaVersion) + "); upgrade earshot");
+    }
+    if (version == kCatalogSchemaVersion && app_id == kCatalogApplicationId) {
+        return tx.commit();  // someone else migrated while we waited for the lock
+    }
+    if (version == 0) {
+        EARSHOT_ASSIGN_OR_RETURN(std::int64_t n_objects,
+                                 db.query_int64("SELECT count(*) FROM sqlite_schema"));
+        if (n_objects != 0) {
+            return make_error(ErrorCode::kCorruption,
+                              "not an earshot catalog: the SQLite database already has tables");
+        }
+    } else if (app_id != kCatalogApplicationId) {
+        return make_error(ErrorCode::kCorruption, "not an earshot catalog (application_id)");
+    }
+    for (const Migration& m : kMigrations) {
+        if (m.version <= version)
+            continue;
+        auto applied = db.exec(std::string(m.sql));
+        if (!applied) {
+            return tl::unexpected(
+                applied.error().with_context("migration to version " + std::to_string(m.version)));
+        }
+    }
+    EARSHOT_RETURN_IF_ERROR(
+        db.exec("PRAGMA application_id = " + std::to_string(kCatalogApplicationId)));
+    EARSHOT_RETURN_IF_ERROR(
+        db.exec("PRAGMA user_version = " + std::to_string(kCatalogSchemaVersion)));
+    EARSHOT_ASSIGN_OR_RETURN(auto upsert,
+                             db.prepare("INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    auto put_meta = [&](std::string_view key, const std::string& value) -> Status {
+        upsert->reset();
+        EARSHOT_RETURN_IF_ERROR(upsert->bind_text(1, key));
+        EARSHOT_RETURN_IF_ERROR(upsert->bind_text(2, value));
+        return upsert->run();
+    };
+    EARSHOT_RETURN_IF_ERROR(put_meta("magic", std::string(kCatalogMagic)));
+    EARSHOT_RETURN_IF_ERROR(put_meta("schema_version", std::to_string(kCatalogSchemaVersion)));
+    if (version == 0) {
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        EARSHOT_RETURN_IF_ERROR(put_meta("created_at", std::to_string(now)));
+    }
+    upsert.reset();  // finalize before COMMIT
+    return tx.commit();
+}
+
+}  // namespace earshot::detail

@@ -1,0 +1,34 @@
+// Catalog schema versions and forward-only migrations (internal to the catalog module).
+// Version N's SQL turns a version N-1 database into version N; version 1 creates everything.
+// The full current schema is documented in docs/formats.md.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "catalog/sqlite_handle.h"
+#include "core/status.h"
+
+namespace earshot::detail {
+
+// PRAGMA application_id of every earshot catalog: the ASCII bytes "EARS".
+inline constexpr std::int32_t kCatalogApplicationId = 0x45415253;
+// meta('magic') of every earshot catalog.
+inline constexpr std::string_view kCatalogMagic = "earshot-catalog";
+
+struct Migration {
+    int version;           // schema version after applying sql
+    std::string_view sql;  // one or more statements
+};
+
+// All migrations in ascending version order; the last one is kCatalogSchemaVersion.
+std::span<const Migration> catalog_migrations();
+
+// Brings a database at schema version `from` (0 = empty) up to kCatalogSchemaVersion inside one
+// transaction, setting application_id, user_version and the meta rows. Re-reads the version
+// under the write lock, so two processes creating the same file at once is safe.
+// kNotSupported if the database is newer than this build.
+Status migrate_catalog(Database& db);
+
+}  // namespace earshot::detail
