@@ -10,14 +10,14 @@ namespace earshot {
 // Facts about a source file, read from its container/stream headers (and, for duration,
 // refined by decoding when the container does not say).
 struct AudioInfo {
-    double duration_s = 0.0;       // of the source stream
-    int sample_rate_hz = 0;        // original rate
-    int channels = 0;              // original channel count
-    std::string codec;             // FFmpeg codec name, e.g. "flac", "vorbis", "pcm_s16le"
-    std::string container;         // FFmpeg format name, e.g. "wav", "ogg"
-    int bits_per_sample = 0;       // 0 when the codec has no fixed depth (lossy codecs)
-    std::string title;             // tag, empty if absent
-    std::string artist;            // tag, empty if absent
+    double duration_s = 0.0;  // of the source stream
+    int sample_rate_hz = 0;   // original rate
+    int channels = 0;         // original channel count
+    std::string codec;        // FFmpeg codec name, e.g. "flac", "vorbis", "pcm_s16le"
+    std::string container;    // FFmpeg format name, e.g. "wav", "ogg"
+    int bits_per_sample = 0;  // 0 when the codec has no fixed depth (lossy codecs)
+    std::string title;        // tag, empty if absent
+    std::string artist;       // tag, empty if absent
 };
 
 struct AudioBuffer {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <span>
@@ -28,11 +29,17 @@ Result<AudioInfo> probe_audio(const std::filesystem::path& path);
 // info (optional) receives the same facts as probe_audio, with duration_s measured from the
 // decoded samples. Errors as probe_audio, plus kCorruption when the stream fails to decode
 // and kInvalidArgument for a bad target rate. The message names the file and the reason.
-Result<AudioBuffer> decode_audio(const std::filesystem::path& path, const DecodeOptions& options,
+// A stream that breaks off (truncated file, undecodable packets) returns what did decode and
+// logs a warning; kCorruption only when nothing decoded. With max_duration_s cutting the
+// decode short, info->duration_s keeps the header's figure for the whole source.
+Result<AudioBuffer> decode_audio(const std::filesystem::path& path,
+                                 const DecodeOptions& options,
                                  AudioInfo* info = nullptr);
 
 // Same, but delivers the mono output in chunks (in order) instead of one buffer, so a caller
 // can process an hour-long file in bounded memory. Returns the AudioInfo.
+// Each chunk holds 1 s (target_sample_rate_hz samples), the last one the remainder. An error
+// returned by on_chunk stops decoding and is returned as is.
 using AudioChunkCallback = std::function<Status(std::span<const float> chunk)>;
 Result<AudioInfo> decode_audio_chunks(const std::filesystem::path& path,
                                       const DecodeOptions& options,
@@ -40,7 +47,8 @@ Result<AudioInfo> decode_audio_chunks(const std::filesystem::path& path,
 
 // Decodes audio held in memory (e.g. an HTTP upload). name is used in error messages.
 Result<AudioBuffer> decode_audio_memory(std::span<const std::uint8_t> bytes,
-                                        const std::string& name, const DecodeOptions& options,
+                                        const std::string& name,
+                                        const DecodeOptions& options,
                                         AudioInfo* info = nullptr);
 
 }  // namespace earshot

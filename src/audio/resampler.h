@@ -1,4 +1,5 @@
-// Sample-rate conversion of mono float32 audio with soxr (VHQ). One-shot and streaming forms.
+// Sample-rate conversion of mono float32 audio with soxr (HQ recipe; why: resampler.cpp).
+// One-shot and streaming forms.
 // A Resampler object is not thread-safe; use one per thread.
 #pragma once
 
