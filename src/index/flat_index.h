@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "core/matrix.h"
@@ -40,13 +41,15 @@ public:
     std::size_t size() const { return ids_.size(); }
 
     // Adds vectors.n_rows rows; ids.size() must equal n_rows and vectors.n_cols == dim.
-    // kInvalidArgument on shape mismatch or duplicate ids.
+    // kInvalidArgument on shape mismatch, duplicate ids (within the batch or already present)
+    // or a non-finite value; nothing is added then.
     Status add(std::span<const std::int64_t> ids, const Matrix& vectors);
     // Removes ids that are present; returns how many were removed.
     std::size_t remove(std::span<const std::int64_t> ids);
 
     // Top-k hits sorted by ascending distance (ties by ascending id). Fewer than k when fewer
-    // candidates pass the filter. kInvalidArgument if query.size() != dim.
+    // candidates pass the filter. kInvalidArgument if query.size() != dim or the query has a
+    // non-finite value. k == 0 gives no hits.
     Result<std::vector<SearchHit>> search(std::span<const float> query,
                                           const SearchOptions& options) const;
 
@@ -54,8 +57,9 @@ private:
     int dim_;
     Metric metric_;
     std::vector<std::int64_t> ids_;
-    std::vector<float> data_;   // size() × dim, as stored (transformed per metric, see .cpp)
-    std::vector<float> aux_;    // per-row precomputed value (norm/mean) per metric
+    std::vector<float> data_;  // size() × dim, as stored (transformed per metric, see .cpp)
+    std::vector<float> aux_;   // per-row precomputed value (norm/mean) per metric
+    std::unordered_map<std::int64_t, std::size_t> row_of_id_;  // id -> row in ids_/data_
 };
 
 }  // namespace earshot

@@ -1,0 +1,177 @@
+#include "index/distance_kernels.h"
+
+#include <cmath>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// GCC 12's _mm512_reduce_add_ps uses _mm256_undefined_pd(), which trips -Wuninitialized
+// inside the header (a false positive); silence it for the intrinsics header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
+
+namespace earshot::detail {
+namespace {
+
+// Scalar versions: also used for the tails of the AVX2 kernels.
+struct DotOp {
+    static float scalar(float x, float y) { return x * y; }
+};
+struct L2Op {
+    static float scalar(float x, float y) { return (x - y) * (x - y); }
+};
+struct L1Op {
+    static float scalar(float x, float y) { return std::fabs(x - y); }
+};
+
+template <typename Op>
+float scalar_kernel(const float* a, const float* b, std::size_t d) {
+    float acc[8] = {};
+    std::size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        for (std::size_t j = 0; j < 8; ++j) acc[j] += Op::scalar(a[i + j], b[i + j]);
+    }
+    float tail = 0.0f;
+    for (; i < d; ++i) tail += Op::scalar(a[i], b[i]);
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+#if defined(__AVX512F__)
+
+struct Dot512 {
+    static __m512 step(__m512 x, __m512 y, __m512 acc) { return _mm512_fmadd_ps(x, y, acc); }
+};
+struct L2512 {
+    static __m512 step(__m512 x, __m512 y, __m512 acc) {
+        const __m512 diff = _mm512_sub_ps(x, y);
+        return _mm512_fmadd_ps(diff, diff, acc);
+    }
+};
+struct L1512 {
+    static __m512 step(__m512 x, __m512 y, __m512 acc) {
+        return _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)));
+    }
+};
+
+template <typename Op>
+float avx512_kernel(const float* a, const float* b, std::size_t d) {
+    __m512 acc0 = _mm512_setzero_ps();
+    __m512 acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps();
+    __m512 acc3 = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        acc0 = Op::step(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+        acc1 = Op::step(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+        acc2 = Op::step(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), acc2);
+        acc3 = Op::step(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), acc3);
+    }
+    for (; i + 16 <= d; i += 16) {
+        acc0 = Op::step(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    }
+    if (i < d) {
+        // Masked loads read only the remaining lanes (and never fault past the end).
+        const auto mask = static_cast<__mmask16>((1u << (d - i)) - 1u);
+        acc1 =
+            Op::step(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), acc1);
+    }
+    return _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+struct Dot256 {
+    static __m256 step(__m256 x, __m256 y, __m256 acc) { return _mm256_fmadd_ps(x, y, acc); }
+};
+struct L2256 {
+    static __m256 step(__m256 x, __m256 y, __m256 acc) {
+        const __m256 diff = _mm256_sub_ps(x, y);
+        return _mm256_fmadd_ps(diff, diff, acc);
+    }
+};
+struct L1256 {
+    static __m256 step(__m256 x, __m256 y, __m256 acc) {
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        return _mm256_add_ps(acc, _mm256_andnot_ps(sign, _mm256_sub_ps(x, y)));
+    }
+};
+
+inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v);
+    __m128 hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    __m128 shuf = _mm_movehdup_ps(lo);
+    __m128 sums = _mm_add_ps(lo, shuf);
+    shuf = _mm_movehl_ps(shuf, sums);
+    sums = _mm_add_ss(sums, shuf);
+    return _mm_cvtss_f32(sums);
+}
+
+template <typename Op, typename Scalar>
+float avx2_kernel(const float* a, const float* b, std::size_t d) {
+    __m256 acc0 = _mm256_setzero_ps();
+    __m256 acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps();
+    __m256 acc3 = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= d; i += 32) {
+        acc0 = Op::step(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = Op::step(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc2 = Op::step(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+        acc3 = Op::step(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    }
+    for (; i + 8 <= d; i += 8) {
+        acc0 = Op::step(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    }
+    float tail = 0.0f;
+    for (; i < d; ++i) tail += Scalar::scalar(a[i], b[i]);
+    return hsum256(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))) + tail;
+}
+
+#endif
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, std::size_t d) {
+#if defined(__AVX512F__)
+    return avx512_kernel<Dot512>(a, b, d);
+#elif defined(__AVX2__) && defined(__FMA__)
+    return avx2_kernel<Dot256, DotOp>(a, b, d);
+#else
+    return scalar_kernel<DotOp>(a, b, d);
+#endif
+}
+
+float l2_squared_f32(const float* a, const float* b, std::size_t d) {
+#if defined(__AVX512F__)
+    return avx512_kernel<L2512>(a, b, d);
+#elif defined(__AVX2__) && defined(__FMA__)
+    return avx2_kernel<L2256, L2Op>(a, b, d);
+#else
+    return scalar_kernel<L2Op>(a, b, d);
+#endif
+}
+
+float l1_f32(const float* a, const float* b, std::size_t d) {
+#if defined(__AVX512F__)
+    return avx512_kernel<L1512>(a, b, d);
+#elif defined(__AVX2__) && defined(__FMA__)
+    return avx2_kernel<L1256, L1Op>(a, b, d);
+#else
+    return scalar_kernel<L1Op>(a, b, d);
+#endif
+}
+
+const char* simd_level() {
+#if defined(__AVX512F__)
+    return "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "avx2";
+#else
+    return "scalar";
+#endif
+}
+
+}  // namespace earshot::detail

@@ -1,0 +1,22 @@
+// Float32 distance kernels used by FlatIndex (internal to the index module). Each takes two
+// arrays of d floats (no alignment required) and accumulates in float with several independent
+// SIMD accumulators: AVX-512 when compiled with it (-march=native), else AVX2+FMA, else scalar.
+// The result for a given (a, b, d) is deterministic: it does not depend on threads or on the
+// row's position. Thread-safe (pure functions).
+#pragma once
+
+#include <cstddef>
+
+namespace earshot::detail {
+
+// sum a_i * b_i
+float dot_f32(const float* a, const float* b, std::size_t d);
+// sum (a_i - b_i)^2
+float l2_squared_f32(const float* a, const float* b, std::size_t d);
+// sum |a_i - b_i|
+float l1_f32(const float* a, const float* b, std::size_t d);
+
+// "avx512", "avx2" or "scalar": which kernels this build uses.
+const char* simd_level();
+
+}  // namespace earshot::detail
