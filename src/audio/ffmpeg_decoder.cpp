@@ -4,6 +4,7 @@
 // Only the mono output at the target rate is ever accumulated (and only by decode_audio).
 // Uses the new channel-layout API (AVFrame::ch_layout); FFmpeg types never leave this file.
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
@@ -54,15 +55,19 @@ constexpr const char* kSupportedHint =
 // library never prints. Our own error messages carry the reason via av_strerror.
 
 void ffmpeg_log_callback(void* avcl, int level, const char* format, va_list args) {
-    if (level > av_log_get_level() || log_level() > LogLevel::kDebug)
+    if (level > av_log_get_level() || log_level() > LogLevel::kDebug) {
         return;
+    }
     char line[1024];
     int print_prefix = 1;
     av_log_format_line2(avcl, level, format, args, line, sizeof(line), &print_prefix);
     std::string_view text(line);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-    if (!text.empty())
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+        text.remove_suffix(1);
+    }
+    if (!text.empty()) {
         log_debug("ffmpeg: {}", text);
+    }
 }
 
 void init_ffmpeg_once() {
@@ -75,8 +80,9 @@ void init_ffmpeg_once() {
 
 std::string av_error_text(int err) {
     char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-    if (av_strerror(err, buf, sizeof(buf)) < 0)
+    if (av_strerror(err, buf, sizeof(buf)) < 0) {
         return fmt::format("FFmpeg error {}", err);
+    }
     return buf;
 }
 
@@ -97,8 +103,9 @@ struct FrameFreer {
 };
 struct AvioFreer {
     void operator()(AVIOContext* avio) const {
-        if (avio == nullptr)
+        if (avio == nullptr) {
             return;
+        }
         av_freep(&avio->buffer);  // may have been reallocated by FFmpeg: free the current one
         avio_context_free(&avio);
     }
@@ -123,8 +130,9 @@ struct MemorySource {
 int memory_read(void* opaque, std::uint8_t* buf, int buf_size) {
     auto* src = static_cast<MemorySource*>(opaque);
     const auto size = static_cast<std::int64_t>(src->bytes.size());
-    if (src->pos >= size)
+    if (src->pos >= size) {
         return AVERROR_EOF;
+    }
     const std::int64_t n = std::min<std::int64_t>(buf_size, size - src->pos);
     std::memcpy(buf, src->bytes.data() + src->pos, static_cast<std::size_t>(n));
     src->pos += n;
@@ -135,8 +143,9 @@ std::int64_t memory_seek(void* opaque, std::int64_t offset, int whence) {
     auto* src = static_cast<MemorySource*>(opaque);
     const auto size = static_cast<std::int64_t>(src->bytes.size());
     whence &= ~AVSEEK_FORCE;
-    if (whence == AVSEEK_SIZE)
+    if (whence == AVSEEK_SIZE) {
         return size;
+    }
     std::int64_t base = 0;
     if (whence == SEEK_CUR) {
         base = src->pos;
@@ -146,8 +155,9 @@ std::int64_t memory_seek(void* opaque, std::int64_t offset, int whence) {
         return AVERROR(EINVAL);
     }
     const std::int64_t target = base + offset;
-    if (target < 0 || target > size)
+    if (target < 0 || target > size) {
         return AVERROR(EINVAL);
+    }
     src->pos = target;
     return target;
 }
@@ -167,8 +177,9 @@ struct Input {
 // Which format the first bytes look like, judged on content only (no file name); empty if none
 // is recognised with confidence. Used to tell "broken X file" from "not audio at all".
 std::string confident_format(std::span<const std::uint8_t> head) {
-    if (head.empty())
+    if (head.empty()) {
         return {};
+    }
     std::vector<std::uint8_t> buf(head.size() + AVPROBE_PADDING_SIZE, 0);
     std::memcpy(buf.data(), head.data(), head.size());
     AVProbeData pd{};
@@ -177,14 +188,20 @@ std::string confident_format(std::span<const std::uint8_t> head) {
     pd.buf_size = static_cast<int>(head.size());
     int score = 0;
     const AVInputFormat* format = av_probe_input_format3(&pd, 1, &score);
-    if (format == nullptr || score < kConfidentProbeScore)
+    if (format == nullptr || score < kConfidentProbeScore) {
         return {};
+    }
     return format->name;
 }
 
-std::vector<std::uint8_t> read_head(const fs::path& path) {
-    std::vector<std::uint8_t> head(kProbeHeadBytes);
+Result<std::vector<std::uint8_t>> read_head(const fs::path& path, const std::string& name) {
     std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return make_error(ErrorCode::kIoError,
+                          fmt::format("'{}': cannot open for reading: {}", name,
+                                      std::error_code(errno, std::generic_category()).message()));
+    }
+    std::vector<std::uint8_t> head(kProbeHeadBytes);
     in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
     head.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
     return head;
@@ -228,8 +245,9 @@ Result<FormatPtr> open_format(AVFormatContext* preallocated,
     // On failure avformat_open_input frees ctx (a custom pb stays ours).
     const int err = avformat_open_input(&ctx, url.c_str(), nullptr, &opts_ptr);
     opts.reset(opts_ptr);
-    if (err < 0)
+    if (err < 0) {
         return tl::unexpected(open_error(name, err, head));
+    }
     return FormatPtr(ctx);
 }
 
@@ -246,7 +264,7 @@ Result<Input> open_file(const fs::path& path) {
         return make_error(ErrorCode::kNotSupported,
                           fmt::format("'{}': is a directory, not an audio file", input.name));
     }
-    const std::vector<std::uint8_t> head = read_head(path);
+    EARSHOT_ASSIGN_OR_RETURN(const std::vector<std::uint8_t> head, read_head(path, input.name));
     if (head.empty()) {
         return make_error(ErrorCode::kNotSupported,
                           fmt::format("'{}': empty file, not audio", input.name));
@@ -312,20 +330,24 @@ std::string find_tag(const AVFormatContext* fmt, const AVStream* stream, const c
     // av_dict_get matches keys case-insensitively unless AV_DICT_MATCH_CASE is given.
     for (const AVDictionary* dict : {fmt->metadata, stream->metadata}) {
         const AVDictionaryEntry* e = av_dict_get(dict, key, nullptr, 0);
-        if (e != nullptr && e->value != nullptr && e->value[0] != '\0')
+        if (e != nullptr && e->value != nullptr && e->value[0] != '\0') {
             return e->value;
+        }
     }
     return {};
 }
 
 int bits_per_sample(const AVCodecParameters* par) {
     const AVCodecDescriptor* desc = avcodec_descriptor_get(par->codec_id);
-    if (desc != nullptr && (desc->props & AV_CODEC_PROP_LOSSY) != 0)
+    if (desc != nullptr && (desc->props & AV_CODEC_PROP_LOSSY) != 0) {
         return 0;
-    if (par->bits_per_raw_sample > 0)
+    }
+    if (par->bits_per_raw_sample > 0) {
         return par->bits_per_raw_sample;
-    if (par->bits_per_coded_sample > 0)
+    }
+    if (par->bits_per_coded_sample > 0) {
         return par->bits_per_coded_sample;
+    }
     if (par->format >= 0) {
         return 8 * av_get_bytes_per_sample(static_cast<AVSampleFormat>(par->format));
     }
@@ -376,8 +398,9 @@ Result<AudioStream> find_audio_stream(Input& input) {
     out.stream = fmt->streams[index];
     const AVCodecParameters* par = out.stream->codecpar;
     for (unsigned i = 0; i < fmt->nb_streams; ++i) {
-        if (static_cast<int>(i) != index)
+        if (static_cast<int>(i) != index) {
             fmt->streams[i]->discard = AVDISCARD_ALL;
+        }
     }
     if (par->sample_rate <= 0 || par->ch_layout.nb_channels <= 0) {
         if (weakly_detected(fmt)) {
@@ -412,8 +435,9 @@ Result<AudioStream> find_audio_stream(Input& input) {
 
 Result<CodecPtr> open_decoder(const Input& input, const AudioStream& audio) {
     CodecPtr ctx(avcodec_alloc_context3(audio.decoder));
-    if (!ctx)
+    if (!ctx) {
         return make_error(ErrorCode::kInternal, fmt::format("'{}': out of memory", input.name));
+    }
     int err = avcodec_parameters_to_context(ctx.get(), audio.stream->codecpar);
     if (err >= 0) {
         ctx->pkt_timebase = audio.stream->time_base;
@@ -439,14 +463,20 @@ void mix_frame(
         std::fill(out, out + n, 0.0f);
         for (int c = 0; c < channels; ++c) {
             const T* src = reinterpret_cast<const T*>(frame->extended_data[c]);
-            for (int i = 0; i < n; ++i) out[i] += convert(src[i]);
+            for (int i = 0; i < n; ++i) {
+                out[i] += convert(src[i]);
+            }
         }
-        for (int i = 0; i < n; ++i) out[i] *= scale;
+        for (int i = 0; i < n; ++i) {
+            out[i] *= scale;
+        }
     } else {
         const T* src = reinterpret_cast<const T*>(frame->extended_data[0]);
         for (int i = 0; i < n; ++i) {
             float sum = 0.0f;
-            for (int c = 0; c < channels; ++c) sum += convert(src[i * channels + c]);
+            for (int c = 0; c < channels; ++c) {
+                sum += convert(src[i * channels + c]);
+            }
             out[i] = sum * scale;
         }
     }
@@ -530,8 +560,9 @@ public:
         int read_error = 0;
         while (!reached_limit_) {
             const int err = av_read_frame(fmt, packet.get());
-            if (err == AVERROR_EOF)
+            if (err == AVERROR_EOF) {
                 break;
+            }
             if (err < 0) {
                 read_error = err;
                 break;
@@ -547,8 +578,9 @@ public:
         if (!reached_limit_) {
             EARSHOT_RETURN_IF_ERROR(send_and_drain(codec, nullptr, frame.get()));  // flush
         }
-        if (resampler_)
+        if (resampler_) {
             EARSHOT_RETURN_IF_ERROR(resampler_->finish(pending_));
+        }
         EARSHOT_RETURN_IF_ERROR(emit(/*final=*/true));
 
         const int reason = read_error != 0 ? read_error : last_decode_error_;
@@ -577,28 +609,31 @@ public:
                         input_.name, decoded_s_, info.duration_s);
         }
         // Measured duration of the source; a max_duration_s cut keeps the header's figure.
-        if (!reached_limit_ || info.duration_s <= 0.0)
+        if (!reached_limit_ || info.duration_s <= 0.0) {
             info.duration_s = decoded_s_;
+        }
         return ok_status();
     }
 
 private:
     // Sends one packet (nullptr = flush) and consumes every frame the decoder has ready.
     Status send_and_drain(AVCodecContext* codec, const AVPacket* packet, AVFrame* frame) {
-        for (;;) {
+        for (int attempt = 0;; ++attempt) {
             const int sent = avcodec_send_packet(codec, packet);
-            if (sent == AVERROR(EAGAIN)) {  // decoder full: take frames out, then retry
+            if (sent == AVERROR(EAGAIN) && attempt == 0) {  // full: take frames out, retry once
                 EARSHOT_RETURN_IF_ERROR(drain(codec, frame));
-                if (reached_limit_)
+                if (reached_limit_) {
                     return ok_status();
+                }
                 continue;
             }
             if (sent == AVERROR(ENOMEM)) {
                 return make_error(ErrorCode::kInternal,
                                   fmt::format("'{}': out of memory while decoding", input_.name));
             }
-            if (sent < 0 && sent != AVERROR_EOF)
+            if (sent < 0 && sent != AVERROR_EOF) {
                 note_decode_error(sent);
+            }
             return drain(codec, frame);
         }
     }
@@ -606,8 +641,9 @@ private:
     Status drain(AVCodecContext* codec, AVFrame* frame) {
         while (!reached_limit_) {
             const int got = avcodec_receive_frame(codec, frame);
-            if (got == AVERROR(EAGAIN) || got == AVERROR_EOF)
+            if (got == AVERROR(EAGAIN) || got == AVERROR_EOF) {
                 break;
+            }
             if (got < 0) {
                 note_decode_error(got);
                 break;
@@ -637,8 +673,9 @@ private:
                 n = std::max(0, static_cast<int>(keep));
                 reached_limit_ = true;
             }
-            if (n == 0)
+            if (n == 0) {
                 return ok_status();
+            }
         }
         if (!downmix(frame, n, mono_)) {
             return make_error(
@@ -648,8 +685,9 @@ private:
         }
         if (!resampler_ || rate != resampler_in_rate_) {
             // First frame, or the rate changed mid-stream: flush the old filter, start anew.
-            if (resampler_)
+            if (resampler_) {
                 EARSHOT_RETURN_IF_ERROR(resampler_->finish(pending_));
+            }
             EARSHOT_ASSIGN_OR_RETURN(resampler_,
                                      Resampler::make(rate, options_.target_sample_rate_hz));
             resampler_in_rate_ = rate;
@@ -665,8 +703,9 @@ private:
         if (out_limit_ >= 0) {
             const auto allowed = static_cast<std::size_t>(
                 std::max<std::int64_t>(0, out_limit_ - static_cast<std::int64_t>(emitted_)));
-            if (pending_.size() > allowed)
+            if (pending_.size() > allowed) {
                 pending_.resize(allowed);
+            }
         }
         std::size_t offset = 0;
         while (pending_.size() - offset >= chunk_samples_ || (final && offset < pending_.size())) {
@@ -729,8 +768,9 @@ Result<AudioBuffer> decode_to_buffer(Input& input, const DecodeOptions& options,
             buffer.samples.insert(buffer.samples.end(), chunk.begin(), chunk.end());
             return ok_status();
         }));
-    if (info != nullptr)
+    if (info != nullptr) {
         *info = std::move(decoded_info);
+    }
     return buffer;
 }
 

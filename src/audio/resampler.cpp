@@ -44,8 +44,9 @@ public:
         if (finished_) {
             return make_error(ErrorCode::kInternal, "resampler: process() after finish()");
         }
-        if (in.empty())
+        if (in.empty()) {
             return ok_status();
+        }
         // soxr buffers internally; it may stop early when the output space is full, so loop
         // until all input is consumed and a call leaves output space unused.
         const std::size_t capacity =
@@ -65,15 +66,17 @@ public:
                 return make_error(ErrorCode::kInternal, fmt::format("soxr_process: {}", err));
             }
             pos += idone;
-            if (pos >= in.size() && odone < capacity)
+            if (pos >= in.size() && odone < capacity) {
                 break;
+            }
         }
         return ok_status();
     }
 
     Status finish(std::vector<float>& out) override {
-        if (finished_)
+        if (finished_) {
             return ok_status();
+        }
         finished_ = true;
         constexpr std::size_t kFlushBlock = 4096;
         for (;;) {
@@ -86,8 +89,9 @@ public:
             if (err != nullptr) {
                 return make_error(ErrorCode::kInternal, fmt::format("soxr flush: {}", err));
             }
-            if (odone == 0)
+            if (odone == 0) {
                 break;
+            }
         }
         return ok_status();
     }
@@ -107,8 +111,9 @@ Result<std::unique_ptr<Resampler>> Resampler::make(int in_rate_hz, int out_rate_
                           fmt::format("resampler: rates must be positive (got {} Hz -> {} Hz)",
                                       in_rate_hz, out_rate_hz));
     }
-    if (in_rate_hz == out_rate_hz)
+    if (in_rate_hz == out_rate_hz) {
         return std::make_unique<PassThroughResampler>();
+    }
 
     soxr_error_t err = nullptr;
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);

@@ -27,10 +27,12 @@ std::string av_error_text(int err) {
 
 struct OutputCloser {
     void operator()(AVFormatContext* ctx) const {
-        if (ctx == nullptr)
+        if (ctx == nullptr) {
             return;
-        if (ctx->pb != nullptr && (ctx->oformat->flags & AVFMT_NOFILE) == 0)
+        }
+        if (ctx->pb != nullptr && (ctx->oformat->flags & AVFMT_NOFILE) == 0) {
             avio_closep(&ctx->pb);
+        }
         avformat_free_context(ctx);
     }
 };
@@ -99,8 +101,9 @@ Status encode_fixture(const std::filesystem::path& path,
     AVFormatContext* raw_out = nullptr;
     int err =
         avformat_alloc_output_context2(&raw_out, nullptr, spec.container.c_str(), file.c_str());
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "muxer " + spec.container, err);
+    }
     std::unique_ptr<AVFormatContext, OutputCloser> out(raw_out);
 
     const AVCodec* codec = avcodec_find_encoder_by_name(spec.codec.c_str());
@@ -116,36 +119,44 @@ Status encode_fixture(const std::filesystem::path& path,
         return make_error(ErrorCode::kInvalidArgument, "bad sample format " + spec.sample_format);
     }
     enc->bits_per_raw_sample = spec.bits_per_raw_sample;
-    if (spec.bit_rate > 0)
+    if (spec.bit_rate > 0) {
         enc->bit_rate = spec.bit_rate;
+    }
     enc->time_base = AVRational{1, spec.sample_rate_hz};
     enc->thread_count = 1;
     if ((out->oformat->flags & AVFMT_GLOBALHEADER) != 0) {
         enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     }
     err = avcodec_open2(enc.get(), codec, nullptr);
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "open encoder " + spec.codec, err);
+    }
 
     AVStream* stream = avformat_new_stream(out.get(), nullptr);
-    if (stream == nullptr)
+    if (stream == nullptr) {
         return fail(path, "new stream", AVERROR(ENOMEM));
+    }
     err = avcodec_parameters_from_context(stream->codecpar, enc.get());
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "stream parameters", err);
+    }
     stream->time_base = enc->time_base;
     AVDictionary** tags = spec.tags_on_stream ? &stream->metadata : &out->metadata;
-    if (!spec.title.empty())
+    if (!spec.title.empty()) {
         av_dict_set(tags, "title", spec.title.c_str(), 0);
-    if (!spec.artist.empty())
+    }
+    if (!spec.artist.empty()) {
         av_dict_set(tags, "artist", spec.artist.c_str(), 0);
+    }
 
     err = avio_open(&out->pb, file.c_str(), AVIO_FLAG_WRITE);
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "open for writing", err);
+    }
     err = avformat_write_header(out.get(), nullptr);
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "write header", err);
+    }
 
     const bool variable = (codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) != 0;
     const int frame_size = (enc->frame_size > 0 && !variable) ? enc->frame_size : 4096;
@@ -156,8 +167,9 @@ Status encode_fixture(const std::filesystem::path& path,
     frame->sample_rate = enc->sample_rate;
     av_channel_layout_copy(&frame->ch_layout, &enc->ch_layout);
     err = av_frame_get_buffer(frame.get(), 0);
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "frame buffer", err);
+    }
 
     const AVSampleFormat packed = av_get_packed_sample_fmt(enc->sample_fmt);
     const bool planar = av_sample_fmt_is_planar(enc->sample_fmt) != 0;
@@ -167,22 +179,26 @@ Status encode_fixture(const std::filesystem::path& path,
     auto drain = [&]() -> Status {
         for (;;) {
             const int got = avcodec_receive_packet(enc.get(), packet.get());
-            if (got == AVERROR(EAGAIN) || got == AVERROR_EOF)
+            if (got == AVERROR(EAGAIN) || got == AVERROR_EOF) {
                 return ok_status();
-            if (got < 0)
+            }
+            if (got < 0) {
                 return fail(path, "encode", got);
+            }
             packet->stream_index = stream->index;
             av_packet_rescale_ts(packet.get(), enc->time_base, stream->time_base);
             const int written = av_interleaved_write_frame(out.get(), packet.get());
-            if (written < 0)
+            if (written < 0) {
                 return fail(path, "write packet", written);
+            }
         }
     };
 
     for (std::int64_t start = 0; start < n_frames; start += frame_size) {
         err = av_frame_make_writable(frame.get());
-        if (err < 0)
+        if (err < 0) {
             return fail(path, "frame writable", err);
+        }
         const int n = static_cast<int>(std::min<std::int64_t>(frame_size, n_frames - start));
         frame->nb_samples = n;
         frame->pts = start;
@@ -196,17 +212,20 @@ Status encode_fixture(const std::filesystem::path& path,
             }
         }
         err = avcodec_send_frame(enc.get(), frame.get());
-        if (err < 0)
+        if (err < 0) {
             return fail(path, "send frame", err);
+        }
         EARSHOT_RETURN_IF_ERROR(drain());
     }
     err = avcodec_send_frame(enc.get(), nullptr);
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "flush encoder", err);
+    }
     EARSHOT_RETURN_IF_ERROR(drain());
     err = av_write_trailer(out.get());
-    if (err < 0)
+    if (err < 0) {
         return fail(path, "write trailer", err);
+    }
     return ok_status();
 }
 

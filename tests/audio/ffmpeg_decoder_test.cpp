@@ -66,8 +66,9 @@ class LogCapture {
 public:
     LogCapture() {
         set_log_sink([this](LogLevel level, std::string_view message) {
-            if (level < LogLevel::kWarning)
+            if (level < LogLevel::kWarning) {
                 return;
+            }
             std::lock_guard lock(mu_);
             messages_.emplace_back(message);
         });
@@ -393,7 +394,9 @@ TEST(FfmpegDecoderTest, ChunkedDecodeEqualsWholeDecode) {
     ASSERT_TRUE(info) << info.error().to_string();
     EXPECT_EQ(joined, whole->samples);
     ASSERT_EQ(sizes.size(), 4u);  // 3 full seconds + the rest
-    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) EXPECT_EQ(sizes[i], 16000u);
+    for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+        EXPECT_EQ(sizes[i], 16000u);
+    }
     EXPECT_GT(sizes.back(), 0u);
     EXPECT_EQ(info->codec, "vorbis");
     EXPECT_NEAR(info->duration_s, 3.5, 0.05);
@@ -458,7 +461,9 @@ TEST(FfmpegDecoderTest, MemoryDecodeWorksWithoutAHelpfulName) {
 TEST(FfmpegDecoderTest, MemoryDecodeRejectsGarbageWithItsName) {
     std::mt19937 rng(1234);
     std::vector<std::uint8_t> bytes(20000);
-    for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+    for (auto& b : bytes) {
+        b = static_cast<std::uint8_t>(rng());
+    }
     auto audio = decode_audio_memory(bytes, "upload-42", options_at());
     ASSERT_FALSE(audio);
     EXPECT_EQ(audio.error().code(), ErrorCode::kNotSupported) << audio.error().to_string();
@@ -533,7 +538,9 @@ TEST(FfmpegDecoderTest, RandomBytesAreNotSupported) {
     const unsigned seed = 1234;
     std::mt19937 rng(seed);
     std::vector<std::uint8_t> bytes(64 * 1024);
-    for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+    for (auto& b : bytes) {
+        b = static_cast<std::uint8_t>(rng());
+    }
     for (const char* name : {"noise.bin", "noise.mp3", "noise.wav", "noise.ogg", "noise.m4a"}) {
         write_bytes(dir / name, bytes);
         auto audio = decode_audio(dir / name, options_at());
@@ -796,12 +803,17 @@ TEST(FfmpegDecoderTest, ConcurrentDecodesGiveIdenticalResults) {
     for (std::size_t t = 0; t < results.size(); ++t) {
         threads.emplace_back([&, t] {
             auto audio = decode_audio(dir / "a.ogg", options_at());
-            if (audio)
+            if (audio) {
                 results[t] = std::move(audio->samples);
+            }
         });
     }
-    for (auto& th : threads) th.join();
-    for (const auto& r : results) EXPECT_EQ(r, reference->samples);
+    for (auto& th : threads) {
+        th.join();
+    }
+    for (const auto& r : results) {
+        EXPECT_EQ(r, reference->samples);
+    }
 }
 
 }  // namespace
