@@ -59,7 +59,8 @@ std::vector<SegmentRecord> segment_times(std::size_t n) {
 }
 
 bool bit_equal(std::span<const float> a, std::span<const float> b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    return a.size() == b.size() &&
+           (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 void expect_same_item(const ItemRecord& a, const ItemRecord& b) {
