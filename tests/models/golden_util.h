@@ -84,7 +84,9 @@ inline double expect_allclose(const torch::Tensor& out,
     const double max_abs = max_abs_diff(out, ref);
     EXPECT_TRUE(torch::allclose(out, ref, /*rtol=*/1e-3, atol))
         << what << ": max |delta| " << max_abs << " (atol " << atol << ", rtol 1e-3)";
-    std::printf("[parity] %-44s max|d| = %.3g\n", what.c_str(), max_abs);
+    const auto n_over_atol = ((out - ref).abs() > atol).sum().item<std::int64_t>();
+    std::printf("[parity] %-44s max|d| = %.3g (%lld of %lld > atol)\n", what.c_str(), max_abs,
+                static_cast<long long>(n_over_atol), static_cast<long long>(out.numel()));
     return max_abs;
 }
 

@@ -1,5 +1,6 @@
 // Golden tests of musicnn (MSD and MTT) against ../shared/models/{msd,mtt}_musicnn/reference
 // (MODELS.md §3.2, §6).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -256,11 +257,15 @@ TEST_P(MusicnnModelTest, DISABLED_ReportsEmbedTiming) {
         for (const double seconds : {2.0, 30.0}) {
             const auto audio = testing::make_noise(seconds, 16000);
             ASSERT_TRUE(model->embed(audio));  // warm-up
-            const auto t0 = std::chrono::steady_clock::now();
-            auto emb = model->embed(audio);
-            const double elapsed =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            ASSERT_TRUE(emb);
+            double elapsed = 1e30;             // best of 3
+            for (int run = 0; run < 3; ++run) {
+                const auto t0 = std::chrono::steady_clock::now();
+                auto emb = model->embed(audio);
+                elapsed = std::min(
+                    elapsed,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                ASSERT_TRUE(emb);
+            }
             std::printf("[timing] %s %4.0f s clip, %d thread(s): %.1f ms\n", GetParam().name,
                         seconds, threads, elapsed * 1e3);
         }

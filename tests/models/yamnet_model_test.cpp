@@ -1,4 +1,5 @@
 // Golden tests of YAMNet against ../shared/models/yamnet/reference (MODELS.md §3.2, §4).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -209,11 +210,15 @@ TEST_F(YamnetModelTest, DISABLED_ReportsEmbedTiming) {
         for (const double seconds : {2.0, 30.0}) {
             const auto audio = testing::make_noise(seconds, 16000);
             ASSERT_TRUE(model->embed(audio));  // warm-up
-            const auto t0 = std::chrono::steady_clock::now();
-            auto emb = model->embed(audio);
-            const double elapsed =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            ASSERT_TRUE(emb);
+            double elapsed = 1e30;             // best of 3
+            for (int run = 0; run < 3; ++run) {
+                const auto t0 = std::chrono::steady_clock::now();
+                auto emb = model->embed(audio);
+                elapsed = std::min(
+                    elapsed,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                ASSERT_TRUE(emb);
+            }
             std::printf("[timing] yamnet %4.0f s clip, %d thread(s): %.1f ms\n", seconds, threads,
                         elapsed * 1e3);
         }
