@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct Variant {
     const char* name;
     ModelFactory factory;
 };
+
+// Readable test names in CTest ("GetParam() = musicnn-msd").
+void PrintTo(const Variant& v, std::ostream* os) {
+    *os << v.name;
+}
 
 const Variant kVariants[] = {
     {"msd_musicnn", "musicnn-msd", &make_musicnn_msd_model},

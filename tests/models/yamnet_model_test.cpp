@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -180,6 +181,28 @@ TEST_F(YamnetModelTest, EmbedIsDeterministic) {
     ASSERT_TRUE(a && b);
     EXPECT_EQ(a->segments.data, b->segments.data);
     EXPECT_EQ(a->scores.data, b->scores.data);
+}
+
+TEST_F(YamnetModelTest, ConcurrentEmbedsMatchSerial) {
+    // embed() is const and documented as callable from several threads at once.
+    auto model = make_model();
+    ASSERT_NE(model, nullptr);
+    const std::vector<std::vector<float>> clips = {read_clip("speech"), read_clip("music")};
+    std::vector<Result<Embeddings>> serial;
+    for (const auto& clip : clips) serial.push_back(model->embed(clip));
+    std::vector<Result<Embeddings>> parallel(clips.size(), Embeddings{});
+    {
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < clips.size(); ++i) {
+            threads.emplace_back([&, i] { parallel[i] = model->embed(clips[i]); });
+        }
+        for (auto& t : threads) t.join();
+    }
+    for (std::size_t i = 0; i < clips.size(); ++i) {
+        ASSERT_TRUE(serial[i] && parallel[i]);
+        EXPECT_EQ(serial[i]->segments.data, parallel[i]->segments.data) << "clip " << i;
+        EXPECT_EQ(serial[i]->scores.data, parallel[i]->scores.data) << "clip " << i;
+    }
 }
 
 TEST_F(YamnetModelTest, OneAndTwoThreadsAgree) {
