@@ -4,6 +4,12 @@
 
 #include "core/thread_pool.h"
 
+// OpenBLAS (Debian's libtorch uses it for matrix products) starts its own pthread pool whose
+// workers spin in sched_yield; next to our worker threads and libtorch's intra-op pool that
+// oversubscribes the cores (measured: ~23k sched_yield calls indexing 40 short files). We run
+// BLAS single-threaded and parallelise ourselves. Weak, so nothing breaks with another BLAS.
+extern "C" void openblas_set_num_threads(int num_threads) __attribute__((weak));
+
 namespace earshot::detail {
 
 torch::Tensor to_torch(const Tensor& t) {
@@ -37,6 +43,7 @@ torch::Tensor from_matrix(const Matrix& m) {
 }
 
 void set_torch_threads(int threads) {
+    if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
     torch::set_num_threads(threads > 0 ? threads : hardware_threads());
 }
 
