@@ -133,7 +133,7 @@ Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& optio
         double total = seconds_since(t_all);
         std::sort(lat.begin(), lat.end());
         row.p50_ms = lat[lat.size() / 2];
-        row.p99_ms = lat[std::min(lat.size() - 1, static_cast<std::size_t>(lat.size() * 0.99))];
+        row.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
         row.qps = static_cast<double>(options.queries) / total;
         rows.push_back(row);
     }

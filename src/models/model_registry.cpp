@@ -4,6 +4,7 @@
 
 #include "core/file_util.h"
 #include "models/model_factories.h"
+#include "models/torchscript_model.h"
 #include "models/torch_util.h"
 
 namespace earshot {
@@ -69,6 +70,16 @@ Result<std::filesystem::path> find_model_dir(const ModelKind& kind,
 
 Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
                                                    const ModelOptions& options) {
+    if (auto ref = parse_model_ref(name)) {
+        if (ref->kind == "torchscript") {
+            auto m = make_torchscript_model(ref->path, options);
+            if (!m) return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
+            return m;
+        }
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("unknown model kind '{}' in '{}' (known: torchscript:PATH)",
+                                      ref->kind, name));
+    }
     for (const auto& k : kModelKinds) {
         if (name != k.name) continue;
         std::filesystem::path dir;
