@@ -60,8 +60,9 @@ bool split_csv(std::string_view text, std::vector<Row>& rows) {
                 row_has_content = true;
         }
     }
-    if (in_quotes)
+    if (in_quotes) {
         return false;
+    }
     if (row_has_content || !field.empty()) {
         row.push_back(std::move(field));
         rows.push_back(std::move(row));
@@ -83,16 +84,20 @@ Result<std::vector<std::string>> parse_labels_csv(std::string_view text,
                                                   std::string_view source) {
     const std::string src(source);
     // Skip a UTF-8 byte-order mark.
-    if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF")
+    if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") {
         text.remove_prefix(3);
+    }
     std::vector<Row> rows;
     if (!split_csv(text, rows)) {
         return make_error(ErrorCode::kCorruption, src + ": unterminated quote in CSV");
     }
-    if (rows.empty())
+    if (rows.empty()) {
         return make_error(ErrorCode::kCorruption, src + ": empty CSV (no header)");
+    }
     Row header = rows.front();
-    for (auto& h : header) h = trim(h);
+    for (auto& h : header) {
+        h = trim(h);
+    }
 
     auto find_col = [&](std::string_view name) -> std::ptrdiff_t {
         auto it = std::find(header.begin(), header.end(), name);
@@ -103,17 +108,21 @@ Result<std::vector<std::string>> parse_labels_csv(std::string_view text,
         label_col = find_col(column);
         if (label_col < 0) {
             std::string known;
-            for (const auto& h : header) known += (known.empty() ? "" : ", ") + h;
+            for (const auto& h : header) {
+                known += (known.empty() ? "" : ", ") + h;
+            }
             return make_error(
                 ErrorCode::kInvalidArgument,
                 src + ": no column '" + std::string(column) + "' (columns: " + known + ")");
         }
     } else {
         label_col = find_col("display_name");
-        if (label_col < 0)
+        if (label_col < 0) {
             label_col = find_col("name");
-        if (label_col < 0)
+        }
+        if (label_col < 0) {
             label_col = static_cast<std::ptrdiff_t>(header.size()) - 1;
+        }
     }
     const std::ptrdiff_t index_col = find_col("index");
 
@@ -145,8 +154,9 @@ Result<std::vector<std::string>> parse_labels_csv(std::string_view text,
 Result<std::vector<std::string>> read_labels_csv(const std::filesystem::path& path,
                                                  std::string_view column) {
     auto text = read_file_text(path);
-    if (!text)
+    if (!text) {
         return tl::unexpected(text.error().with_context("read labels"));
+    }
     return parse_labels_csv(*text, column, path.string());
 }
 

@@ -103,8 +103,9 @@ YamnetOutputs YamnetNetwork::forward(const torch::Tensor& patches,
                     patches.size(3) == 64,
                 "yamnet: patches must be [P,1,96,64], got ", patches.sizes());
     torch::Tensor x = patches;
-    if (layers != nullptr)
+    if (layers != nullptr) {
         layers->clear();
+    }
     for (const Conv& conv : convs_) {
         const std::int64_t kh = conv.weight.size(2);
         const std::int64_t kw = conv.weight.size(3);
@@ -123,8 +124,9 @@ YamnetOutputs YamnetNetwork::forward(const torch::Tensor& patches,
         const std::int64_t dilation[2] = {1, 1};
         x = torch::conv2d(x, conv.weight, conv.bias, stride, padding, dilation, conv.groups);
         x = torch::relu(x);
-        if (layers != nullptr)
+        if (layers != nullptr) {
             layers->push_back(x);
+        }
     }
     YamnetOutputs out;
     out.embeddings = x.mean({2, 3});

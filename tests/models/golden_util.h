@@ -62,8 +62,9 @@ inline torch::Tensor to_tensor(const Patches& p) {
 }
 
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-    if (a.numel() == 0)
+    if (a.numel() == 0) {
         return 0.0;
+    }
     return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
 }
 
@@ -137,8 +138,9 @@ inline std::map<std::string, std::vector<std::int64_t>> read_expected_top3(
             std::size_t pos = 0;
             while (pos < rest.size()) {
                 std::size_t end = rest.find(';', pos);
-                if (end == std::string::npos)
+                if (end == std::string::npos) {
                     end = rest.size();
+                }
                 idx.push_back(std::stoll(rest.substr(pos, end - pos)));
                 pos = end + 1;
             }

@@ -189,14 +189,18 @@ TEST_F(YamnetModelTest, ConcurrentEmbedsMatchSerial) {
     ASSERT_NE(model, nullptr);
     const std::vector<std::vector<float>> clips = {read_clip("speech"), read_clip("music")};
     std::vector<Result<Embeddings>> serial;
-    for (const auto& clip : clips) serial.push_back(model->embed(clip));
+    for (const auto& clip : clips) {
+        serial.push_back(model->embed(clip));
+    }
     std::vector<Result<Embeddings>> parallel(clips.size(), Embeddings{});
     {
         std::vector<std::thread> threads;
         for (std::size_t i = 0; i < clips.size(); ++i) {
             threads.emplace_back([&, i] { parallel[i] = model->embed(clips[i]); });
         }
-        for (auto& t : threads) t.join();
+        for (auto& t : threads) {
+            t.join();
+        }
     }
     for (std::size_t i = 0; i < clips.size(); ++i) {
         ASSERT_TRUE(serial[i] && parallel[i]);
