@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 namespace earshot::testing {
@@ -17,15 +17,20 @@ fs::path shared_dir() {
     }
     return fs::path("../shared");
 }
-fs::path models_dir() { return shared_dir() / "models"; }
-fs::path datasets_dir() { return shared_dir() / "datasets"; }
+fs::path models_dir() {
+    return shared_dir() / "models";
+}
+fs::path datasets_dir() {
+    return shared_dir() / "datasets";
+}
 
 TempDir::TempDir() {
     static std::mt19937_64 rng(std::random_device{}());
     for (;;) {
         path_ = fs::temp_directory_path() / ("earshot-test-" + std::to_string(rng()));
         std::error_code ec;
-        if (fs::create_directory(path_, ec)) break;
+        if (fs::create_directory(path_, ec))
+            break;
     }
 }
 TempDir::~TempDir() {
@@ -33,7 +38,9 @@ TempDir::~TempDir() {
     fs::remove_all(path_, ec);
 }
 
-std::vector<float> make_sine(double freq_hz, double duration_s, int sample_rate_hz,
+std::vector<float> make_sine(double freq_hz,
+                             double duration_s,
+                             int sample_rate_hz,
                              float amplitude) {
     auto n = static_cast<std::size_t>(std::llround(duration_s * sample_rate_hz));
     std::vector<float> x(n);
@@ -54,11 +61,17 @@ std::vector<float> make_noise(double duration_s, int sample_rate_hz, float stdde
 }
 
 namespace {
-void put_u32(std::ofstream& out, std::uint32_t v) { out.write(reinterpret_cast<char*>(&v), 4); }
-void put_u16(std::ofstream& out, std::uint16_t v) { out.write(reinterpret_cast<char*>(&v), 2); }
+void put_u32(std::ofstream& out, std::uint32_t v) {
+    out.write(reinterpret_cast<char*>(&v), 4);
+}
+void put_u16(std::ofstream& out, std::uint16_t v) {
+    out.write(reinterpret_cast<char*>(&v), 2);
+}
 }  // namespace
 
-void write_wav16(const fs::path& path, const std::vector<float>& samples, int sample_rate_hz,
+void write_wav16(const fs::path& path,
+                 const std::vector<float>& samples,
+                 int sample_rate_hz,
                  int channels) {
     std::ofstream out(path, std::ios::binary);
     auto frames = static_cast<std::uint32_t>(samples.size());
@@ -125,7 +138,8 @@ std::vector<float> read_wav16(const std::filesystem::path& path, int* sample_rat
                 }
                 out[i] = acc / static_cast<float>(channels);
             }
-            if (sample_rate_hz != nullptr) *sample_rate_hz = rate;
+            if (sample_rate_hz != nullptr)
+                *sample_rate_hz = rate;
             return out;
         }
         pos += 8 + size + (size & 1);

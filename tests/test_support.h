@@ -31,20 +31,26 @@ private:
 };
 
 // amplitude * sin(2π f t), n = duration_s * rate samples.
-std::vector<float> make_sine(double freq_hz, double duration_s, int sample_rate_hz,
+std::vector<float> make_sine(double freq_hz,
+                             double duration_s,
+                             int sample_rate_hz,
                              float amplitude = 0.5f);
 // Gaussian white noise with a fixed seed.
-std::vector<float> make_noise(double duration_s, int sample_rate_hz, float stddev = 0.1f,
+std::vector<float> make_noise(double duration_s,
+                              int sample_rate_hz,
+                              float stddev = 0.1f,
                               unsigned seed = 1234);
 // Writes a 16-bit PCM mono WAV (tiny fixtures generated at test time).
-void write_wav16(const std::filesystem::path& path, const std::vector<float>& samples,
-                 int sample_rate_hz, int channels = 1);
+void write_wav16(const std::filesystem::path& path,
+                 const std::vector<float>& samples,
+                 int sample_rate_hz,
+                 int channels = 1);
 
 }  // namespace earshot::testing
 
-#define EARSHOT_REQUIRE_SHARED()                                                         \
-    ASSERT_TRUE(std::filesystem::exists(::earshot::testing::models_dir()))               \
-        << "../shared not found at " << ::earshot::testing::shared_dir()                 \
+#define EARSHOT_REQUIRE_SHARED()                                           \
+    ASSERT_TRUE(std::filesystem::exists(::earshot::testing::models_dir())) \
+        << "../shared not found at " << ::earshot::testing::shared_dir()   \
         << " (set EARSHOT_SHARED_DIR)"
 
 namespace earshot::testing {

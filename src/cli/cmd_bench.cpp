@@ -28,34 +28,40 @@ int run_bench(const BenchCliOptions& o) {
     if (o.what != "all" && o.what != "ingest" && o.what != "search") {
         return report_error("bench", Error(ErrorCode::kInvalidArgument,
                                            fmt::format("unknown benchmark '{}' (known: all, "
-                                                       "ingest, search)", o.what)));
+                                                       "ingest, search)",
+                                                       o.what)));
     }
     nlohmann::json out = nlohmann::json::object();
     if (o.what != "search") {
         IngestBenchOptions io;
-        io.folder = o.dataset.empty() ? (shared_dir() /
-                                         "datasets" / "gm_fluidr3")
+        io.folder = o.dataset.empty() ? (shared_dir() / "datasets" / "gm_fluidr3")
                                       : std::filesystem::path(o.dataset);
         io.max_files = o.files;
         io.models = o.models;
         io.models_dir = o.common.models_dir;
         io.threads = o.common.threads;
         auto rows = bench_ingest(io);
-        if (!rows) return report_error("bench", rows.error());
+        if (!rows)
+            return report_error("bench", rows.error());
         if (o.format == "json") {
             nlohmann::json arr = nlohmann::json::array();
             for (const auto& r : *rows) {
-                arr.push_back({{"model", r.model}, {"files", r.files}, {"audio_s", r.audio_s},
-                               {"threads", r.threads}, {"decode_s", r.decode_s},
-                               {"embed_s", r.embed_s}, {"decode_x_realtime", r.decode_x_realtime()},
+                arr.push_back({{"model", r.model},
+                               {"files", r.files},
+                               {"audio_s", r.audio_s},
+                               {"threads", r.threads},
+                               {"decode_s", r.decode_s},
+                               {"embed_s", r.embed_s},
+                               {"decode_x_realtime", r.decode_x_realtime()},
                                {"embed_x_realtime", r.embed_x_realtime()},
                                {"total_x_realtime", r.total_x_realtime()}});
             }
             out["ingest"] = {{"folder", io.folder.string()}, {"rows", arr}};
         } else {
             fmt::print("### ingest: {} ({} files)\n\n", io.folder.string(), (*rows)[0].files);
-            fmt::print("| model | threads | audio (s) | decode+resample x realtime | front end+model "
-                       "x realtime | total x realtime |\n|---|---|---|---|---|---|\n");
+            fmt::print(
+                "| model | threads | audio (s) | decode+resample x realtime | front end+model "
+                "x realtime | total x realtime |\n|---|---|---|---|---|---|\n");
             for (const auto& r : *rows) {
                 fmt::print("| {} | {} | {:.0f} | {:.0f} | {:.0f} | {:.0f} |\n", r.model, r.threads,
                            r.audio_s, r.decode_x_realtime(), r.embed_x_realtime(),
@@ -71,19 +77,26 @@ int run_bench(const BenchCliOptions& o) {
         so.queries = o.queries;
         so.threads = o.common.threads;
         auto rows = bench_search(so);
-        if (!rows) return report_error("bench", rows.error());
+        if (!rows)
+            return report_error("bench", rows.error());
         if (o.format == "json") {
             nlohmann::json arr = nlohmann::json::array();
             for (const auto& r : *rows) {
-                arr.push_back({{"metric", std::string(metric_name(r.metric))}, {"n", r.n},
-                               {"dim", r.dim}, {"threads", r.threads}, {"build_s", r.build_s},
-                               {"p50_ms", r.p50_ms}, {"p99_ms", r.p99_ms}, {"qps", r.qps}});
+                arr.push_back({{"metric", std::string(metric_name(r.metric))},
+                               {"n", r.n},
+                               {"dim", r.dim},
+                               {"threads", r.threads},
+                               {"build_s", r.build_s},
+                               {"p50_ms", r.p50_ms},
+                               {"p99_ms", r.p99_ms},
+                               {"qps", r.qps}});
             }
             out["search"] = arr;
         } else {
             fmt::print("### exact search (flat), synthetic clustered data\n\n");
-            fmt::print("| metric | n | dim | threads | build (s) | p50 (ms) | p99 (ms) | QPS |\n"
-                       "|---|---|---|---|---|---|---|---|\n");
+            fmt::print(
+                "| metric | n | dim | threads | build (s) | p50 (ms) | p99 (ms) | QPS |\n"
+                "|---|---|---|---|---|---|---|---|\n");
             for (const auto& r : *rows) {
                 fmt::print("| {} | {} | {} | {} | {:.2f} | {:.1f} | {:.1f} | {:.1f} |\n",
                            metric_name(r.metric), r.n, r.dim, r.threads, r.build_s, r.p50_ms,
@@ -91,7 +104,8 @@ int run_bench(const BenchCliOptions& o) {
             }
         }
     }
-    if (o.format == "json") print_json(out);
+    if (o.format == "json")
+        print_json(out);
     return 0;
 }
 
@@ -101,12 +115,14 @@ void setup_bench(CLI::App& app) {
     auto opts = std::make_shared<BenchCliOptions>();
     auto* cmd = app.add_subcommand("bench", "Measure ingest speed (x realtime) and search latency");
     cmd->add_option("what", opts->what, "all, ingest or search")->capture_default_str();
-    cmd->add_option("--dataset", opts->dataset,
-                    "Folder of audio for the ingest benchmark (default ../shared/datasets/gm_fluidr3)");
+    cmd->add_option(
+        "--dataset", opts->dataset,
+        "Folder of audio for the ingest benchmark (default ../shared/datasets/gm_fluidr3)");
     cmd->add_option("--files", opts->files, "Files to use from the folder")->capture_default_str();
     cmd->add_option("--model", opts->models, "Model(s) to benchmark (default: all available)");
     cmd->add_option("--n", opts->n, "Vectors for the search benchmark")->capture_default_str();
-    cmd->add_option("--dim", opts->dim, "Dimension for the search benchmark")->capture_default_str();
+    cmd->add_option("--dim", opts->dim, "Dimension for the search benchmark")
+        ->capture_default_str();
     cmd->add_option("--queries", opts->queries, "Queries per metric")->capture_default_str();
     cmd->add_option("--format", opts->format, "md or json")->capture_default_str();
     add_common_options(*cmd, opts->common, /*with_db=*/false);

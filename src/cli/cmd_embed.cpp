@@ -29,7 +29,8 @@ int run_embed(const EmbedCliOptions& o) {
     eo.threads = o.common.threads;
     eo.top_labels = o.top_labels;
     auto r = embed_file(o.file, eo);
-    if (!r) return report_error("embed", r.error());
+    if (!r)
+        return report_error("embed", r.error());
     if (o.json) {
         nlohmann::json segs = nlohmann::json::array();
         const auto& s = r->segments;
@@ -46,7 +47,8 @@ int run_embed(const EmbedCliOptions& o) {
                             {"segments", segs}};
         if (!r->labels.empty()) {
             nlohmann::json labels = nlohmann::json::array();
-            for (const auto& l : r->labels) labels.push_back({{"name", l.name}, {"score", l.score}});
+            for (const auto& l : r->labels)
+                labels.push_back({{"name", l.name}, {"score", l.score}});
             j["labels"] = labels;
         }
         print_json(j);

@@ -30,18 +30,21 @@ int run_eval(const EvalCliOptions& o) {
     eo.model = o.model;
     if (o.metric != "all") {
         auto m = parse_metric(o.metric);
-        if (!m) return report_error("eval", m.error());
+        if (!m)
+            return report_error("eval", m.error());
         eo.metrics = {*m};
     }
     auto engine = open_engine(o.common, /*create=*/true);
-    if (!engine) return report_error("eval", engine.error());
+    if (!engine)
+        return report_error("eval", engine.error());
     ProgressBar bar(!o.quiet && !o.json);
     eo.on_progress = [&](const IndexProgress& p) {
         bar.update(p.done, p.total, std::filesystem::path(p.current).filename().string());
     };
     auto r = evaluate_manifest(**engine, eo);
     bar.finish();
-    if (!r) return report_error("eval", r.error());
+    if (!r)
+        return report_error("eval", r.error());
     if (o.json) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& m : r->results) {
@@ -62,9 +65,10 @@ int run_eval(const EvalCliOptions& o) {
                     {"results", arr}});
         return 0;
     }
-    fmt::print("{} ({} items, {} missing), model {}, label '{}'{}\n", o.manifest, r->items,
-               r->missing, r->model, o.label_column,
-               o.exclude_column.empty() ? "" : fmt::format(", excluding same '{}'", o.exclude_column));
+    fmt::print(
+        "{} ({} items, {} missing), model {}, label '{}'{}\n", o.manifest, r->items, r->missing,
+        r->model, o.label_column,
+        o.exclude_column.empty() ? "" : fmt::format(", excluding same '{}'", o.exclude_column));
     fmt::print("| metric | P@1 | P@5 | P@10 | mAP | 1-NN acc |\n|---|---|---|---|---|---|\n");
     for (const auto& m : r->results) {
         fmt::print("| {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", metric_name(m.metric),
@@ -91,8 +95,9 @@ void setup_eval(CLI::App& app) {
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");
-    cmd->footer("Files not yet in the catalog are embedded and added first (use a scratch --db "
-                "if you do not want them in your library).");
+    cmd->footer(
+        "Files not yet in the catalog are embedded and added first (use a scratch --db "
+        "if you do not want them in your library).");
     cmd->callback([opts] { throw CLI::RuntimeError(run_eval(*opts)); });
 }
 

@@ -24,8 +24,8 @@ struct ExportCliOptions {
 };
 
 std::string npy_header(std::size_t rows, std::size_t cols) {
-    std::string dict = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-                                   rows, cols);
+    std::string dict =
+        fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, cols);
     std::size_t total = 10 + dict.size() + 1;
     std::size_t pad = (64 - total % 64) % 64;
     dict += std::string(pad, ' ') + "\n";
@@ -40,16 +40,18 @@ std::string npy_header(std::size_t rows, std::size_t cols) {
 
 int run_export(const ExportCliOptions& o) {
     if (o.format != "npy" && o.format != "jsonl") {
-        return report_error("export", Error(ErrorCode::kInvalidArgument,
-                                            fmt::format("unknown format '{}' (known: npy, jsonl)",
-                                                        o.format)));
+        return report_error(
+            "export", Error(ErrorCode::kInvalidArgument,
+                            fmt::format("unknown format '{}' (known: npy, jsonl)", o.format)));
     }
     auto engine = open_engine(o.common, false);
-    if (!engine) return report_error("export", engine.error());
+    if (!engine)
+        return report_error("export", engine.error());
     auto& cat = (*engine)->catalog();
     std::string space = o.model.empty() ? default_model() : o.model;
     auto set = cat.load_embeddings(space);
-    if (!set) return report_error("export", set.error());
+    if (!set)
+        return report_error("export", set.error());
     // Rows ordered by ascending item id.
     std::vector<std::size_t> order(set->ids.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -58,8 +60,9 @@ int run_export(const ExportCliOptions& o) {
 
     auto meta_line = [&](std::size_t row, bool with_vec) -> Result<std::string> {
         EARSHOT_ASSIGN_OR_RETURN(auto it, cat.get_item(set->ids[row]));
-        nlohmann::json j = {{"id", it.id},       {"path", it.path},     {"name", it.name},
-                            {"duration_s", it.duration_s}, {"labels", it.labels}, {"model", space}};
+        nlohmann::json j = {{"id", it.id},         {"path", it.path},
+                            {"name", it.name},     {"duration_s", it.duration_s},
+                            {"labels", it.labels}, {"model", space}};
         if (with_vec) {
             const float* v = set->vectors.row(row);
             j["embedding"] = std::vector<float>(v, v + set->vectors.n_cols);
@@ -72,17 +75,19 @@ int run_export(const ExportCliOptions& o) {
         if (!o.out.empty()) {
             file.open(o.out, std::ios::trunc);
             if (!file) {
-                return report_error("export", Error(ErrorCode::kIoError,
-                                                    fmt::format("cannot write '{}'", o.out)));
+                return report_error(
+                    "export", Error(ErrorCode::kIoError, fmt::format("cannot write '{}'", o.out)));
             }
         }
         std::ostream& out = o.out.empty() ? std::cout : file;
         for (auto row : order) {
             auto line = meta_line(row, true);
-            if (!line) return report_error("export", line.error());
+            if (!line)
+                return report_error("export", line.error());
             out << *line << "\n";
         }
-        if (!out) return report_error("export", Error(ErrorCode::kIoError, "write failed"));
+        if (!out)
+            return report_error("export", Error(ErrorCode::kIoError, "write failed"));
         if (!o.out.empty()) {
             fmt::print(stderr, "wrote {} item(s) to {}\n", order.size(), o.out);
         }
@@ -93,18 +98,20 @@ int run_export(const ExportCliOptions& o) {
     std::ofstream npy(out_path, std::ios::binary | std::ios::trunc);
     std::ofstream meta(meta_path, std::ios::trunc);
     if (!npy || !meta) {
-        return report_error("export", Error(ErrorCode::kIoError,
-                                            fmt::format("cannot write '{}'", out_path)));
+        return report_error("export",
+                            Error(ErrorCode::kIoError, fmt::format("cannot write '{}'", out_path)));
     }
     npy << npy_header(order.size(), set->vectors.n_cols);
     for (auto row : order) {
         npy.write(reinterpret_cast<const char*>(set->vectors.row(row)),
                   static_cast<std::streamsize>(set->vectors.n_cols * sizeof(float)));
         auto line = meta_line(row, false);
-        if (!line) return report_error("export", line.error());
+        if (!line)
+            return report_error("export", line.error());
         meta << *line << "\n";
     }
-    if (!npy || !meta) return report_error("export", Error(ErrorCode::kIoError, "write failed"));
+    if (!npy || !meta)
+        return report_error("export", Error(ErrorCode::kIoError, "write failed"));
     fmt::print(stderr, "wrote {} x {} matrix to {} and row metadata to {}\n", order.size(),
                set->vectors.n_cols, out_path, meta_path);
     return 0;

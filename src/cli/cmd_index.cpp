@@ -21,7 +21,8 @@ struct IndexCliOptions {
 
 int run_index(const IndexCliOptions& o) {
     auto engine = open_engine(o.common, /*create=*/true);
-    if (!engine) return report_error("index", engine.error());
+    if (!engine)
+        return report_error("index", engine.error());
     IndexOptions io;
     for (const auto& p : o.paths) io.paths.emplace_back(p);
     io.model = o.model;
@@ -32,11 +33,13 @@ int run_index(const IndexCliOptions& o) {
     };
     auto report = (*engine)->index(io);
     bar.finish();
-    if (!report) return report_error("index", report.error());
+    if (!report)
+        return report_error("index", report.error());
     const auto& c = report->counts;
     if (o.json) {
         nlohmann::json fails = nlohmann::json::array();
-        for (const auto& f : report->failures) fails.push_back({{"path", f.path}, {"reason", f.reason}});
+        for (const auto& f : report->failures)
+            fails.push_back({{"path", f.path}, {"reason", f.reason}});
         print_json({{"db", o.common.db},
                     {"model", o.model.empty() ? default_model() : o.model},
                     {"found", c.total},
@@ -50,11 +53,11 @@ int run_index(const IndexCliOptions& o) {
         for (const auto& f : report->failures) {
             fmt::print(stderr, "skipped {}: {}\n", f.path, f.reason);
         }
-        fmt::print("indexed {} file(s) into {}: {} embedded, {} unchanged, {} failed; {} of audio "
-                   "in {:.1f} s ({:.0f}x realtime)\n",
-                   c.total, o.common.db, c.added, c.unchanged, c.failed, format_duration(c.audio_s),
-                   report->elapsed_s,
-                   report->elapsed_s > 0 ? c.audio_s / report->elapsed_s : 0.0);
+        fmt::print(
+            "indexed {} file(s) into {}: {} embedded, {} unchanged, {} failed; {} of audio "
+            "in {:.1f} s ({:.0f}x realtime)\n",
+            c.total, o.common.db, c.added, c.unchanged, c.failed, format_duration(c.audio_s),
+            report->elapsed_s, report->elapsed_s > 0 ? c.audio_s / report->elapsed_s : 0.0);
     }
     return c.failed > 0 && c.added == 0 && c.unchanged == 0 ? 1 : 0;
 }
@@ -64,7 +67,8 @@ int run_index(const IndexCliOptions& o) {
 void setup_index(CLI::App& app) {
     auto opts = std::make_shared<IndexCliOptions>();
     auto* cmd = app.add_subcommand(
-        "index", "Embed audio files (folders are walked recursively) and store them in the catalog");
+        "index",
+        "Embed audio files (folders are walked recursively) and store them in the catalog");
     cmd->add_option("paths", opts->paths, "Audio files and/or folders")->required();
     add_common_options(*cmd, opts->common);
     cmd->add_option("--model", opts->model, "Embedding model (see `earshot models`)")

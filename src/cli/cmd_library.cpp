@@ -36,12 +36,15 @@ struct ListCliOptions {
 
 int run_list(const ListCliOptions& o) {
     auto engine = open_engine(o.common, false);
-    if (!engine) return report_error("list", engine.error());
+    if (!engine)
+        return report_error("list", engine.error());
     auto& cat = (*engine)->catalog();
     auto items = cat.list_items(o.offset, o.limit, o.query);
-    if (!items) return report_error("list", items.error());
+    if (!items)
+        return report_error("list", items.error());
     auto total = cat.count_items(o.query);
-    if (!total) return report_error("list", total.error());
+    if (!total)
+        return report_error("list", total.error());
     if (o.json) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& it : *items) arr.push_back(item_json(it));
@@ -49,8 +52,8 @@ int run_list(const ListCliOptions& o) {
         return 0;
     }
     for (const auto& it : *items) {
-        fmt::print("{:>6}  {:>7.2f}s  {:<24}  {}\n", it.id, it.duration_s,
-                   it.labels.substr(0, 24), it.path);
+        fmt::print("{:>6}  {:>7.2f}s  {:<24}  {}\n", it.id, it.duration_s, it.labels.substr(0, 24),
+                   it.path);
     }
     fmt::print("{} of {} item(s)\n", items->size(), *total);
     return 0;
@@ -63,9 +66,11 @@ struct InfoCliOptions {
 
 int run_info(const InfoCliOptions& o) {
     auto engine = open_engine(o.common, false);
-    if (!engine) return report_error("info", engine.error());
+    if (!engine)
+        return report_error("info", engine.error());
     auto st = (*engine)->catalog().stats();
-    if (!st) return report_error("info", st.error());
+    if (!st)
+        return report_error("info", st.error());
     if (o.json) {
         nlohmann::json spaces = nlohmann::json::array();
         for (const auto& s : st->spaces) {
@@ -100,9 +105,11 @@ struct RemoveCliOptions {
 
 int run_remove(const RemoveCliOptions& o) {
     auto engine = open_engine(o.common, false);
-    if (!engine) return report_error("remove", engine.error());
+    if (!engine)
+        return report_error("remove", engine.error());
     auto n = (*engine)->remove_paths(o.paths);
-    if (!n) return report_error("remove", n.error());
+    if (!n)
+        return report_error("remove", n.error());
     fmt::print("removed {} item(s)\n", *n);
     if (*n < static_cast<std::int64_t>(o.paths.size())) {
         fmt::print(stderr, "earshot remove: {} path(s) were not in the catalog\n",
@@ -135,15 +142,16 @@ int run_models(const ModelsCliOptions& o) {
         print_json({{"models", arr}});
         return 0;
     }
-    fmt::print("{:<12} {:>5} {:>6} {:<11} {:<7} {}\n", "name", "dim", "rate", "licence",
-               "weights", "location");
+    fmt::print("{:<12} {:>5} {:>6} {:<11} {:<7} {}\n", "name", "dim", "rate", "licence", "weights",
+               "location");
     for (const auto& m : models) {
         fmt::print("{:<12} {:>5} {:>6} {:<11} {:<7} {}\n",
                    m.name + (m.name == default_model() ? "*" : ""), m.dim, m.sample_rate_hz,
                    m.license, m.weights_found ? "found" : "MISSING", m.location);
     }
-    fmt::print("* default model. Also: torchscript:PATH for an exported TorchScript model with a "
-               "model card (docs/models.md).\n");
+    fmt::print(
+        "* default model. Also: torchscript:PATH for an exported TorchScript model with a "
+        "model card (docs/models.md).\n");
     return 0;
 }
 

@@ -46,14 +46,16 @@ Result<SearchRequest> make_request(const SearchCliOptions& o) {
         try {
             std::size_t used = 0;
             long long v = std::stoll(o.k_pos, &used);
-            if (used != o.k_pos.size() || v <= 0) throw std::invalid_argument("k");
+            if (used != o.k_pos.size() || v <= 0)
+                throw std::invalid_argument("k");
             req.k = static_cast<std::size_t>(v);
         } catch (const std::exception&) {
             return make_error(ErrorCode::kInvalidArgument,
                               fmt::format("K must be a positive integer, got '{}'", o.k_pos));
         }
     }
-    if (req.k == 0) return make_error(ErrorCode::kInvalidArgument, "-k must be at least 1");
+    if (req.k == 0)
+        return make_error(ErrorCode::kInvalidArgument, "-k must be at least 1");
     req.min_duration_s = o.min_duration;
     req.max_duration_s = o.max_duration;
     if (o.min_duration && o.max_duration && *o.min_duration > *o.max_duration) {
@@ -64,16 +66,19 @@ Result<SearchRequest> make_request(const SearchCliOptions& o) {
 
 int run_search(const SearchCliOptions& o) {
     auto req = make_request(o);
-    if (!req) return report_error("search", req.error());
+    if (!req)
+        return report_error("search", req.error());
     if (o.query.empty() && !o.id) {
-        return report_error("search", Error(ErrorCode::kInvalidArgument,
-                                            "give a query audio file or --id ID"));
+        return report_error(
+            "search", Error(ErrorCode::kInvalidArgument, "give a query audio file or --id ID"));
     }
     auto engine = open_engine(o.common, /*create=*/false);
-    if (!engine) return report_error("search", engine.error());
-    Result<SearchResponse> resp = o.id ? (*engine)->search_id(*o.id, *req)
-                                       : (*engine)->search_file(o.query, *req);
-    if (!resp) return report_error("search", resp.error());
+    if (!engine)
+        return report_error("search", engine.error());
+    Result<SearchResponse> resp =
+        o.id ? (*engine)->search_id(*o.id, *req) : (*engine)->search_file(o.query, *req);
+    if (!resp)
+        return report_error("search", resp.error());
     if (o.json) {
         nlohmann::json results = nlohmann::json::array();
         for (const auto& r : resp->results) {
@@ -115,18 +120,21 @@ void setup_search(CLI::App& app) {
                     "Metric, seed-style positional form (same as --metric)");
     cmd->add_option("k_pos", opts->k_pos, "Number of results, positional form (same as -k)");
     add_common_options(*cmd, opts->common);
-    cmd->add_option("-k", opts->k, "Number of results")->capture_default_str()->each(
-        [opts](const std::string&) { opts->k_given = true; });
+    cmd->add_option("-k", opts->k, "Number of results")
+        ->capture_default_str()
+        ->each([opts](const std::string&) { opts->k_given = true; });
     cmd->add_option("--metric", opts->metric,
                     "cosine (default), euclidean, manhattan or correlation; the aliases "
                     "cosine_similarity, euclidean_distance, manhattan_distance, "
                     "correlation_distance are accepted");
-    cmd->add_option("--model", opts->model, "Embedding model / space (default: the catalog's "
-                                            "default model, yamnet)")
+    cmd->add_option("--model", opts->model,
+                    "Embedding model / space (default: the catalog's "
+                    "default model, yamnet)")
         ->envname("EARSHOT_MODEL");
     cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
     cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
-    cmd->add_option("--id", opts->id, "Search with a catalog item's stored vector instead of a file");
+    cmd->add_option("--id", opts->id,
+                    "Search with a catalog item's stored vector instead of a file");
     cmd->add_flag("--json", opts->json, "JSON output (format in docs/cli.md)");
     cmd->footer(
         "Examples:\n  earshot search kick.wav --db lib.earshot -k 5\n"

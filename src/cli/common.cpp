@@ -1,9 +1,8 @@
 #include "cli/common.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <iostream>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -17,9 +16,10 @@ void add_common_options(CLI::App& cmd, CommonOptions& opts, bool with_db) {
             ->envname("EARSHOT_DB")
             ->capture_default_str();
     }
-    cmd.add_option("--models-dir", opts.models_dir,
-                   "Folder holding model folders (yamnet/, mn04_as/, ...); default: "
-                   "$EARSHOT_MODELS_DIR, then ../shared/models, then ~/.local/share/earshot/models");
+    cmd.add_option(
+        "--models-dir", opts.models_dir,
+        "Folder holding model folders (yamnet/, mn04_as/, ...); default: "
+        "$EARSHOT_MODELS_DIR, then ../shared/models, then ~/.local/share/earshot/models");
     cmd.add_option("--threads", opts.threads, "Worker threads (0 = all cores)")
         ->capture_default_str();
 }
@@ -39,7 +39,9 @@ Result<std::unique_ptr<Engine>> open_engine(const CommonOptions& opts, bool crea
     return Engine::open(eo);
 }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+void print_json(const nlohmann::json& j) {
+    std::cout << j.dump(2) << "\n";
+}
 
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
@@ -48,7 +50,8 @@ double now_seconds() {
 
 std::string format_duration(double seconds) {
     auto s = static_cast<long long>(seconds + 0.5);
-    if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+    if (s >= 3600)
+        return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
     return fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
@@ -56,20 +59,22 @@ ProgressBar::ProgressBar(bool enabled)
     : enabled_(enabled && isatty(STDERR_FILENO) != 0), start_s_(now_seconds()) {}
 
 void ProgressBar::update(std::size_t done, std::size_t total, const std::string& detail) {
-    if (!enabled_ || total == 0) return;
+    if (!enabled_ || total == 0)
+        return;
     double now = now_seconds();
-    if (done < total && now - last_draw_s_ < 0.1) return;
+    if (done < total && now - last_draw_s_ < 0.1)
+        return;
     last_draw_s_ = now;
     constexpr int kWidth = 30;
     double frac = static_cast<double>(done) / static_cast<double>(total);
     int filled = static_cast<int>(frac * kWidth);
     double elapsed = now - start_s_;
     double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
-    std::string eta = rate > 0 && done < total
-                          ? format_duration(static_cast<double>(total - done) / rate)
-                          : "-";
+    std::string eta =
+        rate > 0 && done < total ? format_duration(static_cast<double>(total - done) / rate) : "-";
     std::string name = detail;
-    if (name.size() > 32) name = "..." + name.substr(name.size() - 29);
+    if (name.size() > 32)
+        name = "..." + name.substr(name.size() - 29);
     std::fprintf(stderr, "\r[%s%s] %zu/%zu %3d%%  %.1f files/s  eta %s  %-32s",
                  std::string(static_cast<std::size_t>(filled), '#').c_str(),
                  std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), done, total,
@@ -79,7 +84,8 @@ void ProgressBar::update(std::size_t done, std::size_t total, const std::string&
 }
 
 void ProgressBar::finish() {
-    if (drawn_) std::fprintf(stderr, "\n");
+    if (drawn_)
+        std::fprintf(stderr, "\n");
     drawn_ = false;
 }
 

@@ -5,11 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define EARSHOT_CHECK(cond)                                                              \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            std::fprintf(stderr, "%s:%d: EARSHOT_CHECK failed: %s\n", __FILE__, __LINE__, \
-                         #cond);                                                         \
-            std::abort();                                                                \
-        }                                                                                \
+#define EARSHOT_CHECK(cond)                                                                       \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            std::fprintf(stderr, "%s:%d: EARSHOT_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            std::abort();                                                                         \
+        }                                                                                         \
     } while (0)

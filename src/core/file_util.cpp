@@ -68,7 +68,9 @@ constexpr std::uint64_t kP3 = 1609587929392839161ULL;
 constexpr std::uint64_t kP4 = 9650029242287828579ULL;
 constexpr std::uint64_t kP5 = 2870177450012600261ULL;
 
-inline std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline std::uint64_t rotl(std::uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
 inline std::uint64_t read64(const std::uint8_t* p) {
     std::uint64_t v;
     std::memcpy(&v, p, 8);
@@ -186,8 +188,9 @@ Result<std::string> hash_file(const fs::path& path) {
     while (in) {
         in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
         auto got = in.gcount();
-        if (got > 0) st.update(reinterpret_cast<const std::uint8_t*>(buf.data()),
-                               static_cast<std::size_t>(got));
+        if (got > 0)
+            st.update(reinterpret_cast<const std::uint8_t*>(buf.data()),
+                      static_cast<std::size_t>(got));
     }
     if (in.bad()) {
         return make_error(ErrorCode::kIoError, fmt::format("'{}': read failed", path.string()));
@@ -204,7 +207,8 @@ fs::path shared_dir() {
 
 std::vector<fs::path> model_search_dirs(const fs::path& explicit_dir) {
     std::vector<fs::path> dirs;
-    if (!explicit_dir.empty()) dirs.push_back(explicit_dir);
+    if (!explicit_dir.empty())
+        dirs.push_back(explicit_dir);
     if (const char* env = std::getenv("EARSHOT_MODELS_DIR"); env != nullptr && *env != '\0') {
         dirs.emplace_back(env);
     }

@@ -15,14 +15,20 @@ void set_log_sink(LogSink sink) {
     g_sink = std::move(sink);
 }
 
-void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void set_log_level(LogLevel level) {
+    g_level.store(static_cast<int>(level));
+}
 
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load()); }
+LogLevel log_level() {
+    return static_cast<LogLevel>(g_level.load());
+}
 
 void log_message(LogLevel level, std::string_view message) {
-    if (static_cast<int>(level) < g_level.load()) return;
+    if (static_cast<int>(level) < g_level.load())
+        return;
     std::lock_guard lock(g_mu);
-    if (g_sink) g_sink(level, message);
+    if (g_sink)
+        g_sink(level, message);
 }
 
 }  // namespace earshot

@@ -35,7 +35,8 @@ Result<const Tensor*> SafeTensors::get(const std::string& name,
 }
 
 Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t size) {
-    if (size < 8) return make_error(ErrorCode::kCorruption, "safetensors: file shorter than 8 bytes");
+    if (size < 8)
+        return make_error(ErrorCode::kCorruption, "safetensors: file shorter than 8 bytes");
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
     if (n > size - 8) {
@@ -46,7 +47,8 @@ Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t siz
     try {
         header = nlohmann::json::parse(bytes + 8, bytes + 8 + n);
     } catch (const nlohmann::json::exception& e) {
-        return make_error(ErrorCode::kCorruption, fmt::format("safetensors: bad header: {}", e.what()));
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("safetensors: bad header: {}", e.what()));
     }
     if (!header.is_object()) {
         return make_error(ErrorCode::kCorruption, "safetensors: header is not a JSON object");
@@ -66,14 +68,16 @@ Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t siz
             if (dtype != "F32") {
                 return make_error(ErrorCode::kCorruption,
                                   fmt::format("safetensors: tensor '{}' has dtype {} (only F32 "
-                                              "is supported)", key, dtype));
+                                              "is supported)",
+                                              key, dtype));
             }
             Tensor t;
             t.shape = value.at("shape").get<std::vector<std::int64_t>>();
             auto offsets = value.at("data_offsets").get<std::vector<std::uint64_t>>();
             if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
-                return make_error(ErrorCode::kCorruption,
-                                  fmt::format("safetensors: tensor '{}' offsets out of range", key));
+                return make_error(
+                    ErrorCode::kCorruption,
+                    fmt::format("safetensors: tensor '{}' offsets out of range", key));
             }
             for (auto s : t.shape) {
                 if (s < 0) {
@@ -88,7 +92,8 @@ Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t siz
                                               offsets[1] - offsets[0], numel));
             }
             t.data.resize(numel);
-            if (numel > 0) std::memcpy(t.data.data(), data + offsets[0], numel * 4);
+            if (numel > 0)
+                std::memcpy(t.data.data(), data + offsets[0], numel * 4);
             st.tensors.emplace(key, std::move(t));
         }
     } catch (const nlohmann::json::exception& e) {
@@ -101,17 +106,20 @@ Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t siz
 Result<SafeTensors> load_safetensors(const std::filesystem::path& path) {
     EARSHOT_ASSIGN_OR_RETURN(auto bytes, read_file_bytes(path));
     auto st = parse_safetensors(bytes.data(), bytes.size());
-    if (!st) return tl::unexpected(st.error().with_context(path.string()));
+    if (!st)
+        return tl::unexpected(st.error().with_context(path.string()));
     return st;
 }
 
 std::string serialize_safetensors(const SafeTensors& st) {
     nlohmann::json header = nlohmann::json::object();
-    if (!st.metadata.empty()) header["__metadata__"] = st.metadata;
+    if (!st.metadata.empty())
+        header["__metadata__"] = st.metadata;
     std::uint64_t offset = 0;
     for (const auto& [name, t] : st.tensors) {
         std::uint64_t bytes = t.data.size() * 4;
-        header[name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+        header[name] = {
+            {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string h = header.dump();

@@ -28,7 +28,8 @@ struct SafeTensors {
     // kNotFound if the name is absent (message lists nothing; callers add context).
     Result<const Tensor*> get(const std::string& name) const;
     // Like get() but also checks the shape; kCorruption on mismatch.
-    Result<const Tensor*> get(const std::string& name, const std::vector<std::int64_t>& shape) const;
+    Result<const Tensor*> get(const std::string& name,
+                              const std::vector<std::int64_t>& shape) const;
 };
 
 // Parses a whole file. kNotFound if missing, kCorruption for a malformed header, offsets out of

@@ -48,15 +48,18 @@ using Status = Result<void>;
 inline tl::unexpected<Error> make_error(ErrorCode code, std::string message) {
     return tl::unexpected<Error>(Error(code, std::move(message)));
 }
-inline Status ok_status() { return {}; }
+inline Status ok_status() {
+    return {};
+}
 
 }  // namespace earshot
 
 // Returns early from the enclosing function (which must return Result<...>) when expr failed.
-#define EARSHOT_RETURN_IF_ERROR(expr)                                            \
-    do {                                                                         \
-        auto earshot_status_ = (expr);                                           \
-        if (!earshot_status_) return tl::unexpected(earshot_status_.error());    \
+#define EARSHOT_RETURN_IF_ERROR(expr)                       \
+    do {                                                    \
+        auto earshot_status_ = (expr);                      \
+        if (!earshot_status_)                               \
+            return tl::unexpected(earshot_status_.error()); \
     } while (0)
 
 #define EARSHOT_CONCAT_INNER_(a, b) a##b
@@ -64,7 +67,8 @@ inline Status ok_status() { return {}; }
 // EARSHOT_ASSIGN_OR_RETURN(auto x, make_thing()); declares x from the value or returns the error.
 #define EARSHOT_ASSIGN_OR_RETURN(decl, expr) \
     EARSHOT_ASSIGN_OR_RETURN_IMPL_(EARSHOT_CONCAT_(earshot_result_, __LINE__), decl, expr)
-#define EARSHOT_ASSIGN_OR_RETURN_IMPL_(tmp, decl, expr)           \
-    auto tmp = (expr);                                            \
-    if (!tmp) return tl::unexpected(std::move(tmp).error());      \
+#define EARSHOT_ASSIGN_OR_RETURN_IMPL_(tmp, decl, expr) \
+    auto tmp = (expr);                                  \
+    if (!tmp)                                           \
+        return tl::unexpected(std::move(tmp).error());  \
     decl = std::move(*tmp)

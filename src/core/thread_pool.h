@@ -19,10 +19,14 @@ inline int hardware_threads() {
 
 // n_threads <= 0 means hardware_threads(). min_chunk bounds the smallest chunk so that tiny
 // workloads stay on one thread.
-inline void parallel_for(std::size_t n, int n_threads, std::size_t min_chunk,
+inline void parallel_for(std::size_t n,
+                         int n_threads,
+                         std::size_t min_chunk,
                          const std::function<void(std::size_t, std::size_t)>& body) {
-    if (n == 0) return;
-    if (n_threads <= 0) n_threads = hardware_threads();
+    if (n == 0)
+        return;
+    if (n_threads <= 0)
+        n_threads = hardware_threads();
     std::size_t max_by_chunk = std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk));
     std::size_t t = std::min<std::size_t>(static_cast<std::size_t>(n_threads), max_by_chunk);
     if (t <= 1) {
@@ -35,7 +39,8 @@ inline void parallel_for(std::size_t n, int n_threads, std::size_t min_chunk,
     for (std::size_t i = 1; i < t; ++i) {
         std::size_t b = i * chunk;
         std::size_t e = std::min(n, b + chunk);
-        if (b >= e) break;
+        if (b >= e)
+            break;
         workers.emplace_back([&body, b, e] { body(b, e); });
     }
     body(0, std::min(n, chunk));

@@ -27,18 +27,21 @@ Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& optio
     std::error_code ec;
     for (fs::recursive_directory_iterator it(options.folder, ec), end; !ec && it != end;
          it.increment(ec)) {
-        if (!it->is_regular_file()) continue;
+        if (!it->is_regular_file())
+            continue;
         auto ext = it->path().extension().string();
         std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
         const auto& exts = audio_extensions();
-        if (std::find(exts.begin(), exts.end(), ext) != exts.end()) files.push_back(it->path());
+        if (std::find(exts.begin(), exts.end(), ext) != exts.end())
+            files.push_back(it->path());
     }
     if (ec) {
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("'{}': {}", options.folder.string(), ec.message()));
     }
     std::sort(files.begin(), files.end());
-    if (files.size() > options.max_files) files.resize(options.max_files);
+    if (files.size() > options.max_files)
+        files.resize(options.max_files);
     if (files.empty()) {
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("no audio files under '{}'", options.folder.string()));
@@ -46,7 +49,8 @@ Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& optio
     std::vector<std::string> names = options.models;
     if (names.empty()) {
         for (const auto& k : model_kinds()) {
-            if (*k.folder == '\0' || find_model_dir(k, options.models_dir)) names.emplace_back(k.name);
+            if (*k.folder == '\0' || find_model_dir(k, options.models_dir))
+                names.emplace_back(k.name);
         }
     }
     const int threads = options.threads > 0 ? options.threads : hardware_threads();
@@ -66,7 +70,8 @@ Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& optio
                 DecodeOptions d;
                 d.target_sample_rate_hz = rate;
                 auto a = decode_audio(files[i], d);
-                if (a) audio[i] = std::move(*a);
+                if (a)
+                    audio[i] = std::move(*a);
             }
         });
         IngestBenchRow row;
@@ -79,7 +84,8 @@ Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& optio
         parallel_for(files.size(), threads, 1, [&](std::size_t b, std::size_t e) {
             for (std::size_t i = b; i < e; ++i) {
                 auto emb = model->embed(audio[i].samples);
-                if (emb) (void)pool_segments(*emb, audio[i].samples, rate);
+                if (emb)
+                    (void)pool_segments(*emb, audio[i].samples, rate);
             }
         });
         row.embed_s = seconds_since(t0);

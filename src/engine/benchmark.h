@@ -14,9 +14,9 @@
 namespace earshot {
 
 struct IngestBenchOptions {
-    std::filesystem::path folder;    // audio files (walked recursively)
-    std::size_t max_files = 200;     // first N files in sorted order
-    std::vector<std::string> models; // empty = all models whose weights are found
+    std::filesystem::path folder;     // audio files (walked recursively)
+    std::size_t max_files = 200;      // first N files in sorted order
+    std::vector<std::string> models;  // empty = all models whose weights are found
     std::filesystem::path models_dir;
     int threads = 0;
 };
@@ -25,8 +25,8 @@ struct IngestBenchRow {
     std::string model;
     std::size_t files = 0;
     double audio_s = 0;
-    double decode_s = 0;   // wall time decoding + resampling to the model's rate
-    double embed_s = 0;    // wall time front end + network + pooling
+    double decode_s = 0;  // wall time decoding + resampling to the model's rate
+    double embed_s = 0;   // wall time front end + network + pooling
     int threads = 0;
     double decode_x_realtime() const { return decode_s > 0 ? audio_s / decode_s : 0; }
     double embed_x_realtime() const { return embed_s > 0 ? audio_s / embed_s : 0; }

@@ -26,20 +26,20 @@ namespace earshot {
 const std::vector<std::string>& audio_extensions();
 
 struct EngineOptions {
-    std::filesystem::path db_path;      // catalog file
-    std::filesystem::path models_dir;   // --models-dir (empty: default search path)
-    int threads = 0;                    // 0 = all cores
-    bool create_if_missing = false;     // index creates; search/list require an existing DB
+    std::filesystem::path db_path;     // catalog file
+    std::filesystem::path models_dir;  // --models-dir (empty: default search path)
+    int threads = 0;                   // 0 = all cores
+    bool create_if_missing = false;    // index creates; search/list require an existing DB
 };
 
 struct IndexProgress {
-    std::size_t done = 0;        // files finished (any outcome)
-    std::size_t total = 0;       // files found
-    std::size_t added = 0;       // new or changed files embedded
-    std::size_t unchanged = 0;   // skipped: same size + mtime and already embedded
+    std::size_t done = 0;       // files finished (any outcome)
+    std::size_t total = 0;      // files found
+    std::size_t added = 0;      // new or changed files embedded
+    std::size_t unchanged = 0;  // skipped: same size + mtime and already embedded
     std::size_t failed = 0;
-    double audio_s = 0.0;        // seconds of audio embedded so far
-    std::string current;         // path of the last finished file
+    double audio_s = 0.0;  // seconds of audio embedded so far
+    std::string current;   // path of the last finished file
 };
 
 struct IndexFailure {
@@ -54,15 +54,15 @@ struct IndexReport {
 };
 
 struct IndexOptions {
-    std::vector<std::filesystem::path> paths;  // files and/or folders (recursive)
-    std::string model;                         // empty = default model
-    bool force = false;                        // re-embed even unchanged files
-    std::size_t batch_size = 32;               // items per catalog transaction
+    std::vector<std::filesystem::path> paths;               // files and/or folders (recursive)
+    std::string model;                                      // empty = default model
+    bool force = false;                                     // re-embed even unchanged files
+    std::size_t batch_size = 32;                            // items per catalog transaction
     std::function<void(const IndexProgress&)> on_progress;  // called from the calling thread
 };
 
 struct SearchRequest {
-    std::string model;                 // embedding space; empty = default model
+    std::string model;  // embedding space; empty = default model
     Metric metric = Metric::kCosine;
     std::size_t k = 10;
     std::optional<double> min_duration_s;
@@ -95,9 +95,9 @@ struct EmbedResult {
     std::string model;
     int dim = 0;
     AudioInfo info;
-    std::vector<float> embedding;   // whole-file vector (models/pooling.h)
-    Embeddings segments;            // per segment, in time order
-    std::vector<LabelScore> labels; // mean score over segments, best first; empty if no head
+    std::vector<float> embedding;    // whole-file vector (models/pooling.h)
+    Embeddings segments;             // per segment, in time order
+    std::vector<LabelScore> labels;  // mean score over segments, best first; empty if no head
 };
 
 class Engine {
@@ -115,14 +115,17 @@ public:
 
     // Embeds an audio file (indexed or not) and returns the k most similar catalog items; the
     // query file itself (same path, or same content hash) is left out.
-    Result<SearchResponse> search_file(const std::filesystem::path& query, const SearchRequest& req);
+    Result<SearchResponse> search_file(const std::filesystem::path& query,
+                                       const SearchRequest& req);
     // Same for audio bytes in memory (uploads); name is used in messages and the response.
-    Result<SearchResponse> search_bytes(std::span<const std::uint8_t> bytes, const std::string& name,
+    Result<SearchResponse> search_bytes(std::span<const std::uint8_t> bytes,
+                                        const std::string& name,
                                         const SearchRequest& req);
     // Uses a stored item's vector as the query (the item itself is left out). kNotFound.
     Result<SearchResponse> search_id(std::int64_t id, const SearchRequest& req);
     // Raw vector query in a space.
-    Result<SearchResponse> search_vector(std::span<const float> vector, const std::string& query_name,
+    Result<SearchResponse> search_vector(std::span<const float> vector,
+                                         const std::string& query_name,
                                          const SearchRequest& req,
                                          std::optional<std::int64_t> exclude_id = std::nullopt,
                                          const std::string& exclude_hash = "");
@@ -164,7 +167,8 @@ struct EmbedOptions {
 };
 Result<EmbedResult> embed_file(const std::filesystem::path& path, const EmbedOptions& options);
 // Same with an already-made model.
-Result<EmbedResult> embed_audio_file(const std::filesystem::path& path, const EmbeddingModel& model,
+Result<EmbedResult> embed_audio_file(const std::filesystem::path& path,
+                                     const EmbeddingModel& model,
                                      std::size_t top_labels);
 
 }  // namespace earshot

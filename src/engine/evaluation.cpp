@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 
 int CsvTable::column(const std::string& name) const {
     for (std::size_t i = 0; i < header.size(); ++i) {
-        if (header[i] == name) return static_cast<int>(i);
+        if (header[i] == name)
+            return static_cast<int>(i);
     }
     return -1;
 }
@@ -62,7 +63,8 @@ Result<CsvTable> read_csv(const fs::path& path) {
             field.clear();
             any = true;
         } else if (c == '\n' || c == '\r') {
-            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+            if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')
+                ++i;
             end_row();
         } else {
             field += c;
@@ -73,9 +75,11 @@ Result<CsvTable> read_csv(const fs::path& path) {
         return make_error(ErrorCode::kCorruption,
                           fmt::format("'{}': unterminated quoted field", path.string()));
     }
-    if (any || !field.empty()) end_row();
+    if (any || !field.empty())
+        end_row();
     if (t.header.empty()) {
-        return make_error(ErrorCode::kInvalidArgument, fmt::format("'{}': empty CSV", path.string()));
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}': empty CSV", path.string()));
     }
     return t;
 }
@@ -86,11 +90,12 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
     int label_col = csv.column(options.label_column);
     int excl_col = options.exclude_column.empty() ? -1 : csv.column(options.exclude_column);
     if (path_col < 0 || label_col < 0 || (!options.exclude_column.empty() && excl_col < 0)) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          fmt::format("'{}' needs the columns path, {}{} (it has: {})",
-                                      options.manifest.string(), options.label_column,
-                                      options.exclude_column.empty() ? "" : ", " + options.exclude_column,
-                                      fmt::join(csv.header, ", ")));
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("'{}' needs the columns path, {}{} (it has: {})", options.manifest.string(),
+                        options.label_column,
+                        options.exclude_column.empty() ? "" : ", " + options.exclude_column,
+                        fmt::join(csv.header, ", ")));
     }
     fs::path base = options.manifest.parent_path();
     struct Row {
@@ -104,7 +109,8 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
     io.on_progress = options.on_progress;
     for (const auto& r : csv.rows) {
         auto need = static_cast<std::size_t>(std::max({path_col, label_col, excl_col}));
-        if (r.size() <= need) continue;
+        if (r.size() <= need)
+            continue;
         fs::path p = base / r[path_col];
         std::error_code ec;
         auto abs = fs::absolute(p, ec).lexically_normal();
@@ -119,7 +125,8 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
     std::vector<fs::path> existing;
     for (const auto& p : io.paths) {
         std::error_code ec;
-        if (fs::exists(p, ec)) existing.push_back(p);
+        if (fs::exists(p, ec))
+            existing.push_back(p);
     }
     io.paths = existing;
     EARSHOT_ASSIGN_OR_RETURN(auto report, engine.index(io));
@@ -143,7 +150,8 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
             out.missing++;
             continue;
         }
-        if (vectors.n_cols == 0) vectors.n_cols = vec->size();
+        if (vectors.n_cols == 0)
+            vectors.n_cols = vec->size();
         vectors.data.insert(vectors.data.end(), vec->begin(), vec->end());
         vectors.n_rows++;
         ids.push_back(static_cast<std::int64_t>(ids.size()));
@@ -151,7 +159,8 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
     }
     out.items = ids.size();
     if (ids.size() < 2) {
-        return make_error(ErrorCode::kInvalidArgument, "fewer than 2 manifest items could be embedded");
+        return make_error(ErrorCode::kInvalidArgument,
+                          "fewer than 2 manifest items could be embedded");
     }
     const std::size_t n = ids.size();
     for (Metric metric : options.metrics) {
@@ -167,8 +176,10 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
                 so.k = n;
                 so.threads = 1;
                 so.filter = [&](std::int64_t id) {
-                    if (static_cast<std::size_t>(id) == q) return false;
-                    return excl_col < 0 || rows[row_of[static_cast<std::size_t>(id)]].group != qr.group;
+                    if (static_cast<std::size_t>(id) == q)
+                        return false;
+                    return excl_col < 0 ||
+                           rows[row_of[static_cast<std::size_t>(id)]].group != qr.group;
                 };
                 auto hits = index.search(vectors.row_span(q), so);
                 if (!hits) {
@@ -178,20 +189,26 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
                 }
                 std::size_t relevant_total = 0;
                 for (const auto& h : *hits) {
-                    if (rows[row_of[static_cast<std::size_t>(h.id)]].label == qr.label) relevant_total++;
+                    if (rows[row_of[static_cast<std::size_t>(h.id)]].label == qr.label)
+                        relevant_total++;
                 }
-                if (relevant_total == 0) continue;
+                if (relevant_total == 0)
+                    continue;
                 std::size_t rel = 0;
                 double sum_prec = 0;
                 for (std::size_t r = 0; r < hits->size(); ++r) {
-                    bool is_rel = rows[row_of[static_cast<std::size_t>((*hits)[r].id)]].label == qr.label;
+                    bool is_rel =
+                        rows[row_of[static_cast<std::size_t>((*hits)[r].id)]].label == qr.label;
                     if (is_rel) {
                         rel++;
                         sum_prec += static_cast<double>(rel) / static_cast<double>(r + 1);
                     }
-                    if (r == 0) p1[q] = static_cast<double>(rel);
-                    if (r == 4) p5[q] = static_cast<double>(rel) / 5.0;
-                    if (r == 9) p10[q] = static_cast<double>(rel) / 10.0;
+                    if (r == 0)
+                        p1[q] = static_cast<double>(rel);
+                    if (r == 4)
+                        p5[q] = static_cast<double>(rel) / 5.0;
+                    if (r == 9)
+                        p10[q] = static_cast<double>(rel) / 10.0;
                 }
                 nn[q] = p1[q];
                 ap[q] = sum_prec / static_cast<double>(relevant_total);
@@ -216,7 +233,8 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
         m.p_at_10 = mean(p10);
         m.map = mean(ap);
         m.nn_accuracy = mean(nn);
-        m.queries = static_cast<std::size_t>(std::count_if(ap.begin(), ap.end(), [](double x) { return x >= 0; }));
+        m.queries = static_cast<std::size_t>(
+            std::count_if(ap.begin(), ap.end(), [](double x) { return x >= 0; }));
         out.results.push_back(m);
     }
     (void)report;

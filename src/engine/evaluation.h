@@ -19,8 +19,8 @@ namespace earshot {
 struct EvalOptions {
     std::filesystem::path manifest;
     std::string label_column = "label";
-    std::string exclude_column;       // empty = none
-    std::string model;                // empty = default
+    std::string exclude_column;  // empty = none
+    std::string model;           // empty = default
     std::vector<Metric> metrics = {Metric::kCosine, Metric::kEuclidean, Metric::kManhattan,
                                    Metric::kCorrelation};
     std::function<void(const IndexProgress&)> on_progress;  // while embedding missing items

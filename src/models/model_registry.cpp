@@ -4,8 +4,8 @@
 
 #include "core/file_util.h"
 #include "models/model_factories.h"
-#include "models/torchscript_model.h"
 #include "models/torch_util.h"
+#include "models/torchscript_model.h"
 
 namespace earshot {
 namespace {
@@ -28,12 +28,15 @@ constexpr ModelKind kModelKinds[] = {
 
 }  // namespace
 
-std::span<const ModelKind> model_kinds() { return kModelKinds; }
+std::span<const ModelKind> model_kinds() {
+    return kModelKinds;
+}
 
 std::string model_names() {
     std::string s;
     for (const auto& k : kModelKinds) {
-        if (!s.empty()) s += ", ";
+        if (!s.empty())
+            s += ", ";
         s += k.name;
     }
     s += ", torchscript:PATH";
@@ -41,13 +44,18 @@ std::string model_names() {
 }
 
 // Chosen from the retrieval numbers in docs/models.md.
-const char* default_model_name() { return "yamnet"; }
+const char* default_model_name() {
+    return "mn04";
+}
 
-void set_inference_threads(int threads) { detail::set_torch_threads(threads); }
+void set_inference_threads(int threads) {
+    detail::set_torch_threads(threads);
+}
 
 std::optional<ModelRef> parse_model_ref(const std::string& name) {
     auto colon = name.find(':');
-    if (colon == std::string::npos) return std::nullopt;
+    if (colon == std::string::npos)
+        return std::nullopt;
     return ModelRef{name.substr(0, colon), name.substr(colon + 1)};
 }
 
@@ -58,8 +66,10 @@ Result<std::filesystem::path> find_model_dir(const ModelKind& kind,
     for (const auto& d : dirs) {
         auto candidate = d / kind.folder;
         std::error_code ec;
-        if (std::filesystem::exists(candidate / "weights.safetensors", ec)) return candidate;
-        tried += fmt::format("{}{}", tried.empty() ? "" : ", ", (candidate / "weights.safetensors").string());
+        if (std::filesystem::exists(candidate / "weights.safetensors", ec))
+            return candidate;
+        tried += fmt::format("{}{}", tried.empty() ? "" : ", ",
+                             (candidate / "weights.safetensors").string());
     }
     return make_error(ErrorCode::kNotFound,
                       fmt::format("weights for model '{}' not found (looked for {}); put the "
@@ -73,7 +83,8 @@ Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
     if (auto ref = parse_model_ref(name)) {
         if (ref->kind == "torchscript") {
             auto m = make_torchscript_model(ref->path, options);
-            if (!m) return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
+            if (!m)
+                return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
             return m;
         }
         return make_error(ErrorCode::kInvalidArgument,
@@ -81,13 +92,15 @@ Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
                                       ref->kind, name));
     }
     for (const auto& k : kModelKinds) {
-        if (name != k.name) continue;
+        if (name != k.name)
+            continue;
         std::filesystem::path dir;
         if (*k.folder != '\0') {
             EARSHOT_ASSIGN_OR_RETURN(dir, find_model_dir(k, options.models_dir));
         }
         auto m = k.factory(dir, options);
-        if (!m) return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
+        if (!m)
+            return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
         return m;
     }
     return make_error(ErrorCode::kInvalidArgument,

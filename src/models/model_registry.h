@@ -26,8 +26,8 @@ using ModelFactory = Result<std::unique_ptr<EmbeddingModel>> (*)(
     const std::filesystem::path& weights_dir, const ModelOptions& options);
 
 struct ModelKind {
-    const char* name;         // CLI name
-    const char* folder;       // folder under a models dir holding weights.safetensors; "" = none
+    const char* name;    // CLI name
+    const char* folder;  // folder under a models dir holding weights.safetensors; "" = none
     ModelFactory factory;
     const char* description;  // one line, for `earshot models`
     const char* license;

@@ -5,7 +5,8 @@
 
 namespace earshot {
 
-std::vector<double> segment_weights(const Embeddings& embeddings, std::span<const float> audio,
+std::vector<double> segment_weights(const Embeddings& embeddings,
+                                    std::span<const float> audio,
                                     int sample_rate_hz) {
     const std::size_t n = embeddings.segments.n_rows;
     std::vector<double> w(n, 0.0);
@@ -27,22 +28,26 @@ std::vector<double> segment_weights(const Embeddings& embeddings, std::span<cons
             any_loud = true;
         }
     }
-    if (!any_loud) std::fill(w.begin(), w.end(), 1.0);
+    if (!any_loud)
+        std::fill(w.begin(), w.end(), 1.0);
     return w;
 }
 
-std::vector<float> pool_segments(const Embeddings& embeddings, std::span<const float> audio,
+std::vector<float> pool_segments(const Embeddings& embeddings,
+                                 std::span<const float> audio,
                                  int sample_rate_hz) {
     const std::size_t n = embeddings.segments.n_rows;
     const std::size_t d = embeddings.segments.n_cols;
     std::vector<float> out(d, 0.0f);
-    if (n == 0) return out;
+    if (n == 0)
+        return out;
     auto w = segment_weights(embeddings, audio, sample_rate_hz);
     double total = 0.0;
     for (double x : w) total += x;
     std::vector<double> acc(d, 0.0);
     for (std::size_t i = 0; i < n; ++i) {
-        if (w[i] == 0.0) continue;
+        if (w[i] == 0.0)
+            continue;
         const float* r = embeddings.segments.row(i);
         for (std::size_t j = 0; j < d; ++j) acc[j] += w[i] * r[j];
     }

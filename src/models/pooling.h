@@ -15,11 +15,13 @@ namespace earshot {
 inline constexpr double kSilenceDbfs = -60.0;
 
 // audio: the mono signal the embeddings were computed from, at sample_rate_hz.
-std::vector<float> pool_segments(const Embeddings& embeddings, std::span<const float> audio,
+std::vector<float> pool_segments(const Embeddings& embeddings,
+                                 std::span<const float> audio,
                                  int sample_rate_hz);
 
 // Per-segment weights as used by pool_segments (exposed for tests).
-std::vector<double> segment_weights(const Embeddings& embeddings, std::span<const float> audio,
+std::vector<double> segment_weights(const Embeddings& embeddings,
+                                    std::span<const float> audio,
                                     int sample_rate_hz);
 
 }  // namespace earshot

@@ -14,11 +14,13 @@ namespace earshot::detail {
 
 torch::Tensor to_torch(const Tensor& t) {
     auto out = torch::empty(t.shape, torch::kFloat32);
-    if (!t.data.empty()) std::memcpy(out.data_ptr<float>(), t.data.data(), t.data.size() * 4);
+    if (!t.data.empty())
+        std::memcpy(out.data_ptr<float>(), t.data.data(), t.data.size() * 4);
     return out;
 }
 
-Result<torch::Tensor> load_tensor(const SafeTensors& st, const std::string& name,
+Result<torch::Tensor> load_tensor(const SafeTensors& st,
+                                  const std::string& name,
                                   const std::vector<std::int64_t>& shape) {
     if (shape.empty()) {
         EARSHOT_ASSIGN_OR_RETURN(const Tensor* t, st.get(name));
@@ -31,19 +33,23 @@ Result<torch::Tensor> load_tensor(const SafeTensors& st, const std::string& name
 Matrix to_matrix(const torch::Tensor& t) {
     auto c = t.to(torch::kFloat32).contiguous();
     Matrix m(static_cast<std::size_t>(c.size(0)), static_cast<std::size_t>(c.size(1)));
-    if (!m.data.empty()) std::memcpy(m.data.data(), c.data_ptr<float>(), m.data.size() * 4);
+    if (!m.data.empty())
+        std::memcpy(m.data.data(), c.data_ptr<float>(), m.data.size() * 4);
     return m;
 }
 
 torch::Tensor from_matrix(const Matrix& m) {
-    auto out = torch::empty({static_cast<std::int64_t>(m.n_rows), static_cast<std::int64_t>(m.n_cols)},
-                            torch::kFloat32);
-    if (!m.data.empty()) std::memcpy(out.data_ptr<float>(), m.data.data(), m.data.size() * 4);
+    auto out =
+        torch::empty({static_cast<std::int64_t>(m.n_rows), static_cast<std::int64_t>(m.n_cols)},
+                     torch::kFloat32);
+    if (!m.data.empty())
+        std::memcpy(out.data_ptr<float>(), m.data.data(), m.data.size() * 4);
     return out;
 }
 
 void set_torch_threads(int threads) {
-    if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
+    if (openblas_set_num_threads != nullptr)
+        openblas_set_num_threads(1);
     torch::set_num_threads(threads > 0 ? threads : hardware_threads());
 }
 

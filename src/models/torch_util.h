@@ -16,7 +16,8 @@ namespace earshot::detail {
 // Copies a safetensors tensor into a new float32 CPU torch tensor of the same shape.
 torch::Tensor to_torch(const Tensor& t);
 // Looks up name (optionally checking shape) and converts; errors as SafeTensors::get.
-Result<torch::Tensor> load_tensor(const SafeTensors& st, const std::string& name,
+Result<torch::Tensor> load_tensor(const SafeTensors& st,
+                                  const std::string& name,
                                   const std::vector<std::int64_t>& shape = {});
 // Copies a 2-D float tensor (any strides) into a Matrix.
 Matrix to_matrix(const torch::Tensor& t);

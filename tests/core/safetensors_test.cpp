@@ -49,8 +49,8 @@ TEST(SafeTensorsTest, TruncatedOrGarbageFilesAreCorruption) {
     }
     std::string garbage = bytes;
     garbage[10] = '\x01';
-    auto st = parse_safetensors(reinterpret_cast<const std::uint8_t*>(garbage.data()),
-                                garbage.size());
+    auto st =
+        parse_safetensors(reinterpret_cast<const std::uint8_t*>(garbage.data()), garbage.size());
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code(), ErrorCode::kCorruption);
 }

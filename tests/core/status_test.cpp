@@ -6,7 +6,8 @@ namespace earshot {
 namespace {
 
 Result<int> parse_positive(int v) {
-    if (v <= 0) return make_error(ErrorCode::kInvalidArgument, "not positive");
+    if (v <= 0)
+        return make_error(ErrorCode::kInvalidArgument, "not positive");
     return v;
 }
 

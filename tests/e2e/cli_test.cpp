@@ -1,12 +1,11 @@
 // End-to-end tests of the `earshot` binary: index part of ../shared/datasets/gm_fluidr3, search
 // it with every metric, the resume/skip behaviour, bad files, exit codes and the JSON formats
 // documented in docs/cli.md.
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -32,7 +31,8 @@ RunResult run(const std::string& args) {
     std::string cmd = std::string(EARSHOT_BIN) + " " + args + " 2>" + err_file.string();
     RunResult r;
     FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) return r;
+    if (p == nullptr)
+        return r;
     std::array<char, 4096> buf{};
     std::size_t n;
     while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
@@ -44,9 +44,13 @@ RunResult run(const std::string& args) {
     return r;
 }
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string q(const fs::path& p) {
+    return "'" + p.string() + "'";
+}
 
-fs::path gm() { return testing::datasets_dir() / "gm_fluidr3"; }
+fs::path gm() {
+    return testing::datasets_dir() / "gm_fluidr3";
+}
 
 // One catalog shared by the tests of this suite. CTest runs each test in its own process, so the
 // catalog lives in the build tree (EARSHOT_E2E_DB): the first test embeds the files, the others
@@ -105,7 +109,7 @@ TEST_F(CliTest, GuitarQueryReturnsMostlyGuitarsUnderEveryMetric) {
         ASSERT_EQ(r.exit_code, 0) << metric << ": " << r.err;
         auto j = json::parse(r.out);
         EXPECT_EQ(j["metric"], metric);
-        EXPECT_EQ(j["model"], "yamnet");
+        EXPECT_EQ(j["model"], "mn04");  // the default model
         ASSERT_EQ(j["results"].size(), 10u);
         int guitars = 0;
         double last = -1e30;
@@ -117,7 +121,8 @@ TEST_F(CliTest, GuitarQueryReturnsMostlyGuitarsUnderEveryMetric) {
             EXPECT_GE(h["distance"].get<double>(), last) << "sorted best first";
             last = h["distance"].get<double>();
             for (const char* key : {"name", "duration_s", "score"}) EXPECT_TRUE(h.contains(key));
-            if (h["path"].get<std::string>().find("/03_guitar/") != std::string::npos) guitars++;
+            if (h["path"].get<std::string>().find("/03_guitar/") != std::string::npos)
+                guitars++;
         }
         EXPECT_GE(guitars, 6) << metric;
     }
@@ -187,15 +192,15 @@ TEST_F(CliTest, EmbedJsonHasSegmentsInTimeOrderAndLabels) {
     auto r = run("embed " + q(guitar_query()) + " --json");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = json::parse(r.out);
-    EXPECT_EQ(j["model"], "yamnet");
-    EXPECT_EQ(j["dim"], 1024);
-    EXPECT_EQ(j["embedding"].size(), 1024u);
+    EXPECT_EQ(j["model"], "mn04");
+    EXPECT_EQ(j["dim"], 384);
+    EXPECT_EQ(j["embedding"].size(), 384u);
     ASSERT_GE(j["segments"].size(), 1u);
     double prev = -1;
     for (const auto& s : j["segments"]) {
         EXPECT_GT(s["start_s"].get<double>(), prev);
         prev = s["start_s"].get<double>();
-        EXPECT_EQ(s["embedding"].size(), 1024u);
+        EXPECT_EQ(s["embedding"].size(), 384u);
     }
     ASSERT_FALSE(j["labels"].empty());
     EXPECT_GE(j["labels"][0]["score"].get<double>(), j["labels"][1]["score"].get<double>());
@@ -220,12 +225,12 @@ TEST_F(CliTest, ExportJsonlAndNpyAgree) {
     npy.read(reinterpret_cast<char*>(len), 2);
     std::string header(static_cast<std::size_t>(len[0] | (len[1] << 8)), '\0');
     npy.read(header.data(), static_cast<std::streamsize>(header.size()));
-    EXPECT_NE(header.find("(350, 1024)"), std::string::npos) << header;
-    std::vector<float> row(1024);
+    EXPECT_NE(header.find("(350, 384)"), std::string::npos) << header;
+    std::vector<float> row(384);
     for (std::size_t i = 0; i < rows.size(); i += 97) {
-        npy.seekg(static_cast<std::streamoff>(10 + header.size() + i * 1024 * 4));
-        npy.read(reinterpret_cast<char*>(row.data()), 1024 * 4);
-        for (std::size_t d = 0; d < 1024; d += 101) {
+        npy.seekg(static_cast<std::streamoff>(10 + header.size() + i * 384 * 4));
+        npy.read(reinterpret_cast<char*>(row.data()), 384 * 4);
+        for (std::size_t d = 0; d < 384; d += 37) {
             EXPECT_FLOAT_EQ(row[d], rows[i]["embedding"][d].get<float>());
         }
     }
@@ -239,8 +244,8 @@ TEST_F(CliTest, ListInfoAndRemove) {
     EXPECT_EQ(lj["items"].size(), 5u);
     auto info = run("info --json" + db());
     auto ij = json::parse(info.out);
-    EXPECT_EQ(ij["models"][0]["model"], "yamnet");
-    EXPECT_EQ(ij["models"][0]["dim"], 1024);
+    EXPECT_EQ(ij["models"][0]["model"], "mn04");
+    EXPECT_EQ(ij["models"][0]["dim"], 384);
 
     // Remove one bass note from a copy of the catalog, and check it is gone from search.
     testing::TempDir tmp;
@@ -256,8 +261,8 @@ TEST_F(CliTest, ListInfoAndRemove) {
 }
 
 TEST_F(CliTest, HelpForEverySubcommand) {
-    for (const char* sub : {"index", "search", "embed", "list", "info", "remove", "export",
-                            "models", "eval"}) {
+    for (const char* sub :
+         {"index", "search", "embed", "list", "info", "remove", "export", "models", "eval"}) {
         auto r = run(std::string(sub) + " --help");
         EXPECT_EQ(r.exit_code, 0) << sub;
         EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
