@@ -12,6 +12,7 @@ PACKAGES=(
   libsqlite3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)
 )
 
 SUDO=""
