@@ -287,37 +287,85 @@ public:
 
     Result<EmbeddingSet> load_embeddings(const std::string& space) override {
         return locked("load_embeddings '" + space + "'", [&]() -> Result<EmbeddingSet> {
+            EARSHOT_ASSIGN_OR_RETURN(auto set, load_set(space, -1, true));
+            if (set.ids.empty())
+                return make_error(ErrorCode::kNotFound, "no vectors in this space");
+            return set;
+        });
+    }
+
+    Result<EmbeddingSet> load_embeddings_since(const std::string& space,
+                                               std::int64_t since,
+                                               bool with_vectors) override {
+        return locked("load_embeddings_since '" + space + "'",
+                      [&]() { return load_set(space, since, with_vectors); });
+    }
+
+    Result<SpaceState> space_state(const std::string& space) override {
+        return locked("space_state '" + space + "'", [&]() -> Result<SpaceState> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT s.dim, s.generation, "
+                                    "(SELECT count(*) FROM embeddings e WHERE e.space = s.name), "
+                                    "(SELECT coalesce(max(item_id), 0) FROM embeddings e "
+                                    "WHERE e.space = s.name) FROM spaces s WHERE s.name = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row)
+                return make_error(ErrorCode::kNotFound, "no such space");
+            SpaceState st;
+            st.space = space;
+            st.dim = static_cast<int>(s->column_int64(0));
+            st.generation = s->column_int64(1);
+            st.n_items = s->column_int64(2);
+            st.max_id = s->column_int64(3);
+            EARSHOT_RETURN_IF_ERROR(s->run());
+            return st;
+        });
+    }
+
+    // Rows of a space with generation > since, ordered by id; kNotFound if the space does not
+    // exist. REQUIRES: mu_ held.
+    Result<EmbeddingSet> load_set(const std::string& space, std::int64_t since, bool with_vectors) {
+        {
             Transaction tx(*db_);  // one snapshot for the count and the rows
             EARSHOT_RETURN_IF_ERROR(tx.begin_read());
             EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
             if (dim <= 0)
                 return make_error(ErrorCode::kNotFound, "no vectors in this space");
-            std::int64_t n = 0;
-            {
-                EARSHOT_ASSIGN_OR_RETURN(
-                    auto s, db_->cached("SELECT count(*) FROM embeddings WHERE space = ?1"));
-                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
-                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
-                n = row ? s->column_int64(0) : 0;
-            }
-            if (n == 0)
-                return make_error(ErrorCode::kNotFound, "no vectors in this space");
             EmbeddingSet set;
             set.space = space;
             set.dim = dim;
+            std::int64_t n = 0;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s, db_->cached("SELECT count(*) FROM embeddings WHERE space = ?1 "
+                                        "AND generation > ?2"));
+                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+                EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, since));
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                n = row ? s->column_int64(0) : 0;
+            }
+            if (n == 0) {
+                EARSHOT_RETURN_IF_ERROR(tx.commit());
+                return set;
+            }
             const auto rows = static_cast<std::size_t>(n);
             const auto cols = static_cast<std::size_t>(dim);
             set.ids.reserve(rows);
             set.durations_s.reserve(rows);
-            set.vectors.n_rows = rows;
-            set.vectors.n_cols = cols;
-            set.vectors.data.resize(rows * cols);
+            if (with_vectors) {
+                set.vectors.n_rows = rows;
+                set.vectors.n_cols = cols;
+                set.vectors.data.resize(rows * cols);
+            }
             {
                 EARSHOT_ASSIGN_OR_RETURN(
                     auto s, db_->cached("SELECT e.item_id, i.duration_s, e.vector "
                                         "FROM embeddings e JOIN items i ON i.id = e.item_id "
-                                        "WHERE e.space = ?1 ORDER BY e.item_id"));
+                                        "WHERE e.space = ?1 AND e.generation > ?2 "
+                                        "ORDER BY e.item_id"));
                 EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+                EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, since));
                 std::size_t r = 0;
                 while (true) {
                     EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
@@ -329,9 +377,11 @@ public:
                                           "their item?)");
                     }
                     const std::int64_t id = s->column_int64(0);
-                    auto blob = s->column_blob(2);
-                    EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "vector"));
-                    decode_floats(blob, {set.vectors.row(r), cols});
+                    if (with_vectors) {
+                        auto blob = s->column_blob(2);
+                        EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "vector"));
+                        decode_floats(blob, {set.vectors.row(r), cols});
+                    }
                     set.ids.push_back(id);
                     set.durations_s.push_back(s->column_double(1));
                     ++r;
@@ -344,7 +394,7 @@ public:
             }
             EARSHOT_RETURN_IF_ERROR(tx.commit());
             return set;
-        });
+        }
     }
 
     Result<std::vector<float>> get_embedding(std::int64_t id, const std::string& space) override {

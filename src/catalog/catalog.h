@@ -20,7 +20,7 @@
 
 namespace earshot {
 
-inline constexpr int kCatalogSchemaVersion = 1;
+inline constexpr int kCatalogSchemaVersion = 2;
 
 struct ItemRecord {
     std::int64_t id = 0;  // assigned by the catalog (> 0)
@@ -57,6 +57,16 @@ struct SpaceInfo {
     int dim = 0;
     std::int64_t n_items = 0;
     std::int64_t n_segments = 0;
+};
+
+// What an index file records to detect that it is stale (schema v2): the space's generation
+// counter changes with every insert, update or delete of one of its whole-item vectors.
+struct SpaceState {
+    std::string space;
+    int dim = 0;
+    std::int64_t n_items = 0;     // items with a vector in the space
+    std::int64_t max_id = 0;      // largest such item id (0 if none)
+    std::int64_t generation = 0;  // bumped by every write to the space's vectors
 };
 
 struct CatalogStats {
@@ -121,6 +131,15 @@ public:
 
     // Whole-item vectors of a space (kNotFound if the space has no vectors).
     virtual Result<EmbeddingSet> load_embeddings(const std::string& space) = 0;
+    // Rows of a space whose vector was written after generation `since` (all rows for since < 0),
+    // ordered by id. with_vectors = false leaves `vectors` empty (ids and durations only).
+    // Unlike load_embeddings, an existing space with no matching rows gives an empty set;
+    // kNotFound only if the space does not exist.
+    virtual Result<EmbeddingSet> load_embeddings_since(const std::string& space,
+                                                       std::int64_t since,
+                                                       bool with_vectors) = 0;
+    // The space's size and generation (kNotFound if the space does not exist).
+    virtual Result<SpaceState> space_state(const std::string& space) = 0;
     // One item's whole vector (kNotFound if it has none in that space).
     virtual Result<std::vector<float>> get_embedding(std::int64_t id, const std::string& space) = 0;
     // One item's segments (n × dim) and times; empty if none stored.

@@ -55,8 +55,33 @@ CREATE TABLE segments (
 CREATE INDEX segments_space ON segments(space);
 )sql";
 
+// Version 2 (#4): a per-space generation counter, bumped by triggers on every insert, update and
+// delete of a whole-item vector (including deletes cascaded from items), and the generation at
+// which each vector was last written. ANN index files record the generation they were built at,
+// so a stale index is detected (and brought up to date from the changed rows) without
+// comparing vectors. Keep in sync with docs/formats.md ("Catalog").
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE spaces ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE embeddings ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX embeddings_generation ON embeddings(space, generation);
+CREATE TRIGGER embeddings_after_insert AFTER INSERT ON embeddings BEGIN
+    UPDATE spaces SET generation = generation + 1 WHERE name = NEW.space;
+    UPDATE embeddings SET generation = (SELECT generation FROM spaces WHERE name = NEW.space)
+        WHERE item_id = NEW.item_id AND space = NEW.space;
+END;
+CREATE TRIGGER embeddings_after_update AFTER UPDATE OF vector ON embeddings BEGIN
+    UPDATE spaces SET generation = generation + 1 WHERE name = NEW.space;
+    UPDATE embeddings SET generation = (SELECT generation FROM spaces WHERE name = NEW.space)
+        WHERE item_id = NEW.item_id AND space = NEW.space;
+END;
+CREATE TRIGGER embeddings_after_delete AFTER DELETE ON embeddings BEGIN
+    UPDATE spaces SET generation = generation + 1 WHERE name = OLD.space;
+END;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 static_assert(std::size(kMigrations) > 0 &&
                   kMigrations[std::size(kMigrations) - 1].version == kCatalogSchemaVersion,

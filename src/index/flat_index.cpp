@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "core/thread_pool.h"
 #include "index/distance_kernels.h"
+#include "index/vector_transform.h"
 
 // Storage per metric (rows of data_, aux_ one float per row):
 //   cosine       row / |row|                        aux 1, or 0 for a zero row (stored as zeros)
@@ -39,48 +40,6 @@ bool is_finite(std::span<const float> v) {
             return false;
     }
     return true;
-}
-
-bool uses_unit_rows(Metric metric) {
-    return metric == Metric::kCosine || metric == Metric::kCorrelation;
-}
-
-// Writes the stored form of `in` (d floats) to `out` and returns its aux value.
-float transform_row(Metric metric, const float* in, std::size_t d, float* out) {
-    switch (metric) {
-        case Metric::kCosine:
-        case Metric::kCorrelation: {
-            double mean = 0.0;
-            bool constant = true;
-            if (metric == Metric::kCorrelation) {
-                for (std::size_t j = 0; j < d; ++j) {
-                    mean += in[j];
-                    constant = constant && in[j] == in[0];
-                }
-                mean /= static_cast<double>(d);
-            }
-            double norm2 = 0.0;
-            for (std::size_t j = 0; j < d; ++j) {
-                const double x = static_cast<double>(in[j]) - mean;
-                norm2 += x * x;
-            }
-            const bool degenerate = metric == Metric::kCorrelation ? constant : norm2 <= 0.0;
-            if (degenerate) {
-                std::fill(out, out + d, 0.0f);
-                return 0.0f;
-            }
-            const double inv = 1.0 / std::sqrt(norm2);
-            for (std::size_t j = 0; j < d; ++j) {
-                out[j] = static_cast<float>((static_cast<double>(in[j]) - mean) * inv);
-            }
-            return 1.0f;
-        }
-        case Metric::kEuclidean:
-        case Metric::kManhattan:
-            std::copy(in, in + d, out);
-            return 0.0f;
-    }
-    return 0.0f;
 }
 
 }  // namespace
@@ -130,10 +89,36 @@ Status FlatIndex::add(std::span<const std::int64_t> ids, const Matrix& vectors) 
     for (std::size_t i = 0; i < ids.size(); ++i) {
         const std::size_t row = ids_.size();
         data_.resize(data_.size() + d);
-        aux_.push_back(transform_row(metric_, vectors.row(i), d, data_.data() + row * d));
+        aux_.push_back(
+            detail::transform_for_metric(metric_, vectors.row(i), d, data_.data() + row * d));
         ids_.push_back(ids[i]);
         row_of_id_.emplace(ids[i], row);
     }
+    return ok_status();
+}
+
+Status FlatIndex::assign_stored(std::vector<std::int64_t> ids,
+                                std::vector<float> rows,
+                                std::vector<float> aux) {
+    const auto d = static_cast<std::size_t>(dim_);
+    if (rows.size() != ids.size() * d || aux.size() != ids.size()) {
+        return make_error(ErrorCode::kCorruption, "flat index: stored rows do not match the ids");
+    }
+    if (!is_finite(rows) || !is_finite(aux)) {
+        return make_error(ErrorCode::kCorruption, "flat index: a stored value is not finite");
+    }
+    std::unordered_map<std::int64_t, std::size_t> row_of_id;
+    row_of_id.reserve(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (!row_of_id.emplace(ids[i], i).second) {
+            return make_error(ErrorCode::kCorruption,
+                              "flat index: duplicate stored id " + std::to_string(ids[i]));
+        }
+    }
+    ids_ = std::move(ids);
+    data_ = std::move(rows);
+    aux_ = std::move(aux);
+    row_of_id_ = std::move(row_of_id);
     return ok_status();
 }
 
@@ -183,7 +168,8 @@ Result<std::vector<SearchHit>> FlatIndex::search(std::span<const float> query,
 
     std::vector<float> q(d);
     const bool query_degenerate =
-        transform_row(metric_, query.data(), d, q.data()) == 0.0f && uses_unit_rows(metric_);
+        detail::transform_for_metric(metric_, query.data(), d, q.data()) == 0.0f &&
+        detail::uses_unit_rows(metric_);
     const Metric metric = metric_;
     const float* data = data_.data();
     const float* aux = aux_.data();

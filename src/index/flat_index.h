@@ -29,6 +29,10 @@ struct SearchOptions {
     // (e.g. duration range, excluding the query item). Must be thread-safe.
     std::function<bool(std::int64_t id)> filter;
     int threads = 0;  // 0 = all cores
+    // Approximate indexes only (0 = the index's default): HNSW candidate list size (efSearch,
+    // raised to at least k) and IVF lists probed (nprobe). Exact indexes ignore them.
+    std::size_t ef_search = 0;
+    std::size_t nprobe = 0;
 };
 
 class FlatIndex {
@@ -39,6 +43,7 @@ public:
     int dim() const { return dim_; }
     Metric metric() const { return metric_; }
     std::size_t size() const { return ids_.size(); }
+    bool contains(std::int64_t id) const { return row_of_id_.count(id) != 0; }
 
     // Adds vectors.n_rows rows; ids.size() must equal n_rows and vectors.n_cols == dim.
     // kInvalidArgument on shape mismatch, duplicate ids (within the batch or already present)
@@ -52,6 +57,17 @@ public:
     // non-finite value. k == 0 gives no hits.
     Result<std::vector<SearchHit>> search(std::span<const float> query,
                                           const SearchOptions& options) const;
+
+    // Persistence (index_file.h): the ids, the stored (per-metric transformed) rows, row-major
+    // size() × dim, and their aux values, in row order.
+    const std::vector<std::int64_t>& ids() const { return ids_; }
+    const std::vector<float>& stored_rows() const { return data_; }
+    const std::vector<float>& stored_aux() const { return aux_; }
+    // Replaces the contents with rows in stored form as returned above. kCorruption on a shape
+    // mismatch, a duplicate id or a non-finite value; the index is unchanged then.
+    Status assign_stored(std::vector<std::int64_t> ids,
+                         std::vector<float> rows,
+                         std::vector<float> aux);
 
 private:
     int dim_;

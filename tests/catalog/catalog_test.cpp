@@ -870,3 +870,51 @@ TEST(CatalogTest, TwoObjectsOnTheSameFileSeeEachOthersWrites) {
 
 }  // namespace
 }  // namespace earshot
+
+namespace earshot {
+namespace {
+
+// Schema v2 (#4): every write to a space's vectors bumps its generation; rows remember theirs.
+TEST(CatalogGenerationTest, WritesBumpGenerationAndChangedRowsAreListed) {
+    auto cat = Catalog::open(":memory:");
+    ASSERT_TRUE(cat);
+    auto& c = **cat;
+    EXPECT_EQ(c.space_state("s").error().code(), ErrorCode::kNotFound);
+    std::mt19937 rng(1234);
+    auto a = c.put_item(make_item("/a"), "s", random_vector(rng, 4), Matrix(), {});
+    auto b = c.put_item(make_item("/b"), "s", random_vector(rng, 4), Matrix(), {});
+    ASSERT_TRUE(a && b);
+    auto st = c.space_state("s");
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->dim, 4);
+    EXPECT_EQ(st->n_items, 2);
+    EXPECT_EQ(st->max_id, *b);
+    const std::int64_t g0 = st->generation;
+    EXPECT_GE(g0, 2);
+    // Update a's vector: generation moves, only a is listed as changed since g0.
+    ASSERT_TRUE(c.put_item(make_item("/a"), "s", random_vector(rng, 4), Matrix(), {}));
+    auto changed = c.load_embeddings_since("s", g0, true);
+    ASSERT_TRUE(changed);
+    ASSERT_EQ(changed->ids.size(), 1u);
+    EXPECT_EQ(changed->ids[0], *a);
+    EXPECT_EQ(changed->vectors.n_rows, 1u);
+    const std::int64_t g1 = c.space_state("s")->generation;
+    EXPECT_GT(g1, g0);
+    // Removing an item (cascade) bumps it again; nothing is listed as changed.
+    std::vector<std::int64_t> gone = {*b};
+    ASSERT_TRUE(c.remove_items(gone));
+    auto st2 = c.space_state("s");
+    EXPECT_GT(st2->generation, g1);
+    EXPECT_EQ(st2->n_items, 1);
+    auto none = c.load_embeddings_since("s", st2->generation, false);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->ids.empty());
+    auto all = c.load_embeddings_since("s", -1, false);
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->ids.size(), 1u);
+    EXPECT_TRUE(all->vectors.data.empty());
+    EXPECT_EQ(c.load_embeddings_since("nope", -1, false).error().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace earshot

@@ -1,0 +1,110 @@
+// Index file corruption: truncated file, bad magic, wrong dim, damaged payload, newer version
+// each give an error (kCorruption / kNotSupported), never a crash.
+#include "index/index_file.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+
+#include "index_test_util.h"
+
+namespace earshot {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<char> read_all(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_all(const fs::path& p, const std::vector<char>& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+class IndexFileTest : public ::testing::TestWithParam<std::string> {
+protected:
+    void SetUp() override {
+        auto index = make_index(GetParam(), 16, Metric::kEuclidean);
+        ASSERT_TRUE(index);
+        auto data = testing_util::clustered(300, 16, 7);
+        ASSERT_TRUE((*index)->add(testing_util::ids_from(1, 300), data));
+        path_ = fs::path(::testing::TempDir()) / ("corrupt_" + GetParam() + ".esix");
+        IndexFileHeader h;
+        h.space = "s";
+        ASSERT_TRUE(save_index_file(path_, **index, h));
+        bytes_ = read_all(path_);
+        ASSERT_TRUE(load_index_file(path_));
+    }
+    void TearDown() override { fs::remove(path_); }
+
+    ErrorCode load_code(const std::vector<char>& bytes) {
+        write_all(path_, bytes);
+        auto r = load_index_file(path_);
+        EXPECT_FALSE(r);
+        return r ? ErrorCode::kInternal : r.error().code();
+    }
+
+    fs::path path_;
+    std::vector<char> bytes_;
+};
+
+TEST_P(IndexFileTest, TruncatedFileIsCorruption) {
+    for (std::size_t keep :
+         {std::size_t{0}, std::size_t{3}, std::size_t{20}, bytes_.size() / 2, bytes_.size() - 1}) {
+        std::vector<char> cut(bytes_.begin(), bytes_.begin() + static_cast<std::ptrdiff_t>(keep));
+        EXPECT_EQ(load_code(cut), ErrorCode::kCorruption) << "kept " << keep;
+    }
+}
+
+TEST_P(IndexFileTest, TrailingBytesAreCorruption) {
+    auto longer = bytes_;
+    longer.push_back('x');
+    EXPECT_EQ(load_code(longer), ErrorCode::kCorruption);
+}
+
+TEST_P(IndexFileTest, BadMagicIsCorruption) {
+    auto b = bytes_;
+    b[0] = 'X';
+    EXPECT_EQ(load_code(b), ErrorCode::kCorruption);
+    EXPECT_EQ(read_index_header(path_).error().code(), ErrorCode::kCorruption);
+}
+
+TEST_P(IndexFileTest, WrongDimIsCorruption) {
+    auto h = read_index_header(path_);
+    ASSERT_TRUE(h);
+    // dim sits after magic, version and the two length-prefixed strings.
+    const std::size_t dim_at = 4 + 4 + 4 + h->spec.size() + 4 + h->space.size();
+    for (std::uint32_t dim : {15u, 17u, 0u, 1u << 20}) {
+        auto b = bytes_;
+        std::memcpy(b.data() + dim_at, &dim, sizeof dim);
+        EXPECT_EQ(load_code(b), ErrorCode::kCorruption) << "dim " << dim;
+    }
+}
+
+TEST_P(IndexFileTest, DamagedPayloadIsCorruption) {
+    auto b = bytes_;
+    b[b.size() - 20] = static_cast<char>(b[b.size() - 20] ^ 0x5a);
+    EXPECT_EQ(load_code(b), ErrorCode::kCorruption);
+}
+
+TEST_P(IndexFileTest, NewerVersionIsNotSupported) {
+    auto b = bytes_;
+    const std::uint32_t v = kIndexFileVersion + 1;
+    std::memcpy(b.data() + 4, &v, sizeof v);
+    EXPECT_EQ(load_code(b), ErrorCode::kNotSupported);
+}
+
+TEST_P(IndexFileTest, MissingFileIsNotFound) {
+    fs::remove(path_);
+    EXPECT_EQ(load_index_file(path_).error().code(), ErrorCode::kNotFound);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, IndexFileTest, ::testing::Values("flat", "HNSW8"));
+
+}  // namespace
+}  // namespace earshot
