@@ -14,7 +14,7 @@ MODELS=${MODELS:-"mn04 yamnet musicnn-msd musicnn-mtt mfcc"}
 mkdir -p "$OUT"
 run() {  # dataset label exclude
   local ds=$1 label=$2 excl=$3
-  echo "### $ds (label=$label${excl:+, excluding items with the query's $excl})"
+  echo "### $ds (label=$label${excl:+, excluding items that share the query $excl})"
   echo
   echo "| model | cosine P@10 | cosine mAP | euclidean P@10 | euclidean mAP | manhattan P@10 | manhattan mAP | correlation P@10 | correlation mAP |"
   echo "|---|---|---|---|---|---|---|---|---|"
