@@ -1,0 +1,80 @@
+// Internal to server/: the state the route handlers share, and the helpers they use to answer.
+// httplib types are only forward-declared here; the .cpp files include <httplib.h>.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/projection.h"
+#include "engine/waveform.h"
+#include "server/http_server.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace earshot::server {
+
+// One map per model, recomputed when the space's item count changes.
+struct MapEntry {
+    std::int64_t n_items = -1;
+    std::shared_ptr<const nlohmann::json> body;
+};
+
+struct ServerContext {
+    Engine& engine;
+    ServerOptions options;
+
+    // The caches below are protected by mu (each value is computed outside the lock and then
+    // published; a race only computes the same value twice).
+    std::mutex mu;
+    std::map<std::string, MapEntry> maps;               // by model
+    std::shared_ptr<const nlohmann::json> models_body;  // GET /api/models (list_models is slow)
+    std::map<std::pair<std::int64_t, std::size_t>, std::shared_ptr<const nlohmann::json>>
+        waveforms;  // by (item id, points); bounded by kMaxCachedWaveforms
+    static constexpr std::size_t kMaxCachedWaveforms = 4096;
+    std::int64_t root_count = -1;  // item count when root was computed
+    std::string root;              // the items' common folder (for "folder" fields)
+
+    ServerContext(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
+};
+
+void register_search_routes(httplib::Server& server, ServerContext& ctx);
+void register_library_routes(httplib::Server& server, ServerContext& ctx);
+
+// Answers with a JSON body and status.
+void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
+// Answers with the error's JSON and its mapped status (json_codec.h), or status if given.
+void send_error(httplib::Response& res, const Error& error, int status = 0);
+
+// A request parameter from (in order) a multipart form field, the query string / urlencoded
+// body, or a top-level member of a JSON body. nullopt if absent.
+std::optional<std::string> request_param(const httplib::Request& req, const std::string& name);
+
+// Parses a strictly decimal, positive item id ("12"; not "+12", "12x", "1/..", "0").
+Result<std::int64_t> parse_item_id(std::string_view text);
+// Parses an integer in [min, max]; kInvalidArgument naming the parameter otherwise.
+Result<std::int64_t> parse_int_param(std::string_view name,
+                                     std::string_view text,
+                                     std::int64_t min,
+                                     std::int64_t max);
+// Parses a finite number >= 0; kInvalidArgument naming the parameter otherwise.
+Result<double> parse_seconds_param(std::string_view name, std::string_view text);
+
+// The model a request means: the given name, else the default model if the catalog has it, else
+// the catalog's first space, else the default model (whose search then reports kNotFound).
+std::string resolve_model(Engine& engine, const std::optional<std::string>& given);
+
+}  // namespace earshot::server

@@ -1,0 +1,54 @@
+// The HTTP server behind `earshot serve`: a JSON API over the engine (search by upload or by
+// item, browse items, stream/download audio, the 2-D library map, models, stats, health) and the
+// web page in web/ (docs/http-api.md). Binds to loopback by default; serves only audio files that
+// are in the catalog; uploads are size-limited; every error is JSON with a fitting status.
+// Thread-safety: requests run on a pool of worker threads sharing one Engine, which is safe for
+// concurrent searches while another thread indexes (engine/engine.h). stop() may be called from
+// any thread.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "engine/engine.h"
+
+namespace earshot {
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";           // loopback unless asked otherwise
+    int port = 8080;                          // 0 = any free port (see HttpServer::port())
+    std::filesystem::path web_dir;            // empty = the page compiled into the binary
+    std::filesystem::path models_dir;         // for GET /api/models (empty = default search path)
+    std::size_t max_upload_bytes = 32 << 20;  // larger request bodies get 413
+    int read_timeout_s = 20;                  // per socket read (slow clients are dropped)
+    int write_timeout_s = 60;                 // per socket write
+    int worker_threads = 0;                   // 0 = max(8, 4 × cores)
+};
+
+class HttpServer {
+public:
+    // Registers the routes and binds the socket (so port() is known before run()).
+    // kUnavailable if the address cannot be bound (in use, or not a local address);
+    // kInvalidArgument for a bad port or an unreadable web_dir.
+    static Result<std::unique_ptr<HttpServer>> create(Engine& engine, const ServerOptions& options);
+    ~HttpServer();
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+    int port() const;  // the bound port
+    // Serves until stop(). kIoError if the listening socket fails.
+    Status run();
+    // Stops accepting and makes run() return; in-flight requests finish first.
+    void stop();
+    bool is_running() const;
+
+private:
+    struct Impl;
+    explicit HttpServer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace earshot

@@ -1,0 +1,141 @@
+#include "server/json_codec.h"
+
+#include <algorithm>
+
+#include "index/metric.h"
+
+namespace earshot::server {
+
+int http_status_for(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::kInvalidArgument:
+            return 400;
+        case ErrorCode::kNotFound:
+            return 404;
+        case ErrorCode::kAlreadyExists:
+            return 409;
+        case ErrorCode::kNotSupported:
+            return 415;
+        case ErrorCode::kUnavailable:
+            return 503;
+        case ErrorCode::kCorruption:
+        case ErrorCode::kIoError:
+        case ErrorCode::kInternal:
+            break;
+    }
+    return 500;
+}
+
+nlohmann::json error_json(std::string_view code_name, std::string_view message) {
+    return {{"error", {{"code", std::string(code_name)}, {"message", std::string(message)}}}};
+}
+
+nlohmann::json error_json(const Error& error) {
+    return error_json(error_code_name(error.code()), error.message());
+}
+
+std::string_view code_name_for_status(int status) {
+    switch (status) {
+        case 400:
+            return "InvalidArgument";
+        case 404:
+            return "NotFound";
+        case 405:
+            return "MethodNotAllowed";
+        case 408:
+            return "RequestTimeout";
+        case 409:
+            return "Conflict";
+        case 413:
+            return "PayloadTooLarge";
+        case 414:
+            return "UriTooLong";
+        case 415:
+            return "NotSupported";
+        case 416:
+            return "RangeNotSatisfiable";
+        case 503:
+            return "Unavailable";
+        default:
+            return status >= 500 ? "Internal" : "InvalidArgument";
+    }
+}
+
+nlohmann::json search_response_json(const SearchResponse& response) {
+    nlohmann::json results = nlohmann::json::array();
+    for (const auto& r : response.results) {
+        results.push_back({{"rank", r.rank},
+                           {"id", r.id},
+                           {"path", r.path},
+                           {"name", r.name},
+                           {"duration_s", r.duration_s},
+                           {"distance", r.distance},
+                           {"score", r.score}});
+    }
+    return {{"query", response.query},
+            {"model", response.model},
+            {"metric", std::string(metric_name(response.metric))},
+            {"results", std::move(results)}};
+}
+
+nlohmann::json item_json(const ItemRecord& it, std::string_view folder) {
+    return {{"id", it.id},
+            {"path", it.path},
+            {"name", it.name},
+            {"duration_s", it.duration_s},
+            {"sample_rate_hz", it.sample_rate_hz},
+            {"channels", it.channels},
+            {"codec", it.codec},
+            {"size_bytes", it.size_bytes},
+            {"content_hash", it.content_hash},
+            {"title", it.title},
+            {"artist", it.artist},
+            {"labels", it.labels},
+            {"folder", std::string(folder)}};
+}
+
+nlohmann::json stats_json(const CatalogStats& stats, const std::string& db) {
+    nlohmann::json spaces = nlohmann::json::array();
+    for (const auto& s : stats.spaces) {
+        spaces.push_back(
+            {{"model", s.space}, {"dim", s.dim}, {"items", s.n_items}, {"segments", s.n_segments}});
+    }
+    return {{"db", db},
+            {"items", stats.n_items},
+            {"audio_bytes", stats.total_bytes},
+            {"audio_duration_s", stats.total_duration_s},
+            {"catalog_bytes", stats.file_bytes},
+            {"models", std::move(spaces)}};
+}
+
+std::string common_folder(std::string_view a, std::string_view b) {
+    // Compare whole components: "/x/ab" and "/x/ac" share "/x", not "/x/a".
+    std::size_t common = 0;  // length of the shared prefix ending at a component boundary
+    std::size_t i = 0;
+    while (true) {
+        bool a_end = i == a.size() || a[i] == '/';
+        bool b_end = i == b.size() || b[i] == '/';
+        if (a_end && b_end)
+            common = i;
+        if (i == a.size() || i == b.size() || a[i] != b[i])
+            break;
+        ++i;
+    }
+    if (common == 0)
+        return a.empty() || a.front() != '/' || b.empty() || b.front() != '/' ? "" : "/";
+    return std::string(a.substr(0, common));
+}
+
+std::string folder_of(std::string_view item_path, std::string_view root) {
+    std::string_view rest = item_path;
+    if (!root.empty() && item_path.substr(0, root.size()) == root) {
+        rest = item_path.substr(root.size());
+    }
+    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    std::size_t slash = rest.find('/');
+    if (slash == std::string_view::npos)
+        return "";
+    return std::string(rest.substr(0, slash));
+}
+
+}  // namespace earshot::server

@@ -1,0 +1,39 @@
+// JSON shapes of the HTTP API (docs/http-api.md) and the one mapping from ErrorCode to HTTP
+// status. Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "catalog/catalog.h"
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/projection.h"
+
+namespace earshot::server {
+
+// 400 kInvalidArgument, 404 kNotFound, 409 kAlreadyExists, 415 kNotSupported, 503 kUnavailable,
+// 500 otherwise.
+int http_status_for(ErrorCode code);
+// {"error": {"code": "NotFound", "message": "..."}}
+nlohmann::json error_json(std::string_view code_name, std::string_view message);
+nlohmann::json error_json(const Error& error);
+// Code name for statuses that have no ErrorCode (413, 405, 416, ...) and for the ones that do.
+std::string_view code_name_for_status(int status);
+
+// The `earshot search --json` shape (docs/cli.md), each result with its id.
+nlohmann::json search_response_json(const SearchResponse& response);
+// The `earshot list --json` item shape plus "folder" (see folder_of).
+nlohmann::json item_json(const ItemRecord& item, std::string_view folder);
+// The `earshot info --json` shape.
+nlohmann::json stats_json(const CatalogStats& stats, const std::string& db);
+
+// The library folder an item belongs to, for colouring the map: the first path component below
+// root (the items' common folder); "" when the item sits directly in root.
+std::string folder_of(std::string_view item_path, std::string_view root);
+// The longest common folder of two folders, by whole components ("/" or "" for none).
+std::string common_folder(std::string_view a, std::string_view b);
+
+}  // namespace earshot::server

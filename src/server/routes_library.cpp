@@ -1,0 +1,508 @@
+// Library routes: health, stats, models, items (list, one, audio, download, waveform), the map.
+#include <algorithm>
+#include <chrono>
+#include <fcntl.h>
+#include <map>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "server/detail/routes.h"
+#include "server/json_codec.h"
+
+namespace earshot::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- items' folders ------------------------------------------------------------------------
+
+// The items' common folder, recomputed when the item count changes.
+std::string library_root(ServerContext& ctx) {
+    auto count = ctx.engine.catalog().count_items();
+    if (!count)
+        return "";
+    {
+        std::lock_guard lock(ctx.mu);
+        if (ctx.root_count == *count)
+            return ctx.root;
+    }
+    auto items = ctx.engine.catalog().list_items(0, -1);
+    if (!items)
+        return "";
+    std::string root;
+    bool first = true;
+    for (const auto& it : *items) {
+        std::string dir = fs::path(it.path).parent_path().string();
+        root = first ? dir : common_folder(root, dir);
+        first = false;
+    }
+    std::lock_guard lock(ctx.mu);
+    ctx.root_count = *count;
+    ctx.root = root;
+    return root;
+}
+
+// ---- serving an item's file ----------------------------------------------------------------
+
+struct FileHandle {
+    int fd = -1;
+    explicit FileHandle(int f) : fd(f) {}
+    ~FileHandle() {
+        if (fd >= 0)
+            ::close(fd);
+    }
+    FileHandle(const FileHandle&) = delete;
+    FileHandle& operator=(const FileHandle&) = delete;
+};
+
+struct OpenedItem {
+    ItemRecord item;
+    std::shared_ptr<FileHandle> file;
+    std::int64_t size = 0;
+};
+
+std::int64_t file_mtime_ns(const struct stat& st) {
+    // The catalog stores std::filesystem::last_write_time (file_clock); convert the same way.
+    auto sys = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(st.st_mtim.tv_sec) +
+            std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+    auto file_time = std::chrono::file_clock::from_sys(sys);
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(file_time.time_since_epoch())
+        .count();
+}
+
+// Opens the file the catalog records for id. Only that file is ever served: the path comes from
+// the catalog (never from the request), must be absolute and normalised, must be a regular file
+// (a FIFO or device is refused without blocking), and must still have the size and modification
+// time recorded at indexing, so a file swapped since (e.g. for a symlink to something else) is
+// refused with 409 until it is re-indexed. Sets the response itself on failure.
+std::optional<OpenedItem> open_item(ServerContext& ctx,
+                                    const httplib::Request& req,
+                                    httplib::Response& res) {
+    auto id = parse_item_id(req.matches[1].str());
+    if (!id) {
+        send_error(res, id.error());
+        return std::nullopt;
+    }
+    auto item = ctx.engine.catalog().get_item(*id);
+    if (!item) {
+        send_error(res, item.error());
+        return std::nullopt;
+    }
+    fs::path path(item->path);
+    if (!path.is_absolute() || path.lexically_normal() != path) {
+        send_error(res, Error(ErrorCode::kNotFound,
+                              fmt::format("item {} has no audio file on this machine", *id)));
+        return std::nullopt;
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        send_error(res, Error(ErrorCode::kNotFound,
+                              fmt::format("the audio file of item {} is gone (was '{}'); re-run "
+                                          "earshot index",
+                                          *id, item->name)));
+        return std::nullopt;
+    }
+    auto handle = std::make_shared<FileHandle>(fd);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != item->size_bytes ||
+        (item->mtime_ns != 0 && file_mtime_ns(st) != item->mtime_ns)) {
+        send_json(res,
+                  error_json("Conflict",
+                             fmt::format("the file of item {} ('{}') changed since it was indexed; "
+                                         "re-run earshot index",
+                                         *id, item->name)),
+                  409);
+        return std::nullopt;
+    }
+    OpenedItem out;
+    out.item = std::move(*item);
+    out.file = std::move(handle);
+    out.size = static_cast<std::int64_t>(st.st_size);
+    return out;
+}
+
+std::string audio_content_type(const std::string& name) {
+    static const std::map<std::string, std::string> kTypes = {
+        {".wav", "audio/wav"},   {".wave", "audio/wav"},  {".flac", "audio/flac"},
+        {".ogg", "audio/ogg"},   {".oga", "audio/ogg"},   {".opus", "audio/ogg"},
+        {".mp3", "audio/mpeg"},  {".m4a", "audio/mp4"},   {".aac", "audio/aac"},
+        {".mp4", "audio/mp4"},   {".aif", "audio/aiff"},  {".aiff", "audio/aiff"},
+        {".aifc", "audio/aiff"}, {".webm", "audio/webm"}, {".mka", "audio/x-matroska"},
+        {".caf", "audio/x-caf"}, {".au", "audio/basic"},  {".wma", "audio/x-ms-wma"},
+    };
+    std::string ext = fs::path(name).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto it = kTypes.find(ext);
+    return it == kTypes.end() ? "application/octet-stream" : it->second;
+}
+
+// RFC 6266 Content-Disposition keeping the original name: an ASCII fallback plus the UTF-8 name.
+std::string content_disposition(const std::string& kind, const std::string& name) {
+    std::string ascii;
+    std::string encoded;
+    for (unsigned char c : name) {
+        bool plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/';
+        ascii += plain ? static_cast<char>(c) : '_';
+        bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+        encoded += unreserved ? std::string(1, static_cast<char>(c)) : fmt::format("%{:02X}", c);
+    }
+    if (ascii.empty())
+        ascii = "audio";
+    return fmt::format("{}; filename=\"{}\"; filename*=UTF-8''{}", kind, ascii, encoded);
+}
+
+// One "bytes=a-b" / "bytes=a-" / "bytes=-n" range resolved against size, or nullopt when
+// unsatisfiable or malformed.
+std::optional<std::pair<std::int64_t, std::int64_t>> resolve_range(std::int64_t first,
+                                                                   std::int64_t last,
+                                                                   std::int64_t size) {
+    if (size <= 0)
+        return std::nullopt;
+    if (first < 0) {  // suffix: the last `last` bytes
+        if (last <= 0)
+            return std::nullopt;
+        return std::make_pair(std::max<std::int64_t>(0, size - last), size - 1);
+    }
+    if (first >= size)
+        return std::nullopt;
+    if (last < 0 || last >= size)
+        last = size - 1;
+    if (last < first)
+        return std::nullopt;
+    return std::make_pair(first, last);
+}
+
+void serve_file(const httplib::Request& req,
+                httplib::Response& res,
+                const OpenedItem& opened,
+                const std::string& disposition) {
+    std::int64_t begin = 0;
+    std::int64_t end = opened.size;  // exclusive
+    // httplib parses Range (syntax errors already got 416) and would slice the body itself,
+    // without clamping an end beyond the file. We resolve a single range here and clear
+    // req.ranges so httplib sends exactly our bytes; the Request object is httplib's own
+    // non-const local, only passed to handlers as const.
+    auto& ranges = const_cast<httplib::Request&>(req).ranges;
+    bool partial = false;
+    if (ranges.size() == 1) {
+        auto r = resolve_range(ranges[0].first, ranges[0].second, opened.size);
+        ranges.clear();
+        if (!r) {
+            res.set_header("Content-Range", fmt::format("bytes */{}", opened.size));
+            send_json(
+                res,
+                error_json("RangeNotSatisfiable",
+                           fmt::format("the range is outside the file ({} bytes)", opened.size)),
+                416);
+            return;
+        }
+        begin = r->first;
+        end = r->second + 1;
+        partial = true;
+        res.status = 206;
+        res.set_header("Content-Range",
+                       fmt::format("bytes {}-{}/{}", r->first, r->second, opened.size));
+    } else {
+        ranges.clear();  // several ranges: answer with the whole file (RFC 9110 allows it)
+        res.status = 200;
+    }
+    (void)partial;
+    res.set_header("Accept-Ranges", "bytes");
+    res.set_header("Content-Disposition", disposition);
+    res.set_header("Cache-Control", "private, max-age=3600");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    auto file = opened.file;
+    std::int64_t length = end - begin;
+    if (length == 0) {
+        res.set_content("", audio_content_type(opened.item.name).c_str());
+        return;
+    }
+    res.set_content_provider(
+        static_cast<std::size_t>(length), audio_content_type(opened.item.name),
+        [file, begin](std::size_t offset, std::size_t n, httplib::DataSink& sink) {
+            std::vector<char> buf(std::min<std::size_t>(n, 64 * 1024));
+            std::size_t done = 0;
+            while (done < n) {
+                std::size_t want = std::min(buf.size(), n - done);
+                auto got = ::pread(file->fd, buf.data(), want,
+                                   static_cast<off_t>(begin + static_cast<std::int64_t>(offset) +
+                                                      static_cast<std::int64_t>(done)));
+                if (got <= 0)
+                    return false;  // file shrank under us: abort the response
+                if (!sink.write(buf.data(), static_cast<std::size_t>(got)))
+                    return false;
+                done += static_cast<std::size_t>(got);
+            }
+            return true;
+        });
+}
+
+// ---- handlers --------------------------------------------------------------------------------
+
+void handle_items(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    std::int64_t offset = 0;
+    std::int64_t limit = 50;
+    if (req.has_param("offset")) {
+        auto v = parse_int_param("offset", req.get_param_value("offset"), 0, 1'000'000'000);
+        if (!v)
+            return send_error(res, v.error());
+        offset = *v;
+    }
+    if (req.has_param("limit")) {
+        auto v = parse_int_param("limit", req.get_param_value("limit"), 1, 1000);
+        if (!v)
+            return send_error(res, v.error());
+        limit = *v;
+    }
+    std::string q = req.has_param("q") ? req.get_param_value("q") : "";
+    if (q.size() > 500)
+        return send_error(res, Error(ErrorCode::kInvalidArgument, "q is longer than 500 bytes"));
+    auto& cat = ctx.engine.catalog();
+    auto items = cat.list_items(offset, limit, q);
+    if (!items)
+        return send_error(res, items.error());
+    auto total = cat.count_items(q);
+    if (!total)
+        return send_error(res, total.error());
+    std::string root = library_root(ctx);
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& it : *items) arr.push_back(item_json(it, folder_of(it.path, root)));
+    send_json(res, {{"total", *total},
+                    {"offset", offset},
+                    {"limit", limit},
+                    {"q", q},
+                    {"items", std::move(arr)}});
+}
+
+void handle_item(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    auto id = parse_item_id(req.matches[1].str());
+    if (!id)
+        return send_error(res, id.error());
+    auto item = ctx.engine.catalog().get_item(*id);
+    if (!item)
+        return send_error(res, item.error());
+    auto j = item_json(*item, folder_of(item->path, library_root(ctx)));
+    nlohmann::json models = nlohmann::json::array();
+    if (auto spaces = ctx.engine.catalog().spaces()) {
+        for (const auto& s : *spaces) {
+            auto has = ctx.engine.catalog().has_embedding(*id, s.space);
+            if (has && *has)
+                models.push_back(s.space);
+        }
+    }
+    j["models"] = std::move(models);
+    j["audio_url"] = fmt::format("/api/items/{}/audio", *id);
+    j["download_url"] = fmt::format("/api/items/{}/download", *id);
+    send_json(res, j);
+}
+
+void handle_waveform(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    std::int64_t points = 200;
+    if (req.has_param("points")) {
+        auto v = parse_int_param("points", req.get_param_value("points"), 1, 4096);
+        if (!v)
+            return send_error(res, v.error());
+        points = *v;
+    }
+    auto opened = open_item(ctx, req, res);
+    if (!opened)
+        return;
+    auto key = std::make_pair(opened->item.id, static_cast<std::size_t>(points));
+    {
+        std::lock_guard lock(ctx.mu);
+        auto it = ctx.waveforms.find(key);
+        if (it != ctx.waveforms.end())
+            return send_json(res, *it->second);
+    }
+    auto w = compute_waveform(opened->item.path, static_cast<std::size_t>(points));
+    if (!w)
+        return send_error(res, w.error());
+    auto body = std::make_shared<const nlohmann::json>(nlohmann::json{
+        {"id", opened->item.id}, {"duration_s", w->duration_s}, {"peaks", w->peaks}});
+    {
+        std::lock_guard lock(ctx.mu);
+        if (ctx.waveforms.size() >= ServerContext::kMaxCachedWaveforms)
+            ctx.waveforms.clear();
+        ctx.waveforms[key] = body;
+    }
+    send_json(res, *body);
+}
+
+Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model) {
+    auto& cat = ctx.engine.catalog();
+    EARSHOT_ASSIGN_OR_RETURN(auto set, cat.load_embeddings(model));
+    EARSHOT_ASSIGN_OR_RETURN(auto proj, project_pca_2d(set.vectors));
+    EARSHOT_ASSIGN_OR_RETURN(auto items, cat.list_items(0, -1));
+    std::map<std::int64_t, const ItemRecord*> by_id;
+    for (const auto& it : items) by_id[it.id] = &it;
+    std::string root = library_root(ctx);
+    std::set<std::string> folders;
+    nlohmann::json points = nlohmann::json::array();
+    for (std::size_t i = 0; i < set.ids.size(); ++i) {
+        auto found = by_id.find(set.ids[i]);
+        if (found == by_id.end())
+            continue;
+        std::string folder = folder_of(found->second->path, root);
+        folders.insert(folder);
+        points.push_back({{"id", set.ids[i]},
+                          {"x", proj.xy[i * 2]},
+                          {"y", proj.xy[i * 2 + 1]},
+                          {"name", found->second->name},
+                          {"folder", folder},
+                          {"duration_s", found->second->duration_s}});
+    }
+    return nlohmann::json{{"model", model},
+                          {"method", "pca"},
+                          {"explained_variance_ratio",
+                           {proj.explained_variance_ratio[0], proj.explained_variance_ratio[1]}},
+                          {"folders", folders},
+                          {"points", std::move(points)}};
+}
+
+void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    std::optional<std::string> given;
+    if (req.has_param("model"))
+        given = req.get_param_value("model");
+    std::string model = resolve_model(ctx.engine, given);
+    auto spaces = ctx.engine.catalog().spaces();
+    if (!spaces)
+        return send_error(res, spaces.error());
+    auto space = std::find_if(spaces->begin(), spaces->end(),
+                              [&](const SpaceInfo& s) { return s.space == model; });
+    if (space == spaces->end()) {
+        std::string known;
+        for (const auto& s : *spaces) known += (known.empty() ? "" : ", ") + s.space;
+        return send_error(res, Error(ErrorCode::kNotFound,
+                                     fmt::format("the catalog has no items embedded with model "
+                                                 "'{}' (it has: {})",
+                                                 model, known.empty() ? "none" : known)));
+    }
+    {
+        std::lock_guard lock(ctx.mu);
+        auto it = ctx.maps.find(model);
+        if (it != ctx.maps.end() && it->second.n_items == space->n_items)
+            return send_json(res, *it->second.body);
+    }
+    auto body = compute_map(ctx, model);
+    if (!body)
+        return send_error(res, body.error());
+    auto shared = std::make_shared<const nlohmann::json>(std::move(*body));
+    {
+        std::lock_guard lock(ctx.mu);
+        ctx.maps[model] = MapEntry{space->n_items, shared};
+    }
+    send_json(res, *shared);
+}
+
+void handle_models(ServerContext& ctx, httplib::Response& res) {
+    std::shared_ptr<const nlohmann::json> listing;
+    {
+        std::lock_guard lock(ctx.mu);
+        listing = ctx.models_body;
+    }
+    if (!listing) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& m : list_models(ctx.options.models_dir)) {
+            arr.push_back({{"name", m.name},
+                           {"description", m.description},
+                           {"license", m.license},
+                           {"weights_found", m.weights_found},
+                           {"dim", m.dim},
+                           {"sample_rate_hz", m.sample_rate_hz},
+                           {"n_labels", m.n_labels}});
+        }
+        listing = std::make_shared<const nlohmann::json>(std::move(arr));
+        std::lock_guard lock(ctx.mu);
+        ctx.models_body = listing;
+    }
+    auto spaces = ctx.engine.catalog().spaces();
+    if (!spaces)
+        return send_error(res, spaces.error());
+    std::map<std::string, std::int64_t> in_catalog;
+    for (const auto& s : *spaces) in_catalog[s.space] = s.n_items;
+    nlohmann::json models = nlohmann::json::array();
+    for (auto m : *listing) {
+        auto it = in_catalog.find(m["name"].get<std::string>());
+        m["items"] = it == in_catalog.end() ? 0 : it->second;
+        if (it != in_catalog.end())
+            in_catalog.erase(it);
+        models.push_back(std::move(m));
+    }
+    for (const auto& s : *spaces) {  // spaces without a model (imported vectors): search by id
+        if (in_catalog.count(s.space) == 0)
+            continue;
+        models.push_back({{"name", s.space},
+                          {"description", "imported vectors (search by item only)"},
+                          {"license", ""},
+                          {"weights_found", false},
+                          {"dim", s.dim},
+                          {"sample_rate_hz", 0},
+                          {"n_labels", 0},
+                          {"items", s.n_items}});
+    }
+    send_json(
+        res, {{"default", resolve_model(ctx.engine, std::nullopt)}, {"models", std::move(models)}});
+}
+
+}  // namespace
+
+void register_library_routes(httplib::Server& server, ServerContext& ctx) {
+    server.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
+        auto n = ctx.engine.catalog().count_items();
+        if (!n)
+            return send_json(res, {{"status", "error"}, {"message", n.error().message()}}, 503);
+        send_json(res, {{"status", "ok"}, {"items", *n}});
+    });
+    server.Get("/api/stats", [&ctx](const httplib::Request&, httplib::Response& res) {
+        auto st = ctx.engine.catalog().stats();
+        if (!st)
+            return send_error(res, st.error());
+        send_json(res, stats_json(*st, ctx.engine.catalog().path().string()));
+    });
+    server.Get("/api/models", [&ctx](const httplib::Request&, httplib::Response& res) {
+        handle_models(ctx, res);
+    });
+    server.Get("/api/map", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_map(ctx, req, res);
+    });
+    server.Get("/api/items", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_items(ctx, req, res);
+    });
+    server.Get(R"(/api/items/([^/]+))",
+               [&ctx](const httplib::Request& req, httplib::Response& res) {
+                   handle_item(ctx, req, res);
+               });
+    server.Get(
+        R"(/api/items/([^/]+)/audio)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+            auto opened = open_item(ctx, req, res);
+            if (opened)
+                serve_file(req, res, *opened, content_disposition("inline", opened->item.name));
+        });
+    server.Get(R"(/api/items/([^/]+)/download)", [&ctx](const httplib::Request& req,
+                                                        httplib::Response& res) {
+        auto opened = open_item(ctx, req, res);
+        if (opened)
+            serve_file(req, res, *opened, content_disposition("attachment", opened->item.name));
+    });
+    server.Get(R"(/api/items/([^/]+)/waveform)",
+               [&ctx](const httplib::Request& req, httplib::Response& res) {
+                   handle_waveform(ctx, req, res);
+               });
+    // Anything else under /api/ is a JSON 404 (the static route below excludes /api/).
+    server.Get(R"(/api/.*)", [](const httplib::Request& req, httplib::Response& res) {
+        send_json(
+            res,
+            error_json("NotFound", fmt::format("no API endpoint GET {}", req.path.substr(0, 200))),
+            404);
+    });
+}
+
+}  // namespace earshot::server

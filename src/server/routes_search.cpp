@@ -1,0 +1,100 @@
+// POST /api/search: by uploaded audio (multipart field `file`) or by library item (`id`).
+#include <span>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "index/metric.h"
+#include "server/detail/routes.h"
+#include "server/json_codec.h"
+
+namespace earshot::server {
+namespace {
+
+constexpr std::int64_t kMaxK = 1000;
+
+Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& engine) {
+    SearchRequest sr;
+    sr.model = resolve_model(engine, request_param(req, "model"));
+    if (auto metric = request_param(req, "metric"); metric && !metric->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(sr.metric, parse_metric(*metric));
+    }
+    if (auto k = request_param(req, "k"); k && !k->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto kv, parse_int_param("k", *k, 1, kMaxK));
+        sr.k = static_cast<std::size_t>(kv);
+    }
+    if (auto v = request_param(req, "min_duration"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(sr.min_duration_s, parse_seconds_param("min_duration", *v));
+    }
+    if (auto v = request_param(req, "max_duration"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(sr.max_duration_s, parse_seconds_param("max_duration", *v));
+    }
+    if (sr.min_duration_s && sr.max_duration_s && *sr.min_duration_s > *sr.max_duration_s) {
+        return make_error(ErrorCode::kInvalidArgument, "min_duration is above max_duration");
+    }
+    return sr;
+}
+
+void handle_search(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+    auto sr = parse_search_request(req, ctx.engine);
+    if (!sr) {
+        send_error(res, sr.error());
+        return;
+    }
+    bool has_upload = req.has_file("file") && !req.get_file_value("file").filename.empty();
+    auto id_text = request_param(req, "id");
+    if (has_upload == (id_text && !id_text->empty())) {
+        send_error(res, Error(ErrorCode::kInvalidArgument,
+                              has_upload ? "give either an uploaded `file` or an `id`, not both"
+                                         : "give an audio `file` (multipart upload) or the `id` "
+                                           "of a library item"));
+        return;
+    }
+    Result<SearchResponse> resp = make_error(ErrorCode::kInternal, "no search ran");
+    if (has_upload) {
+        auto file = req.get_file_value("file");
+        if (file.content.empty()) {
+            send_error(res, Error(ErrorCode::kNotSupported,
+                                  fmt::format("'{}' is empty, not audio", file.filename)));
+            return;
+        }
+        std::span<const std::uint8_t> bytes(
+            reinterpret_cast<const std::uint8_t*>(file.content.data()), file.content.size());
+        resp = ctx.engine.search_bytes(bytes, file.filename, *sr);
+        if (!resp && resp.error().code() == ErrorCode::kCorruption) {
+            // An upload that looks like a known format but does not decode is the client's
+            // problem, not the server's.
+            send_error(res, resp.error(), 415);
+            return;
+        }
+    } else {
+        auto id = parse_item_id(*id_text);
+        if (!id) {
+            send_error(res, id.error());
+            return;
+        }
+        resp = ctx.engine.search_id(*id, *sr);
+    }
+    if (!resp) {
+        send_error(res, resp.error());
+        return;
+    }
+    send_json(res, search_response_json(*resp));
+}
+
+}  // namespace
+
+void register_search_routes(httplib::Server& server, ServerContext& ctx) {
+    server.Post("/api/search", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_search(req, res, ctx);
+    });
+    server.Get("/api/search", [](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Allow", "POST");
+        send_json(res,
+                  error_json("MethodNotAllowed",
+                             "use POST /api/search with a multipart `file` or an `id` field"),
+                  405);
+    });
+}
+
+}  // namespace earshot::server
