@@ -22,6 +22,9 @@ Result<std::unique_ptr<EmbeddingModel>> make_musicnn_msd_model(
     const std::filesystem::path& weights_dir, const ModelOptions& options);
 Result<std::unique_ptr<EmbeddingModel>> make_musicnn_mtt_model(
     const std::filesystem::path& weights_dir, const ModelOptions& options);
+// VGGish (torchvggish weights converted by tools/convert_vggish.py; not shipped in ../shared).
+Result<std::unique_ptr<EmbeddingModel>> make_vggish_model(const std::filesystem::path& weights_dir,
+                                                          const ModelOptions& options);
 // Weight-free baseline: MFCC + deltas + spectral statistics (weights_dir ignored).
 Result<std::unique_ptr<EmbeddingModel>> make_mfcc_model(const std::filesystem::path& weights_dir,
                                                         const ModelOptions& options);

@@ -22,6 +22,10 @@ constexpr ModelKind kModelKinds[] = {
      "musicnn trained on the Million Song Dataset (50 tags): music, 200-d per 3 s", "ISC"},
     {"musicnn-mtt", "mtt_musicnn", &make_musicnn_mtt_model,
      "musicnn trained on MagnaTagATune (50 tags): music, 200-d per 3 s", "ISC"},
+    {"vggish", "vggish", &make_vggish_model,
+     "Google VGGish (VGG, YouTube-100M): general sounds, 128-d (PCA) per 0.96 s; weights not "
+     "shipped, convert them with tools/convert_vggish.py",
+     "Apache-2.0"},
     {"mfcc", "", &make_mfcc_model,
      "classical baseline: MFCC + deltas + spectral statistics, no weights", "n/a (ours)"},
 };

