@@ -43,7 +43,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import write_safetensors  # noqa: E402
 
 # torchvggish make_layers(): [64, M, 128, M, 256, 256, M, 512, 512, M] -> Sequential indices of
-# the convs (ReLU and MaxPool in between have no parameters).
+# the convs (ReLU and MaxPool in between have no parameters). Sync with src/models/vggish_model.cpp
+# (kConvSpecs, kLinearSpecs, pproc._pca_matrix / pproc._pca_means).
 # ref: github.com/harritaylor/torchvggish/blob/1bedc9d7d9f46339bf90ba2f6f6e7638f6feba2e/torchvggish/vggish.py
 CONVS = [(0, 1, 64), (3, 64, 128), (6, 128, 256), (8, 256, 256), (11, 256, 512), (13, 512, 512)]
 LINEARS = [(0, 512 * 4 * 6, 4096), (2, 4096, 4096), (4, 4096, 128)]

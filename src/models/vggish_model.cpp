@@ -42,7 +42,8 @@ namespace detail {
 namespace {
 
 // torchvggish make_layers(): [64, M, 128, M, 256, 256, M, 512, 512, M]; Sequential index of each
-// conv, its channels, and whether a MaxPool2d(2, 2) follows its ReLU.
+// conv, its channels, and whether a MaxPool2d(2, 2) follows its ReLU. Tensor names and shapes:
+// sync with tools/convert_vggish.py (CONVS, LINEARS, pproc._pca_*).
 struct ConvSpec {
     int index;
     std::int64_t in;
