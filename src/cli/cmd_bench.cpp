@@ -22,13 +22,74 @@ struct BenchCliOptions {
     int dim = 1024;
     std::size_t queries = 50;
     std::string format = "md";
+    // bench index
+    std::vector<std::string> specs = {"flat", "HNSW32"};
+    std::vector<std::size_t> ef_search = {32, 64, 96, 192};
+    std::string metric = "cosine";
+    std::string space;
+    std::string db;
 };
 
+int run_bench_index(const BenchCliOptions& o) {
+    IndexBenchOptions io;
+    io.n = o.n;
+    io.dim = o.dim;
+    io.queries = o.queries;
+    io.specs = o.specs;
+    io.ef_search = o.ef_search;
+    io.db = o.db;
+    io.space = o.space;
+    if (o.common.threads > 0)
+        io.query_threads = {o.common.threads};
+    auto m = parse_metric(o.metric);
+    if (!m)
+        return report_error("bench", m.error());
+    io.metric = *m;
+    auto rows = bench_index(io);
+    if (!rows)
+        return report_error("bench", rows.error());
+    if (o.format == "json") {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& r : *rows) {
+            arr.push_back({{"index", r.spec},
+                           {"data", r.data},
+                           {"n", r.n},
+                           {"dim", r.dim},
+                           {"metric", std::string(metric_name(r.metric))},
+                           {"build_s", r.build_s},
+                           {"bytes_per_item", r.bytes_per_item},
+                           {"ef_search", r.ef_search},
+                           {"threads", r.threads},
+                           {"p50_ms", r.p50_ms},
+                           {"p99_ms", r.p99_ms},
+                           {"qps", r.qps},
+                           {"recall_at_10", r.recall_at_k}});
+        }
+        print_json({{"index", arr}});
+        return 0;
+    }
+    fmt::print(
+        "| index | data | n | dim | metric | build (s) | bytes/item | efSearch | threads | "
+        "p50 (ms) | p99 (ms) | QPS | recall@10 |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "---|---|\n");
+    for (const auto& r : *rows) {
+        fmt::print(
+            "| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {:.3f} | {:.3f} | "
+            "{:.0f} | {:.4f} |\n",
+            r.spec, r.data, r.n, r.dim, metric_name(r.metric), r.build_s, r.bytes_per_item,
+            r.ef_search == 0 ? "-" : std::to_string(r.ef_search), r.threads, r.p50_ms, r.p99_ms,
+            r.qps, r.recall_at_k);
+    }
+    return 0;
+}
+
 int run_bench(const BenchCliOptions& o) {
+    if (o.what == "index")
+        return run_bench_index(o);
     if (o.what != "all" && o.what != "ingest" && o.what != "search") {
         return report_error("bench", Error(ErrorCode::kInvalidArgument,
                                            fmt::format("unknown benchmark '{}' (known: all, "
-                                                       "ingest, search)",
+                                                       "ingest, search, index)",
                                                        o.what)));
     }
     nlohmann::json out = nlohmann::json::object();
@@ -114,7 +175,18 @@ int run_bench(const BenchCliOptions& o) {
 void setup_bench(CLI::App& app) {
     auto opts = std::make_shared<BenchCliOptions>();
     auto* cmd = app.add_subcommand("bench", "Measure ingest speed (x realtime) and search latency");
-    cmd->add_option("what", opts->what, "all, ingest or search")->capture_default_str();
+    cmd->add_option("what", opts->what,
+                    "all, ingest, search (exact, per metric) or index (ANN specs: build, "
+                    "memory, latency, QPS, recall@10)")
+        ->capture_default_str();
+    cmd->add_option("--index", opts->specs, "bench index: specs to compare")->capture_default_str();
+    cmd->add_option("--ef-search", opts->ef_search, "bench index: HNSW efSearch values")
+        ->capture_default_str();
+    cmd->add_option("--metric", opts->metric, "bench index: metric")->capture_default_str();
+    cmd->add_option("--space", opts->space,
+                    "bench index: use this space's stored vectors from --db instead of "
+                    "synthetic data");
+    cmd->add_option("--db", opts->db, "bench index: catalog for --space");
     cmd->add_option(
         "--dataset", opts->dataset,
         "Folder of audio for the ingest benchmark (default ../shared/datasets/gm_fluidr3)");

@@ -20,9 +20,64 @@ struct EvalCliOptions {
     std::string metric = "all";
     bool json = false;
     bool quiet = false;
+    // --ann: recall of an index against exact search on the stored vectors.
+    bool ann = false;
+    std::string index = "auto";
+    std::size_t k = 10;
+    std::size_t queries = 200;
+    std::size_t ef_search = 0;
+    std::size_t nprobe = 0;
 };
 
+int run_eval_ann(const EvalCliOptions& o) {
+    AnnEvalOptions ao;
+    ao.space = o.model;
+    ao.index = o.index;
+    ao.k = o.k;
+    ao.queries = o.queries;
+    ao.ef_search = o.ef_search;
+    ao.nprobe = o.nprobe;
+    if (o.metric != "all") {
+        auto m = parse_metric(o.metric);
+        if (!m)
+            return report_error("eval", m.error());
+        ao.metric = *m;
+    }
+    auto engine = open_engine(o.common, /*create=*/false);
+    if (!engine)
+        return report_error("eval", engine.error());
+    auto r = evaluate_ann(**engine, ao);
+    if (!r)
+        return report_error("eval", r.error());
+    if (o.json) {
+        print_json({{"index", r->index},
+                    {"k", r->k},
+                    {"queries", r->queries},
+                    {"recall_at_k", r->recall_at_k},
+                    {"p50_ms", r->p50_ms},
+                    {"p99_ms", r->p99_ms},
+                    {"space", r->space},
+                    {"metric", std::string(metric_name(r->metric))},
+                    {"items", r->items},
+                    {"exact_p50_ms", r->exact_p50_ms}});
+        return 0;
+    }
+    fmt::print(
+        "space {} ({} items, {} metric), index {}: recall@{} = {:.4f} over {} queries; "
+        "p50 {:.3f} ms, p99 {:.3f} ms (exact p50 {:.3f} ms)\n",
+        r->space, r->items, metric_name(r->metric), r->index, r->k, r->recall_at_k, r->queries,
+        r->p50_ms, r->p99_ms, r->exact_p50_ms);
+    return 0;
+}
+
 int run_eval(const EvalCliOptions& o) {
+    if (o.ann)
+        return run_eval_ann(o);
+    if (o.manifest.empty()) {
+        return report_error("eval", Error(ErrorCode::kInvalidArgument,
+                                          "give --manifest M.csv (retrieval quality) or --ann "
+                                          "(index recall)"));
+    }
     EvalOptions eo;
     eo.manifest = o.manifest;
     eo.label_column = o.label_column;
@@ -84,14 +139,24 @@ void setup_eval(CLI::App& app) {
     auto* cmd = app.add_subcommand(
         "eval", "Leave-one-out retrieval quality (P@k, mAP, 1-NN) on a labelled manifest");
     cmd->add_option("--manifest", opts->manifest,
-                    "CSV with a header, a `path` column relative to the CSV's folder, and labels")
-        ->required();
+                    "CSV with a header, a `path` column relative to the CSV's folder, and labels");
     cmd->add_option("--label-column", opts->label_column, "Column holding the relevance label")
         ->capture_default_str();
     cmd->add_option("--exclude-column", opts->exclude_column,
                     "Items sharing the query's value in this column are ignored (e.g. group_id)");
-    cmd->add_option("--model", opts->model, "Embedding model (default: yamnet)");
-    cmd->add_option("--metric", opts->metric, "all, or one metric name")->capture_default_str();
+    cmd->add_option("--model,--space", opts->model, "Embedding model / space (default: mn04)");
+    cmd->add_option("--metric", opts->metric, "all, or one metric name (--ann: default cosine)")
+        ->capture_default_str();
+    cmd->add_flag("--ann", opts->ann,
+                  "Report recall@k of --index against exact search on the stored vectors");
+    cmd->add_option("--index", opts->index, "--ann: index spec (flat, HNSW32, auto)")
+        ->capture_default_str();
+    cmd->add_option("-k", opts->k, "--ann: neighbours per query")->capture_default_str();
+    cmd->add_option("--queries", opts->queries,
+                    "--ann: stored vectors used as queries (fixed seed)")
+        ->capture_default_str();
+    cmd->add_option("--ef-search", opts->ef_search, "--ann: HNSW efSearch (default 96)");
+    cmd->add_option("--nprobe", opts->nprobe, "--ann: IVF nprobe (reserved)");
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");

@@ -123,7 +123,8 @@ void setup_export(CLI::App& app) {
     auto opts = std::make_shared<ExportCliOptions>();
     auto* cmd = app.add_subcommand("export", "Export whole-item embeddings as .npy or JSON lines");
     add_common_options(*cmd, opts->common);
-    cmd->add_option("--model", opts->model, "Embedding model / space (default: yamnet)");
+    cmd->add_option("--model,--space", opts->model,
+                    "Embedding model / space (default: the default model)");
     cmd->add_option("--format", opts->format, "npy or jsonl")->capture_default_str();
     cmd->add_option("--out", opts->out,
                     "Output file (jsonl: default stdout; npy: default earshot-MODEL.npy, with "

@@ -23,6 +23,9 @@ struct SearchCliOptions {
     std::optional<double> min_duration;
     std::optional<double> max_duration;
     std::optional<std::int64_t> id;
+    std::string index;
+    std::size_t ef_search = 0;
+    std::size_t nprobe = 0;
     bool json = false;
 };
 
@@ -56,6 +59,9 @@ Result<SearchRequest> make_request(const SearchCliOptions& o) {
     }
     if (req.k == 0)
         return make_error(ErrorCode::kInvalidArgument, "-k must be at least 1");
+    req.index = o.index;
+    req.ef_search = o.ef_search;
+    req.nprobe = o.nprobe;
     req.min_duration_s = o.min_duration;
     req.max_duration_s = o.max_duration;
     if (o.min_duration && o.max_duration && *o.min_duration > *o.max_duration) {
@@ -93,6 +99,7 @@ int run_search(const SearchCliOptions& o) {
         print_json({{"query", resp->query},
                     {"model", resp->model},
                     {"metric", std::string(metric_name(resp->metric))},
+                    {"index", resp->index},
                     {"results", results}});
         return 0;
     }
@@ -127,10 +134,16 @@ void setup_search(CLI::App& app) {
                     "cosine (default), euclidean, manhattan or correlation; the aliases "
                     "cosine_similarity, euclidean_distance, manhattan_distance, "
                     "correlation_distance are accepted");
-    cmd->add_option("--model", opts->model,
+    cmd->add_option("--model,--space", opts->model,
                     "Embedding model / space (default: the catalog's "
                     "default model, yamnet)")
         ->envname("EARSHOT_MODEL");
+    cmd->add_option("--index", opts->index,
+                    "Index spec: flat (exact), HNSW<M> (e.g. HNSW32) or auto (default: flat "
+                    "below 50k items in the space, HNSW32 above)");
+    cmd->add_option("--ef-search", opts->ef_search,
+                    "HNSW candidate list size per query (default 96; higher = better recall)");
+    cmd->add_option("--nprobe", opts->nprobe, "IVF lists probed per query (reserved)");
     cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
     cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
     cmd->add_option("--id", opts->id,

@@ -7,8 +7,10 @@
 #include "cli/cmd_embed.h"
 #include "cli/cmd_eval.h"
 #include "cli/cmd_export.h"
+#include "cli/cmd_import.h"
 #include "cli/cmd_index.h"
 #include "cli/cmd_library.h"
+#include "cli/cmd_reindex.h"
 #include "cli/cmd_search.h"
 #include "core/log.h"
 
@@ -35,6 +37,8 @@ int main(int argc, char** argv) {
     earshot::cli::setup_models(app);
     earshot::cli::setup_eval(app);
     earshot::cli::setup_bench(app);
+    earshot::cli::setup_import(app);
+    earshot::cli::setup_reindex(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

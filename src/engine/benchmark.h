@@ -4,6 +4,7 @@
 // Not thread-safe with respect to other heavy work (it measures wall time).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -59,5 +60,40 @@ struct SearchBenchRow {
 };
 
 Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& options);
+
+// Index benchmark (`earshot bench index`): for each spec, build time (all threads), memory per
+// item, and for each efSearch value and query-thread count p50/p99 latency, QPS and recall@k
+// against exact search. Data: synthetic clustered vectors (n + queries held-out points), or the
+// stored vectors of a catalog space (queries held out of the index).
+struct IndexBenchOptions {
+    std::size_t n = 100000;
+    int dim = 1024;
+    std::size_t queries = 200;
+    std::size_t k = 10;
+    Metric metric = Metric::kCosine;
+    std::vector<std::string> specs = {"flat", "HNSW32"};
+    std::vector<std::size_t> ef_search = {32, 64, 96, 192};
+    std::vector<int> query_threads = {1, 2};
+    std::filesystem::path db;  // non-empty: real embeddings of `space` from this catalog
+    std::string space;
+};
+
+struct IndexBenchRow {
+    std::string spec;
+    std::string data;  // "synthetic" or "<space>@<db file name>"
+    std::size_t n = 0;
+    int dim = 0;
+    Metric metric = Metric::kCosine;
+    double build_s = 0;
+    double bytes_per_item = 0;
+    std::size_t ef_search = 0;  // 0 for flat
+    int threads = 0;            // concurrent query streams (one search thread each)
+    double p50_ms = 0;
+    double p99_ms = 0;
+    double qps = 0;
+    double recall_at_k = 0;
+};
+
+Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options);
 
 }  // namespace earshot

@@ -20,6 +20,8 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "index/flat_index.h"
+#include "index/index_file.h"
+#include "index/vector_index.h"
 #include "models/model_registry.h"
 #include "models/pooling.h"
 
@@ -189,9 +191,36 @@ std::vector<ModelListing> list_models(const fs::path& models_dir) {
 
 // ---------------------------------------------------------------------------------------------
 
+fs::path index_file_path(const fs::path& db_path,
+                         const std::string& space,
+                         Metric metric,
+                         const std::string& canonical_spec) {
+    // File-name-safe space and spec; a hash of the original keeps distinct names distinct.
+    auto safe = [](const std::string& in) {
+        std::string out;
+        bool changed = false;
+        for (unsigned char c : in) {
+            if (std::isalnum(c) || c == '-' || c == '_') {
+                out += static_cast<char>(c);
+            } else {
+                out += '_';
+                changed = true;
+            }
+        }
+        if (changed || out.empty()) {
+            out += fmt::format("-{:08x}",
+                               static_cast<std::uint32_t>(hash_bytes(in.data(), in.size())));
+        }
+        return out;
+    };
+    return fs::path(db_path.string() + ".idx") /
+           fmt::format("{}.{}.{}.esix", safe(space), metric_name(metric), safe(canonical_spec));
+}
+
 struct SearchCacheEntry {
-    std::unique_ptr<FlatIndex> index;
+    std::unique_ptr<VectorIndex> index;
     std::unordered_map<std::int64_t, double> durations;
+    ReindexReport report;  // how the index was obtained
 };
 
 struct Engine::State {
@@ -202,45 +231,181 @@ struct Engine::State {
     std::map<std::string, std::unique_ptr<EmbeddingModel>> models;  // protected by models_mu
 
     // Search state below is protected by search_mu: shared for searches, exclusive for writes
-    // (index/remove invalidate the cache).
+    // (index/remove/import invalidate the cache; building an index holds it exclusively).
     std::shared_mutex search_mu;
-    std::map<std::pair<std::string, Metric>, std::shared_ptr<SearchCacheEntry>> cache;
+    std::map<std::tuple<std::string, Metric, std::string>, std::shared_ptr<SearchCacheEntry>> cache;
 
     void invalidate() {
         std::unique_lock lock(search_mu);
         cache.clear();
     }
 
+    Error no_space(const std::string& space) const {
+        return Error(ErrorCode::kNotFound,
+                     fmt::format("the catalog '{}' has no items embedded with model or space "
+                                 "'{}' (run `earshot index --model {}` or `earshot import "
+                                 "--space {}` first)",
+                                 options.db_path.string(), space, space, space));
+    }
+
+    // Resolves "", "auto" and aliases to a canonical spec for the space's current size.
+    Result<IndexSpec> resolve_spec(const std::string& requested, const SpaceState& st) {
+        std::string text = requested;
+        if (text.empty() || text == "auto")
+            text = auto_index_spec(static_cast<std::size_t>(st.n_items));
+        return parse_index_spec(text);
+    }
+
+    Result<SpaceState> state_of(const std::string& space) {
+        auto st = catalog->space_state(space);
+        if (!st) {
+            if (st.error().code() == ErrorCode::kNotFound)
+                return tl::unexpected(no_space(space));
+            return tl::unexpected(st.error());
+        }
+        if (st->n_items == 0)
+            return tl::unexpected(no_space(space));
+        return st;
+    }
+
+    // Builds the entry for (space, metric, spec). REQUIRES: search_mu held exclusively.
+    Result<std::shared_ptr<SearchCacheEntry>> build_entry(const std::string& space,
+                                                          Metric metric,
+                                                          const IndexSpec& spec,
+                                                          const SpaceState& st,
+                                                          bool force) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto entry = std::make_shared<SearchCacheEntry>();
+        ReindexReport& rep = entry->report;
+        rep.space = space;
+        rep.index = spec.text;
+        rep.metric = metric;
+        const bool persisted = spec.kind != "flat";
+        const fs::path file =
+            persisted ? index_file_path(options.db_path, space, metric, spec.text) : fs::path();
+        rep.file = file;
+
+        // 1. An existing file: use it if current, update it if only older, else rebuild.
+        std::string why_rebuild = "built";
+        if (persisted && !force) {
+            auto loaded = load_index_file(file);
+            if (!loaded) {
+                if (loaded.error().code() != ErrorCode::kNotFound) {
+                    log_warning("index '{}' is unusable ({}); rebuilding", file.string(),
+                                loaded.error().message());
+                    why_rebuild = "rebuilt";
+                }
+            } else if (loaded->header.space != space || loaded->header.dim != st.dim ||
+                       loaded->header.metric != metric || loaded->header.spec != spec.text) {
+                log_warning("index '{}' was built for another space/dim/metric/spec; rebuilding",
+                            file.string());
+                why_rebuild = "rebuilt";
+            } else if (loaded->header.catalog_generation > st.generation) {
+                log_warning("index '{}' is newer than the catalog (restored catalog?); rebuilding",
+                            file.string());
+                why_rebuild = "rebuilt";
+            } else {
+                auto& index = loaded->index;
+                index->set_threads(options.threads);
+                EARSHOT_ASSIGN_OR_RETURN(auto live,
+                                         catalog->load_embeddings_since(space, -1, false));
+                if (loaded->header.catalog_generation < st.generation) {
+                    // Apply the rows written since, and drop ids no longer in the catalog.
+                    EARSHOT_ASSIGN_OR_RETURN(auto changed,
+                                             catalog->load_embeddings_since(
+                                                 space, loaded->header.catalog_generation, true));
+                    std::unordered_set<std::int64_t> keep(live.ids.begin(), live.ids.end());
+                    std::vector<std::int64_t> gone;
+                    for (auto id : index->ids()) {
+                        if (keep.count(id) == 0)
+                            gone.push_back(id);
+                    }
+                    index->remove(gone);
+                    EARSHOT_RETURN_IF_ERROR(upsert(*index, changed.ids, changed.vectors));
+                    rep.action = "updated";
+                } else {
+                    rep.action = "current";
+                }
+                if (index->size() == live.ids.size() &&
+                    static_cast<std::int64_t>(index->size()) == st.n_items) {
+                    if (rep.action == "updated") {
+                        IndexFileHeader h;
+                        h.space = space;
+                        h.catalog_generation = st.generation;
+                        h.catalog_max_id = st.max_id;
+                        auto saved = save_index_file(file, *index, h);
+                        if (!saved)
+                            log_warning("{}", saved.error().message());
+                    }
+                    entry->index = std::move(index);
+                    for (std::size_t i = 0; i < live.ids.size(); ++i)
+                        entry->durations[live.ids[i]] = live.durations_s[i];
+                } else {
+                    log_warning("index '{}' does not match the catalog after updating; rebuilding",
+                                file.string());
+                    why_rebuild = "rebuilt";
+                }
+            }
+        }
+        // 2. Build from the catalog.
+        if (!entry->index) {
+            auto set = catalog->load_embeddings(space);
+            if (!set) {
+                if (set.error().code() == ErrorCode::kNotFound)
+                    return tl::unexpected(no_space(space));
+                return tl::unexpected(set.error());
+            }
+            if (persisted) {
+                log_info("building {} index of space '{}' ({} items, {} metric)", spec.text, space,
+                         set->ids.size(), metric_name(metric));
+            }
+            EARSHOT_ASSIGN_OR_RETURN(auto index, make_index(spec.text, set->dim, metric));
+            index->set_threads(options.threads);
+            EARSHOT_RETURN_IF_ERROR(index->add(set->ids, set->vectors));
+            if (persisted) {
+                IndexFileHeader h;
+                h.space = space;
+                h.catalog_generation = st.generation;
+                h.catalog_max_id = st.max_id;
+                auto saved = save_index_file(file, *index, h);
+                if (!saved)
+                    log_warning("{}", saved.error().message());  // still usable in memory
+                rep.action = why_rebuild;
+            } else {
+                rep.action = "in-memory";
+            }
+            entry->index = std::move(index);
+            entry->durations.reserve(set->ids.size());
+            for (std::size_t i = 0; i < set->ids.size(); ++i)
+                entry->durations[set->ids[i]] = set->durations_s[i];
+        }
+        rep.items = entry->index->size();
+        rep.memory_bytes = entry->index->memory_bytes();
+        rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return entry;
+    }
+
     Result<std::shared_ptr<SearchCacheEntry>> search_entry(const std::string& space,
-                                                           Metric metric) {
-        {
+                                                           Metric metric,
+                                                           const std::string& requested,
+                                                           bool force = false) {
+        EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
+        EARSHOT_ASSIGN_OR_RETURN(auto spec, resolve_spec(requested, st));
+        const auto key = std::make_tuple(space, metric, spec.text);
+        if (!force) {
             std::shared_lock lock(search_mu);
-            auto it = cache.find({space, metric});
+            auto it = cache.find(key);
             if (it != cache.end())
                 return it->second;
         }
         std::unique_lock lock(search_mu);
-        auto it = cache.find({space, metric});
-        if (it != cache.end())
-            return it->second;
-        auto set = catalog->load_embeddings(space);
-        if (!set) {
-            if (set.error().code() == ErrorCode::kNotFound) {
-                return make_error(ErrorCode::kNotFound,
-                                  fmt::format("the catalog '{}' has no items embedded with model "
-                                              "'{}' (run `earshot index --model {}` first)",
-                                              options.db_path.string(), space, space));
-            }
-            return tl::unexpected(set.error());
+        if (!force) {
+            auto it = cache.find(key);
+            if (it != cache.end())
+                return it->second;
         }
-        auto entry = std::make_shared<SearchCacheEntry>();
-        entry->index = std::make_unique<FlatIndex>(set->dim, metric);
-        EARSHOT_RETURN_IF_ERROR(entry->index->add(set->ids, set->vectors));
-        entry->durations.reserve(set->ids.size());
-        for (std::size_t i = 0; i < set->ids.size(); ++i) {
-            entry->durations[set->ids[i]] = set->durations_s[i];
-        }
-        cache[{space, metric}] = entry;
+        EARSHOT_ASSIGN_OR_RETURN(auto entry, build_entry(space, metric, spec, st, force));
+        cache[key] = entry;
         return entry;
     }
 };
@@ -492,7 +657,7 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
                                              std::optional<std::int64_t> exclude_id,
                                              const std::string& exclude_hash) {
     std::string space = req.model.empty() ? default_model_name() : req.model;
-    EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, req.metric));
+    EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, req.metric, req.index));
     if (static_cast<int>(vector.size()) != entry->index->dim()) {
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("query vector has {} dims, space '{}' has {}", vector.size(),
@@ -503,6 +668,8 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
     constexpr std::size_t kExtra = 8;
     so.k = req.k + (exclude_hash.empty() ? 0 : kExtra);
     so.threads = s_->options.threads;
+    so.ef_search = req.ef_search;
+    so.nprobe = req.nprobe;
     const auto* durations = &entry->durations;
     auto min_d = req.min_duration_s;
     auto max_d = req.max_duration_s;
@@ -524,6 +691,7 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
     resp.query = query_name;
     resp.model = space;
     resp.metric = req.metric;
+    resp.index = entry->index->spec().text;
     for (const auto& h : hits) {
         if (resp.results.size() >= req.k)
             break;
@@ -585,6 +753,28 @@ Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& r
     SearchRequest r = req;
     r.model = space;
     return search_vector(vec, item.path, r, id, item.content_hash);
+}
+
+Result<ReindexReport> Engine::reindex(const ReindexOptions& options) {
+    std::string space = options.space.empty() ? default_model_name() : options.space;
+    EARSHOT_ASSIGN_OR_RETURN(auto entry,
+                             s_->search_entry(space, options.metric, options.index, options.force));
+    return entry->report;
+}
+
+Result<std::vector<SearchHit>> Engine::nearest(std::span<const float> vector,
+                                               const SearchRequest& req,
+                                               const SearchOptions& options) {
+    std::string space = req.model.empty() ? default_model_name() : req.model;
+    EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, req.metric, req.index));
+    SearchOptions so = options;
+    so.ef_search = req.ef_search;
+    so.nprobe = req.nprobe;
+    return entry->index->search(vector, so);
+}
+
+void Engine::invalidate_cache() {
+    s_->invalidate();
 }
 
 Result<std::int64_t> Engine::remove_paths(const std::vector<std::string>& paths) {

@@ -17,6 +17,7 @@
 #include "audio/audio_buffer.h"
 #include "catalog/catalog.h"
 #include "core/status.h"
+#include "index/flat_index.h"
 #include "index/metric.h"
 #include "models/embedding_model.h"
 
@@ -67,6 +68,12 @@ struct SearchRequest {
     std::size_t k = 10;
     std::optional<double> min_duration_s;
     std::optional<double> max_duration_s;
+    // Index spec ("flat", "HNSW32", ...; index/vector_index.h). Empty or "auto": flat below
+    // kAutoAnnThreshold items in the space, HNSW32 above. ANN indexes are kept in files next to
+    // the catalog (index_file_path) and brought up to date with the catalog before use.
+    std::string index;
+    std::size_t ef_search = 0;  // per-query HNSW efSearch (0 = index default)
+    std::size_t nprobe = 0;     // per-query IVF lists (0 = default; no IVF kind in this build)
 };
 
 struct SearchResultItem {
@@ -83,6 +90,7 @@ struct SearchResponse {
     std::string query;
     std::string model;
     Metric metric = Metric::kCosine;
+    std::string index;                      // canonical spec of the index that answered
     std::vector<SearchResultItem> results;  // best first
 };
 
@@ -99,6 +107,30 @@ struct EmbedResult {
     Embeddings segments;             // per segment, in time order
     std::vector<LabelScore> labels;  // mean score over segments, best first; empty if no head
 };
+
+struct ReindexOptions {
+    std::string space;  // empty = default model
+    Metric metric = Metric::kCosine;
+    std::string index;   // spec; empty/"auto" = by library size
+    bool force = false;  // rebuild from scratch even if the file is current
+};
+
+struct ReindexReport {
+    std::string space;
+    std::string index;  // canonical spec
+    Metric metric = Metric::kCosine;
+    std::string action;  // "built", "rebuilt", "updated", "current", "in-memory" (flat)
+    std::size_t items = 0;
+    std::size_t memory_bytes = 0;
+    double seconds = 0.0;
+    std::filesystem::path file;  // empty for flat (not persisted)
+};
+
+// Where the ANN index of (space, metric, spec) lives: "<db>.idx/<space>.<metric>.<spec>.esix".
+std::filesystem::path index_file_path(const std::filesystem::path& db_path,
+                                      const std::string& space,
+                                      Metric metric,
+                                      const std::string& canonical_spec);
 
 class Engine {
 public:
@@ -129,6 +161,20 @@ public:
                                          const SearchRequest& req,
                                          std::optional<std::int64_t> exclude_id = std::nullopt,
                                          const std::string& exclude_hash = "");
+
+    // Builds, updates (from the catalog rows changed since the file was written) or checks the
+    // index of a space; with force, rebuilds from scratch. A damaged, mismatched or stale file is
+    // never used as is. kNotFound (no such space), kInvalidArgument / kNotSupported (spec).
+    Result<ReindexReport> reindex(const ReindexOptions& options);
+
+    // Raw index query (no catalog lookups of the hits): for evaluation and benchmarks. The filter
+    // in options applies; req.index / ef_search / nprobe / metric / model select the index.
+    Result<std::vector<SearchHit>> nearest(std::span<const float> vector,
+                                           const SearchRequest& req,
+                                           const SearchOptions& options);
+
+    // Drops cached indexes (after writing to the catalog behind the engine's back).
+    void invalidate_cache();
 
     // Removes items by path (as given or canonicalised). Returns how many were removed.
     Result<std::int64_t> remove_paths(const std::vector<std::string>& paths);

@@ -1,9 +1,13 @@
 #include "engine/evaluation.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -239,6 +243,81 @@ Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options)
     }
     (void)report;
     return out;
+}
+
+Result<AnnEvalReport> evaluate_ann(Engine& engine, const AnnEvalOptions& options) {
+    if (options.k == 0 || options.queries == 0)
+        return make_error(ErrorCode::kInvalidArgument, "eval --ann: -k and --queries must be > 0");
+    const std::string space = options.space.empty() ? default_model() : options.space;
+    SearchRequest ann;
+    ann.model = space;
+    ann.metric = options.metric;
+    ann.index = options.index;
+    ann.ef_search = options.ef_search;
+    ann.nprobe = options.nprobe;
+    SearchRequest exact = ann;
+    exact.index = "flat";
+    ReindexOptions ro;
+    ro.space = space;
+    ro.metric = options.metric;
+    ro.index = options.index;
+    EARSHOT_ASSIGN_OR_RETURN(auto built, engine.reindex(ro));
+    ro.index = "flat";
+    EARSHOT_RETURN_IF_ERROR(engine.reindex(ro));
+
+    EARSHOT_ASSIGN_OR_RETURN(auto set, engine.catalog().load_embeddings_since(space, -1, false));
+    std::vector<std::int64_t> ids = set.ids;
+    std::mt19937 rng(options.seed);
+    const std::size_t n_queries = std::min(options.queries, ids.size());
+    for (std::size_t i = 0; i < n_queries; ++i) {
+        std::uniform_int_distribution<std::size_t> pick(i, ids.size() - 1);
+        std::swap(ids[i], ids[pick(rng)]);
+    }
+    AnnEvalReport rep;
+    rep.space = space;
+    rep.index = built.index;
+    rep.metric = options.metric;
+    rep.k = options.k;
+    rep.items = set.ids.size();
+    std::vector<double> ann_ms;
+    std::vector<double> exact_ms;
+    double recall_sum = 0.0;
+    std::size_t counted = 0;
+    for (std::size_t i = 0; i < n_queries; ++i) {
+        const std::int64_t qid = ids[i];
+        EARSHOT_ASSIGN_OR_RETURN(auto vec, engine.catalog().get_embedding(qid, space));
+        SearchOptions so;
+        so.k = options.k;
+        so.filter = [qid](std::int64_t id) { return id != qid; };
+        auto t0 = std::chrono::steady_clock::now();
+        EARSHOT_ASSIGN_OR_RETURN(auto truth, engine.nearest(vec, exact, so));
+        auto t1 = std::chrono::steady_clock::now();
+        EARSHOT_ASSIGN_OR_RETURN(auto got, engine.nearest(vec, ann, so));
+        auto t2 = std::chrono::steady_clock::now();
+        exact_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        ann_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+        if (truth.empty())
+            continue;
+        std::unordered_set<std::int64_t> want;
+        for (const auto& h : truth) want.insert(h.id);
+        std::size_t found = 0;
+        for (const auto& h : got) found += want.count(h.id);
+        recall_sum += static_cast<double>(found) / static_cast<double>(truth.size());
+        ++counted;
+    }
+    auto percentile = [](std::vector<double> v, double p) {
+        if (v.empty())
+            return 0.0;
+        std::sort(v.begin(), v.end());
+        const auto i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size()))) - 1;
+        return v[std::min(i, v.size() - 1)];
+    };
+    rep.queries = n_queries;
+    rep.recall_at_k = counted == 0 ? 0.0 : recall_sum / static_cast<double>(counted);
+    rep.p50_ms = percentile(ann_ms, 0.5);
+    rep.p99_ms = percentile(ann_ms, 0.99);
+    rep.exact_p50_ms = percentile(exact_ms, 0.5);
+    return rep;
 }
 
 }  // namespace earshot

@@ -47,6 +47,36 @@ struct CsvTable {
 };
 Result<CsvTable> read_csv(const std::filesystem::path& path);
 
+// Recall of an (approximate) index against exact search on a space's stored vectors
+// (`earshot eval --ann`): `queries` stored items drawn with a fixed seed are the queries, each
+// excluded from its own answer; recall@k = |ANN top-k ∩ exact top-k| / |exact top-k|, averaged.
+struct AnnEvalOptions {
+    std::string space;  // empty = default model
+    Metric metric = Metric::kCosine;
+    std::string index;  // spec under test; empty/"auto" = by library size
+    std::size_t k = 10;
+    std::size_t queries = 200;
+    std::size_t ef_search = 0;  // 0 = index default
+    std::size_t nprobe = 0;
+    std::uint32_t seed = 1234;
+};
+
+struct AnnEvalReport {
+    std::string space;
+    std::string index;  // canonical spec
+    Metric metric = Metric::kCosine;
+    std::size_t k = 0;
+    std::size_t queries = 0;
+    std::size_t items = 0;
+    double recall_at_k = 0.0;
+    double p50_ms = 0.0;  // latency of the index under test, per query
+    double p99_ms = 0.0;
+    double exact_p50_ms = 0.0;  // flat, for comparison
+};
+
+// kNotFound (no such space), kInvalidArgument (k or queries 0, bad spec).
+Result<AnnEvalReport> evaluate_ann(Engine& engine, const AnnEvalOptions& options);
+
 // Embeds (indexes) the manifest's files that are not yet in the catalog, then evaluates.
 // kInvalidArgument for a missing column or an empty manifest.
 Result<EvalReport> evaluate_manifest(Engine& engine, const EvalOptions& options);

@@ -1,0 +1,79 @@
+#include "cli/cmd_reindex.h"
+
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/common.h"
+#include "cli/exit_codes.h"
+
+namespace earshot::cli {
+namespace {
+
+struct ReindexCliOptions {
+    CommonOptions common;
+    std::string space;
+    std::string index = "auto";
+    std::string metric = "cosine";
+    bool force = false;
+    bool json = false;
+};
+
+int run_reindex(const ReindexCliOptions& o) {
+    auto metric = parse_metric(o.metric);
+    if (!metric)
+        return report_error("reindex", metric.error());
+    auto engine = open_engine(o.common, /*create=*/false);
+    if (!engine)
+        return report_error("reindex", engine.error());
+    ReindexOptions ro;
+    ro.space = o.space;
+    ro.metric = *metric;
+    ro.index = o.index;
+    ro.force = o.force;
+    auto r = (*engine)->reindex(ro);
+    if (!r)
+        return report_error("reindex", r.error());
+    if (o.json) {
+        print_json({{"db", o.common.db},
+                    {"space", r->space},
+                    {"index", r->index},
+                    {"metric", std::string(metric_name(r->metric))},
+                    {"action", r->action},
+                    {"items", r->items},
+                    {"memory_bytes", r->memory_bytes},
+                    {"elapsed_s", r->seconds},
+                    {"file", r->file.string()}});
+        return 0;
+    }
+    fmt::print("{} index of space '{}' ({} metric): {} — {} items, {:.1f} MiB, {}{}\n", r->index,
+               r->space, metric_name(r->metric), r->action, r->items,
+               static_cast<double>(r->memory_bytes) / (1024.0 * 1024.0),
+               format_duration(r->seconds),
+               r->file.empty() ? "" : fmt::format(", file {}", r->file.string()));
+    return 0;
+}
+
+}  // namespace
+
+void setup_reindex(CLI::App& app) {
+    auto opts = std::make_shared<ReindexCliOptions>();
+    auto* cmd = app.add_subcommand("reindex", "Build or rebuild the search index of a space");
+    cmd->add_option("--space,--model", opts->space, "Embedding space (default: the default model)")
+        ->envname("EARSHOT_MODEL");
+    cmd->add_option("--index", opts->index,
+                    "Index spec: flat, HNSW<M>[,efC<N>] (e.g. HNSW32) or auto (flat below 50k "
+                    "items)")
+        ->capture_default_str();
+    cmd->add_option("--metric", opts->metric, "Metric the index serves (each has its own file)")
+        ->capture_default_str();
+    cmd->add_flag("--force", opts->force, "Rebuild from scratch even if the index is current");
+    add_common_options(*cmd, opts->common);
+    cmd->add_flag("--json", opts->json, "JSON output");
+    cmd->footer(
+        "Index files live next to the catalog in <db>.idx/. Searches bring a stale index up to "
+        "date automatically; reindex does it ahead of time (or rebuilds with --force).");
+    cmd->callback([opts] { throw CLI::RuntimeError(run_reindex(*opts)); });
+}
+
+}  // namespace earshot::cli

@@ -1,0 +1,178 @@
+// The engine with ANN indexes on a space of stored vectors: search with an index spec, the index
+// file kept consistent with the catalog (current / updated / rebuilt), damaged files never used,
+// eval --ann recall.
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "engine/evaluation.h"
+#include "index/index_file.h"
+#include "test_support.h"
+
+namespace earshot {
+namespace {
+
+using testing::TempDir;
+
+constexpr int kDim = 24;
+
+void put_random(Catalog& c, int first, int n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<Catalog::PutRequest> batch;
+    Matrix centre(20, kDim);
+    for (auto& x : centre.data) x = g(rng);
+    for (int i = first; i < first + n; ++i) {
+        Catalog::PutRequest r;
+        r.item.path = "item" + std::to_string(i);
+        r.item.name = r.item.path;
+        r.item.duration_s = 1.0 + i % 10;
+        r.vector.resize(kDim);
+        const std::size_t cluster = static_cast<std::size_t>(i) % 20;
+        for (int j = 0; j < kDim; ++j)
+            r.vector[static_cast<std::size_t>(j)] =
+                centre.at(cluster, static_cast<std::size_t>(j)) + 0.3f * g(rng);
+        batch.push_back(std::move(r));
+    }
+    ASSERT_TRUE(c.put_items("syn", batch));
+}
+
+std::unique_ptr<Engine> open_engine(const TempDir& dir) {
+    EngineOptions eo;
+    eo.db_path = dir / "lib.earshot";
+    eo.create_if_missing = true;
+    auto e = Engine::open(eo);
+    EXPECT_TRUE(e);
+    return std::move(*e);
+}
+
+TEST(EngineAnnTest, SearchByIdWithHnswMatchesFlatAndFileStaysConsistent) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    put_random(engine->catalog(), 0, 3000, 1);
+    SearchRequest req;
+    req.model = "syn";
+    req.k = 10;
+    req.index = "HNSW16";
+    auto ann = engine->search_id(5, req);
+    ASSERT_TRUE(ann) << ann.error().to_string();
+    EXPECT_EQ(ann->index, "HNSW16");
+    req.index = "flat";
+    auto exact = engine->search_id(5, req);
+    ASSERT_TRUE(exact);
+    EXPECT_EQ(exact->index, "flat");
+    std::size_t same = 0;
+    for (const auto& a : ann->results) {
+        EXPECT_NE(a.id, 5);
+        for (const auto& b : exact->results) same += a.id == b.id ? 1 : 0;
+    }
+    EXPECT_GE(same, 9u);
+    // Auto: flat at this size.
+    req.index = "";
+    EXPECT_EQ(engine->search_id(5, req)->index, "flat");
+
+    const auto file = index_file_path(dir / "lib.earshot", "syn", Metric::kCosine, "HNSW16");
+    ASSERT_TRUE(std::filesystem::exists(file));
+    ReindexOptions ro;
+    ro.space = "syn";
+    ro.index = "HNSW16";
+    // A new engine finds the file current.
+    {
+        auto e2 = open_engine(dir);
+        auto r = e2->reindex(ro);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->action, "current");
+        EXPECT_EQ(r->items, 3000u);
+    }
+    // Catalog changes behind the file: the next engine updates it incrementally.
+    put_random(engine->catalog(), 3000, 100, 2);
+    std::vector<std::int64_t> gone = {1, 2, 3};
+    ASSERT_TRUE(engine->catalog().remove_items(gone));
+    {
+        auto e2 = open_engine(dir);
+        auto r = e2->reindex(ro);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->action, "updated");
+        EXPECT_EQ(r->items, 3097u);
+        auto h = read_index_header(file);
+        ASSERT_TRUE(h);
+        EXPECT_EQ(h->catalog_generation, e2->catalog().space_state("syn")->generation);
+        SearchRequest q;
+        q.model = "syn";
+        q.index = "HNSW16";
+        q.k = 50;
+        auto res = e2->search_id(3050, q);
+        ASSERT_TRUE(res);
+        for (const auto& hit : res->results) EXPECT_GT(hit.id, 3);
+    }
+    // A damaged file is rebuilt, never used.
+    {
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(0);
+        f.write("JUNK", 4);
+    }
+    {
+        auto e2 = open_engine(dir);
+        auto r = e2->reindex(ro);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->action, "rebuilt");
+    }
+    // A file of another dim under this name is rebuilt too.
+    {
+        auto other = make_index("HNSW16", kDim + 1, Metric::kCosine);
+        IndexFileHeader h;
+        h.space = "syn";
+        h.catalog_generation = engine->catalog().space_state("syn")->generation;
+        ASSERT_TRUE(save_index_file(file, **other, h));
+        auto e2 = open_engine(dir);
+        auto r = e2->reindex(ro);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->action, "rebuilt");
+        ro.force = true;
+        EXPECT_EQ(e2->reindex(ro)->action, "built");
+    }
+}
+
+TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    put_random(engine->catalog(), 0, 2000, 3);
+    SearchRequest req;
+    req.model = "syn";
+    req.index = "HNSW16";
+    req.k = 10;
+    req.min_duration_s = 4.0;
+    req.max_duration_s = 5.0;
+    auto r = engine->search_id(10, req);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->results.size(), 10u);
+    for (const auto& hit : r->results) {
+        EXPECT_GE(hit.duration_s, 4.0);
+        EXPECT_LE(hit.duration_s, 5.0);
+    }
+}
+
+TEST(EngineAnnTest, EvalAnnReportsRecall) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    put_random(engine->catalog(), 0, 2000, 4);
+    AnnEvalOptions o;
+    o.space = "syn";
+    o.index = "HNSW16";
+    o.queries = 50;
+    auto r = evaluate_ann(*engine, o);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->index, "HNSW16");
+    EXPECT_EQ(r->queries, 50u);
+    EXPECT_GE(r->recall_at_k, 0.95);
+    EXPECT_GT(r->p50_ms, 0.0);
+    o.index = "flat";
+    EXPECT_DOUBLE_EQ(evaluate_ann(*engine, o)->recall_at_k, 1.0);
+    o.space = "nope";
+    EXPECT_EQ(evaluate_ann(*engine, o).error().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace earshot
