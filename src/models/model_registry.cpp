@@ -6,6 +6,7 @@
 #include "models/model_factories.h"
 #include "models/torch_util.h"
 #include "models/torchscript_model.h"
+#include "models/trained_models.h"
 
 namespace earshot {
 namespace {
@@ -43,7 +44,7 @@ std::string model_names() {
             s += ", ";
         s += k.name;
     }
-    s += ", torchscript:PATH";
+    s += ", torchscript:PATH, ae:PATH, siamese:PATH, proj:PATH";
     return s;
 }
 
@@ -91,8 +92,15 @@ Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
                 return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
             return m;
         }
+        if (ref->kind == "ae" || ref->kind == "siamese" || ref->kind == "proj") {
+            auto m = make_trained_model(ref->kind, ref->path, options);
+            if (!m)
+                return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
+            return m;
+        }
         return make_error(ErrorCode::kInvalidArgument,
-                          fmt::format("unknown model kind '{}' in '{}' (known: torchscript:PATH)",
+                          fmt::format("unknown model kind '{}' in '{}' (known: torchscript:PATH, "
+                                      "ae:PATH, siamese:PATH, proj:PATH)",
                                       ref->kind, name));
     }
     for (const auto& k : kModelKinds) {
