@@ -12,6 +12,8 @@
 #include "cli/cmd_library.h"
 #include "cli/cmd_reindex.h"
 #include "cli/cmd_search.h"
+#include "cli/cmd_similarity.h"
+#include "cli/cmd_train.h"
 #include "core/log.h"
 
 #ifndef EARSHOT_VERSION
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
     earshot::cli::setup_models(app);
     earshot::cli::setup_eval(app);
     earshot::cli::setup_bench(app);
+    earshot::cli::setup_train(app);
+    earshot::cli::setup_similarity(app);
     earshot::cli::setup_import(app);
     earshot::cli::setup_reindex(app);
     try {

@@ -1,0 +1,9 @@
+#pragma once
+#include <CLI/CLI.hpp>
+namespace earshot::cli {
+// earshot train autoencoder --input DIR|--db F --out MODEL [--epochs N] [--seed S] ...
+// earshot train siamese (--pairs P | --manifest M --label-column C |
+//                        --listening L --manifest M --artist-column C) --out MODEL ...
+// earshot train projection --db F --model M --manifest M --label-column C --out MODEL ...
+void setup_train(CLI::App& app);
+}  // namespace earshot::cli

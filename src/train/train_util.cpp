@@ -1,0 +1,48 @@
+#include "train/train_util.h"
+
+#include <fmt/format.h>
+
+#include "core/file_util.h"
+
+extern "C" void openblas_set_num_threads(int num_threads) __attribute__((weak));
+
+namespace earshot::detail {
+
+std::vector<torch::Tensor> snapshot(const torch::nn::Module& module) {
+    std::vector<torch::Tensor> state;
+    for (const auto& p : module.parameters(true)) state.push_back(p.detach().clone());
+    for (const auto& b : module.buffers(true)) state.push_back(b.detach().clone());
+    return state;
+}
+
+void restore(torch::nn::Module& module, const std::vector<torch::Tensor>& state) {
+    torch::NoGradGuard no_grad;
+    std::size_t i = 0;
+    for (auto& p : module.parameters(true)) p.copy_(state.at(i++));
+    for (auto& b : module.buffers(true)) b.copy_(state.at(i++));
+}
+
+std::string trained_model_name(const std::string& kind,
+                               const std::filesystem::path& out,
+                               const torch::nn::Module& module) {
+    std::uint64_t h = 0;
+    for (const auto& t : snapshot(module)) {
+        auto c = t.to(torch::kFloat32).contiguous();
+        h = hash_bytes(c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * sizeof(float), h);
+    }
+    return fmt::format("{}-{}-{:08x}", kind, out.stem().string(),
+                       static_cast<std::uint32_t>(h >> 32));
+}
+
+void seed_everything(std::uint64_t seed) {
+    if (openblas_set_num_threads != nullptr)
+        openblas_set_num_threads(1);
+    torch::set_num_threads(1);
+    torch::manual_seed(seed);
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace earshot::detail
