@@ -14,6 +14,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)
 )
+# Browser tests (tests/web): Debian's Chromium, and Node.js + npm unless the machine has them.
+PACKAGES+=(chromium)
+command -v node >/dev/null || PACKAGES+=(nodejs)
+command -v npm >/dev/null || PACKAGES+=(npm)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

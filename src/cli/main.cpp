@@ -12,6 +12,7 @@
 #include "cli/cmd_library.h"
 #include "cli/cmd_reindex.h"
 #include "cli/cmd_search.h"
+#include "cli/cmd_serve.h"
 #include "cli/cmd_similarity.h"
 #include "cli/cmd_train.h"
 #include "core/log.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     earshot::cli::setup_models(app);
     earshot::cli::setup_eval(app);
     earshot::cli::setup_bench(app);
+    earshot::cli::setup_serve(app);
     earshot::cli::setup_train(app);
     earshot::cli::setup_similarity(app);
     earshot::cli::setup_import(app);

@@ -182,7 +182,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
         });
     // Statuses set by httplib itself (404 no route, 413, 400 bad request line, ...) get a JSON
     // body too; handlers' own error bodies are kept.
-    http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                   httplib::Response& res) {
         if (!res.body.empty())
             return httplib::Server::HandlerResponse::Unhandled;
         std::string message;
@@ -200,7 +201,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
         server::send_json(
             res, server::error_json(server::code_name_for_status(res.status), message), res.status);
         return httplib::Server::HandlerResponse::Handled;
-    });
+    }));
 
     server::register_search_routes(http, ctx);
     server::register_library_routes(http, ctx);

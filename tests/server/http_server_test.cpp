@@ -1,0 +1,566 @@
+// The HTTP API in-process: a tiny generated library (tones/ and noise/, indexed with the
+// weight-free mfcc model), the server on 127.0.0.1 with a free port, and cpp-httplib's client.
+// Every endpoint, bad input (non-audio, oversized, unknown ids, traversal, a file swapped for a
+// symlink), Range requests, and concurrent searches while the engine indexes.
+#include "server/http_server.h"
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace earshot {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string read_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A generated library, an engine over it and a running server.
+struct Library {
+    testing::TempDir dir;
+    fs::path lib;
+    std::unique_ptr<Engine> engine;
+    std::unique_ptr<HttpServer> server;
+    std::thread runner;
+    std::string setup_error;
+
+    explicit Library(std::size_t max_upload_bytes = 1 << 20) {
+        lib = dir / "lib";
+        fs::create_directories(lib / "tones");
+        fs::create_directories(lib / "noise");
+        fs::create_directories(lib / "swap");
+        const double freqs[] = {220.0, 330.0, 440.0, 550.0, 660.0};
+        for (std::size_t i = 0; i < 5; ++i) {
+            testing::write_wav16(lib / "tones" / ("sine_" + std::to_string(int(freqs[i])) + ".wav"),
+                                 testing::make_sine(freqs[i], 0.5 + 0.5 * double(i), 16000), 16000);
+        }
+        for (unsigned i = 0; i < 4; ++i) {
+            testing::write_wav16(lib / "noise" / ("noise_" + std::to_string(i) + ".wav"),
+                                 testing::make_noise(1.0 + 0.25 * i, 16000, 0.1f, 1234 + i), 16000);
+        }
+        testing::write_wav16(lib / "swap" / "victim.wav", testing::make_sine(880.0, 1.0, 16000),
+                             16000);
+        EngineOptions eo;
+        eo.db_path = dir / "lib.earshot";
+        eo.threads = 2;
+        eo.create_if_missing = true;
+        auto e = Engine::open(eo);
+        if (!e) {
+            setup_error = e.error().to_string();
+            return;
+        }
+        engine = std::move(*e);
+        IndexOptions io;
+        io.paths = {lib};
+        io.model = "mfcc";
+        auto report = engine->index(io);
+        if (!report || report->counts.failed != 0 || report->counts.added != 10) {
+            setup_error = report ? "index failures" : report.error().to_string();
+            return;
+        }
+        ServerOptions so;
+        so.port = 0;
+        so.max_upload_bytes = max_upload_bytes;
+        so.models_dir = testing::models_dir();
+        auto s = HttpServer::create(*engine, so);
+        if (!s) {
+            setup_error = s.error().to_string();
+            return;
+        }
+        server = std::move(*s);
+        runner = std::thread([this] { (void)server->run(); });
+        for (int i = 0; i < 500 && !server->is_running(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        if (!server->is_running())
+            setup_error = "server did not start";
+    }
+    ~Library() {
+        if (server)
+            server->stop();
+        if (runner.joinable())
+            runner.join();
+    }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", server->port());
+        c.set_read_timeout(60, 0);
+        c.set_write_timeout(60, 0);
+        return c;
+    }
+    std::int64_t id_of(const std::string& name) const {
+        auto items = engine->catalog().list_items(0, -1, name);
+        return items && !items->empty() ? items->front().id : -1;
+    }
+};
+
+class HttpServerTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { lib_ = new Library(); }
+    static void TearDownTestSuite() {
+        delete lib_;
+        lib_ = nullptr;
+    }
+    void SetUp() override { ASSERT_TRUE(lib_->setup_error.empty()) << lib_->setup_error; }
+
+    static httplib::Client client() { return lib_->client(); }
+    static json body_json(const httplib::Result& r) {
+        return json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+    }
+    // Checks a JSON error response: status, {"error": {"code", "message"}}.
+    static void expect_error(const httplib::Result& r, int status, const std::string& code = "") {
+        ASSERT_TRUE(r) << "no response";
+        EXPECT_EQ(r->status, status) << r->body;
+        EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << r->body;
+        auto j = body_json(r);
+        ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
+        EXPECT_TRUE(j["error"]["message"].is_string());
+        if (!code.empty())
+            EXPECT_EQ(j["error"]["code"], code) << r->body;
+    }
+    static httplib::Result search(const httplib::MultipartFormDataItems& items) {
+        return client().Post("/api/search", items);
+    }
+
+    static Library* lib_;
+};
+Library* HttpServerTest::lib_ = nullptr;
+
+TEST_F(HttpServerTest, HealthAndStats) {
+    auto r = client().Get("/health");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    auto j = body_json(r);
+    EXPECT_EQ(j["status"], "ok");
+    EXPECT_EQ(j["items"], 10);
+
+    r = client().Get("/api/stats");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    j = body_json(r);
+    EXPECT_EQ(j["items"], 10);
+    ASSERT_EQ(j["models"].size(), 1u);
+    EXPECT_EQ(j["models"][0]["model"], "mfcc");
+    EXPECT_GT(j["audio_duration_s"].get<double>(), 10.0);
+}
+
+TEST_F(HttpServerTest, ModelsListsEveryModelAndTheCatalogsDefault) {
+    auto r = client().Get("/api/models");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    auto j = body_json(r);
+    EXPECT_EQ(j["default"], "mfcc");  // the only model this catalog has
+    bool found = false;
+    for (const auto& m : j["models"]) {
+        if (m["name"] == "mfcc") {
+            found = true;
+            EXPECT_EQ(m["items"], 10);
+            EXPECT_TRUE(m["weights_found"].get<bool>());
+        }
+    }
+    EXPECT_TRUE(found) << j.dump();
+}
+
+TEST_F(HttpServerTest, ItemsPagingFilterAndBadParameters) {
+    auto r = client().Get("/api/items?limit=3");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    auto page1 = body_json(r);
+    EXPECT_EQ(page1["total"], 10);
+    ASSERT_EQ(page1["items"].size(), 3u);
+    r = client().Get("/api/items?offset=3&limit=3");
+    auto page2 = body_json(r);
+    ASSERT_EQ(page2["items"].size(), 3u);
+    EXPECT_NE(page1["items"][0]["id"], page2["items"][0]["id"]);
+
+    r = client().Get("/api/items?q=NOISE");
+    auto noise = body_json(r);
+    EXPECT_EQ(noise["total"], 4);
+    for (const auto& it : noise["items"]) EXPECT_EQ(it["folder"], "noise");
+
+    expect_error(client().Get("/api/items?limit=0"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/items?limit=abc"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/items?offset=-1"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/items?limit=100000"), 400, "InvalidArgument");
+}
+
+TEST_F(HttpServerTest, ItemMetadataAndUnknownIds) {
+    auto id = lib_->id_of("sine_440");
+    auto r = client().Get("/api/items/" + std::to_string(id));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    auto j = body_json(r);
+    EXPECT_EQ(j["id"], id);
+    EXPECT_EQ(j["name"], "sine_440.wav");
+    EXPECT_EQ(j["folder"], "tones");
+    EXPECT_EQ(j["models"], json::array({"mfcc"}));
+
+    expect_error(client().Get("/api/items/999999"), 404, "NotFound");
+    expect_error(client().Get("/api/items/999999/audio"), 404, "NotFound");
+    expect_error(client().Get("/api/items/abc"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/items/0"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/items/-3/audio"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/items/99999999999999999999999"), 400, "InvalidArgument");
+}
+
+TEST_F(HttpServerTest, SearchByIdLeavesTheItemOut) {
+    auto id = lib_->id_of("sine_440");
+    auto r = search({{"id", std::to_string(id), "", ""}, {"k", "3", "", ""}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["model"], "mfcc");
+    EXPECT_EQ(j["metric"], "cosine");
+    ASSERT_EQ(j["results"].size(), 3u);
+    for (const auto& res : j["results"]) {
+        EXPECT_NE(res["id"], id);
+        for (const char* key : {"rank", "path", "name", "duration_s", "distance", "score"}) {
+            EXPECT_TRUE(res.contains(key)) << key;
+        }
+    }
+    EXPECT_EQ(j["results"][0]["rank"], 1);
+
+    // The same as a urlencoded form and as JSON, with another metric.
+    auto form = client().Post("/api/search", "id=" + std::to_string(id) + "&k=2&metric=euclidean",
+                              "application/x-www-form-urlencoded");
+    ASSERT_TRUE(form);
+    ASSERT_EQ(form->status, 200) << form->body;
+    EXPECT_EQ(body_json(form)["metric"], "euclidean");
+    EXPECT_EQ(body_json(form)["results"].size(), 2u);
+    auto js = client().Post("/api/search", json{{"id", id}, {"k", 4}}.dump(), "application/json");
+    ASSERT_TRUE(js);
+    ASSERT_EQ(js->status, 200) << js->body;
+    EXPECT_EQ(body_json(js)["results"].size(), 4u);
+}
+
+TEST_F(HttpServerTest, SearchDurationRange) {
+    auto id = lib_->id_of("noise_0");
+    auto r = search({{"id", std::to_string(id), "", ""},
+                     {"k", "20", "", ""},
+                     {"min_duration", "1.4", "", ""},
+                     {"max_duration", "2.6", "", ""}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    ASSERT_FALSE(j["results"].empty());
+    for (const auto& res : j["results"]) {
+        EXPECT_GE(res["duration_s"].get<double>(), 1.4);
+        EXPECT_LE(res["duration_s"].get<double>(), 2.6);
+    }
+}
+
+TEST_F(HttpServerTest, SearchBadParameters) {
+    auto id = std::to_string(lib_->id_of("sine_440"));
+    expect_error(search({{"k", "3", "", ""}}), 400, "InvalidArgument");  // neither file nor id
+    expect_error(search({{"id", id, "", ""}, {"k", "0", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"id", id, "", ""}, {"k", "ten", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"id", id, "", ""}, {"metric", "hamming", "", ""}}), 400,
+                 "InvalidArgument");
+    expect_error(
+        search({{"id", id, "", ""}, {"min_duration", "3", "", ""}, {"max_duration", "1", "", ""}}),
+        400, "InvalidArgument");
+    expect_error(search({{"id", id, "", ""}, {"min_duration", "nan", "", ""}}), 400,
+                 "InvalidArgument");
+    expect_error(search({{"id", "1/../../etc/passwd", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"id", "424242", "", ""}}), 404, "NotFound");
+    auto unknown_model = search({{"id", id, "", ""}, {"model", "nope", "", ""}});
+    ASSERT_TRUE(unknown_model);
+    EXPECT_TRUE(unknown_model->status == 400 || unknown_model->status == 404)
+        << unknown_model->body;
+    expect_error(client().Get("/api/search"), 405, "MethodNotAllowed");
+}
+
+TEST_F(HttpServerTest, SearchByUploadLeavesIdenticalBytesOut) {
+    auto bytes = read_bytes(lib_->lib / "tones" / "sine_440.wav");
+    auto self = lib_->id_of("sine_440");
+    auto r = search({{"file", bytes, "query.wav", "audio/wav"}, {"k", "5", "", ""}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["query"], "query.wav");
+    ASSERT_EQ(j["results"].size(), 5u);
+    for (const auto& res : j["results"]) EXPECT_NE(res["id"], self);
+    // A tone's nearest neighbours are tones, not noise.
+    EXPECT_NE(j["results"][0]["name"].get<std::string>().find("sine_"), std::string::npos);
+    // Upload and id together is ambiguous.
+    expect_error(search({{"file", bytes, "q.wav", "audio/wav"}, {"id", "1", "", ""}}), 400);
+}
+
+TEST_F(HttpServerTest, NonAudioUploadIs415) {
+    expect_error(
+        search({{"file", "just some text, not audio at all\n", "notes.txt", "text/plain"}}), 415,
+        "NotSupported");
+    expect_error(search({{"file", "", "empty.wav", "audio/wav"}}), 415, "NotSupported");
+    // Starts like a WAV but is broken.
+    expect_error(search({{"file", std::string("RIFF\x24\x00\x00\x00WAVEfmt ", 16) + "garbage",
+                          "broken.wav", "audio/wav"}}),
+                 415);
+}
+
+TEST_F(HttpServerTest, OversizedUploadIs413) {
+    std::string big(2 << 20, 'x');  // the suite's limit is 1 MiB
+    auto r = search({{"file", big, "big.wav", "audio/wav"}});
+    expect_error(r, 413, "PayloadTooLarge");
+    // The server is fine afterwards.
+    auto h = client().Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+}
+
+TEST_F(HttpServerTest, AudioStreamsTheIndexedFileWithRanges) {
+    auto id = std::to_string(lib_->id_of("sine_440"));
+    auto bytes = read_bytes(lib_->lib / "tones" / "sine_440.wav");
+    const auto size = bytes.size();
+    auto r = client().Get("/api/items/" + id + "/audio");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, bytes);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "audio/wav");
+    EXPECT_EQ(r->get_header_value("Accept-Ranges"), "bytes");
+
+    r = client().Get("/api/items/" + id + "/audio", {{"Range", "bytes=10-19"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->get_header_value("Content-Range"), "bytes 10-19/" + std::to_string(size));
+    EXPECT_EQ(r->body, bytes.substr(10, 10));
+
+    r = client().Get("/api/items/" + id + "/audio", {{"Range", "bytes=-5"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->body, bytes.substr(size - 5));
+
+    r = client().Get("/api/items/" + id + "/audio", {{"Range", "bytes=100-"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->body, bytes.substr(100));
+
+    // An end past the file is clamped (RFC 9110 14.1.1).
+    r = client().Get("/api/items/" + id + "/audio", {{"Range", "bytes=5-99999999"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 206);
+    EXPECT_EQ(r->get_header_value("Content-Range"),
+              "bytes 5-" + std::to_string(size - 1) + "/" + std::to_string(size));
+    EXPECT_EQ(r->body, bytes.substr(5));
+
+    r = client().Get("/api/items/" + id + "/audio",
+                     {{"Range", "bytes=" + std::to_string(size) + "-"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 416);
+    EXPECT_EQ(r->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
+}
+
+TEST_F(HttpServerTest, DownloadKeepsTheFileName) {
+    auto id = std::to_string(lib_->id_of("noise_2"));
+    auto r = client().Get("/api/items/" + id + "/download");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, read_bytes(lib_->lib / "noise" / "noise_2.wav"));
+    auto cd = r->get_header_value("Content-Disposition");
+    EXPECT_EQ(cd.rfind("attachment;", 0), 0u) << cd;
+    EXPECT_NE(cd.find("filename=\"noise_2.wav\""), std::string::npos) << cd;
+}
+
+TEST_F(HttpServerTest, TraversalAttemptsNeverServeOtherFiles) {
+    const char* paths[] = {
+        "/api/items/../../etc/passwd",
+        "/api/items/1%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/items/1%2F..%2F..%2Fetc%2Fpasswd/audio",
+        "/api/items/..%2F..%2Fetc%2Fpasswd/download",
+        "/api/items/1/../../../../etc/passwd",
+        "/../../../etc/passwd",
+        "/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/style.css/../../../../etc/passwd",
+        "/api/items/%00/audio",
+    };
+    for (const char* p : paths) {
+        auto r = client().Get(p);
+        ASSERT_TRUE(r) << p;
+        EXPECT_TRUE(r->status == 400 || r->status == 404) << p << " -> " << r->status;
+        EXPECT_EQ(r->body.find("root:"), std::string::npos) << p;
+        EXPECT_EQ(r->get_header_value("Content-Type"), "application/json") << p;
+    }
+}
+
+TEST_F(HttpServerTest, FileSwappedForASymlinkIsRefused) {
+    auto id = std::to_string(lib_->id_of("victim"));
+    auto victim = lib_->lib / "swap" / "victim.wav";
+    auto r = client().Get("/api/items/" + id + "/audio");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    fs::remove(victim);
+    fs::create_symlink("/etc/passwd", victim);
+    for (const char* what : {"/audio", "/download", "/waveform"}) {
+        r = client().Get("/api/items/" + id + what);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 409) << what;
+        EXPECT_EQ(r->body.find("root:"), std::string::npos);
+    }
+    fs::remove(victim);
+    expect_error(client().Get("/api/items/" + id + "/audio"), 404, "NotFound");
+}
+
+TEST_F(HttpServerTest, WaveformPeaks) {
+    auto id = std::to_string(lib_->id_of("sine_220"));
+    auto r = client().Get("/api/items/" + id + "/waveform?points=50");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    ASSERT_EQ(j["peaks"].size(), 50u);
+    EXPECT_NEAR(j["peaks"][25].get<double>(), 0.5, 0.05);
+    expect_error(client().Get("/api/items/" + id + "/waveform?points=0"), 400);
+    expect_error(client().Get("/api/items/" + id + "/waveform?points=99999"), 400);
+}
+
+TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
+    auto r = client().Get("/api/map");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["model"], "mfcc");
+    EXPECT_EQ(j["method"], "pca");
+    ASSERT_EQ(j["points"].size(), 10u);
+    EXPECT_EQ(j["folders"], json::array({"noise", "swap", "tones"}));
+    for (const auto& p : j["points"]) {
+        EXPECT_LE(std::abs(p["x"].get<double>()), 1.0);
+        EXPECT_LE(std::abs(p["y"].get<double>()), 1.0);
+    }
+    // Cached: the same answer again.
+    auto again = client().Get("/api/map?model=mfcc");
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->body, r->body);
+    expect_error(client().Get("/api/map?model=nope"), 404, "NotFound");
+}
+
+TEST_F(HttpServerTest, ServesThePageAndJson404s) {
+    auto r = client().Get("/");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/html; charset=utf-8");
+    EXPECT_NE(r->body.find("earshot"), std::string::npos);
+    r = client().Get("/app.js");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
+    expect_error(client().Get("/nothing-here.html"), 404, "NotFound");
+    expect_error(client().Get("/api/nothing"), 404, "NotFound");
+    expect_error(client().Delete("/api/items/1"), 404);
+}
+
+// Raw garbage on the socket gets an error answer (or a closed connection); the server lives on.
+TEST_F(HttpServerTest, GarbageRequestsDoNotHurtTheServer) {
+    const std::string requests[] = {
+        "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+        "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+        "boundary=zz\r\nContent-Length: 20\r\n\r\n--zz\r\nbroken stuff",
+        "POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "GET /api/items/1/audio HTTP/1.1\r\nHost: x\r\nRange: bytes=9-1,zz\r\n\r\n",
+    };
+    for (const auto& raw : requests) {
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        ASSERT_GE(fd, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<std::uint16_t>(lib_->server->port()));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        (void)!::write(fd, raw.data(), raw.size());
+        ::shutdown(fd, SHUT_WR);
+        char buf[512];
+        while (::read(fd, buf, sizeof buf) > 0) {
+        }
+        ::close(fd);
+    }
+    auto h = client().Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+}
+
+// Many HTTP searches (by id and by upload) while another thread indexes new files into the same
+// engine: every search answers 200 with well-formed results, and the new items appear after.
+TEST(HttpServerConcurrencyTest, SearchesStayCorrectWhileIndexing) {
+    Library lib(8 << 20);
+    ASSERT_TRUE(lib.setup_error.empty()) << lib.setup_error;
+    fs::create_directories(lib.dir / "more");
+    for (int i = 0; i < 12; ++i) {
+        testing::write_wav16(lib.dir / "more" / ("tone_" + std::to_string(i) + ".wav"),
+                             testing::make_sine(300.0 + 37.0 * i, 1.0, 16000), 16000);
+    }
+    const auto upload = read_bytes(lib.lib / "tones" / "sine_330.wav");
+    const auto query_id = std::to_string(lib.id_of("sine_440"));
+    std::atomic<bool> indexing_done{false};
+    std::atomic<int> ok{0};
+    std::atomic<int> bad{0};
+    std::string first_bad;
+    std::mutex bad_mu;
+
+    std::thread indexer([&] {
+        IndexOptions io;
+        io.paths = {lib.dir / "more"};
+        io.model = "mfcc";
+        io.batch_size = 2;  // many small commits, each invalidating the search cache
+        auto report = lib.engine->index(io);
+        EXPECT_TRUE(report) << report.error().to_string();
+        if (report)
+            EXPECT_EQ(report->counts.added, 12u);
+        indexing_done = true;
+    });
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 6; ++t) {
+        clients.emplace_back([&, t] {
+            auto c = lib.client();
+            for (int i = 0; i < 8 || !indexing_done; ++i) {
+                if (i > 200)
+                    break;
+                httplib::MultipartFormDataItems items;
+                if ((t + i) % 3 == 0)
+                    items = {{"file", upload, "q.wav", "audio/wav"}, {"k", "5", "", ""}};
+                else
+                    items = {{"id", query_id, "", ""}, {"k", "5", "", ""}};
+                auto r = c.Post("/api/search", items);
+                auto j = r ? json::parse(r->body, nullptr, false) : json();
+                bool good =
+                    r && r->status == 200 && j.contains("results") && j["results"].size() == 5u;
+                if (good) {
+                    int rank = 1;
+                    for (const auto& res : j["results"]) {
+                        good = good && res["id"].get<std::int64_t>() > 0 && res["rank"] == rank++;
+                    }
+                }
+                if (good) {
+                    ++ok;
+                } else {
+                    ++bad;
+                    std::lock_guard lock(bad_mu);
+                    if (first_bad.empty())
+                        first_bad = r ? std::to_string(r->status) + " " + r->body : "no response";
+                }
+            }
+        });
+    }
+    indexer.join();
+    for (auto& c : clients) c.join();
+    EXPECT_EQ(bad.load(), 0) << first_bad;
+    EXPECT_GE(ok.load(), 48);
+    auto h = lib.client().Get("/health");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(json::parse(h->body)["items"], 22);
+}
+
+}  // namespace
+}  // namespace earshot

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Browser tests (CTest label e2e): indexes a small subset of ../shared/datasets/gm_fluidr3 into a
+# catalog in the build tree (once per build of the binary), starts `earshot serve` on a free
+# loopback port, and runs e2e.test.mjs (node's test runner + playwright-core + /usr/bin/chromium).
+# Usage: run_e2e.sh EARSHOT_BIN SHARED_DIR WORK_DIR [SCREENSHOT.png]
+# Exit 77 (CTest: skipped) only when node or chromium is missing.
+set -euo pipefail
+bin=$1 shared=$2 work=$3 screenshot=${4:-}
+if [ -n "$screenshot" ]; then screenshot=$(realpath -m "$screenshot"); fi
+here=$(cd "$(dirname "$0")" && pwd)
+chromium=${CHROMIUM:-/usr/bin/chromium}
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "SKIP: node/npm not installed (scripts/setup.sh installs nodejs and npm)"; exit 77
+fi
+if [ ! -x "$chromium" ]; then
+  echo "SKIP: $chromium not installed (scripts/setup.sh installs Debian's chromium)"; exit 77
+fi
+if [ ! -d "$here/node_modules/playwright-core" ]; then
+  echo "==> npm ci in $here"
+  (cd "$here" && npm ci --no-audit --no-fund)
+fi
+
+gm="$shared/datasets/gm_fluidr3"
+[ -d "$gm" ] || { echo "FAIL: $gm not found (set EARSHOT_SHARED_DIR)"; exit 1; }
+mkdir -p "$work"
+db="$work/web_e2e.earshot"
+# A few files from each of four folders: enough for folders on the map and 10 results.
+mapfile -t files < <(for d in 00_piano 03_guitar 04_bass 07_brass; do
+  find "$gm/$d" -maxdepth 1 -name '*.flac' | sort | head -n 8; done)
+if [ ! -f "$db" ] || [ "$bin" -nt "$db" ]; then
+  rm -f "$db" "$db-wal" "$db-shm"
+  echo "==> indexing ${#files[@]} files into $db"
+  "$bin" index "${files[@]}" --db "$db" -q >/dev/null
+fi
+
+log="$work/web_e2e_server.log"
+"$bin" serve --db "$db" --host 127.0.0.1 --port 0 >"$log" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+url=""
+for _ in $(seq 1 200); do
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 || true)
+  [ -n "$url" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { echo "FAIL: earshot serve exited:"; cat "$log"; exit 1; }
+  sleep 0.05
+done
+[ -n "$url" ] || { echo "FAIL: earshot serve did not start"; cat "$log"; exit 1; }
+echo "==> $url"
+
+# The query: a guitar note that is not in the catalog subset (files 9+ of the folder).
+query=$(find "$gm/03_guitar" -maxdepth 1 -name '*.flac' | sort | sed -n 12p)
+cd "$here"
+EARSHOT_URL=$url EARSHOT_QUERY=$query EARSHOT_SCREENSHOT=$screenshot CHROMIUM=$chromium \
+  node --test --test-reporter=spec e2e.test.mjs
