@@ -129,8 +129,9 @@ protected:
         auto j = body_json(r);
         ASSERT_TRUE(j.is_object() && j.contains("error")) << r->body;
         EXPECT_TRUE(j["error"]["message"].is_string());
-        if (!code.empty())
+        if (!code.empty()) {
             EXPECT_EQ(j["error"]["code"], code) << r->body;
+        }
     }
     static httplib::Result search(const httplib::MultipartFormDataItems& items) {
         return client().Post("/api/search", items);
@@ -516,8 +517,9 @@ TEST(HttpServerConcurrencyTest, SearchesStayCorrectWhileIndexing) {
         io.batch_size = 2;  // many small commits, each invalidating the search cache
         auto report = lib.engine->index(io);
         EXPECT_TRUE(report) << report.error().to_string();
-        if (report)
+        if (report) {
             EXPECT_EQ(report->counts.added, 12u);
+        }
         indexing_done = true;
     });
     std::vector<std::thread> clients;
