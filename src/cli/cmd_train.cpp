@@ -108,12 +108,9 @@ TrainProgressFn progress_printer(const TrainCliOptions& o, std::shared_ptr<Progr
     };
 }
 
-int print_report(const char* what,
-                 const TrainCliOptions& o,
-                 const std::string& kind,
-                 const Result<TrainReport>& r) {
-    if (!r)
-        return report_error(what, r.error());
+int print_report(const TrainCliOptions& o, const std::string& kind, const Result<TrainReport>& r) {
+    if (!r)  // the trainers' messages start with "train <kind>:"
+        return report_error("train", r.error());
     const std::string use = fmt::format("{}:{}", kind, o.out);
     if (o.json) {
         print_json({{"out", o.out},
@@ -214,7 +211,7 @@ int run_projection(const TrainCliOptions& o) {
     auto r = train_projection(vectors, labels, groups, space, o.out, po);
     if (r)
         r->n_failed = missing;
-    return print_report("train projection", o, "proj", r);
+    return print_report(o, "proj", r);
 }
 
 int run_autoencoder(const TrainCliOptions& o) {
@@ -277,7 +274,7 @@ int run_autoencoder(const TrainCliOptions& o) {
     ao.training_json = f.dump();
     auto bar = std::make_shared<ProgressBar>(!o.quiet && !o.json);
     ao.on_progress = progress_printer(o, bar);
-    return print_report("train autoencoder", o, "ae", train_autoencoder(files, o.out, ao));
+    return print_report(o, "ae", train_autoencoder(files, o.out, ao));
 }
 
 int run_siamese(const TrainCliOptions& o) {
@@ -351,7 +348,7 @@ int run_siamese(const TrainCliOptions& o) {
     so.training_json = f.dump();
     auto bar = std::make_shared<ProgressBar>(!o.quiet && !o.json);
     so.on_progress = progress_printer(o, bar);
-    return print_report("train siamese", o, "siamese", train_siamese(t, o.out, so));
+    return print_report(o, "siamese", train_siamese(t, o.out, so));
 }
 
 void add_shared(CLI::App* cmd, TrainCliOptions& o, bool with_db) {

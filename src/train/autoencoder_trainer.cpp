@@ -73,6 +73,14 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
             ErrorCode::kInvalidArgument,
             fmt::format("train autoencoder: need at least 2 audio files, got {}", files.size()));
     }
+    const fs::path ckpt = o.checkpoint.empty() ? fs::path(out.string() + ".ckpt") : o.checkpoint;
+    const fs::path ckpt_optim = ckpt.string() + ".optim";
+    std::error_code ec;
+    if (o.resume && (!fs::is_regular_file(ckpt, ec) || !fs::is_regular_file(ckpt_optim, ec))) {
+        return make_error(ErrorCode::kNotFound,
+                          fmt::format("train autoencoder: no checkpoint to resume ({} and {})",
+                                      ckpt.string(), ckpt_optim.string()));
+    }
     const auto start = std::chrono::steady_clock::now();
     TrainReport report;
     ExcerptImageConfig input;
@@ -109,8 +117,6 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
     std::tie(input.mean, input.std) = image_stats(train_images);
     report.n_train = tr_rows.size();
     report.n_val = va_rows.size();
-    const fs::path ckpt = o.checkpoint.empty() ? fs::path(out.string() + ".ckpt") : o.checkpoint;
-    const fs::path ckpt_optim = ckpt.string() + ".optim";
 
     try {
         detail::seed_everything(o.seed);
@@ -134,13 +140,6 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
         double best = std::numeric_limits<double>::infinity();
         int since_best = 0;
         if (o.resume) {
-            std::error_code ec;
-            if (!fs::is_regular_file(ckpt, ec) || !fs::is_regular_file(ckpt_optim, ec)) {
-                return make_error(ErrorCode::kNotFound,
-                                  fmt::format("train autoencoder: no checkpoint to resume ({} "
-                                              "and {})",
-                                              ckpt.string(), ckpt_optim.string()));
-            }
             EARSHOT_ASSIGN_OR_RETURN(TrainedModelCard c, detail::load_trained_module(ckpt, *net));
             torch::load(opt, ckpt_optim.string());
             json state = json::parse(c.training_json);
