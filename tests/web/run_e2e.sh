@@ -27,11 +27,13 @@ mkdir -p "$work"
 db="$work/web_e2e.earshot"
 # A few files from each of four folders: enough for folders on the map and 10 results.
 mapfile -t files < <(for d in 00_piano 03_guitar 04_bass 07_brass; do
-  find "$gm/$d" -maxdepth 1 -name '*.flac' | sort | head -n 8; done)
-if [ ! -f "$db" ] || [ "$bin" -nt "$db" ]; then
+  find "$gm/$d" -maxdepth 1 -name '*.flac' | sort | sed -n 1,8p; done)  # sed, not head: no SIGPIPE
+[ ${#files[@]} -eq 32 ] || { echo "FAIL: expected 32 files under $gm, found ${#files[@]}"; exit 1; }
+if [ ! -f "$db" ] || [ "$bin" -nt "$db" ] || ! printf '%s\n' "${files[@]}" | cmp -s - "$db.files"; then
   rm -f "$db" "$db-wal" "$db-shm"
   echo "==> indexing ${#files[@]} files into $db"
   "$bin" index "${files[@]}" --db "$db" -q >/dev/null
+  printf '%s\n' "${files[@]}" >"$db.files"
 fi
 
 log="$work/web_e2e_server.log"
