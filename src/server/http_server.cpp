@@ -164,6 +164,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     http.set_read_timeout(options.read_timeout_s, 0);
     http.set_write_timeout(options.write_timeout_s, 0);
     http.set_keep_alive_timeout(5);
+    // Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the client's
+    // delayed ACK adds ~40 ms to every keep-alive response (measured: 48 ms -> 1 ms per search).
+    http.set_tcp_nodelay(true);
     http.set_keep_alive_max_count(1000);
 
     http.set_exception_handler(
