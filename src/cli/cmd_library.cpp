@@ -7,24 +7,10 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "server/json_codec.h"
 
 namespace earshot::cli {
 namespace {
-
-nlohmann::json item_json(const ItemRecord& it) {
-    return {{"id", it.id},
-            {"path", it.path},
-            {"name", it.name},
-            {"duration_s", it.duration_s},
-            {"sample_rate_hz", it.sample_rate_hz},
-            {"channels", it.channels},
-            {"codec", it.codec},
-            {"size_bytes", it.size_bytes},
-            {"content_hash", it.content_hash},
-            {"title", it.title},
-            {"artist", it.artist},
-            {"labels", it.labels}};
-}
 
 struct ListCliOptions {
     CommonOptions common;
@@ -47,7 +33,7 @@ int run_list(const ListCliOptions& o) {
         return report_error("list", total.error());
     if (o.json) {
         nlohmann::json arr = nlohmann::json::array();
-        for (const auto& it : *items) arr.push_back(item_json(it));
+        for (const auto& it : *items) arr.push_back(server::item_json(it));
         print_json({{"total", *total}, {"offset", o.offset}, {"items", arr}});
         return 0;
     }
@@ -72,19 +58,7 @@ int run_info(const InfoCliOptions& o) {
     if (!st)
         return report_error("info", st.error());
     if (o.json) {
-        nlohmann::json spaces = nlohmann::json::array();
-        for (const auto& s : st->spaces) {
-            spaces.push_back({{"model", s.space},
-                              {"dim", s.dim},
-                              {"items", s.n_items},
-                              {"segments", s.n_segments}});
-        }
-        print_json({{"db", o.common.db},
-                    {"items", st->n_items},
-                    {"audio_bytes", st->total_bytes},
-                    {"audio_duration_s", st->total_duration_s},
-                    {"catalog_bytes", st->file_bytes},
-                    {"models", spaces}});
+        print_json(server::stats_json(*st, o.common.db));
         return 0;
     }
     fmt::print("catalog   {}\nitems     {}\naudio     {} in {:.1f} MB\ncatalog   {:.1f} MB\n",

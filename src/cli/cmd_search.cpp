@@ -7,6 +7,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "server/json_codec.h"
 
 namespace earshot::cli {
 namespace {
@@ -86,21 +87,7 @@ int run_search(const SearchCliOptions& o) {
     if (!resp)
         return report_error("search", resp.error());
     if (o.json) {
-        nlohmann::json results = nlohmann::json::array();
-        for (const auto& r : resp->results) {
-            results.push_back({{"rank", r.rank},
-                               {"id", r.id},
-                               {"path", r.path},
-                               {"name", r.name},
-                               {"duration_s", r.duration_s},
-                               {"distance", r.distance},
-                               {"score", r.score}});
-        }
-        print_json({{"query", resp->query},
-                    {"model", resp->model},
-                    {"metric", std::string(metric_name(resp->metric))},
-                    {"index", resp->index},
-                    {"results", results}});
+        print_json(server::search_response_json(*resp));
         return 0;
     }
     fmt::print("query: {}  (model {}, metric {})\n", resp->query, resp->model,

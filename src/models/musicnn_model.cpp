@@ -221,37 +221,11 @@ public:
         if (!patches_or) {
             return tl::unexpected(patches_or.error().with_context(info_.name + " front end"));
         }
-        const Patches& patches = *patches_or;
-        const auto n_patches = static_cast<std::int64_t>(patches.n_patches);
-        Embeddings result;
-        try {
-            const c10::InferenceMode guard;
-            const auto input =
-                torch::from_blob(const_cast<float*>(patches.data.data()),
-                                 {n_patches, 1, static_cast<std::int64_t>(patches.patch_frames),
-                                  static_cast<std::int64_t>(patches.n_mels)},
-                                 torch::kFloat32);
-            std::vector<torch::Tensor> embeddings;
-            std::vector<torch::Tensor> scores;
-            for (std::int64_t begin = 0; begin < n_patches; begin += kMaxBatchPatches) {
-                const auto end = std::min(begin + kMaxBatchPatches, n_patches);
-                const auto out = network_.forward(input.slice(0, begin, end));
-                embeddings.push_back(out.embeddings);
-                scores.push_back(out.scores);
-            }
-            result.segments = detail::to_matrix(torch::cat(embeddings, 0));
-            result.scores = detail::to_matrix(torch::cat(scores, 0));
-        } catch (const std::exception& e) {
-            return make_error(ErrorCode::kInternal,
-                              fmt::format("{}: forward failed: {}", info_.name, e.what()));
-        }
-        result.start_s.resize(patches.n_patches);
-        result.end_s.resize(patches.n_patches);
-        for (std::size_t p = 0; p < patches.n_patches; ++p) {
-            result.start_s[p] = kPatchSeconds * static_cast<double>(p);
-            result.end_s[p] = result.start_s[p] + kPatchSeconds;
-        }
-        return result;
+        return detail::embed_patches(*patches_or, kMaxBatchPatches, kPatchSeconds, kPatchSeconds,
+                                     info_.name, [this](const torch::Tensor& batch) {
+                                         auto out = network_.forward(batch);
+                                         return std::make_pair(out.embeddings, out.scores);
+                                     });
     }
 
 private:

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/thread_pool.h"
 
 // OpenBLAS (Debian's libtorch uses it for matrix products) starts its own pthread pool whose
@@ -45,6 +47,46 @@ torch::Tensor from_matrix(const Matrix& m) {
     if (!m.data.empty())
         std::memcpy(out.data_ptr<float>(), m.data.data(), m.data.size() * 4);
     return out;
+}
+
+Result<Embeddings> embed_patches(const Patches& patches,
+                                 std::int64_t max_batch,
+                                 double hop_s,
+                                 double length_s,
+                                 const std::string& model_name,
+                                 const PatchForward& forward) {
+    const auto n_patches = static_cast<std::int64_t>(patches.n_patches);
+    Embeddings result;
+    try {
+        const c10::InferenceMode guard;
+        const auto input =
+            torch::from_blob(const_cast<float*>(patches.data.data()),
+                             {n_patches, 1, static_cast<std::int64_t>(patches.patch_frames),
+                              static_cast<std::int64_t>(patches.n_mels)},
+                             torch::kFloat32);
+        std::vector<torch::Tensor> embeddings;
+        std::vector<torch::Tensor> scores;
+        for (std::int64_t begin = 0; begin < n_patches; begin += max_batch) {
+            const auto end = std::min(begin + max_batch, n_patches);
+            auto [emb, sc] = forward(input.slice(0, begin, end));
+            embeddings.push_back(emb);
+            if (sc.defined())
+                scores.push_back(sc);
+        }
+        result.segments = to_matrix(torch::cat(embeddings, 0));
+        if (!scores.empty())
+            result.scores = to_matrix(torch::cat(scores, 0));
+    } catch (const std::exception& e) {
+        return make_error(ErrorCode::kInternal,
+                          fmt::format("{}: forward failed: {}", model_name, e.what()));
+    }
+    result.start_s.resize(patches.n_patches);
+    result.end_s.resize(patches.n_patches);
+    for (std::size_t p = 0; p < patches.n_patches; ++p) {
+        result.start_s[p] = hop_s * static_cast<double>(p);
+        result.end_s[p] = result.start_s[p] + length_s;
+    }
+    return result;
 }
 
 void set_torch_threads(int threads) {

@@ -2,7 +2,9 @@
 // the module's public interface: include only from src/models/*.cpp and model tests.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -10,6 +12,8 @@
 #include "core/matrix.h"
 #include "core/safetensors.h"
 #include "core/status.h"
+#include "features/patcher.h"
+#include "models/embedding_model.h"
 
 namespace earshot::detail {
 
@@ -23,6 +27,19 @@ Result<torch::Tensor> load_tensor(const SafeTensors& st,
 Matrix to_matrix(const torch::Tensor& t);
 // Wraps a Matrix as a [n_rows, n_cols] tensor (copy).
 torch::Tensor from_matrix(const Matrix& m);
+// Runs a patch network over patches ([P][patch_frames][n_mels], features/patcher.h) in batches
+// of at most max_batch patches, under InferenceMode. forward(batch [B,1,patch_frames,n_mels])
+// returns (embeddings [B,dim], scores [B,n_classes] or an undefined tensor when the model has no
+// head). Segment p spans [p*hop_s, p*hop_s + length_s). Exceptions from torch become kInternal
+// errors naming the model.
+using PatchForward = std::function<std::pair<torch::Tensor, torch::Tensor>(const torch::Tensor&)>;
+Result<Embeddings> embed_patches(const Patches& patches,
+                                 std::int64_t max_batch,
+                                 double hop_s,
+                                 double length_s,
+                                 const std::string& model_name,
+                                 const PatchForward& forward);
+
 // Sets libtorch's intra-op threads (0 = all cores). Process-wide.
 void set_torch_threads(int threads);
 

@@ -201,31 +201,11 @@ public:
         if (!patches_or) {
             return tl::unexpected(patches_or.error().with_context("vggish front end"));
         }
-        const Patches& patches = *patches_or;
-        const auto n_patches = static_cast<std::int64_t>(patches.n_patches);
-        Embeddings result;
-        try {
-            const c10::InferenceMode guard;
-            const auto input =
-                torch::from_blob(const_cast<float*>(patches.data.data()),
-                                 {n_patches, 1, kVggishPatchFrames, kVggishMels}, torch::kFloat32);
-            std::vector<torch::Tensor> embeddings;
-            for (std::int64_t begin = 0; begin < n_patches; begin += kMaxBatchPatches) {
-                const auto end = std::min(begin + kMaxBatchPatches, n_patches);
-                embeddings.push_back(network_.forward(input.slice(0, begin, end), options_));
-            }
-            result.segments = to_matrix(torch::cat(embeddings, 0));
-        } catch (const std::exception& e) {
-            return make_error(ErrorCode::kInternal,
-                              fmt::format("vggish: forward failed: {}", e.what()));
-        }
-        result.start_s.resize(patches.n_patches);
-        result.end_s.resize(patches.n_patches);
-        for (std::size_t p = 0; p < patches.n_patches; ++p) {
-            result.start_s[p] = kHopSeconds * static_cast<double>(p);
-            result.end_s[p] = result.start_s[p] + kPatchSeconds;
-        }
-        return result;
+        return detail::embed_patches(*patches_or, kMaxBatchPatches, kHopSeconds, kPatchSeconds,
+                                     "vggish", [this](const torch::Tensor& batch) {
+                                         return std::make_pair(network_.forward(batch, options_),
+                                                               torch::Tensor());
+                                     });
     }
 
 private:

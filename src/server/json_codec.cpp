@@ -75,10 +75,17 @@ nlohmann::json search_response_json(const SearchResponse& response) {
     return {{"query", response.query},
             {"model", response.model},
             {"metric", std::string(metric_name(response.metric))},
+            {"index", response.index},
             {"results", std::move(results)}};
 }
 
 nlohmann::json item_json(const ItemRecord& it, std::string_view folder) {
+    auto j = item_json(it);
+    j["folder"] = std::string(folder);
+    return j;
+}
+
+nlohmann::json item_json(const ItemRecord& it) {
     return {{"id", it.id},
             {"path", it.path},
             {"name", it.name},
@@ -90,8 +97,7 @@ nlohmann::json item_json(const ItemRecord& it, std::string_view folder) {
             {"content_hash", it.content_hash},
             {"title", it.title},
             {"artist", it.artist},
-            {"labels", it.labels},
-            {"folder", std::string(folder)}};
+            {"labels", it.labels}};
 }
 
 nlohmann::json stats_json(const CatalogStats& stats, const std::string& db) {

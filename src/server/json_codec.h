@@ -25,7 +25,9 @@ std::string_view code_name_for_status(int status);
 
 // The `earshot search --json` shape (docs/cli.md), each result with its id.
 nlohmann::json search_response_json(const SearchResponse& response);
-// The `earshot list --json` item shape plus "folder" (see folder_of).
+// The `earshot list --json` item shape.
+nlohmann::json item_json(const ItemRecord& item);
+// The same plus "folder" (see folder_of).
 nlohmann::json item_json(const ItemRecord& item, std::string_view folder);
 // The `earshot info --json` shape.
 nlohmann::json stats_json(const CatalogStats& stats, const std::string& db);
