@@ -262,7 +262,8 @@ TEST_F(CliTest, ListInfoAndRemove) {
 
 TEST_F(CliTest, HelpForEverySubcommand) {
     for (const char* sub :
-         {"index", "search", "embed", "list", "info", "remove", "export", "models", "eval"}) {
+         {"index", "search", "embed", "list", "info", "remove", "export", "models", "eval", "bench",
+          "import", "reindex", "serve", "train", "similarity"}) {
         auto r = run(std::string(sub) + " --help");
         EXPECT_EQ(r.exit_code, 0) << sub;
         EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
