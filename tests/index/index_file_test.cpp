@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "index_test_util.h"
+#include "test_support.h"
 
 namespace earshot {
 namespace {
@@ -33,14 +34,15 @@ protected:
         ASSERT_TRUE(index);
         auto data = testing_util::clustered(300, 16, 7);
         ASSERT_TRUE((*index)->add(testing_util::ids_from(1, 300), data));
-        path_ = fs::path(::testing::TempDir()) / ("corrupt_" + GetParam() + ".esix");
+        // A fresh directory per test: CTest runs the cases in parallel processes.
+        path_ = dir_.path() / ("corrupt_" + GetParam() + ".esix");
         IndexFileHeader h;
         h.space = "s";
         ASSERT_TRUE(save_index_file(path_, **index, h));
         bytes_ = read_all(path_);
         ASSERT_TRUE(load_index_file(path_));
     }
-    void TearDown() override { fs::remove(path_); }
+    earshot::testing::TempDir dir_;
 
     ErrorCode load_code(const std::vector<char>& bytes) {
         write_all(path_, bytes);

@@ -9,6 +9,7 @@
 #include "index/index_file.h"
 #include "index/vector_index.h"
 #include "index_test_util.h"
+#include "test_support.h"
 
 namespace earshot {
 namespace {
@@ -51,8 +52,9 @@ protected:
     std::filesystem::path temp_file() const {
         auto name = spec() + "_" + std::string(metric_name(metric())) + ".esix";
         std::replace(name.begin(), name.end(), ',', '_');
-        return std::filesystem::path(::testing::TempDir()) / name;
+        return dir_.path() / name;  // per test: CTest runs the cases in parallel processes
     }
+    earshot::testing::TempDir dir_;
 };
 
 TEST_P(EveryIndexKind, RecallAtTenAgainstFlatAtDefaults) {
