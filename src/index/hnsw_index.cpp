@@ -391,7 +391,9 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         return std::vector<SearchHit>{};
     std::vector<float> q(d);
     detail::transform_for_metric(metric_, query.data(), d, q.data());
-    std::size_t ef = std::max(options.ef_search > 0 ? options.ef_search : kHnswDefaultEfSearch, k);
+    const std::size_t default_ef =
+        n >= kHnswLargeIndexItems ? kHnswLargeEfSearch : kHnswDefaultEfSearch;
+    std::size_t ef = std::max(options.ef_search > 0 ? options.ef_search : default_ef, k);
 
     // A selective filter: estimate the passing fraction from a strided sample; if few items are
     // expected to pass, scanning them exactly is both cheaper and exact.
