@@ -38,10 +38,10 @@ struct IndexSpec {
 inline constexpr int kHnswDefaultM = 32;
 inline constexpr int kHnswDefaultEfConstruction = 128;
 inline constexpr std::size_t kHnswDefaultEfSearch = 96;
-// From this many items on the default efSearch is kHnswLargeEfSearch: at 1M x 128, ef 64 gave
-// recall@10 0.90 and ef 128 gave 0.98 (docs/performance.md), so 96 is too low there.
+// From this many items on the default efSearch is kHnswLargeEfSearch: at 1M x 1024 ef 96 gave
+// recall@10 0.875 and ef 192 gave 0.953 at p50 2.96 ms (docs/performance.md).
 inline constexpr std::size_t kHnswLargeIndexItems = 300000;
-inline constexpr std::size_t kHnswLargeEfSearch = 160;
+inline constexpr std::size_t kHnswLargeEfSearch = 192;
 // `auto` picks flat below this many items and HNSW32 from it on (docs/performance.md).
 inline constexpr std::size_t kAutoAnnThreshold = 50000;
 
