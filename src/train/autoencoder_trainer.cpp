@@ -84,18 +84,9 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
     const auto start = std::chrono::steady_clock::now();
     TrainReport report;
     ExcerptImageConfig input;
-    input.excerpt = o.excerpt;
-    input.excerpt_s = o.excerpt_s;
-    input.n_frames = o.n_frames;
-    input.frontend = make_excerpt_frontend(o.excerpt_s, o.n_frames, o.n_mels);
-    auto on_file = [&](std::size_t done, std::size_t total) {
-        if (o.on_progress && (done % 16 == 0 || done == total)) {
-            o.on_progress({"features", static_cast<int>(done), static_cast<int>(total), 0.0, 0.0,
-                           detail::seconds_since(start), false});
-        }
-    };
-    EARSHOT_ASSIGN_OR_RETURN(ImageSet set,
-                             compute_excerpt_images(files, input, o.threads, on_file));
+    EARSHOT_ASSIGN_OR_RETURN(ImageSet set, detail::excerpt_images_with_progress(
+                                               files, o.excerpt, o.excerpt_s, o.n_frames, o.n_mels,
+                                               o.threads, o.on_progress, start, input));
     report.n_failed = set.failures.size();
     report.features_s = detail::seconds_since(start);
     if (set.images.size() < 2) {

@@ -45,4 +45,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+Result<ImageSet> excerpt_images_with_progress(const std::vector<std::filesystem::path>& files,
+                                              ExcerptKind excerpt,
+                                              double excerpt_s,
+                                              int n_frames,
+                                              int n_mels,
+                                              int threads,
+                                              const TrainProgressFn& on_progress,
+                                              std::chrono::steady_clock::time_point start,
+                                              ExcerptImageConfig& config) {
+    config.excerpt = excerpt;
+    config.excerpt_s = excerpt_s;
+    config.n_frames = n_frames;
+    config.frontend = make_excerpt_frontend(excerpt_s, n_frames, n_mels);
+    auto on_file = [&](std::size_t done, std::size_t total) {
+        if (on_progress && (done % 16 == 0 || done == total)) {
+            on_progress({"features", static_cast<int>(done), static_cast<int>(total), 0.0, 0.0,
+                         seconds_since(start), false});
+        }
+    };
+    return compute_excerpt_images(files, config, threads, on_file);
+}
+
 }  // namespace earshot::detail

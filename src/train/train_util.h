@@ -9,6 +9,9 @@
 
 #include <torch/torch.h>
 
+#include "core/status.h"
+#include "train/trainer.h"
+
 namespace earshot::detail {
 
 // Copies of every parameter and buffer, in named_parameters() then named_buffers() order.
@@ -25,5 +28,18 @@ std::string trained_model_name(const std::string& kind,
 void seed_everything(std::uint64_t seed);
 
 double seconds_since(std::chrono::steady_clock::time_point start);
+
+// The excerpt-image step of the autoencoder and siamese trainers: fills `config` (mean/std left
+// for the caller), computes the images with compute_excerpt_images and reports "features"
+// progress every 16 files (elapsed time measured from `start`).
+Result<ImageSet> excerpt_images_with_progress(const std::vector<std::filesystem::path>& files,
+                                              ExcerptKind excerpt,
+                                              double excerpt_s,
+                                              int n_frames,
+                                              int n_mels,
+                                              int threads,
+                                              const TrainProgressFn& on_progress,
+                                              std::chrono::steady_clock::time_point start,
+                                              ExcerptImageConfig& config);
 
 }  // namespace earshot::detail
