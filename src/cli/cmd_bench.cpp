@@ -28,7 +28,71 @@ struct BenchCliOptions {
     std::string metric = "cosine";
     std::string space;
     std::string db;
+    // bench windows
+    std::string folder;
+    int offsets = 1;
+    double min_shifted_s = 1.0;
+    std::string out;
+    bool quiet = false;
 };
+
+int run_bench_windows(const BenchCliOptions& o) {
+    WindowsOptions wo;
+    wo.folder = o.folder.empty() ? o.dataset : o.folder;
+    if (wo.folder.empty()) {
+        return report_error(
+            "bench", Error(ErrorCode::kInvalidArgument, "bench windows needs a FOLDER of audio"));
+    }
+    if (o.models.size() > 1) {
+        return report_error("bench",
+                            Error(ErrorCode::kInvalidArgument, "bench windows takes one --model"));
+    }
+    wo.model = o.models.empty() ? default_model() : o.models[0];
+    wo.models_dir = o.common.models_dir;
+    wo.threads = o.common.threads;
+    wo.offsets = o.offsets;
+    wo.min_shifted_audio_s = o.min_shifted_s;
+    wo.out = o.out.empty() ? fmt::format("windows-{}.npy", wo.model) : o.out;
+    ProgressBar bar(!o.quiet && o.format != "json");
+    wo.on_progress = [&](const WindowsProgress& p) {
+        bar.update(p.done, p.total,
+                   fmt::format("{} rows  {}", p.rows,
+                               std::filesystem::path(p.current).filename().string()));
+    };
+    auto report = make_windows_corpus(wo);
+    bar.finish();
+    if (!report)
+        return report_error("bench", report.error());
+    const auto& r = *report;
+    if (o.format == "json") {
+        nlohmann::json fails = nlohmann::json::array();
+        for (const auto& f : r.failures) fails.push_back({{"path", f.path}, {"reason", f.reason}});
+        print_json({{"windows",
+                     {{"folder", wo.folder.string()},
+                      {"model", r.model},
+                      {"dim", r.dim},
+                      {"segment_hop_s", r.segment_hop_s},
+                      {"offsets", r.offsets},
+                      {"files", r.files},
+                      {"failed", r.failures.size()},
+                      {"rows", r.rows},
+                      {"audio_s", r.audio_s},
+                      {"elapsed_s", r.elapsed_s},
+                      {"npy", r.npy_path.string()},
+                      {"metadata", r.metadata_path.string()},
+                      {"failures", fails}}}});
+        return 0;
+    }
+    for (const auto& f : r.failures) fmt::print(stderr, "skipped {}: {}\n", f.path, f.reason);
+    fmt::print(
+        "wrote {} x {} matrix ({} file(s), {} of audio, {} offset(s) of the {:.2f} s hop, model "
+        "{}) to {} and row metadata to {} in {:.1f} s\n",
+        r.rows, r.dim, r.files, format_duration(r.audio_s), r.offsets, r.segment_hop_s, r.model,
+        r.npy_path.string(), r.metadata_path.string(), r.elapsed_s);
+    fmt::print("import with: earshot import {} --space {}-windows --db BENCH.earshot\n",
+               r.npy_path.string(), r.model);
+    return 0;
+}
 
 int run_bench_index(const BenchCliOptions& o) {
     IndexBenchOptions io;
@@ -86,10 +150,12 @@ int run_bench_index(const BenchCliOptions& o) {
 int run_bench(const BenchCliOptions& o) {
     if (o.what == "index")
         return run_bench_index(o);
+    if (o.what == "windows")
+        return run_bench_windows(o);
     if (o.what != "all" && o.what != "ingest" && o.what != "search") {
         return report_error("bench", Error(ErrorCode::kInvalidArgument,
                                            fmt::format("unknown benchmark '{}' (known: all, "
-                                                       "ingest, search, index)",
+                                                       "ingest, search, index, windows)",
                                                        o.what)));
     }
     nlohmann::json out = nlohmann::json::object();
@@ -176,9 +242,23 @@ void setup_bench(CLI::App& app) {
     auto opts = std::make_shared<BenchCliOptions>();
     auto* cmd = app.add_subcommand("bench", "Measure ingest speed (x realtime) and search latency");
     cmd->add_option("what", opts->what,
-                    "all, ingest, search (exact, per metric) or index (ANN specs: build, "
-                    "memory, latency, QPS, recall@10)")
+                    "all, ingest, search (exact, per metric), index (ANN specs: build, "
+                    "memory, latency, QPS, recall@10) or windows (write a corpus of real "
+                    "per-segment embeddings as .npy for `import`)")
         ->capture_default_str();
+    cmd->add_option("folder", opts->folder, "bench windows: folder of audio (walked recursively)");
+    cmd->add_option("--offsets", opts->offsets,
+                    "bench windows: embed each file this many times, shifted by j * hop / N")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    cmd->add_option("--min-shifted", opts->min_shifted_s,
+                    "bench windows: seconds of audio that must remain after a shift for it to be "
+                    "used")
+        ->capture_default_str();
+    cmd->add_option("--out", opts->out,
+                    "bench windows: output .npy (row metadata next to it as .jsonl; default "
+                    "windows-MODEL.npy)");
+    cmd->add_flag("-q,--quiet", opts->quiet, "bench windows: no progress bar");
     cmd->add_option("--index", opts->specs, "bench index: specs to compare")->capture_default_str();
     cmd->add_option("--ef-search", opts->ef_search, "bench index: HNSW efSearch values")
         ->capture_default_str();
@@ -198,6 +278,11 @@ void setup_bench(CLI::App& app) {
     cmd->add_option("--queries", opts->queries, "Queries per metric")->capture_default_str();
     cmd->add_option("--format", opts->format, "md or json")->capture_default_str();
     add_common_options(*cmd, opts->common, /*with_db=*/false);
+    cmd->footer(
+        "bench windows FOLDER [--model M] [--offsets N] [--out F.npy]: per-segment embeddings of "
+        "every file, each file embedded N times with its start shifted by j * hop / N (j < N); "
+        "import the result with `earshot import F.npy --space NAME --db BENCH` and benchmark it "
+        "with `bench index --db BENCH --space NAME`.");
     cmd->callback([opts] { throw CLI::RuntimeError(run_bench(*opts)); });
 }
 

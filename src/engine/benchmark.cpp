@@ -1,13 +1,24 @@
 #include "engine/benchmark.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <fstream>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "audio/decoder.h"
+#include "audio/trim.h"
 #include "catalog/catalog.h"
+#include "core/log.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "index/flat_index.h"
@@ -22,26 +33,32 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
-}  // namespace
 
-Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& options) {
+// Audio files (by extension, audio_extensions()) under folder, recursively, sorted.
+Result<std::vector<fs::path>> audio_files_under(const fs::path& folder) {
     std::vector<fs::path> files;
     std::error_code ec;
-    for (fs::recursive_directory_iterator it(options.folder, ec), end; !ec && it != end;
-         it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
         if (!it->is_regular_file())
             continue;
         auto ext = it->path().extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+        std::transform(ext.begin(), ext.end(), ext.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         const auto& exts = audio_extensions();
         if (std::find(exts.begin(), exts.end(), ext) != exts.end())
             files.push_back(it->path());
     }
     if (ec) {
         return make_error(ErrorCode::kInvalidArgument,
-                          fmt::format("'{}': {}", options.folder.string(), ec.message()));
+                          fmt::format("'{}': {}", folder.string(), ec.message()));
     }
     std::sort(files.begin(), files.end());
+    return files;
+}
+}  // namespace
+
+Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& options) {
+    EARSHOT_ASSIGN_OR_RETURN(auto files, audio_files_under(options.folder));
     if (files.size() > options.max_files)
         files.resize(options.max_files);
     if (files.empty()) {
@@ -272,6 +289,251 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         }
     }
     return rows;
+}
+
+namespace {
+
+// NumPy format 1.0 header for a float32 (rows, cols) C-order array, padded to a fixed 128 bytes so
+// that it can be rewritten in place once the row count is known.
+std::string npy_header(std::size_t rows, std::size_t cols) {
+    constexpr std::size_t kHeaderBytes = 128;  // magic (6) + version (2) + length (2) + dict
+    std::string dict =
+        fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, cols);
+    dict.resize(kHeaderBytes - 10 - 1, ' ');
+    dict += '\n';
+    std::string h = "\x93NUMPY";
+    h += static_cast<char>(1);
+    h += static_cast<char>(0);
+    const auto len = static_cast<std::uint16_t>(dict.size());
+    h += static_cast<char>(len & 0xff);
+    h += static_cast<char>(len >> 8);
+    return h + dict;
+}
+
+// The rows (and their metadata lines) of one file, over all offsets.
+struct FileWindows {
+    std::vector<float> vectors;  // rows × dim, row-major
+    std::vector<std::string> metadata;
+    double audio_s = 0.0;
+};
+
+Result<FileWindows> embed_file_windows(const fs::path& file,
+                                       const EmbeddingModel& model,
+                                       const WindowsOptions& options) {
+    const auto& info = model.info();
+    const int rate = info.sample_rate_hz;
+    DecodeOptions d;
+    d.target_sample_rate_hz = rate;
+    EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio(file, d));
+    const std::size_t begin = non_silent_range(audio.samples).begin;
+    const std::size_t n = audio.samples.size() - begin;
+    const double hop_s = info.segment_hop_s;
+    const auto min_shifted =
+        static_cast<std::size_t>(std::llround(options.min_shifted_audio_s * rate));
+    std::error_code ec;
+    auto key = fs::absolute(file, ec);
+    if (ec)
+        key = file;
+    const std::string file_key = key.lexically_normal().string();
+    const std::string file_name = file.filename().string();
+    FileWindows out;
+    out.audio_s = static_cast<double>(n) / rate;
+    for (int j = 0; j < options.offsets; ++j) {
+        const auto shift = static_cast<std::size_t>(
+            std::llround(static_cast<double>(j) * hop_s * rate / options.offsets));
+        if (j > 0 && (shift >= n || n - shift < min_shifted))
+            continue;
+        std::span<const float> part(audio.samples.data() + begin + shift, n - shift);
+        auto emb = model.embed(part);
+        if (!emb) {
+            return tl::unexpected(
+                emb.error().with_context(fmt::format("embed '{}' at offset {:.3f} s", file.string(),
+                                                     static_cast<double>(shift) / rate)));
+        }
+        const double offset_s = static_cast<double>(begin + shift) / rate;
+        const auto& seg = emb->segments;
+        if (seg.n_cols != static_cast<std::size_t>(info.dim) || emb->start_s.size() != seg.n_rows) {
+            return make_error(
+                ErrorCode::kInternal,
+                fmt::format("model '{}' returned {} x {} segments for '{}' (dim {})", info.name,
+                            seg.n_rows, seg.n_cols, file.string(), info.dim));
+        }
+        out.vectors.insert(out.vectors.end(), seg.data.begin(),
+                           seg.data.begin() + static_cast<std::ptrdiff_t>(seg.n_rows * seg.n_cols));
+        for (std::size_t i = 0; i < seg.n_rows; ++i) {
+            const double start_s = offset_s + emb->start_s[i];
+            const double end_s = offset_s + emb->end_s[i];
+            nlohmann::json line = {
+                {"path", fmt::format("{}#{}.o{}.s{}", file_key, info.name, j, i)},
+                {"name", fmt::format("{} [{:.2f}-{:.2f} s]", file_name, start_s, end_s)},
+                {"duration_s", end_s - start_s},
+                {"file", file_key},
+                {"offset_s", static_cast<double>(shift) / rate},
+                {"start_s", start_s},
+                {"end_s", end_s}};
+            out.metadata.push_back(line.dump());
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<WindowsReport> make_windows_corpus(const WindowsOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (options.offsets < 1) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("--offsets must be >= 1, got {}", options.offsets));
+    }
+    if (options.out.empty())
+        return make_error(ErrorCode::kInvalidArgument, "windows: no output file (--out)");
+    std::error_code ec;
+    if (!fs::is_directory(options.folder, ec)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' is not a folder", options.folder.string()));
+    }
+    EARSHOT_ASSIGN_OR_RETURN(auto files, audio_files_under(options.folder));
+    if (files.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("no audio files under '{}'", options.folder.string()));
+    }
+    ModelOptions mo;
+    mo.models_dir = options.models_dir;
+    mo.threads = 1;  // one file per worker thread, as `earshot index` does
+    const std::string name = options.model.empty() ? default_model() : options.model;
+    EARSHOT_ASSIGN_OR_RETURN(auto model, make_model(name, mo));
+    const auto& info = model->info();
+    if (options.offsets > 1 && !(info.segment_hop_s > 0)) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("model '{}' has no segment hop, so --offsets must be 1", name));
+    }
+
+    WindowsReport report;
+    report.model = info.name;
+    report.dim = info.dim;
+    report.segment_hop_s = info.segment_hop_s;
+    report.offsets = options.offsets;
+    report.npy_path = options.out;
+    report.metadata_path = fs::path(options.out).replace_extension(".jsonl");
+    const fs::path npy_part = report.npy_path.string() + ".part";
+    const fs::path meta_part = report.metadata_path.string() + ".part";
+    std::ofstream npy(npy_part, std::ios::binary | std::ios::trunc);
+    std::ofstream meta(meta_part, std::ios::trunc);
+    if (!npy || !meta) {
+        return make_error(
+            ErrorCode::kIoError,
+            fmt::format("cannot write '{}'", npy ? meta_part.string() : npy_part.string()));
+    }
+    const auto dim = static_cast<std::size_t>(info.dim);
+    npy << npy_header(0, dim);
+
+    WindowsProgress progress;
+    progress.total = files.size();
+    if (options.on_progress)
+        options.on_progress(progress);
+
+    // Workers embed files; this thread writes them in file order (a reorder buffer of slots).
+    const int n_workers =
+        std::max(1, std::min<int>(options.threads > 0 ? options.threads : hardware_threads(),
+                                  static_cast<int>(files.size())));
+    set_inference_threads(1);
+    std::vector<std::optional<Result<FileWindows>>> slots(files.size());
+    std::mutex mu;
+    std::condition_variable cv;
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    for (int w = 0; w < n_workers; ++w) {
+        workers.emplace_back([&] {
+            for (;;) {
+                if (stop.load())
+                    return;
+                const std::size_t i = next.fetch_add(1);
+                if (i >= files.size())
+                    return;
+                auto r = embed_file_windows(files[i], *model, options);
+                {
+                    std::lock_guard lock(mu);
+                    slots[i] = std::move(r);
+                }
+                cv.notify_one();
+            }
+        });
+    }
+    Status write_status = ok_status();
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        std::optional<Result<FileWindows>> r;
+        {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return slots[i].has_value(); });
+            r = std::move(slots[i]);
+            slots[i].reset();
+        }
+        progress.done++;
+        progress.current = files[i].string();
+        if (!*r) {
+            progress.failed++;
+            report.failures.push_back({files[i].string(), (*r).error().message()});
+            log_warning("skipped '{}': {}", files[i].string(), (*r).error().message());
+        } else {
+            const auto& fw = **r;
+            npy.write(reinterpret_cast<const char*>(fw.vectors.data()),
+                      static_cast<std::streamsize>(fw.vectors.size() * sizeof(float)));
+            for (const auto& line : fw.metadata) meta << line << '\n';
+            if (!npy || !meta) {
+                write_status = make_error(ErrorCode::kIoError,
+                                          fmt::format("writing '{}' failed", npy_part.string()));
+                stop = true;
+                break;
+            }
+            report.files++;
+            report.rows += fw.metadata.size();
+            report.audio_s += fw.audio_s;
+            progress.rows = report.rows;
+        }
+        if (options.on_progress)
+            options.on_progress(progress);
+    }
+    for (auto& w : workers) w.join();
+    set_inference_threads(options.threads);
+
+    auto discard = [&] {
+        npy.close();
+        meta.close();
+        std::error_code ignored;
+        fs::remove(npy_part, ignored);
+        fs::remove(meta_part, ignored);
+    };
+    if (!write_status) {
+        discard();
+        return tl::unexpected(write_status.error());
+    }
+    if (report.rows == 0) {
+        discard();
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("none of the {} audio file(s) under '{}' could be embedded",
+                                      files.size(), options.folder.string()));
+    }
+    npy.seekp(0);
+    npy << npy_header(report.rows, dim);
+    npy.close();
+    meta.close();
+    if (!npy || !meta) {
+        discard();
+        return make_error(ErrorCode::kIoError,
+                          fmt::format("writing '{}' failed", npy_part.string()));
+    }
+    fs::rename(npy_part, report.npy_path, ec);
+    if (!ec)
+        fs::rename(meta_part, report.metadata_path, ec);
+    if (ec) {
+        discard();
+        return make_error(ErrorCode::kIoError, fmt::format("cannot rename to '{}': {}",
+                                                           report.npy_path.string(), ec.message()));
+    }
+    report.elapsed_s = seconds_since(t0);
+    return report;
 }
 
 }  // namespace earshot

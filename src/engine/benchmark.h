@@ -1,15 +1,19 @@
 // End-to-end benchmarks behind `earshot bench` (numbers go to docs/performance.md):
 //  - ingest: decode (+ resample) and model embedding of real files, as x realtime;
-//  - search: exact top-k latency over synthetic clustered vectors, per metric.
+//  - search: exact top-k latency over synthetic clustered vectors, per metric;
+//  - index: ANN specs on synthetic or stored vectors;
+//  - windows: a large corpus of real per-segment embeddings for `index` (written as .npy).
 // Not thread-safe with respect to other heavy work (it measures wall time).
 #pragma once
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "engine/engine.h"
 #include "index/metric.h"
 
 namespace earshot {
@@ -95,5 +99,53 @@ struct IndexBenchRow {
 };
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options);
+
+// Real-embedding corpus (`earshot bench windows`): the per-segment vectors of every audio file
+// under a folder (walked recursively, sorted), each file embedded `offsets` times with the start
+// of its audio shifted by j * segment_hop_s / offsets, j = 0 .. offsets-1. The audio is decoded
+// at the model's rate and its leading silence trimmed first (as `earshot index` does), so offset
+// 0 gives exactly the segments `earshot embed` reports. A shift j > 0 is used only when at least
+// min_shifted_audio_s of audio remains after it (so short clips do not turn into a string of
+// near-silent tails). Written to `out` (float32 (rows, dim) C-order .npy, NumPy format 1.0) and
+// `out` with ".jsonl" (one line per row: path "<file>#<model>.o<j>.s<i>", name, duration_s,
+// file, offset_s, start_s, end_s), which `earshot import` reads as is. Both files are written
+// under "<name>.part" and renamed when complete. Files that cannot be decoded or embedded are
+// reported in failures (and logged) and skipped.
+struct WindowsProgress {
+    std::size_t done = 0;   // files finished (any outcome)
+    std::size_t total = 0;  // files found
+    std::size_t failed = 0;
+    std::size_t rows = 0;  // vectors written so far
+    std::string current;   // path of the last finished file
+};
+
+struct WindowsOptions {
+    std::filesystem::path folder;
+    std::string model;  // empty = default model
+    std::filesystem::path models_dir;
+    int offsets = 1;  // >= 1
+    double min_shifted_audio_s = 1.0;
+    std::filesystem::path out;  // .npy
+    int threads = 0;            // files embedded at once; 0 = all cores
+    std::function<void(const WindowsProgress&)> on_progress;  // called from the calling thread
+};
+
+struct WindowsReport {
+    std::string model;
+    int dim = 0;
+    double segment_hop_s = 0.0;
+    int offsets = 0;
+    std::size_t files = 0;  // embedded
+    std::size_t rows = 0;
+    double audio_s = 0.0;  // decoded audio (after trimming), counted once per file
+    std::vector<IndexFailure> failures;
+    std::filesystem::path npy_path;
+    std::filesystem::path metadata_path;
+    double elapsed_s = 0.0;
+};
+
+// kInvalidArgument (no such folder, no audio files, offsets < 1, unknown model, none of the
+// files decoded), kNotFound (weights), kIoError (writing).
+Result<WindowsReport> make_windows_corpus(const WindowsOptions& options);
 
 }  // namespace earshot

@@ -1,0 +1,193 @@
+// `earshot bench windows` corpus (make_windows_corpus): rows = the model's segments summed over
+// the shifted copies of every decodable file, bad files skipped, and the .npy + .jsonl pair
+// imports as is.
+#include "engine/benchmark.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "audio/decoder.h"
+#include "audio/trim.h"
+#include "engine/importer.h"
+#include "models/model_registry.h"
+#include "test_support.h"
+
+namespace earshot {
+namespace {
+namespace fs = std::filesystem;
+
+std::vector<std::string> read_lines(const fs::path& p) {
+    std::ifstream in(p);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+// Two generated WAVs (one nested, one at another rate, one with leading silence) and a file
+// with an audio extension that is not audio.
+void write_fixtures(const testing::TempDir& dir) {
+    std::vector<float> tone(4000, 0.0f);  // 0.25 s of silence at 16 kHz, then 12.5 s of tone
+    const auto sine = testing::make_sine(440.0, 12.5, 16000);
+    tone.insert(tone.end(), sine.begin(), sine.end());
+    testing::write_wav16(dir / "tone.wav", tone, 16000);
+    fs::create_directories(dir.path() / "sub");
+    testing::write_wav16(dir.path() / "sub" / "noise.wav", testing::make_noise(1.3, 22050, 0.2f),
+                         22050);
+    std::ofstream bad(dir / "broken.wav", std::ios::binary);
+    bad << "this is not a RIFF file";
+}
+
+// Independent count: decode, trim leading silence, embed every shift that leaves enough audio.
+std::size_t expected_rows(const fs::path& file,
+                          const EmbeddingModel& model,
+                          int offsets,
+                          double min_shifted_s) {
+    const int rate = model.info().sample_rate_hz;
+    DecodeOptions d;
+    d.target_sample_rate_hz = rate;
+    auto audio = decode_audio(file, d);
+    EXPECT_TRUE(audio) << audio.error().to_string();
+    const std::size_t begin = non_silent_range(audio->samples).begin;
+    const std::size_t n = audio->samples.size() - begin;
+    std::size_t rows = 0;
+    for (int j = 0; j < offsets; ++j) {
+        const double shift_s = j * model.info().segment_hop_s / offsets;
+        const auto shift = static_cast<std::size_t>(std::llround(shift_s * rate));
+        if (j > 0 && static_cast<double>(n - std::min(n, shift)) < min_shifted_s * rate)
+            continue;
+        auto e = model.embed(std::span<const float>(audio->samples).subspan(begin + shift));
+        EXPECT_TRUE(e);
+        rows += e->segments.n_rows;
+    }
+    return rows;
+}
+
+class WindowsCorpusModelTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(WindowsCorpusModelTest, RowsAreSegmentsOverOffsetsAndTheFileImports) {
+    const std::string model_name = GetParam();
+    if (model_name != "mfcc") {
+        EARSHOT_REQUIRE_SHARED();
+    }
+    testing::TempDir dir;
+    write_fixtures(dir);
+    auto model = make_model(model_name, {});
+    ASSERT_TRUE(model) << model.error().to_string();
+    const int offsets = 4;
+
+    WindowsOptions o;
+    o.folder = dir.path();
+    o.model = model_name;
+    o.offsets = offsets;
+    o.out = dir / "windows.npy";
+    o.threads = 2;
+    std::size_t progress_calls = 0;
+    o.on_progress = [&](const WindowsProgress& p) {
+        EXPECT_EQ(p.total, 3u);
+        ++progress_calls;
+    };
+    auto r = make_windows_corpus(o);
+    ASSERT_TRUE(r) << r.error().to_string();
+
+    const std::size_t want = expected_rows(dir / "tone.wav", **model, offsets, 1.0) +
+                             expected_rows(dir.path() / "sub" / "noise.wav", **model, offsets, 1.0);
+    // The shifts add rows (the noise clip is too short for the last shift).
+    EXPECT_GT(want, expected_rows(dir / "tone.wav", **model, 1, 1.0) +
+                        expected_rows(dir.path() / "sub" / "noise.wav", **model, 1, 1.0));
+    EXPECT_EQ(r->rows, want);
+    EXPECT_EQ(r->files, 2u);
+    EXPECT_EQ(r->dim, (*model)->info().dim);
+    ASSERT_EQ(r->failures.size(), 1u);
+    EXPECT_NE(r->failures[0].path.find("broken.wav"), std::string::npos);
+    EXPECT_EQ(progress_calls, 4u);  // once before, once per file
+    EXPECT_FALSE(fs::exists(dir / "windows.npy.part"));
+
+    // The .npy header says (rows, dim); the data follows it.
+    const auto lines = read_lines(dir / "windows.jsonl");
+    ASSERT_EQ(lines.size(), want);
+    const auto file_bytes = fs::file_size(dir / "windows.npy");
+    EXPECT_EQ(file_bytes, 128 + want * static_cast<std::size_t>(r->dim) * sizeof(float));
+    std::ifstream npy(dir / "windows.npy", std::ios::binary);
+    std::string header(128, '\0');
+    npy.read(header.data(), 128);
+    EXPECT_NE(header.find(fmt::format("'shape': ({}, {})", want, r->dim)), std::string::npos)
+        << header;
+    std::vector<float> first(static_cast<std::size_t>(r->dim));
+    npy.read(reinterpret_cast<char*>(first.data()),
+             static_cast<std::streamsize>(first.size() * sizeof(float)));
+
+    // Files are in sorted order: sub/noise.wav, then tone.wav. Row 0 is noise's first segment at
+    // offset 0; the tone's rows start after the leading 0.25 s of silence.
+    auto row0 = nlohmann::json::parse(lines.front());
+    EXPECT_NE(row0["path"].get<std::string>().find("noise.wav#" + model_name + ".o0.s0"),
+              std::string::npos);
+    DecodeOptions d;
+    d.target_sample_rate_hz = (*model)->info().sample_rate_hz;
+    auto noise = decode_audio(dir.path() / "sub" / "noise.wav", d);
+    ASSERT_TRUE(noise);
+    const auto begin = non_silent_range(noise->samples).begin;
+    auto e = (*model)->embed(std::span<const float>(noise->samples).subspan(begin));
+    ASSERT_TRUE(e);
+    for (std::size_t j = 0; j < first.size(); ++j)
+        ASSERT_NEAR(first[j], e->segments.at(0, j), 1e-5f) << j;
+    bool tone_seen = false;
+    for (const auto& line : lines) {
+        auto m = nlohmann::json::parse(line);
+        if (m["path"].get<std::string>().find("tone.wav#") == std::string::npos)
+            continue;
+        if (!tone_seen) {
+            EXPECT_NEAR(m["start_s"].get<double>(), 0.25, 0.01) << line;
+            tone_seen = true;
+        }
+        EXPECT_LT(m["offset_s"].get<double>(), (*model)->info().segment_hop_s);
+        EXPECT_NEAR(m["duration_s"].get<double>(),
+                    m["end_s"].get<double>() - m["start_s"].get<double>(), 1e-9);
+    }
+    EXPECT_TRUE(tone_seen);
+
+    // `earshot import windows.npy --space S` reads the pair as is: one item per row.
+    auto cat = Catalog::open(dir / "bench.earshot");
+    ASSERT_TRUE(cat);
+    ImportOptions io;
+    io.file = dir / "windows.npy";
+    io.space = model_name + "-windows";
+    auto imported = import_embeddings(**cat, io);
+    ASSERT_TRUE(imported) << imported.error().to_string();
+    EXPECT_EQ(imported->rows, want);
+    EXPECT_EQ(imported->added, want);
+    EXPECT_EQ(imported->dim, r->dim);
+    auto set = (*cat)->load_embeddings(io.space);
+    ASSERT_TRUE(set);
+    EXPECT_EQ(set->ids.size(), want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, WindowsCorpusModelTest, ::testing::Values("mfcc", "mn04"));
+
+TEST(WindowsCorpusTest, BadArgumentsAreInvalid) {
+    testing::TempDir dir;
+    WindowsOptions o;
+    o.folder = dir.path();
+    o.model = "mfcc";
+    o.out = dir / "w.npy";
+    auto empty = make_windows_corpus(o);
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(empty.error().message().find("no audio files"), std::string::npos);
+    o.offsets = 0;
+    EXPECT_EQ(make_windows_corpus(o).error().code(), ErrorCode::kInvalidArgument);
+    // Only undecodable files: an error, and no output left behind.
+    std::ofstream(dir / "x.wav") << "not audio";
+    o.offsets = 2;
+    auto none = make_windows_corpus(o);
+    ASSERT_FALSE(none);
+    EXPECT_FALSE(fs::exists(dir / "w.npy"));
+    EXPECT_FALSE(fs::exists(dir / "w.npy.part"));
+}
+
+}  // namespace
+}  // namespace earshot
