@@ -1,8 +1,9 @@
 #include "index/distance_kernels.h"
 
 #include <cmath>
+#include <cstring>
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)) || defined(__F16C__)
 // GCC 12's _mm512_reduce_add_ps uses _mm256_undefined_pd(), which trips -Wuninitialized
 // inside the header (a false positive); silence it for the intrinsics header only.
 #pragma GCC diagnostic push
@@ -163,6 +164,98 @@ float l1_f32(const float* a, const float* b, std::size_t d) {
     return scalar_kernel<L1Op>(a, b, d);
 #endif
 }
+
+namespace {
+
+std::uint16_t half_from_float(float f) {
+    std::uint32_t x = 0;
+    std::memcpy(&x, &f, sizeof x);
+    const std::uint32_t sign = (x >> 16) & 0x8000u;
+    const std::uint32_t abs = x & 0x7fffffffu;
+    if (abs >= 0x7f800000u)  // inf / nan
+        return static_cast<std::uint16_t>(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
+    if (abs >= 0x477ff000u)  // rounds to >= 65520: overflow
+        return static_cast<std::uint16_t>(sign | 0x7c00u);
+    if (abs < 0x38800000u) {  // subnormal half (or zero)
+        if (abs < 0x33000000u)
+            return static_cast<std::uint16_t>(sign);
+        const std::uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+        const int shift = 126 - static_cast<int>(abs >> 23);  // 14..24
+        const std::uint32_t half_mant = mant >> shift;
+        const std::uint32_t rem = mant & ((1u << shift) - 1u);
+        const std::uint32_t mid = 1u << (shift - 1);
+        std::uint32_t r = half_mant;
+        if (rem > mid || (rem == mid && (half_mant & 1u)))
+            ++r;
+        return static_cast<std::uint16_t>(sign | r);
+    }
+    std::uint32_t r = ((abs >> 13) - (112u << 10));
+    const std::uint32_t rem = abs & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (r & 1u)))
+        ++r;
+    return static_cast<std::uint16_t>(sign | r);
+}
+
+float float_from_half(std::uint16_t h) {
+    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+    const std::uint32_t exp = (h >> 10) & 0x1fu;
+    std::uint32_t mant = h & 0x3ffu;
+    std::uint32_t x = 0;
+    if (exp == 0) {
+        if (mant == 0) {
+            x = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do {
+                ++e;
+                mant <<= 1;
+            } while ((mant & 0x400u) == 0);
+            x = sign | ((112u - static_cast<std::uint32_t>(e)) << 23) | ((mant & 0x3ffu) << 13);
+        }
+    } else if (exp == 31) {
+        x = sign | 0x7f800000u | (mant << 13);
+    } else {
+        x = sign | ((exp + 112u) << 23) | (mant << 13);
+    }
+    float f = 0.0f;
+    std::memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+}  // namespace
+
+void f32_to_f16(const float* in, std::uint16_t* out, std::size_t n) {
+    std::size_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), h);
+    }
+#endif
+    for (; i < n; ++i) out[i] = half_from_float(in[i]);
+}
+
+// GCC 12's _mm512_cvtph_ps passes _mm512_undefined_ps() as the mask source: a false
+// -Wmaybe-uninitialized once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n) {
+    std::size_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i));
+        _mm512_storeu_ps(out + i, _mm512_cvtph_ps(h));
+    }
+#endif
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+    }
+#endif
+    for (; i < n; ++i) out[i] = float_from_half(in[i]);
+}
+#pragma GCC diagnostic pop
 
 const char* simd_level() {
 #if defined(__AVX512F__)

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace earshot::detail {
 
@@ -15,6 +16,11 @@ float dot_f32(const float* a, const float* b, std::size_t d);
 float l2_squared_f32(const float* a, const float* b, std::size_t d);
 // sum |a_i - b_i|
 float l1_f32(const float* a, const float* b, std::size_t d);
+
+// IEEE half precision (binary16) storage, round to nearest even; F16C/AVX-512 when compiled
+// with them, else bit manipulation (same results). Values beyond the half range become ±inf.
+void f32_to_f16(const float* in, std::uint16_t* out, std::size_t n);
+void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n);
 
 // "avx512", "avx2" or "scalar": which kernels this build uses.
 const char* simd_level();

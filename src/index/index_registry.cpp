@@ -108,6 +108,10 @@ const std::vector<IndexKind>& index_kinds() {
         {"hnsw", "HNSW<M>[,efC<N>]",
          "hnswlib graph; per-query efSearch; tombstones for deletes, compacted past 20%",
          &make_hnsw_index, &load_hnsw_index},
+        {"ivfpq", "IVF<nlist>,PQ<m>",
+         "faiss inverted lists of m-byte PQ codes, 8-bit re-ranking; per-query nprobe; exact "
+         "until 16 x nlist items are there to train on",
+         &make_ivfpq_index, &load_ivfpq_index},
     };
     return kKinds;
 }
@@ -142,10 +146,31 @@ Result<IndexSpec> parse_index_spec(std::string_view text) {
         return spec;
     }
     if (t.rfind("ivf", 0) == 0) {
-        return make_error(ErrorCode::kNotSupported,
-                          "index spec '" + std::string(text) +
-                              "': IVF indexes are not in this build (Debian's faiss 1.7.3 has no "
-                              "SIMD; see docs/performance.md); use HNSW<M> or flat");
+        // IVF<nlist>,PQ<m>[x8]: the faiss factory form; other IVF encodings are not built.
+        std::string_view rest = std::string_view(t).substr(3);
+        const auto comma = rest.find(',');
+        int nlist = 0;
+        int m = 0;
+        if (comma == std::string_view::npos || !parse_positive(rest.substr(0, comma), nlist) ||
+            nlist > 1 << 20)
+            return tl::unexpected(bad_spec(text));
+        std::string_view code = rest.substr(comma + 1);
+        if (code.rfind("pq", 0) != 0) {
+            return make_error(ErrorCode::kNotSupported,
+                              "index spec '" + std::string(text) +
+                                  "': only PQ codes are built for IVF (IVF<nlist>,PQ<m>, e.g. "
+                                  "IVF4096,PQ32); use HNSW<M> or flat otherwise");
+        }
+        code.remove_prefix(2);
+        if (code.size() > 2 && code.substr(code.size() - 2) == "x8")
+            code.remove_suffix(2);
+        if (!parse_positive(code, m) || m > 4096)
+            return tl::unexpected(bad_spec(text));
+        spec.kind = "ivfpq";
+        spec.ivf_nlist = nlist;
+        spec.pq_m = m;
+        spec.text = "IVF" + std::to_string(nlist) + ",PQ" + std::to_string(m);
+        return spec;
     }
     return tl::unexpected(bad_spec(text));
 }

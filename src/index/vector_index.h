@@ -1,5 +1,7 @@
-// Vector indexes behind one interface: exact `flat` (the reference) and approximate `HNSW<M>`
-// (hnswlib graph, our build flags), chosen by a spec string ("flat", "HNSW32", "HNSW16,efC100").
+// Vector indexes behind one interface: exact `flat` (the reference), approximate `HNSW<M>`
+// (hnswlib graph, our build flags) and `IVF<nlist>,PQ<m>` (faiss inverted lists of PQ codes with
+// 8-bit re-ranking, for memory at scale), chosen by a spec string ("flat", "HNSW32",
+// "HNSW16,efC100", "IVF4096,PQ32").
 // Items are our 64-bit item ids; vectors are n × d float32, row-major. All four metrics:
 // cosine/correlation as inner product of normalised (centred) rows, euclidean natively, manhattan
 // by exact re-ranking of L2 candidates (HNSW) or exactly (flat). Filters apply during search.
@@ -33,6 +35,8 @@ struct IndexSpec {
     std::string text;
     int hnsw_m = 0;                // HNSW<M>: graph degree (layer 0 has 2M links)
     int hnsw_ef_construction = 0;  // ",efC<N>" (default kHnswDefaultEfConstruction)
+    int ivf_nlist = 0;             // IVF<nlist>: coarse k-means lists
+    int pq_m = 0;                  // PQ<m>: bytes per PQ code (8-bit sub-quantisers)
 };
 
 inline constexpr int kHnswDefaultM = 32;
@@ -42,6 +46,8 @@ inline constexpr std::size_t kHnswDefaultEfSearch = 96;
 // recall@10 0.875 and ef 192 gave 0.953 at p50 2.96 ms (docs/performance.md).
 inline constexpr std::size_t kHnswLargeIndexItems = 300000;
 inline constexpr std::size_t kHnswLargeEfSearch = 192;
+// IVF default nprobe: nlist / 16, at least this many (docs/performance.md).
+inline constexpr std::size_t kIvfMinDefaultNprobe = 32;
 // `auto` picks flat below this many items and HNSW32 from it on (docs/performance.md).
 inline constexpr std::size_t kAutoAnnThreshold = 50000;
 
@@ -72,6 +78,10 @@ public:
     virtual Result<std::vector<SearchHit>> search(std::span<const float> query,
                                                   const SearchOptions& options) const = 0;
 
+    // True when search() distances are exact (flat, HNSW keep full vectors). IVF-PQ ranks with
+    // 8-bit copies: its distances are close (docs/performance.md) and the engine recomputes the
+    // returned hits' distances from the catalog.
+    virtual bool exact_distances() const { return true; }
     // Approximate resident memory of the index structure, bytes.
     virtual std::size_t memory_bytes() const = 0;
     // Worker threads for add() (0 = all cores).
@@ -99,7 +109,7 @@ struct IndexKind {
 const std::vector<IndexKind>& index_kinds();
 
 // Parses a spec (case-insensitive kind). kInvalidArgument listing the valid forms; kNotSupported
-// for faiss-style specs this build does not provide (IVF…,PQ…).
+// for faiss-style specs this build does not provide (IVF…,Flat, OPQ…, …).
 Result<IndexSpec> parse_index_spec(std::string_view text);
 // "flat" below kAutoAnnThreshold items, else "HNSW32".
 std::string auto_index_spec(std::size_t n_items);
@@ -107,7 +117,7 @@ std::string auto_index_spec(std::size_t n_items);
 // REQUIRES: dim > 0. kInvalidArgument for a bad spec.
 Result<std::unique_ptr<VectorIndex>> make_index(std::string_view spec, int dim, Metric metric);
 
-// Registry entries (index_registry.cpp, hnsw_index.cpp).
+// Registry entries (index_registry.cpp, hnsw_index.cpp, ivfpq_index.cpp).
 Result<std::unique_ptr<VectorIndex>> make_flat_vector_index(const IndexSpec& spec,
                                                             int dim,
                                                             Metric metric);
@@ -120,5 +130,13 @@ Result<std::unique_ptr<VectorIndex>> load_hnsw_index(const IndexSpec& spec,
                                                      int dim,
                                                      Metric metric,
                                                      detail::IndexReader& in);
+
+Result<std::unique_ptr<VectorIndex>> make_ivfpq_index(const IndexSpec& spec,
+                                                      int dim,
+                                                      Metric metric);
+Result<std::unique_ptr<VectorIndex>> load_ivfpq_index(const IndexSpec& spec,
+                                                      int dim,
+                                                      Metric metric,
+                                                      detail::IndexReader& in);
 
 }  // namespace earshot

@@ -2,6 +2,7 @@
 // each give an error (kCorruption / kNotSupported), never a crash.
 #include "index/index_file.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -32,10 +33,14 @@ protected:
     void SetUp() override {
         auto index = make_index(GetParam(), 16, Metric::kEuclidean);
         ASSERT_TRUE(index);
-        auto data = testing_util::clustered(300, 16, 7);
-        ASSERT_TRUE((*index)->add(testing_util::ids_from(1, 300), data));
+        // Enough rows for IVF-PQ to train (it is exact, and saved as such, below 2048 items).
+        auto data = testing_util::clustered(2500, 16, 7);
+        ASSERT_TRUE((*index)->add(testing_util::ids_from(1, 2500), data));
+        ASSERT_TRUE((*index)->exact_distances() || GetParam().rfind("IVF", 0) == 0);
         // A fresh directory per test: CTest runs the cases in parallel processes.
-        path_ = dir_.path() / ("corrupt_" + GetParam() + ".esix");
+        std::string name = GetParam();
+        std::replace(name.begin(), name.end(), ',', '_');
+        path_ = dir_.path() / ("corrupt_" + name + ".esix");
         IndexFileHeader h;
         h.space = "s";
         ASSERT_TRUE(save_index_file(path_, **index, h));
@@ -106,7 +111,7 @@ TEST_P(IndexFileTest, MissingFileIsNotFound) {
     EXPECT_EQ(load_index_file(path_).error().code(), ErrorCode::kNotFound);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, IndexFileTest, ::testing::Values("flat", "HNSW8"));
+INSTANTIATE_TEST_SUITE_P(Kinds, IndexFileTest, ::testing::Values("flat", "HNSW8", "IVF16,PQ4"));
 
 }  // namespace
 }  // namespace earshot
