@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -217,27 +218,75 @@ fs::path index_file_path(const fs::path& db_path,
            fmt::format("{}.{}.{}.esix", safe(space), metric_name(metric), safe(canonical_spec));
 }
 
+// One cached index: what search_entry hands out. Immutable once installed (searches of the index
+// are const), so a search keeps using the entry it got while a newer one replaces it.
 struct SearchCacheEntry {
     std::unique_ptr<VectorIndex> index;
     std::unordered_map<std::int64_t, double> durations;
+    // The space's catalog generation this entry reflects: every write up to it is in the index
+    // (some later ones may be too; applying them again is harmless).
+    std::int64_t generation = 0;
     ReindexReport report;  // how the index was obtained
 };
 
 struct Engine::State {
+    // Search cache: one entry per (space, metric, canonical spec). Semantics:
+    // - A request first reads the space's generation G (catalog->space_state; it moves with every
+    //   vector insert/update/delete, by this process or another). An entry with generation >= G
+    //   is current and is returned under a shared lock of search_mu.
+    // - Otherwise the request registers a PendingBuild for the key and runs build_entry with no
+    //   engine lock held: load the index file and apply the catalog rows written since it was
+    //   saved while dropping ids gone from the catalog ("updated"), or build from the catalog
+    //   (always for flat and for force). Then it installs the result and completes the pending
+    //   build. search_mu is taken exclusively only to look up / register / install. So the first
+    //   request after a write waits for the refresh and sees the write (a write committed before
+    //   a request starts is seen by it, with the exception below).
+    // - At most one build per key runs. A request that finds one in flight returns the key's
+    //   previous entry if it has one (stale while refreshing; not for force), otherwise waits for
+    //   the build and takes its result or error (and builds again if that build started before
+    //   G). Searches and builds of other keys never wait for it.
+    // - Stale entries are safe to search: Engine::search_vector resolves every hit in the catalog
+    //   and drops those whose item is gone (ids are never reused: AUTOINCREMENT), asking the
+    //   index for more candidates until k remain. Until the refresh is installed such a search
+    //   misses items added since, and an item whose vector was replaced is ranked by its old one.
+    // - force (reindex --force) builds from scratch; it waits for a build in flight and takes it
+    //   only if that one was forced and started at G or later.
+    // - invalidate() (index/remove/import in this process) drops the installed entries; a build
+    //   in flight still installs its entry, whose generation makes the next search refresh it if
+    //   the catalog has moved on.
+    using CacheKey = std::tuple<std::string, Metric, std::string>;  // space, metric, spec
+    using EntryResult = Result<std::shared_ptr<const SearchCacheEntry>>;
+    struct PendingBuild {
+        bool force = false;
+        std::int64_t generation = 0;  // G of the request that started it
+        std::shared_future<EntryResult> done;
+    };
+    struct CacheSlot {
+        std::shared_ptr<const SearchCacheEntry> entry;  // installed entry, may be null
+        std::shared_ptr<PendingBuild> building;         // build in flight, may be null
+    };
+
     EngineOptions options;
-    std::unique_ptr<Catalog> catalog;
+    std::unique_ptr<Catalog> catalog;  // thread-safe (serialises its calls)
 
     std::mutex models_mu;
     std::map<std::string, std::unique_ptr<EmbeddingModel>> models;  // protected by models_mu
 
-    // Search state below is protected by search_mu: shared for searches, exclusive for writes
-    // (index/remove/import invalidate the cache; building an index holds it exclusively).
     std::shared_mutex search_mu;
-    std::map<std::tuple<std::string, Metric, std::string>, std::shared_ptr<SearchCacheEntry>> cache;
+    std::map<CacheKey, CacheSlot> cache;  // protected by search_mu
 
     void invalidate() {
+        std::map<CacheKey, CacheSlot> dropped;  // large indexes are freed outside the lock
         std::unique_lock lock(search_mu);
-        cache.clear();
+        for (auto it = cache.begin(); it != cache.end();) {
+            if (it->second.building) {
+                dropped[it->first].entry = std::move(it->second.entry);
+                ++it;
+            } else {
+                dropped.insert(cache.extract(it++));
+            }
+        }
+        lock.unlock();
     }
 
     Error no_space(const std::string& space) const {
@@ -268,11 +317,48 @@ struct Engine::State {
         return st;
     }
 
-    // Builds the entry for (space, metric, spec). REQUIRES: search_mu held exclusively.
+    struct CaughtUp {
+        SpaceState state;   // the catalog the index now reflects
+        EmbeddingSet live;  // ids and durations of the space's rows (no vectors)
+        bool consistent = false;
+    };
+
+    // Brings an index saved at generation `since` up to the catalog: drops ids no longer in the
+    // space and upserts the rows written after `since`. Another process may write meanwhile, so
+    // the reads are repeated (from the generation they started at) until the generation did not
+    // move during one pass; after kAttempts passes the result is not `consistent`, but still
+    // reflects at least state.generation.
+    Result<CaughtUp> catch_up(VectorIndex& index, const std::string& space, std::int64_t since) {
+        constexpr int kAttempts = 4;
+        for (int attempt = 1;; ++attempt) {
+            CaughtUp out;
+            EARSHOT_ASSIGN_OR_RETURN(out.state, state_of(space));
+            EARSHOT_ASSIGN_OR_RETURN(out.live, catalog->load_embeddings_since(space, -1, false));
+            if (out.state.generation > since) {
+                EARSHOT_ASSIGN_OR_RETURN(auto changed,
+                                         catalog->load_embeddings_since(space, since, true));
+                std::unordered_set<std::int64_t> keep(out.live.ids.begin(), out.live.ids.end());
+                std::vector<std::int64_t> gone;
+                for (auto id : index.ids()) {
+                    if (keep.count(id) == 0)
+                        gone.push_back(id);
+                }
+                index.remove(gone);
+                EARSHOT_RETURN_IF_ERROR(upsert(index, changed.ids, changed.vectors));
+            }
+            EARSHOT_ASSIGN_OR_RETURN(auto after, state_of(space));
+            out.consistent = after.generation == out.state.generation;
+            if (out.consistent || attempt == kAttempts)
+                return out;
+            since = out.state.generation;
+        }
+    }
+
+    // Builds the entry for (space, metric, spec). Runs without search_mu (only the catalog's own
+    // lock, per call), possibly concurrently with builds of other keys.
     Result<std::shared_ptr<SearchCacheEntry>> build_entry(const std::string& space,
                                                           Metric metric,
                                                           const IndexSpec& spec,
-                                                          const SpaceState& st,
                                                           bool force) {
         auto t0 = std::chrono::steady_clock::now();
         auto entry = std::make_shared<SearchCacheEntry>();
@@ -295,60 +381,57 @@ struct Engine::State {
                                 loaded.error().message());
                     why_rebuild = "rebuilt";
                 }
-            } else if (loaded->header.space != space || loaded->header.dim != st.dim ||
-                       loaded->header.metric != metric || loaded->header.spec != spec.text) {
-                log_warning("index '{}' was built for another space/dim/metric/spec; rebuilding",
-                            file.string());
-                why_rebuild = "rebuilt";
-            } else if (loaded->header.catalog_generation > st.generation) {
-                log_warning("index '{}' is newer than the catalog (restored catalog?); rebuilding",
-                            file.string());
-                why_rebuild = "rebuilt";
             } else {
-                auto& index = loaded->index;
-                index->set_threads(options.threads);
-                EARSHOT_ASSIGN_OR_RETURN(auto live,
-                                         catalog->load_embeddings_since(space, -1, false));
-                if (loaded->header.catalog_generation < st.generation) {
-                    // Apply the rows written since, and drop ids no longer in the catalog.
-                    EARSHOT_ASSIGN_OR_RETURN(auto changed,
-                                             catalog->load_embeddings_since(
-                                                 space, loaded->header.catalog_generation, true));
-                    std::unordered_set<std::int64_t> keep(live.ids.begin(), live.ids.end());
-                    std::vector<std::int64_t> gone;
-                    for (auto id : index->ids()) {
-                        if (keep.count(id) == 0)
-                            gone.push_back(id);
-                    }
-                    index->remove(gone);
-                    EARSHOT_RETURN_IF_ERROR(upsert(*index, changed.ids, changed.vectors));
-                    rep.action = "updated";
-                } else {
-                    rep.action = "current";
-                }
-                if (index->size() == live.ids.size() &&
-                    static_cast<std::int64_t>(index->size()) == st.n_items) {
-                    if (rep.action == "updated") {
-                        IndexFileHeader h;
-                        h.space = space;
-                        h.catalog_generation = st.generation;
-                        h.catalog_max_id = st.max_id;
-                        auto saved = save_index_file(file, *index, h);
-                        if (!saved)
-                            log_warning("{}", saved.error().message());
-                    }
-                    entry->index = std::move(index);
-                    for (std::size_t i = 0; i < live.ids.size(); ++i)
-                        entry->durations[live.ids[i]] = live.durations_s[i];
-                } else {
-                    log_warning("index '{}' does not match the catalog after updating; rebuilding",
-                                file.string());
+                // Read after loading: another process may have updated the file since this
+                // request read the catalog.
+                EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
+                const std::int64_t saved_at = loaded->header.catalog_generation;
+                if (loaded->header.space != space || loaded->header.dim != st.dim ||
+                    loaded->header.metric != metric || loaded->header.spec != spec.text) {
+                    log_warning(
+                        "index '{}' was built for another space/dim/metric/spec; rebuilding",
+                        file.string());
                     why_rebuild = "rebuilt";
+                } else if (saved_at > st.generation) {
+                    log_warning(
+                        "index '{}' is newer than the catalog (restored catalog?); rebuilding",
+                        file.string());
+                    why_rebuild = "rebuilt";
+                } else {
+                    auto& index = loaded->index;
+                    index->set_threads(options.threads);
+                    EARSHOT_ASSIGN_OR_RETURN(auto now, catch_up(*index, space, saved_at));
+                    rep.action = now.state.generation > saved_at ? "updated" : "current";
+                    // With concurrent writes the counts cannot be compared; a damaged file is
+                    // caught by the next quiet load.
+                    if (!now.consistent ||
+                        (index->size() == now.live.ids.size() &&
+                         static_cast<std::int64_t>(index->size()) == now.state.n_items)) {
+                        if (rep.action == "updated") {
+                            IndexFileHeader h;
+                            h.space = space;
+                            h.catalog_generation = now.state.generation;
+                            h.catalog_max_id = now.state.max_id;
+                            auto saved = save_index_file(file, *index, h);
+                            if (!saved)
+                                log_warning("{}", saved.error().message());
+                        }
+                        entry->index = std::move(index);
+                        entry->generation = now.state.generation;
+                        for (std::size_t i = 0; i < now.live.ids.size(); ++i)
+                            entry->durations[now.live.ids[i]] = now.live.durations_s[i];
+                    } else {
+                        log_warning(
+                            "index '{}' does not match the catalog after updating; rebuilding",
+                            file.string());
+                        why_rebuild = "rebuilt";
+                    }
                 }
             }
         }
-        // 2. Build from the catalog.
+        // 2. Build from the catalog (labelled with the generation read before loading it).
         if (!entry->index) {
+            EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
             auto set = catalog->load_embeddings(space);
             if (!set) {
                 if (set.error().code() == ErrorCode::kNotFound)
@@ -375,6 +458,7 @@ struct Engine::State {
                 rep.action = "in-memory";
             }
             entry->index = std::move(index);
+            entry->generation = st.generation;
             entry->durations.reserve(set->ids.size());
             for (std::size_t i = 0; i < set->ids.size(); ++i)
                 entry->durations[set->ids[i]] = set->durations_s[i];
@@ -385,28 +469,88 @@ struct Engine::State {
         return entry;
     }
 
-    Result<std::shared_ptr<SearchCacheEntry>> search_entry(const std::string& space,
-                                                           Metric metric,
-                                                           const std::string& requested,
-                                                           bool force = false) {
+    // The entry for (space, metric, requested spec), current with the catalog as read on entry
+    // (or the previous one while another request refreshes it); see the comment at the top.
+    EntryResult search_entry(const std::string& space,
+                             Metric metric,
+                             const std::string& requested,
+                             bool force = false) {
         EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
         EARSHOT_ASSIGN_OR_RETURN(auto spec, resolve_spec(requested, st));
-        const auto key = std::make_tuple(space, metric, spec.text);
-        if (!force) {
-            std::shared_lock lock(search_mu);
-            auto it = cache.find(key);
-            if (it != cache.end())
-                return it->second;
+        const CacheKey key{space, metric, spec.text};
+        auto current = [&](const CacheSlot& slot) {
+            return !force && slot.entry && slot.entry->generation >= st.generation;
+        };
+        for (;;) {
+            if (!force) {
+                std::shared_lock lock(search_mu);
+                auto it = cache.find(key);
+                if (it != cache.end() && current(it->second))
+                    return it->second.entry;
+            }
+            std::shared_ptr<PendingBuild> pending;
+            std::promise<EntryResult> promise;
+            bool mine = false;
+            {
+                std::unique_lock lock(search_mu);
+                CacheSlot& slot = cache[key];
+                if (current(slot))
+                    return slot.entry;
+                if (slot.building) {
+                    if (!force && slot.entry)
+                        return slot.entry;  // the previous entry while another request refreshes
+                    pending = slot.building;
+                } else {
+                    pending = std::make_shared<PendingBuild>();
+                    pending->force = force;
+                    pending->generation = st.generation;
+                    pending->done = promise.get_future().share();
+                    slot.building = pending;
+                    mine = true;
+                }
+            }
+            if (mine)
+                return run_build(key, spec, force, pending, promise);
+            EntryResult r = pending->done.get();
+            if (!r)
+                return r;
+            if (force ? pending->force && pending->generation >= st.generation
+                      : (*r)->generation >= st.generation)
+                return r;
+            // That build started before this request's generation: look again.
         }
-        std::unique_lock lock(search_mu);
-        if (!force) {
-            auto it = cache.find(key);
-            if (it != cache.end())
-                return it->second;
+    }
+
+    // Runs the build registered as `pending` for key, installs its entry and completes it.
+    EntryResult run_build(const CacheKey& key,
+                          const IndexSpec& spec,
+                          bool force,
+                          const std::shared_ptr<PendingBuild>& pending,
+                          std::promise<EntryResult>& promise) {
+        EntryResult r = make_error(ErrorCode::kInternal, "index build did not run");
+        std::shared_ptr<const SearchCacheEntry> replaced;  // freed outside the lock
+        auto finish = [&] {
+            std::unique_lock lock(search_mu);
+            CacheSlot& slot = cache[key];
+            if (r && (force || !slot.entry || (*r)->generation >= slot.entry->generation))
+                replaced = std::exchange(slot.entry, *r);
+            if (slot.building == pending)
+                slot.building.reset();
+        };
+        try {
+            auto built = build_entry(std::get<0>(key), std::get<1>(key), spec, force);
+            if (built)
+                r = std::shared_ptr<const SearchCacheEntry>(std::move(*built));
+            else
+                r = tl::unexpected(built.error());
+        } catch (...) {
+            finish();  // waiters get the exception rather than waiting forever
+            promise.set_exception(std::current_exception());
+            throw;
         }
-        EARSHOT_ASSIGN_OR_RETURN(auto entry, build_entry(space, metric, spec, st, force));
-        cache[key] = entry;
-        return entry;
+        finish();
+        promise.set_value(r);
+        return r;
     }
 };
 
@@ -666,7 +810,6 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
     SearchOptions so;
     // A few extra candidates so that byte-identical copies of the query can be dropped.
     constexpr std::size_t kExtra = 8;
-    so.k = req.k + (exclude_hash.empty() ? 0 : kExtra);
     so.threads = s_->options.threads;
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
@@ -686,32 +829,41 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
         }
         return true;
     };
-    EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
     SearchResponse resp;
     resp.query = query_name;
     resp.model = space;
     resp.metric = req.metric;
     resp.index = entry->index->spec().text;
-    for (const auto& h : hits) {
-        if (resp.results.size() >= req.k)
-            break;
-        auto item = s_->catalog->get_item(h.id);
-        if (!item) {
-            if (item.error().code() == ErrorCode::kNotFound)
-                continue;  // removed meanwhile
-            return tl::unexpected(item.error());
+    // Hits are resolved in the catalog: an item removed since the entry was built (a stale entry
+    // while it is refreshed, or a removal racing this search) is dropped, and the index is asked
+    // for more candidates until k results remain or it has no more.
+    for (std::size_t want = req.k + (exclude_hash.empty() ? 0 : kExtra);; want *= 2) {
+        so.k = want;
+        EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
+        resp.results.clear();
+        for (const auto& h : hits) {
+            if (resp.results.size() >= req.k)
+                break;
+            auto item = s_->catalog->get_item(h.id);
+            if (!item) {
+                if (item.error().code() == ErrorCode::kNotFound)
+                    continue;  // removed
+                return tl::unexpected(item.error());
+            }
+            if (!exclude_hash.empty() && item->content_hash == exclude_hash)
+                continue;
+            SearchResultItem r;
+            r.rank = static_cast<int>(resp.results.size()) + 1;
+            r.id = item->id;
+            r.path = item->path;
+            r.name = item->name;
+            r.duration_s = item->duration_s;
+            r.distance = h.distance;
+            r.score = h.score;
+            resp.results.push_back(std::move(r));
         }
-        if (!exclude_hash.empty() && item->content_hash == exclude_hash)
-            continue;
-        SearchResultItem r;
-        r.rank = static_cast<int>(resp.results.size()) + 1;
-        r.id = item->id;
-        r.path = item->path;
-        r.name = item->name;
-        r.duration_s = item->duration_s;
-        r.distance = h.distance;
-        r.score = h.score;
-        resp.results.push_back(std::move(r));
+        if (resp.results.size() >= req.k || hits.size() < want)
+            break;
     }
     return resp;
 }

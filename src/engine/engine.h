@@ -1,8 +1,12 @@
 // The engine: the one façade the CLI and the HTTP server use. It ties decoding, embedding models,
 // the catalog and search together: ingest folders of audio, search by file / uploaded bytes /
 // library item, embed a file, list/remove/export items.
-// Thread-safety: an Engine may be shared by threads. Searches take a shared lock on the cached
-// search state; ingest/remove take it exclusively (see mu_ in engine.cpp).
+// Thread-safety: an Engine may be shared by threads. Searches find their index in a cache under
+// a shared lock; building, loading or updating an index runs with no engine lock held (one build
+// per index at a time, requests for it wait or use its previous version), so searches of other
+// indexes never wait for it. A search sees the catalog writes (of any process) committed before
+// it started, except while another request is already refreshing that index; removed items never
+// appear. Details at Engine::State in engine.cpp.
 #pragma once
 
 #include <cstdint>
@@ -173,7 +177,8 @@ public:
                                            const SearchRequest& req,
                                            const SearchOptions& options);
 
-    // Drops cached indexes (after writing to the catalog behind the engine's back).
+    // Drops cached indexes (e.g. to free memory). Not needed for correctness: a search notices
+    // catalog writes (the space's generation) and refreshes its index.
     void invalidate_cache();
 
     // Removes items by path (as given or canonicalised). Returns how many were removed.
