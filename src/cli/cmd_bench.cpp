@@ -25,6 +25,7 @@ struct BenchCliOptions {
     // bench index
     std::vector<std::string> specs = {"flat", "HNSW32"};
     std::vector<std::size_t> ef_search = {32, 64, 96, 192};
+    std::vector<std::size_t> nprobe = {0};
     std::string metric = "cosine";
     std::string space;
     std::string db;
@@ -101,6 +102,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.queries = o.queries;
     io.specs = o.specs;
     io.ef_search = o.ef_search;
+    io.nprobe = o.nprobe;
     io.db = o.db;
     io.space = o.space;
     if (o.common.threads > 0)
@@ -123,6 +125,7 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"build_s", r.build_s},
                            {"bytes_per_item", r.bytes_per_item},
                            {"ef_search", r.ef_search},
+                           {"nprobe", r.nprobe},
                            {"threads", r.threads},
                            {"p50_ms", r.p50_ms},
                            {"p99_ms", r.p99_ms},
@@ -133,16 +136,18 @@ int run_bench_index(const BenchCliOptions& o) {
         return 0;
     }
     fmt::print(
-        "| index | data | n | dim | metric | build (s) | bytes/item | efSearch | threads | "
+        "| index | data | n | dim | metric | build (s) | bytes/item | efSearch | nprobe | threads "
+        "| "
         "p50 (ms) | p99 (ms) | QPS | recall@10 |\n|---|---|---|---|---|---|---|---|---|---|---|"
-        "---|---|\n");
+        "---|---|---|\n");
     for (const auto& r : *rows) {
         fmt::print(
-            "| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {:.3f} | {:.3f} | "
+            "| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {} | {:.3f} | {:.3f} | "
             "{:.0f} | {:.4f} |\n",
             r.spec, r.data, r.n, r.dim, metric_name(r.metric), r.build_s, r.bytes_per_item,
-            r.ef_search == 0 ? "-" : std::to_string(r.ef_search), r.threads, r.p50_ms, r.p99_ms,
-            r.qps, r.recall_at_k);
+            r.ef_search == 0 ? "-" : std::to_string(r.ef_search),
+            r.nprobe == 0 ? "-" : std::to_string(r.nprobe), r.threads, r.p50_ms, r.p99_ms, r.qps,
+            r.recall_at_k);
     }
     return 0;
 }
@@ -261,6 +266,10 @@ void setup_bench(CLI::App& app) {
     cmd->add_flag("-q,--quiet", opts->quiet, "bench windows: no progress bar");
     cmd->add_option("--index", opts->specs, "bench index: specs to compare")->capture_default_str();
     cmd->add_option("--ef-search", opts->ef_search, "bench index: HNSW efSearch values")
+        ->capture_default_str();
+    cmd->add_option("--nprobe", opts->nprobe,
+                    "bench index: IVF lists probed per query, several values (0 = the default, "
+                    "max(32, nlist/16))")
         ->capture_default_str();
     cmd->add_option("--metric", opts->metric, "bench index: metric")->capture_default_str();
     cmd->add_option("--space", opts->space,

@@ -156,7 +156,8 @@ void setup_eval(CLI::App& app) {
                     "--ann: stored vectors used as queries (fixed seed)")
         ->capture_default_str();
     cmd->add_option("--ef-search", opts->ef_search, "--ann: HNSW efSearch (default 96)");
-    cmd->add_option("--nprobe", opts->nprobe, "--ann: IVF nprobe (reserved)");
+    cmd->add_option("--nprobe", opts->nprobe,
+                    "--ann: IVF lists probed per query (default max(32, nlist/16))");
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");

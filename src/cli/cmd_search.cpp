@@ -130,7 +130,8 @@ void setup_search(CLI::App& app) {
                     "below 50k items in the space, HNSW32 above)");
     cmd->add_option("--ef-search", opts->ef_search,
                     "HNSW candidate list size per query (default 96; higher = better recall)");
-    cmd->add_option("--nprobe", opts->nprobe, "IVF lists probed per query (reserved)");
+    cmd->add_option("--nprobe", opts->nprobe,
+                    "IVF lists probed per query (default max(32, nlist/16))");
     cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
     cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
     cmd->add_option("--id", opts->id,

@@ -237,10 +237,15 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         const double build_s = seconds_since(t0);
         const double per_item =
             static_cast<double>(index->memory_bytes()) / static_cast<double>(data.n_rows);
-        const bool approximate = index->spec().kind != "flat";
-        std::vector<std::size_t> efs =
-            approximate ? options.ef_search : std::vector<std::size_t>{0};
+        const bool is_hnsw = index->spec().kind == "hnsw";
+        const bool is_ivf = index->spec().kind == "ivfpq";
+        std::vector<std::size_t> efs = is_hnsw ? options.ef_search : std::vector<std::size_t>{0};
+        std::vector<std::size_t> probes = is_ivf ? options.nprobe : std::vector<std::size_t>{0};
+        std::vector<std::pair<std::size_t, std::size_t>> knobs;
         for (std::size_t ef : efs) {
+            for (std::size_t np : probes) knobs.emplace_back(ef, np);
+        }
+        for (const auto& [ef, nprobe] : knobs) {
             for (int threads : options.query_threads) {
                 std::vector<double> lat(nq);
                 std::vector<double> recall(nq);
@@ -250,6 +255,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         SearchOptions so;
                         so.k = options.k;
                         so.ef_search = ef;
+                        so.nprobe = nprobe;
                         so.threads = 1;
                         auto tq = std::chrono::steady_clock::now();
                         auto hits = index->search(queries.row_span(q), so);
@@ -275,7 +281,13 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                 row.metric = options.metric;
                 row.build_s = build_s;
                 row.bytes_per_item = per_item;
-                row.ef_search = approximate ? std::max(ef, options.k) : 0;
+                row.ef_search = is_hnsw ? std::max(ef, options.k) : 0;
+                row.nprobe =
+                    is_ivf ? (nprobe > 0
+                                  ? std::min<std::size_t>(
+                                        nprobe, static_cast<std::size_t>(index->spec().ivf_nlist))
+                                  : ivf_default_nprobe(index->spec().ivf_nlist))
+                           : 0;
                 row.threads = threads;
                 std::sort(lat.begin(), lat.end());
                 row.p50_ms = lat[lat.size() / 2];

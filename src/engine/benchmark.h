@@ -66,9 +66,9 @@ struct SearchBenchRow {
 Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& options);
 
 // Index benchmark (`earshot bench index`): for each spec, build time (all threads), memory per
-// item, and for each efSearch value and query-thread count p50/p99 latency, QPS and recall@k
-// against exact search. Data: synthetic clustered vectors (n + queries held-out points), or the
-// stored vectors of a catalog space (queries held out of the index).
+// item, and for each efSearch value (HNSW) or nprobe value (IVF) and query-thread count p50/p99
+// latency, QPS and recall@k against exact search. Data: synthetic clustered vectors (n + queries
+// held-out points), or the stored vectors of a catalog space (queries held out of the index).
 struct IndexBenchOptions {
     std::size_t n = 100000;
     int dim = 1024;
@@ -77,6 +77,7 @@ struct IndexBenchOptions {
     Metric metric = Metric::kCosine;
     std::vector<std::string> specs = {"flat", "HNSW32"};
     std::vector<std::size_t> ef_search = {32, 64, 96, 192};
+    std::vector<std::size_t> nprobe = {0};  // IVF specs: lists probed (0 = the index default)
     std::vector<int> query_threads = {1, 2};
     std::filesystem::path db;  // non-empty: real embeddings of `space` from this catalog
     std::string space;
@@ -91,6 +92,7 @@ struct IndexBenchRow {
     double build_s = 0;
     double bytes_per_item = 0;
     std::size_t ef_search = 0;  // 0 for flat
+    std::size_t nprobe = 0;     // IVF: lists probed (0 = default; the row then reports it)
     int threads = 0;            // concurrent query streams (one search thread each)
     double p50_ms = 0;
     double p99_ms = 0;

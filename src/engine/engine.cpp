@@ -865,6 +865,24 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
         if (resp.results.size() >= req.k || hits.size() < want)
             break;
     }
+    if (!entry->index->exact_distances()) {
+        // IVF-PQ ranks with half-precision copies: report exact distances from the stored
+        // vectors (k catalog reads) and order by them.
+        for (auto& r : resp.results) {
+            auto stored = s_->catalog->get_embedding(r.id, space);
+            if (!stored)
+                continue;  // removed meanwhile: keep the index's distance
+            r.distance = static_cast<float>(naive_distance(req.metric, vector, *stored));
+            r.score = score_from_distance(req.metric, r.distance);
+        }
+        std::stable_sort(resp.results.begin(), resp.results.end(),
+                         [](const SearchResultItem& a, const SearchResultItem& b) {
+                             return a.distance < b.distance ||
+                                    (a.distance == b.distance && a.id < b.id);
+                         });
+        for (std::size_t i = 0; i < resp.results.size(); ++i)
+            resp.results[i].rank = static_cast<int>(i) + 1;
+    }
     return resp;
 }
 

@@ -77,7 +77,7 @@ struct SearchRequest {
     // the catalog (index_file_path) and brought up to date with the catalog before use.
     std::string index;
     std::size_t ef_search = 0;  // per-query HNSW efSearch (0 = index default)
-    std::size_t nprobe = 0;     // per-query IVF lists (0 = default; no IVF kind in this build)
+    std::size_t nprobe = 0;     // per-query IVF lists probed (0 = index default)
 };
 
 struct SearchResultItem {

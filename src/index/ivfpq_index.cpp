@@ -313,10 +313,7 @@ private:
         return ok_status();
     }
 
-    std::size_t default_nprobe() const {
-        const auto nlist = static_cast<std::size_t>(spec_.ivf_nlist);
-        return std::min(nlist, std::max<std::size_t>(kIvfMinDefaultNprobe, nlist / 16));
-    }
+    std::size_t default_nprobe() const { return ivf_default_nprobe(spec_.ivf_nlist); }
 
     // Distance under metric_ between a stored-form query and the half copy in `slot`.
     float rerank_distance(const float* q, std::size_t slot, float* buffer) const {
@@ -542,10 +539,13 @@ Result<std::unique_ptr<VectorIndex>> make_ivfpq_index(const IndexSpec& spec,
                                                       int dim,
                                                       Metric metric) {
     if (dim % spec.pq_m != 0) {
-        std::string options;
-        for (int m : {8, 16, 32, 64, 128}) {
-            if (dim % m == 0 && m <= dim)
+        std::string options;  // the divisors from 4 to 128, largest first, at most six
+        int shown = 0;
+        for (int m = std::min(dim, 128); m >= 4 && shown < 6; --m) {
+            if (dim % m == 0) {
                 options += (options.empty() ? "" : ", ") + ("PQ" + std::to_string(m));
+                ++shown;
+            }
         }
         return make_error(ErrorCode::kInvalidArgument,
                           "index spec '" + spec.text + "': PQ" + std::to_string(spec.pq_m) +

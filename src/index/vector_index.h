@@ -9,6 +9,7 @@
 // exclusive access (the engine holds a shared_mutex).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -48,6 +49,10 @@ inline constexpr std::size_t kHnswLargeIndexItems = 300000;
 inline constexpr std::size_t kHnswLargeEfSearch = 192;
 // IVF default nprobe: nlist / 16, at least this many (docs/performance.md).
 inline constexpr std::size_t kIvfMinDefaultNprobe = 32;
+inline std::size_t ivf_default_nprobe(int nlist) {
+    const auto n = static_cast<std::size_t>(nlist);
+    return n < kIvfMinDefaultNprobe ? n : std::max(kIvfMinDefaultNprobe, n / 16);
+}
 // `auto` picks flat below this many items and HNSW32 from it on (docs/performance.md).
 inline constexpr std::size_t kAutoAnnThreshold = 50000;
 

@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include "index/metric.h"
+#include "index/vector_index.h"
 #include "server/detail/routes.h"
 #include "server/json_codec.h"
 
@@ -28,6 +29,18 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
     }
     if (auto v = request_param(req, "max_duration"); v && !v->empty()) {
         EARSHOT_ASSIGN_OR_RETURN(sr.max_duration_s, parse_seconds_param("max_duration", *v));
+    }
+    if (auto v = request_param(req, "index"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto spec, parse_index_spec(*v));
+        sr.index = spec.text;
+    }
+    if (auto v = request_param(req, "ef_search"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto ef, parse_int_param("ef_search", *v, 1, 100000));
+        sr.ef_search = static_cast<std::size_t>(ef);
+    }
+    if (auto v = request_param(req, "nprobe"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto np, parse_int_param("nprobe", *v, 1, 1 << 20));
+        sr.nprobe = static_cast<std::size_t>(np);
     }
     if (sr.min_duration_s && sr.max_duration_s && *sr.min_duration_s > *sr.max_duration_s) {
         return make_error(ErrorCode::kInvalidArgument, "min_duration is above max_duration");

@@ -99,8 +99,17 @@ TEST(AnnCliTest, ImportSearchReindexEvalAndRoundTrip) {
     EXPECT_EQ(ej["queries"], 50);
     EXPECT_GE(ej["recall_at_k"].get<double>(), 0.95);
 
-    EXPECT_EQ(run("search --db " + q(db) + " --space syn --id 1 --index IVF4096,PQ32").exit_code,
-              6);
+    // IVF-PQ: 400 items are below its training threshold (16 x nlist, at least 2048), so it
+    // answers exactly; other IVF encodings are not built (exit 6); PQ must divide the dim (2).
+    auto ivf = run("search --db " + q(db) + " --space syn --id 1 -k 5 --index IVF8,PQ8 --json");
+    ASSERT_EQ(ivf.exit_code, 0) << ivf.out;
+    auto ivfj = json::parse(ivf.out);
+    EXPECT_EQ(ivfj["index"], "IVF8,PQ8");
+    ASSERT_EQ(ivfj["results"].size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i)
+        EXPECT_EQ(ivfj["results"][i]["id"], sj["results"][i]["id"]) << i;
+    EXPECT_EQ(run("search --db " + q(db) + " --space syn --id 1 --index IVF64,Flat").exit_code, 6);
+    EXPECT_EQ(run("search --db " + q(db) + " --space syn --id 1 --index IVF8,PQ5").exit_code, 2);
     EXPECT_EQ(run("search --db " + q(db) + " --space nope --id 1").exit_code, 3);
 
     // export -> import -> export is identical (jsonl and npy).

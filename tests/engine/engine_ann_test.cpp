@@ -135,6 +135,59 @@ TEST(EngineAnnTest, SearchByIdWithHnswMatchesFlatAndFileStaysConsistent) {
     }
 }
 
+TEST(EngineAnnTest, IvfPqResultsCarryExactDistancesAndSurviveReopen) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    put_random(engine->catalog(), 0, 3000, 3);  // above IVF16's training threshold (2048)
+    for (Metric metric : {Metric::kCosine, Metric::kManhattan}) {
+        SearchRequest req;
+        req.model = "syn";
+        req.k = 10;
+        req.metric = metric;
+        req.index = "flat";
+        auto exact = engine->search_id(7, req);
+        ASSERT_TRUE(exact);
+        req.index = "IVF16,PQ8";
+        auto ivf = engine->search_id(7, req);
+        ASSERT_TRUE(ivf) << ivf.error().to_string();
+        EXPECT_EQ(ivf->index, "IVF16,PQ8");
+        ASSERT_EQ(ivf->results.size(), 10u);
+        std::size_t same = 0;
+        for (const auto& a : ivf->results) {
+            for (const auto& b : exact->results) {
+                if (a.id == b.id) {
+                    ++same;
+                    // Recomputed from the stored vector: the flat index's distance.
+                    EXPECT_NEAR(a.distance, b.distance, 1e-5 * std::max(1.0f, b.distance));
+                }
+            }
+        }
+        EXPECT_GE(same, 9u) << metric_name(metric);
+        for (std::size_t i = 0; i < ivf->results.size(); ++i) {
+            EXPECT_EQ(ivf->results[i].rank, static_cast<int>(i) + 1);
+            if (i > 0) {
+                EXPECT_LE(ivf->results[i - 1].distance, ivf->results[i].distance);
+            }
+        }
+        // The index file is reused by a second engine (another process).
+        const auto file = index_file_path(dir / "lib.earshot", "syn", metric, "IVF16,PQ8");
+        ASSERT_TRUE(std::filesystem::exists(file));
+        auto e2 = open_engine(dir);
+        ReindexOptions ro;
+        ro.space = "syn";
+        ro.metric = metric;
+        ro.index = "IVF16,PQ8";
+        auto rep = e2->reindex(ro);
+        ASSERT_TRUE(rep);
+        EXPECT_EQ(rep->action, "current");
+        auto again = e2->search_id(7, req);
+        ASSERT_TRUE(again);
+        ASSERT_EQ(again->results.size(), ivf->results.size());
+        for (std::size_t i = 0; i < again->results.size(); ++i)
+            EXPECT_EQ(again->results[i].id, ivf->results[i].id);
+    }
+}
+
 TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
     TempDir dir;
     auto engine = open_engine(dir);

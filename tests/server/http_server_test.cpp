@@ -264,6 +264,30 @@ TEST_F(HttpServerTest, SearchDurationRange) {
     }
 }
 
+TEST_F(HttpServerTest, SearchWithIndexSpecAndKnobs) {
+    auto id = std::to_string(lib_->id_of("sine_440"));
+    auto flat = search({{"id", id, "", ""}, {"k", "3", "", ""}, {"index", "flat", "", ""}});
+    ASSERT_TRUE(flat);
+    ASSERT_EQ(flat->status, 200) << flat->body;
+    for (const char* spec : {"HNSW16", "IVF8,PQ10"}) {  // mfcc is 90-d
+        auto r = search({{"id", id, "", ""},
+                         {"k", "3", "", ""},
+                         {"index", spec, "", ""},
+                         {"ef_search", "64", "", ""},
+                         {"nprobe", "8", "", ""}});
+        ASSERT_TRUE(r);
+        ASSERT_EQ(r->status, 200) << r->body;
+        auto j = body_json(r);
+        EXPECT_EQ(j["index"], spec);
+        ASSERT_EQ(j["results"].size(), body_json(flat)["results"].size());
+        // A library this small is searched exactly by every kind.
+        for (std::size_t i = 0; i < j["results"].size(); ++i)
+            EXPECT_EQ(j["results"][i]["id"], body_json(flat)["results"][i]["id"]) << spec;
+    }
+    expect_error(search({{"id", id, "", ""}, {"index", "lsh", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"id", id, "", ""}, {"nprobe", "0", "", ""}}), 400, "InvalidArgument");
+}
+
 TEST_F(HttpServerTest, SearchBadParameters) {
     auto id = std::to_string(lib_->id_of("sine_440"));
     expect_error(search({{"k", "3", "", ""}}), 400, "InvalidArgument");  // neither file nor id
