@@ -29,8 +29,9 @@ struct SearchOptions {
     // (e.g. duration range, excluding the query item). Must be thread-safe.
     std::function<bool(std::int64_t id)> filter;
     int threads = 0;  // 0 = all cores
-    // Approximate indexes only (0 = the index's default): HNSW candidate list size (efSearch,
-    // raised to at least k) and IVF lists probed (nprobe). Exact indexes ignore them.
+    // Approximate indexes only (0 = the index's default): candidate list size (HNSW efSearch;
+    // IVF-PQ: PQ candidates re-ranked with exact-ish distances, default 100 x k), raised to at
+    // least k, and IVF lists probed (nprobe). Exact indexes ignore them.
     std::size_t ef_search = 0;
     std::size_t nprobe = 0;
 };

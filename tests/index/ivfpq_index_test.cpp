@@ -80,6 +80,19 @@ TEST(IvfPqIndexTest, SmallBatchesAndNprobe) {
     const double at_all = recall_at_k(**index, flat, queries, o);
     EXPECT_LT(at_one, at_default);
     EXPECT_GE(at_all, at_default);
+
+    // A filter passing half the items (4000 >= the exact-scan floor of 2048) is applied inside
+    // the list scan, with proportionally more lists probed.
+    SearchOptions f;
+    f.k = 10;
+    f.filter = [](std::int64_t id) { return id % 2 == 0; };
+    for (std::size_t q = 0; q < 5; ++q) {
+        auto hits = (*index)->search(queries.row_span(q), f);
+        ASSERT_TRUE(hits);
+        EXPECT_EQ(hits->size(), 10u);
+        for (const auto& h : *hits) EXPECT_EQ(h.id % 2, 0);
+    }
+    EXPECT_GE(recall_at_k(**index, flat, queries, f), 0.95);
 }
 
 TEST(IvfPqIndexTest, UsesLessMemoryThanFlat) {
