@@ -130,24 +130,24 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"p50_ms", r.p50_ms},
                            {"p99_ms", r.p99_ms},
                            {"qps", r.qps},
-                           {"recall_at_10", r.recall_at_k}});
+                           {"recall_at_10", r.recall_at_k},
+                           {"recall_at_10_ties", r.recall_at_k_ties}});
         }
         print_json({{"index", arr}});
         return 0;
     }
     fmt::print(
         "| index | data | n | dim | metric | build (s) | bytes/item | efSearch | nprobe | threads "
-        "| "
-        "p50 (ms) | p99 (ms) | QPS | recall@10 |\n|---|---|---|---|---|---|---|---|---|---|---|"
-        "---|---|---|\n");
+        "| p50 (ms) | p99 (ms) | QPS | recall@10 | recall@10 (ties) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : *rows) {
         fmt::print(
             "| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {} | {:.3f} | {:.3f} | "
-            "{:.0f} | {:.4f} |\n",
+            "{:.0f} | {:.4f} | {:.4f} |\n",
             r.spec, r.data, r.n, r.dim, metric_name(r.metric), r.build_s, r.bytes_per_item,
             r.ef_search == 0 ? "-" : std::to_string(r.ef_search),
             r.nprobe == 0 ? "-" : std::to_string(r.nprobe), r.threads, r.p50_ms, r.p99_ms, r.qps,
-            r.recall_at_k);
+            r.recall_at_k, r.recall_at_k_ties);
     }
     return 0;
 }

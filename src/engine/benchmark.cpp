@@ -22,6 +22,7 @@
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "index/flat_index.h"
+#include "index/metric.h"
 #include "index/vector_index.h"
 #include "models/model_registry.h"
 #include "models/pooling.h"
@@ -30,6 +31,9 @@ namespace earshot {
 namespace fs = std::filesystem;
 
 namespace {
+// bench index: a hit within this (absolute) distance of the exact k-th neighbour counts as tied.
+constexpr double kTieTolerance = 1e-6;
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -227,6 +231,17 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         EARSHOT_ASSIGN_OR_RETURN(auto hits, exact.search(queries.row_span(q), so));
         for (const auto& h : hits) truth[q].push_back(h.id);
     }
+    // Exact (double) distance of a data row to a query, and of each query's k-th true neighbour:
+    // for recall with ties (IndexBenchRow::recall_at_k_ties).
+    auto exact_distance = [&](std::size_t q, std::int64_t id) {
+        return naive_distance(options.metric, queries.row_span(q),
+                              data.row_span(static_cast<std::size_t>(id - 1)));
+    };
+    std::vector<double> kth_distance(nq, 0.0);
+    for (std::size_t q = 0; q < nq; ++q) {
+        if (!truth[q].empty())
+            kth_distance[q] = exact_distance(q, truth[q].back());
+    }
 
     std::vector<IndexBenchRow> rows;
     for (const auto& spec : options.specs) {
@@ -248,7 +263,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         for (const auto& [ef, nprobe] : knobs) {
             for (int threads : options.query_threads) {
                 std::vector<double> lat(nq);
-                std::vector<double> recall(nq);
+                std::vector<std::vector<std::int64_t>> found_ids(nq);
                 auto t_all = std::chrono::steady_clock::now();
                 parallel_for(nq, threads, 1, [&](std::size_t b, std::size_t e) {
                     for (std::size_t q = b; q < e; ++q) {
@@ -260,19 +275,34 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         auto tq = std::chrono::steady_clock::now();
                         auto hits = index->search(queries.row_span(q), so);
                         lat[q] = seconds_since(tq) * 1000.0;
-                        std::size_t found = 0;
                         if (hits) {
-                            for (const auto& h : *hits) {
-                                found += static_cast<std::size_t>(
-                                    std::count(truth[q].begin(), truth[q].end(), h.id));
-                            }
+                            for (const auto& h : *hits) found_ids[q].push_back(h.id);
                         }
-                        recall[q] = truth[q].empty() ? 1.0
-                                                     : static_cast<double>(found) /
-                                                           static_cast<double>(truth[q].size());
                     }
                 });
                 const double total = seconds_since(t_all);
+                // Scored after the timed loop, so that it does not count in QPS.
+                double recall_sum = 0.0;
+                double recall_ties_sum = 0.0;
+                for (std::size_t q = 0; q < nq; ++q) {
+                    if (truth[q].empty()) {
+                        recall_sum += 1.0;
+                        recall_ties_sum += 1.0;
+                        continue;
+                    }
+                    std::size_t found = 0;
+                    std::size_t within = 0;
+                    for (std::int64_t id : found_ids[q]) {
+                        found += static_cast<std::size_t>(
+                            std::count(truth[q].begin(), truth[q].end(), id));
+                        if (exact_distance(q, id) <= kth_distance[q] + kTieTolerance)
+                            ++within;
+                    }
+                    const auto want = static_cast<double>(truth[q].size());
+                    recall_sum += static_cast<double>(found) / want;
+                    recall_ties_sum +=
+                        static_cast<double>(std::min(within, truth[q].size())) / want;
+                }
                 IndexBenchRow row;
                 row.spec = index->spec().text;
                 row.data = data_name;
@@ -293,9 +323,8 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                 row.p50_ms = lat[lat.size() / 2];
                 row.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
                 row.qps = static_cast<double>(nq) / total;
-                double sum = 0;
-                for (double r : recall) sum += r;
-                row.recall_at_k = sum / static_cast<double>(nq);
+                row.recall_at_k = recall_sum / static_cast<double>(nq);
+                row.recall_at_k_ties = recall_ties_sum / static_cast<double>(nq);
                 rows.push_back(row);
             }
         }

@@ -97,7 +97,11 @@ struct IndexBenchRow {
     double p50_ms = 0;
     double p99_ms = 0;
     double qps = 0;
-    double recall_at_k = 0;
+    double recall_at_k = 0;  // |hits ∩ exact top-k| / k, averaged over the queries
+    // Same, but a hit also counts when its exact distance is within 1e-6 of the exact k-th
+    // neighbour's (ties: real data has exact duplicates, e.g. silent segments, and then the exact
+    // top-k is one arbitrary choice among equals). >= recall_at_k.
+    double recall_at_k_ties = 0;
 };
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options);

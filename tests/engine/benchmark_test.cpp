@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <random>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -187,6 +188,49 @@ TEST(WindowsCorpusTest, BadArgumentsAreInvalid) {
     ASSERT_FALSE(none);
     EXPECT_FALSE(fs::exists(dir / "w.npy"));
     EXPECT_FALSE(fs::exists(dir / "w.npy.part"));
+}
+
+TEST(IndexBenchTest, RecallWithTiesCountsDuplicatesOfTheKthNeighbour) {
+    // 40 copies of each of 50 vectors: every query's exact top-10 is 10 of 40 equal copies, so
+    // which ten is arbitrary; with ties every index that finds the right copies scores 1.
+    testing::TempDir dir;
+    {
+        std::ofstream csv(dir / "dups.csv");
+        std::mt19937 rng(7);
+        std::normal_distribution<float> gauss(0.0f, 1.0f);
+        for (int c = 0; c < 50; ++c) {
+            std::vector<float> v(16);
+            for (auto& x : v) x = gauss(rng);
+            for (int copy = 0; copy < 40; ++copy) {
+                csv << "v" << c << "_" << copy;
+                for (float x : v) csv << "," << x;
+                csv << "\n";
+            }
+        }
+    }
+    {
+        auto cat = Catalog::open(dir / "bench.earshot");
+        ASSERT_TRUE(cat);
+        ImportOptions io;
+        io.file = dir / "dups.csv";
+        io.space = "dups";
+        ASSERT_TRUE(import_embeddings(**cat, io));
+    }
+    IndexBenchOptions o;
+    o.db = dir / "bench.earshot";
+    o.space = "dups";
+    o.queries = 20;
+    o.specs = {"flat", "HNSW16"};
+    o.ef_search = {64};
+    o.query_threads = {1};
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    ASSERT_EQ(rows->size(), 2u);
+    EXPECT_DOUBLE_EQ((*rows)[0].recall_at_k, 1.0);  // flat against flat
+    for (const auto& r : *rows) {
+        EXPECT_GE(r.recall_at_k_ties, r.recall_at_k) << r.spec;
+        EXPECT_DOUBLE_EQ(r.recall_at_k_ties, 1.0) << r.spec;
+    }
 }
 
 }  // namespace
