@@ -26,6 +26,7 @@ struct BenchCliOptions {
     std::vector<std::string> specs = {"flat", "HNSW32"};
     std::vector<std::size_t> ef_search = {32, 64, 96, 192};
     std::vector<std::size_t> nprobe = {0};
+    std::vector<std::size_t> rerank = {0};
     std::string metric = "cosine";
     std::string space;
     std::string db;
@@ -103,6 +104,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.specs = o.specs;
     io.ef_search = o.ef_search;
     io.nprobe = o.nprobe;
+    io.rerank = o.rerank;
     io.db = o.db;
     io.space = o.space;
     if (o.common.threads > 0)
@@ -270,6 +272,10 @@ void setup_bench(CLI::App& app) {
     cmd->add_option("--nprobe", opts->nprobe,
                     "bench index: IVF lists probed per query, several values (0 = the default, "
                     "max(32, nlist/16))")
+        ->capture_default_str();
+    cmd->add_option("--rerank", opts->rerank,
+                    "bench index: IVF PQ candidates re-ranked per query (`search --ef-search`), "
+                    "several values (0 = 100 x k); the table's efSearch column shows it")
         ->capture_default_str();
     cmd->add_option("--metric", opts->metric, "bench index: metric")->capture_default_str();
     cmd->add_option("--space", opts->space,

@@ -254,7 +254,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
             static_cast<double>(index->memory_bytes()) / static_cast<double>(data.n_rows);
         const bool is_hnsw = index->spec().kind == "hnsw";
         const bool is_ivf = index->spec().kind == "ivfpq";
-        std::vector<std::size_t> efs = is_hnsw ? options.ef_search : std::vector<std::size_t>{0};
+        std::vector<std::size_t> efs = is_hnsw  ? options.ef_search
+                                       : is_ivf ? options.rerank
+                                                : std::vector<std::size_t>{0};
         std::vector<std::size_t> probes = is_ivf ? options.nprobe : std::vector<std::size_t>{0};
         std::vector<std::pair<std::size_t, std::size_t>> knobs;
         for (std::size_t ef : efs) {
@@ -311,7 +313,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                 row.metric = options.metric;
                 row.build_s = build_s;
                 row.bytes_per_item = per_item;
-                row.ef_search = is_hnsw ? std::max(ef, options.k) : 0;
+                row.ef_search = is_hnsw  ? std::max(ef, options.k)
+                                : is_ivf ? (ef > 0 ? std::max(ef, options.k) : 100 * options.k)
+                                         : 0;
                 row.nprobe =
                     is_ivf ? (nprobe > 0
                                   ? std::min<std::size_t>(

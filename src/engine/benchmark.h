@@ -78,6 +78,7 @@ struct IndexBenchOptions {
     std::vector<std::string> specs = {"flat", "HNSW32"};
     std::vector<std::size_t> ef_search = {32, 64, 96, 192};
     std::vector<std::size_t> nprobe = {0};  // IVF specs: lists probed (0 = the index default)
+    std::vector<std::size_t> rerank = {0};  // IVF specs: PQ candidates re-ranked (0 = 100 x k)
     std::vector<int> query_threads = {1, 2};
     std::filesystem::path db;  // non-empty: real embeddings of `space` from this catalog
     std::string space;
@@ -91,7 +92,7 @@ struct IndexBenchRow {
     Metric metric = Metric::kCosine;
     double build_s = 0;
     double bytes_per_item = 0;
-    std::size_t ef_search = 0;  // 0 for flat
+    std::size_t ef_search = 0;  // HNSW efSearch; IVF: PQ candidates re-ranked; 0 for flat
     std::size_t nprobe = 0;     // IVF: lists probed (0 = default; the row then reports it)
     int threads = 0;            // concurrent query streams (one search thread each)
     double p50_ms = 0;
