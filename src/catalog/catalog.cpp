@@ -323,6 +323,20 @@ public:
         });
     }
 
+    Result<std::int64_t> space_generation(const std::string& space) override {
+        return locked("space_generation '" + space + "'", [&]() -> Result<std::int64_t> {
+            EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                     db_->cached("SELECT generation FROM spaces WHERE name = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, space));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row)
+                return make_error(ErrorCode::kNotFound, "no such space");
+            const std::int64_t generation = s->column_int64(0);
+            EARSHOT_RETURN_IF_ERROR(s->run());
+            return generation;
+        });
+    }
+
     // Rows of a space with generation > since, ordered by id; kNotFound if the space does not
     // exist. REQUIRES: mu_ held.
     Result<EmbeddingSet> load_set(const std::string& space, std::int64_t since, bool with_vectors) {

@@ -140,6 +140,9 @@ public:
                                                        bool with_vectors) = 0;
     // The space's size and generation (kNotFound if the space does not exist).
     virtual Result<SpaceState> space_state(const std::string& space) = 0;
+    // The space's generation alone: one row, O(1) (space_state counts the items). kNotFound if the
+    // space does not exist.
+    virtual Result<std::int64_t> space_generation(const std::string& space) = 0;
     // One item's whole vector (kNotFound if it has none in that space).
     virtual Result<std::vector<float>> get_embedding(std::int64_t id, const std::string& space) = 0;
     // One item's segments (n × dim) and times; empty if none stored.

@@ -274,6 +274,10 @@ struct Engine::State {
 
     std::shared_mutex search_mu;
     std::map<CacheKey, CacheSlot> cache;  // protected by search_mu
+    // (space, metric, spec as requested, e.g. "auto") -> the key it last resolved to; valid while
+    // the space's generation is unchanged (the item count that "auto" depends on is then too).
+    using ResolvedKey = std::tuple<std::string, Metric, std::string>;
+    std::map<ResolvedKey, CacheKey> resolved;  // protected by search_mu
 
     void invalidate() {
         std::map<CacheKey, CacheSlot> dropped;  // large indexes are freed outside the lock
@@ -475,6 +479,22 @@ struct Engine::State {
                              Metric metric,
                              const std::string& requested,
                              bool force = false) {
+        // Fast path: the generation alone (one row) says whether the entry this request resolved
+        // to last time is current; space_state counts the space's items (O(n), ~ms at 100k).
+        const ResolvedKey asked{space, metric, requested};
+        if (!force) {
+            auto generation = catalog->space_generation(space);
+            if (generation) {
+                std::shared_lock lock(search_mu);
+                auto r = resolved.find(asked);
+                if (r != resolved.end()) {
+                    auto it = cache.find(r->second);
+                    if (it != cache.end() && it->second.entry &&
+                        it->second.entry->generation >= *generation)
+                        return it->second.entry;
+                }
+            }
+        }
         EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
         EARSHOT_ASSIGN_OR_RETURN(auto spec, resolve_spec(requested, st));
         const CacheKey key{space, metric, spec.text};
@@ -493,6 +513,7 @@ struct Engine::State {
             bool mine = false;
             {
                 std::unique_lock lock(search_mu);
+                resolved[asked] = key;
                 CacheSlot& slot = cache[key];
                 if (current(slot))
                     return slot.entry;
@@ -837,12 +858,17 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
     // Hits are resolved in the catalog: an item removed since the entry was built (a stale entry
     // while it is refreshed, or a removal racing this search) is dropped, and the index is asked
     // for more candidates until k results remain or it has no more.
-    for (std::size_t want = req.k + (exclude_hash.empty() ? 0 : kExtra);; want *= 2) {
+    // An index with approximate distances (IVF-PQ) hands over 2k candidates: their exact
+    // distances, recomputed below, decide the final k (its half-precision re-ranking can swap
+    // near-ties at the k-th place).
+    const bool exact = entry->index->exact_distances();
+    const std::size_t keep = exact ? req.k : 2 * req.k;
+    for (std::size_t want = keep + (exclude_hash.empty() ? 0 : kExtra);; want *= 2) {
         so.k = want;
         EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
         resp.results.clear();
         for (const auto& h : hits) {
-            if (resp.results.size() >= req.k)
+            if (resp.results.size() >= keep)
                 break;
             auto item = s_->catalog->get_item(h.id);
             if (!item) {
@@ -862,12 +888,11 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
             r.score = h.score;
             resp.results.push_back(std::move(r));
         }
-        if (resp.results.size() >= req.k || hits.size() < want)
+        if (resp.results.size() >= keep || hits.size() < want)
             break;
     }
-    if (!entry->index->exact_distances()) {
-        // IVF-PQ ranks with half-precision copies: report exact distances from the stored
-        // vectors (k catalog reads) and order by them.
+    if (!exact) {
+        // Exact distances from the stored vectors (2k catalog reads), ordered by them.
         for (auto& r : resp.results) {
             auto stored = s_->catalog->get_embedding(r.id, space);
             if (!stored)
@@ -880,6 +905,8 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
                              return a.distance < b.distance ||
                                     (a.distance == b.distance && a.id < b.id);
                          });
+        if (resp.results.size() > req.k)
+            resp.results.resize(req.k);
         for (std::size_t i = 0; i < resp.results.size(); ++i)
             resp.results[i].rank = static_cast<int>(i) + 1;
     }
@@ -940,7 +967,27 @@ Result<std::vector<SearchHit>> Engine::nearest(std::span<const float> vector,
     SearchOptions so = options;
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
-    return entry->index->search(vector, so);
+    if (entry->index->exact_distances())
+        return entry->index->search(vector, so);
+    // As search_vector: 2k candidates, exact distances from the catalog decide the final k.
+    const std::size_t k = so.k;
+    so.k = 2 * k;
+    EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
+    std::vector<SearchHit> exact;
+    exact.reserve(hits.size());
+    for (const auto& h : hits) {
+        auto stored = s_->catalog->get_embedding(h.id, space);
+        if (!stored)
+            continue;  // removed meanwhile
+        const auto d = static_cast<float>(naive_distance(req.metric, vector, *stored));
+        exact.push_back({h.id, d, score_from_distance(req.metric, d)});
+    }
+    std::sort(exact.begin(), exact.end(), [](const SearchHit& a, const SearchHit& b) {
+        return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    });
+    if (exact.size() > k)
+        exact.resize(k);
+    return exact;
 }
 
 void Engine::invalidate_cache() {

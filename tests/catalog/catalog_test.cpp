@@ -880,6 +880,7 @@ TEST(CatalogGenerationTest, WritesBumpGenerationAndChangedRowsAreListed) {
     ASSERT_TRUE(cat);
     auto& c = **cat;
     EXPECT_EQ(c.space_state("s").error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(c.space_generation("s").error().code(), ErrorCode::kNotFound);
     std::mt19937 rng(1234);
     auto a = c.put_item(make_item("/a"), "s", random_vector(rng, 4), Matrix(), {});
     auto b = c.put_item(make_item("/b"), "s", random_vector(rng, 4), Matrix(), {});
@@ -900,11 +901,13 @@ TEST(CatalogGenerationTest, WritesBumpGenerationAndChangedRowsAreListed) {
     EXPECT_EQ(changed->vectors.n_rows, 1u);
     const std::int64_t g1 = c.space_state("s")->generation;
     EXPECT_GT(g1, g0);
+    EXPECT_EQ(c.space_generation("s").value(), g1);
     // Removing an item (cascade) bumps it again; nothing is listed as changed.
     std::vector<std::int64_t> gone = {*b};
     ASSERT_TRUE(c.remove_items(gone));
     auto st2 = c.space_state("s");
     EXPECT_GT(st2->generation, g1);
+    EXPECT_EQ(c.space_generation("s").value(), st2->generation);
     EXPECT_EQ(st2->n_items, 1);
     auto none = c.load_embeddings_since("s", st2->generation, false);
     ASSERT_TRUE(none);
