@@ -816,6 +816,35 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
     return report;
 }
 
+namespace {
+
+// For an index whose distances are approximate (IVF-PQ): gives each hit (SearchHit or
+// SearchResultItem) its exact distance and score from the stored vector (one catalog read each),
+// drops hits whose item is gone, orders by (distance, id) and keeps the best k.
+template <typename Hit>
+void rerank_exactly(Catalog& catalog,
+                    const std::string& space,
+                    Metric metric,
+                    std::span<const float> query,
+                    std::vector<Hit>& hits,
+                    std::size_t k) {
+    std::erase_if(hits, [&](Hit& h) {
+        auto stored = catalog.get_embedding(h.id, space);
+        if (!stored)
+            return true;  // removed meanwhile
+        h.distance = static_cast<float>(naive_distance(metric, query, *stored));
+        h.score = score_from_distance(metric, h.distance);
+        return false;
+    });
+    std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+        return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    });
+    if (hits.size() > k)
+        hits.resize(k);
+}
+
+}  // namespace
+
 Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
                                              const std::string& query_name,
                                              const SearchRequest& req,
@@ -892,21 +921,7 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
             break;
     }
     if (!exact) {
-        // Exact distances from the stored vectors (2k catalog reads), ordered by them.
-        for (auto& r : resp.results) {
-            auto stored = s_->catalog->get_embedding(r.id, space);
-            if (!stored)
-                continue;  // removed meanwhile: keep the index's distance
-            r.distance = static_cast<float>(naive_distance(req.metric, vector, *stored));
-            r.score = score_from_distance(req.metric, r.distance);
-        }
-        std::stable_sort(resp.results.begin(), resp.results.end(),
-                         [](const SearchResultItem& a, const SearchResultItem& b) {
-                             return a.distance < b.distance ||
-                                    (a.distance == b.distance && a.id < b.id);
-                         });
-        if (resp.results.size() > req.k)
-            resp.results.resize(req.k);
+        rerank_exactly(*s_->catalog, space, req.metric, vector, resp.results, req.k);
         for (std::size_t i = 0; i < resp.results.size(); ++i)
             resp.results[i].rank = static_cast<int>(i) + 1;
     }
@@ -973,21 +988,8 @@ Result<std::vector<SearchHit>> Engine::nearest(std::span<const float> vector,
     const std::size_t k = so.k;
     so.k = 2 * k;
     EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
-    std::vector<SearchHit> exact;
-    exact.reserve(hits.size());
-    for (const auto& h : hits) {
-        auto stored = s_->catalog->get_embedding(h.id, space);
-        if (!stored)
-            continue;  // removed meanwhile
-        const auto d = static_cast<float>(naive_distance(req.metric, vector, *stored));
-        exact.push_back({h.id, d, score_from_distance(req.metric, d)});
-    }
-    std::sort(exact.begin(), exact.end(), [](const SearchHit& a, const SearchHit& b) {
-        return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-    });
-    if (exact.size() > k)
-        exact.resize(k);
-    return exact;
+    rerank_exactly(*s_->catalog, space, req.metric, vector, hits, k);
+    return hits;
 }
 
 void Engine::invalidate_cache() {

@@ -35,11 +35,7 @@ bool better(const Candidate& a, const Candidate& b) {
 }
 
 bool is_finite(std::span<const float> v) {
-    for (float x : v) {
-        if (!std::isfinite(x))
-            return false;
-    }
-    return true;
+    return detail::all_finite(v.data(), v.size());
 }
 
 }  // namespace

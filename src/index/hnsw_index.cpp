@@ -33,14 +33,6 @@ constexpr int kMaxLevel = 64;
 constexpr std::size_t kExactFilterFloor = 2048;
 constexpr std::size_t kSelectivitySamples = 256;
 
-bool all_finite(const float* v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(v[i]))
-            return false;
-    }
-    return true;
-}
-
 class HnswIndex final : public VectorIndex {
 public:
     HnswIndex(IndexSpec spec, int dim, Metric metric)
@@ -90,7 +82,7 @@ public:
                               "hnsw add: vectors have dim " + std::to_string(vectors.n_cols) +
                                   ", the index has dim " + std::to_string(dim_));
         }
-        if (!all_finite(vectors.data.data(), vectors.data.size())) {
+        if (!detail::all_finite(vectors.data.data(), vectors.data.size())) {
             return make_error(ErrorCode::kInvalidArgument,
                               "hnsw add: vectors contain a non-finite value");
         }
@@ -381,7 +373,7 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
                           "hnsw search: query has dim " + std::to_string(query.size()) +
                               ", the index has dim " + std::to_string(dim_));
     }
-    if (!all_finite(query.data(), d)) {
+    if (!detail::all_finite(query.data(), d)) {
         return make_error(ErrorCode::kInvalidArgument,
                           "hnsw search: the query contains a non-finite value");
     }
@@ -505,7 +497,7 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
         if (!links_ok(reinterpret_cast<unsigned int*>(h.get_linklist0(t)), h.maxM0_))
             return make_error(ErrorCode::kCorruption, "hnsw payload: bad level-0 links");
         const float* v = reinterpret_cast<const float*>(h.getDataByInternalId(t));
-        if (!all_finite(v, static_cast<std::size_t>(dim_)))
+        if (!detail::all_finite(v, static_cast<std::size_t>(dim_)))
             return make_error(ErrorCode::kCorruption, "hnsw payload: non-finite vector");
         const auto label = h.getExternalLabel(t);
         if (!h.label_lookup_.emplace(label, t).second)

@@ -99,5 +99,11 @@ private:
     std::uint64_t hash_ = 0;
 };
 
+// The `flat` payload (docs/formats.md), also the untrained state of IVF-PQ: u64 n, n × i64 ids,
+// n × f32 aux, n × dim × f32 stored rows.
+void write_flat_payload(const FlatIndex& flat, IndexWriter& out);
+// Replaces flat's contents; kCorruption for an impossible count or invalid rows.
+Status read_flat_payload(FlatIndex& flat, IndexReader& in);
+
 }  // namespace detail
 }  // namespace earshot

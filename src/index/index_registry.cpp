@@ -66,32 +66,11 @@ public:
     }
     void set_threads(int threads) override { threads_ = threads; }
 
-    // Payload: u64 n, n × i64 ids, n × f32 aux, n × dim × f32 stored rows.
     Status save_payload(detail::IndexWriter& out) const override {
-        const std::uint64_t n = flat_.size();
-        out.pod(n);
-        out.bytes(flat_.ids().data(), n * sizeof(std::int64_t));
-        out.bytes(flat_.stored_aux().data(), n * sizeof(float));
-        out.bytes(flat_.stored_rows().data(), flat_.stored_rows().size() * sizeof(float));
+        detail::write_flat_payload(flat_, out);
         return ok_status();
     }
-
-    Status load_payload(detail::IndexReader& in) {
-        std::uint64_t n = 0;
-        EARSHOT_RETURN_IF_ERROR(in.pod(n));
-        const auto d = static_cast<std::uint64_t>(flat_.dim());
-        const std::uint64_t per_row = sizeof(std::int64_t) + sizeof(float) + d * sizeof(float);
-        if (n > in.remaining() / per_row)
-            return make_error(ErrorCode::kCorruption, "flat payload: impossible row count");
-        const auto rows = static_cast<std::size_t>(n);
-        std::vector<std::int64_t> ids(rows);
-        std::vector<float> aux(rows);
-        std::vector<float> data(rows * static_cast<std::size_t>(d));
-        EARSHOT_RETURN_IF_ERROR(in.bytes(ids.data(), ids.size() * sizeof(std::int64_t)));
-        EARSHOT_RETURN_IF_ERROR(in.bytes(aux.data(), aux.size() * sizeof(float)));
-        EARSHOT_RETURN_IF_ERROR(in.bytes(data.data(), data.size() * sizeof(float)));
-        return flat_.assign_stored(std::move(ids), std::move(data), std::move(aux));
-    }
+    Status load_payload(detail::IndexReader& in) { return detail::read_flat_payload(flat_, in); }
 
 private:
     IndexSpec spec_;
@@ -100,6 +79,31 @@ private:
 };
 
 }  // namespace
+
+void detail::write_flat_payload(const FlatIndex& flat, IndexWriter& out) {
+    const std::uint64_t n = flat.size();
+    out.pod(n);
+    out.bytes(flat.ids().data(), n * sizeof(std::int64_t));
+    out.bytes(flat.stored_aux().data(), n * sizeof(float));
+    out.bytes(flat.stored_rows().data(), flat.stored_rows().size() * sizeof(float));
+}
+
+Status detail::read_flat_payload(FlatIndex& flat, IndexReader& in) {
+    std::uint64_t n = 0;
+    EARSHOT_RETURN_IF_ERROR(in.pod(n));
+    const auto d = static_cast<std::uint64_t>(flat.dim());
+    const std::uint64_t per_row = sizeof(std::int64_t) + sizeof(float) + d * sizeof(float);
+    if (n > in.remaining() / per_row)
+        return make_error(ErrorCode::kCorruption, "flat payload: impossible row count");
+    const auto rows = static_cast<std::size_t>(n);
+    std::vector<std::int64_t> ids(rows);
+    std::vector<float> aux(rows);
+    std::vector<float> data(rows * static_cast<std::size_t>(d));
+    EARSHOT_RETURN_IF_ERROR(in.bytes(ids.data(), ids.size() * sizeof(std::int64_t)));
+    EARSHOT_RETURN_IF_ERROR(in.bytes(aux.data(), aux.size() * sizeof(float)));
+    EARSHOT_RETURN_IF_ERROR(in.bytes(data.data(), data.size() * sizeof(float)));
+    return flat.assign_stored(std::move(ids), std::move(data), std::move(aux));
+}
 
 const std::vector<IndexKind>& index_kinds() {
     static const std::vector<IndexKind> kKinds = {

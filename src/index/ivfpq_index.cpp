@@ -20,9 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <numeric>
 #include <omp.h>
-#include <random>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -66,14 +64,6 @@ constexpr std::size_t kSelectivitySamples = 256;
 constexpr std::size_t kParallelAddRows = 100000;
 constexpr std::uint8_t kStatePending = 0;
 constexpr std::uint8_t kStateTrained = 1;
-
-bool all_finite(const float* v, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(v[i]))
-            return false;
-    }
-    return true;
-}
 
 // Passes faiss's list scan only the ids our filter accepts.
 struct FilterSelector final : faiss::IDSelector {
@@ -144,7 +134,7 @@ public:
                 return train_from_pending();
             return ok_status();
         }
-        if (!all_finite(vectors.data.data(), vectors.data.size())) {
+        if (!detail::all_finite(vectors.data.data(), vectors.data.size())) {
             return make_error(ErrorCode::kInvalidArgument,
                               "ivfpq add: vectors contain a non-finite value");
         }
@@ -224,12 +214,7 @@ public:
     Status save_payload(detail::IndexWriter& out) const override {
         if (pending_) {
             out.pod(kStatePending);
-            const std::uint64_t n = pending_->size();
-            out.pod(n);
-            out.bytes(pending_->ids().data(), n * sizeof(std::int64_t));
-            out.bytes(pending_->stored_aux().data(), n * sizeof(float));
-            out.bytes(pending_->stored_rows().data(),
-                      pending_->stored_rows().size() * sizeof(float));
+            detail::write_flat_payload(*pending_, out);
         } else {
             out.pod(kStateTrained);
             faiss::VectorIOWriter blob;
@@ -357,7 +342,7 @@ Result<std::vector<SearchHit>> IvfPqIndex::search(std::span<const float> query,
                           "ivfpq search: query has dim " + std::to_string(query.size()) +
                               ", the index has dim " + std::to_string(dim_));
     }
-    if (!all_finite(query.data(), d))
+    if (!detail::all_finite(query.data(), d))
         return make_error(ErrorCode::kInvalidArgument, "ivfpq search: query is not finite");
     if (pending_) {
         SearchOptions o = options;
@@ -461,21 +446,8 @@ Status IvfPqIndex::load_payload(detail::IndexReader& in) {
     const auto d = static_cast<std::size_t>(dim_);
     std::uint8_t state = 0;
     EARSHOT_RETURN_IF_ERROR(in.pod(state));
-    if (state == kStatePending) {
-        std::uint64_t n = 0;
-        EARSHOT_RETURN_IF_ERROR(in.pod(n));
-        const std::uint64_t per_row = sizeof(std::int64_t) + sizeof(float) + d * sizeof(float);
-        if (n > in.remaining() / per_row)
-            return make_error(ErrorCode::kCorruption, "ivfpq payload: impossible row count");
-        const auto rows = static_cast<std::size_t>(n);
-        std::vector<std::int64_t> ids(rows);
-        std::vector<float> aux(rows);
-        std::vector<float> data(rows * d);
-        EARSHOT_RETURN_IF_ERROR(in.bytes(ids.data(), ids.size() * sizeof(std::int64_t)));
-        EARSHOT_RETURN_IF_ERROR(in.bytes(aux.data(), aux.size() * sizeof(float)));
-        EARSHOT_RETURN_IF_ERROR(in.bytes(data.data(), data.size() * sizeof(float)));
-        return pending_->assign_stored(std::move(ids), std::move(data), std::move(aux));
-    }
+    if (state == kStatePending)
+        return detail::read_flat_payload(*pending_, in);
     if (state != kStateTrained)
         return make_error(ErrorCode::kCorruption, "ivfpq payload: unknown state");
     std::uint64_t blob_size = 0, blob_hash = 0;

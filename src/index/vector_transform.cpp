@@ -5,6 +5,14 @@
 
 namespace earshot::detail {
 
+bool all_finite(const float* v, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!std::isfinite(v[i]))
+            return false;
+    }
+    return true;
+}
+
 float transform_for_metric(Metric metric, const float* in, std::size_t d, float* out) {
     switch (metric) {
         case Metric::kCosine:

@@ -14,6 +14,9 @@ namespace earshot::detail {
 // copy the row and give 0.
 float transform_for_metric(Metric metric, const float* in, std::size_t d, float* out);
 
+// True when none of the n values is NaN or infinite.
+bool all_finite(const float* v, std::size_t n);
+
 // cosine / correlation: rows are unit vectors compared by inner product.
 inline bool uses_unit_rows(Metric metric) {
     return metric == Metric::kCosine || metric == Metric::kCorrelation;
