@@ -16,6 +16,7 @@ struct EmbedCliOptions {
     std::string model;
     std::size_t top_labels = 10;
     bool json = false;
+    bool no_trim = false;
 };
 
 nlohmann::json vec_json(const float* v, std::size_t n) {
@@ -28,6 +29,7 @@ int run_embed(const EmbedCliOptions& o) {
     eo.models_dir = o.common.models_dir;
     eo.threads = o.common.threads;
     eo.top_labels = o.top_labels;
+    eo.trim_leading_silence = !o.no_trim;
     auto r = embed_file(o.file, eo);
     if (!r)
         return report_error("embed", r.error());
@@ -74,6 +76,9 @@ void setup_embed(CLI::App& app) {
     cmd->add_option("--top-labels", opts->top_labels,
                     "How many class labels to print, best first (0 = all)")
         ->capture_default_str();
+    cmd->add_flag("--no-trim", opts->no_trim,
+                  "Embed from the first sample (the models' reference framing) instead of "
+                  "dropping leading silence as index/search do");
     cmd->add_flag("--json", opts->json,
                   "JSON: {model, dim, embedding, segments:[{start_s,end_s,embedding}], labels}");
     cmd->callback([opts] { throw CLI::RuntimeError(run_embed(*opts)); });

@@ -23,7 +23,7 @@ struct SearchCliOptions {
     std::string model;
     std::optional<double> min_duration;
     std::optional<double> max_duration;
-    std::optional<std::int64_t> id;
+    std::string id;  // catalog id, or an imported record's key / a stored path
     std::string index;
     std::size_t ef_search = 0;
     std::size_t nprobe = 0;
@@ -75,15 +75,24 @@ int run_search(const SearchCliOptions& o) {
     auto req = make_request(o);
     if (!req)
         return report_error("search", req.error());
-    if (o.query.empty() && !o.id) {
+    if (o.query.empty() == o.id.empty()) {
         return report_error(
-            "search", Error(ErrorCode::kInvalidArgument, "give a query audio file or --id ID"));
+            "search", Error(ErrorCode::kInvalidArgument,
+                            o.id.empty() ? "give a query audio file or --id ID"
+                                         : "give either a query audio file or --id, not both"));
     }
     auto engine = open_engine(o.common, /*create=*/false);
     if (!engine)
         return report_error("search", engine.error());
-    Result<SearchResponse> resp =
-        o.id ? (*engine)->search_id(*o.id, *req) : (*engine)->search_file(o.query, *req);
+    Result<SearchResponse> resp = make_error(ErrorCode::kInternal, "no search ran");
+    if (!o.id.empty()) {
+        auto id = (*engine)->resolve_item(o.id);
+        if (!id)
+            return report_error("search", id.error());
+        resp = (*engine)->search_id(*id, *req);
+    } else {
+        resp = (*engine)->search_file(o.query, *req);
+    }
     if (!resp)
         return report_error("search", resp.error());
     if (o.json) {
@@ -135,7 +144,8 @@ void setup_search(CLI::App& app) {
     cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
     cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
     cmd->add_option("--id", opts->id,
-                    "Search with a catalog item's stored vector instead of a file");
+                    "Search with a catalog item's stored vector instead of a file: its id (as "
+                    "`earshot list` shows), an imported record's key, or its stored path");
     cmd->add_flag("--json", opts->json, "JSON output (format in docs/cli.md)");
     cmd->footer(
         "Examples:\n  earshot search kick.wav --db lib.earshot -k 5\n"

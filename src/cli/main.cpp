@@ -1,5 +1,8 @@
 // earshot: audio similarity search. One setup_* line per subcommand (docs/cli.md).
 #include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <new>
 
 #include <CLI/CLI.hpp>
 
@@ -15,6 +18,7 @@
 #include "cli/cmd_serve.h"
 #include "cli/cmd_similarity.h"
 #include "cli/cmd_train.h"
+#include "cli/exit_codes.h"
 #include "core/log.h"
 
 #ifndef EARSHOT_VERSION
@@ -45,10 +49,22 @@ int main(int argc, char** argv) {
     earshot::cli::setup_similarity(app);
     earshot::cli::setup_import(app);
     earshot::cli::setup_reindex(app);
+    // Anything a command did not turn into an Error still ends with one line and an exit code
+    // (docs/cli.md), never with std::terminate.
+    const std::string command = argc > 1 && argv[1][0] != '-' ? argv[1] : "main";
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
+    } catch (const std::filesystem::filesystem_error& e) {
+        return earshot::cli::report_error(command,
+                                          earshot::Error(earshot::ErrorCode::kIoError, e.what()));
+    } catch (const std::bad_alloc&) {
+        return earshot::cli::report_error(
+            command, earshot::Error(earshot::ErrorCode::kUnavailable, "out of memory"));
+    } catch (const std::exception& e) {
+        return earshot::cli::report_error(command,
+                                          earshot::Error(earshot::ErrorCode::kInternal, e.what()));
     }
     return 0;
 }

@@ -104,12 +104,14 @@ std::string labels_text(const std::vector<LabelScore>& labels, std::size_t n) {
 // Embeds the audio from its first non-silent sample on (audio/trim.h: -60 dBFS), so leading
 // silence does not change the vectors. Trailing silence is kept: a one-shot's length is part of
 // how it sounds (trimming both ends cost 0.013 P@10 with mn04 on gm_fluidr3, docs/models.md).
-// Segment times are reported relative to the original file.
+// Segment times are reported relative to the original file. trim = false embeds from sample 0,
+// as the models' reference implementations do (the segments then match ../shared references).
 Result<EmbedResult> embed_buffer(AudioBuffer audio,
                                  const AudioInfo& info,
                                  const EmbeddingModel& model,
-                                 std::size_t n_labels) {
-    auto range = non_silent_range(audio.samples);
+                                 std::size_t n_labels,
+                                 bool trim = true) {
+    auto range = trim ? non_silent_range(audio.samples) : SampleRange{0, audio.samples.size()};
     std::span<const float> content(audio.samples.data() + range.begin,
                                    audio.samples.size() - range.begin);
     EARSHOT_ASSIGN_OR_RETURN(auto emb, model.embed(content));
@@ -131,14 +133,15 @@ Result<EmbedResult> embed_buffer(AudioBuffer audio,
 
 Result<EmbedResult> embed_audio_file(const fs::path& path,
                                      const EmbeddingModel& model,
-                                     std::size_t n_labels) {
+                                     std::size_t n_labels,
+                                     bool trim_leading_silence) {
     DecodeOptions opts;
     opts.target_sample_rate_hz = model.info().sample_rate_hz;
     AudioInfo info;
     auto audio = decode_audio(path, opts, &info);
     if (!audio)
         return tl::unexpected(audio.error());
-    auto r = embed_buffer(std::move(*audio), info, model, n_labels);
+    auto r = embed_buffer(std::move(*audio), info, model, n_labels, trim_leading_silence);
     if (!r)
         return tl::unexpected(r.error().with_context(fmt::format("embed '{}'", path.string())));
     return r;
@@ -150,7 +153,7 @@ Result<EmbedResult> embed_file(const fs::path& path, const EmbedOptions& options
     mo.threads = options.threads;
     std::string name = options.model.empty() ? default_model_name() : options.model;
     EARSHOT_ASSIGN_OR_RETURN(auto model, make_model(name, mo));
-    return embed_audio_file(path, *model, options.top_labels);
+    return embed_audio_file(path, *model, options.top_labels, options.trim_leading_silence);
 }
 
 std::string default_model() {
@@ -994,6 +997,37 @@ Result<std::vector<SearchHit>> Engine::nearest(std::span<const float> vector,
 
 void Engine::invalidate_cache() {
     s_->invalidate();
+}
+
+Result<std::int64_t> Engine::find_item(const std::string& key) {
+    for (const auto& k : {key, catalog_path(key)}) {
+        EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->find_by_path(k));
+        if (item)
+            return item->id;
+    }
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("no item with key or path '{}' in the catalog", key));
+}
+
+Result<std::int64_t> Engine::resolve_item(const std::string& id_or_key) {
+    if (!id_or_key.empty() && id_or_key.find_first_not_of("0123456789") == std::string::npos &&
+        id_or_key.size() < 19) {
+        const std::int64_t id = std::stoll(id_or_key);
+        auto item = s_->catalog->get_item(id);
+        if (item)
+            return id;
+        if (item.error().code() != ErrorCode::kNotFound)
+            return tl::unexpected(item.error());
+        // A record imported with a numeric key ("123") is found by its key below.
+    }
+    auto by_key = find_item(id_or_key);
+    if (!by_key && by_key.error().code() == ErrorCode::kNotFound) {
+        return make_error(ErrorCode::kNotFound,
+                          fmt::format("no item with id, key or path '{}' in the catalog "
+                                      "(ids are listed by `earshot list`)",
+                                      id_or_key));
+    }
+    return by_key;
 }
 
 Result<std::int64_t> Engine::remove_paths(const std::vector<std::string>& paths) {

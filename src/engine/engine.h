@@ -181,6 +181,13 @@ public:
     // catalog writes (the space's generation) and refreshes its index.
     void invalidate_cache();
 
+    // The id of the item stored under `key`: an imported record's key (its `id`/`key`/`path`
+    // field) or a file path as given or canonicalised. kNotFound naming the key.
+    Result<std::int64_t> find_item(const std::string& key);
+    // A catalog id written in decimal when such an item exists, else find_item(id_or_key): what
+    // `search --id` and the API's `id` accept. kNotFound naming it.
+    Result<std::int64_t> resolve_item(const std::string& id_or_key);
+
     // Removes items by path (as given or canonicalised). Returns how many were removed.
     Result<std::int64_t> remove_paths(const std::vector<std::string>& paths);
 
@@ -215,11 +222,17 @@ struct EmbedOptions {
     std::filesystem::path models_dir;
     int threads = 0;
     std::size_t top_labels = 10;
+    // Drop leading silence (below -60 dBFS) before embedding, as `index` and `search` do, so
+    // padding does not change the vectors. false: embed from sample 0 like the models' reference
+    // implementations (segment vectors then match ../shared/models/*/reference; a few ms of quiet
+    // lead would otherwise shift every patch).
+    bool trim_leading_silence = true;
 };
 Result<EmbedResult> embed_file(const std::filesystem::path& path, const EmbedOptions& options);
 // Same with an already-made model.
 Result<EmbedResult> embed_audio_file(const std::filesystem::path& path,
                                      const EmbeddingModel& model,
-                                     std::size_t top_labels);
+                                     std::size_t top_labels,
+                                     bool trim_leading_silence = true);
 
 }  // namespace earshot

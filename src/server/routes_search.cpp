@@ -81,7 +81,7 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
             return;
         }
     } else {
-        auto id = parse_item_id(*id_text);
+        auto id = ctx.engine.resolve_item(*id_text);  // an id, or an imported record's key
         if (!id) {
             send_error(res, id.error());
             return;

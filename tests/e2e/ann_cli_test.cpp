@@ -84,6 +84,15 @@ TEST(AnnCliTest, ImportSearchReindexEvalAndRoundTrip) {
         EXPECT_NE(r["id"], 1);
     }
 
+    // The CSV's own keys work as --id (#15), and give the same results as the catalog id.
+    auto by_key = run("search --db " + q(db) + " --space syn --id s0 -k 5 --json");
+    ASSERT_EQ(by_key.exit_code, 0) << by_key.out;
+    auto kj = json::parse(by_key.out);
+    ASSERT_EQ(kj["results"].size(), 5u);
+    for (const auto& r : kj["results"]) EXPECT_NE(r["path"], "s0");
+    auto no_key = run("search --db " + q(db) + " --space syn --id nosuchkey --json");
+    EXPECT_EQ(no_key.exit_code, 3) << no_key.out;  // not found
+
     auto re = run("reindex --db " + q(db) + " --space syn --index HNSW16 --json");
     ASSERT_EQ(re.exit_code, 0);
     EXPECT_EQ(json::parse(re.out)["action"], "current");

@@ -207,6 +207,32 @@ TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
     }
 }
 
+// Imported records are found by their own key (regression, #15: `search --id v123` failed
+// with "Could not convert"); a decimal catalog id still wins; unknown keys are kNotFound.
+TEST(EngineAnnTest, ResolveItemAcceptsIdsAndImportedKeys) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    put_random(engine->catalog(), 0, 50, 5);
+    auto by_key = engine->resolve_item("item7");
+    ASSERT_TRUE(by_key) << by_key.error().to_string();
+    auto item = engine->catalog().get_item(*by_key);
+    ASSERT_TRUE(item);
+    EXPECT_EQ(item->path, "item7");
+    auto by_id = engine->resolve_item(std::to_string(*by_key));
+    ASSERT_TRUE(by_id);
+    EXPECT_EQ(*by_id, *by_key);
+    auto missing = engine->resolve_item("yt0000");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+    EXPECT_NE(missing.error().message().find("yt0000"), std::string::npos);
+    SearchRequest req;
+    req.model = "syn";
+    req.k = 3;
+    auto r = engine->search_id(*by_key, req);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->results.size(), 3u);
+}
+
 TEST(EngineAnnTest, EvalAnnReportsRecall) {
     TempDir dir;
     auto engine = open_engine(dir);

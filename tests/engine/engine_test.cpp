@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "audio/decoder.h"
+#include "core/safetensors.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -57,6 +58,47 @@ TEST_P(EngineEmbedTest, LeadingSilenceKeepsCosineAbove099) {
         EXPECT_GE(cosine(a->embedding, b->embedding), 0.99) << GetParam() << " " << src;
         // Segment times refer to the original file: the padded file's start 1.5 s later.
         EXPECT_NEAR(b->segments.start_s.front() - a->segments.start_s.front(), 1.5, 1e-3);
+    }
+}
+
+// `embed --no-trim` on the models' own reference clips gives the reference segment vectors
+// (MODELS.md §3.2: per-row cosine >= 0.9999). With trimming, YAMNet's speech clip (12 ms below
+// -60 dBFS) is shifted and its segments fall to cosine 0.79-0.84.
+TEST(EngineEmbedParityTest, SegmentsMatchReferenceOnEveryClip) {
+    EARSHOT_REQUIRE_SHARED();
+    const std::pair<const char*, const char*> models[] = {
+        {"yamnet", "yamnet"}, {"mn04", "mn04_as"}, {"musicnn-msd", "msd_musicnn"}};
+    for (const auto& [model, folder] : models) {
+        const auto dir = testing::models_dir() / folder / "reference";
+        auto ref = load_safetensors(dir / "reference.safetensors");
+        ASSERT_TRUE(ref) << ref.error().to_string();
+        for (const char* clip : {"silence", "sine1k", "noise", "speech", "music"}) {
+            SCOPED_TRACE(std::string(model) + " " + clip);
+            EmbedOptions eo;
+            eo.model = model;
+            eo.trim_leading_silence = false;
+            auto e = embed_file(dir / "clips" / (std::string(clip) + ".wav"), eo);
+            ASSERT_TRUE(e) << e.error().to_string();
+            auto t = ref->get(std::string(clip) + ".embeddings");
+            ASSERT_TRUE(t) << t.error().to_string();
+            const auto& shape = (*t)->shape;
+            ASSERT_EQ(shape.size(), 2u);
+            ASSERT_EQ(static_cast<std::size_t>(shape[0]), e->segments.segments.n_rows);
+            ASSERT_EQ(static_cast<std::size_t>(shape[1]), e->segments.segments.n_cols);
+            const auto d = static_cast<std::size_t>(shape[1]);
+            for (std::size_t i = 0; i < e->segments.segments.n_rows; ++i) {
+                std::vector<float> got(e->segments.segments.row_span(i).begin(),
+                                       e->segments.segments.row_span(i).end());
+                std::vector<float> want(
+                    (*t)->data.begin() + static_cast<std::ptrdiff_t>(i * d),
+                    (*t)->data.begin() + static_cast<std::ptrdiff_t>((i + 1) * d));
+                double norm = 0;
+                for (float v : want) norm += double(v) * v;
+                if (norm == 0.0)
+                    continue;  // an all-zero reference row (post-ReLU silence) has no direction
+                EXPECT_GE(cosine(got, want), 0.9999) << "segment " << i;
+            }
+        }
     }
 }
 
