@@ -144,20 +144,18 @@ void setup_eval(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--exclude-column", opts->exclude_column,
                     "Items sharing the query's value in this column are ignored (e.g. group_id)");
-    cmd->add_option("--model,--space", opts->model, "Embedding model / space (default: mn04)");
+    cmd->add_option("--model,--space", opts->model, model_help());
     cmd->add_option("--metric", opts->metric, "all, or one metric name (--ann: default cosine)")
         ->capture_default_str();
     cmd->add_flag("--ann", opts->ann,
                   "Report recall@k of --index against exact search on the stored vectors");
-    cmd->add_option("--index", opts->index, "--ann: index spec (flat, HNSW32, auto)")
-        ->capture_default_str();
+    cmd->add_option("--index", opts->index, "--ann: " + index_help())->capture_default_str();
     cmd->add_option("-k", opts->k, "--ann: neighbours per query")->capture_default_str();
     cmd->add_option("--queries", opts->queries,
                     "--ann: stored vectors used as queries (fixed seed)")
         ->capture_default_str();
-    cmd->add_option("--ef-search", opts->ef_search, "--ann: HNSW efSearch (default 96)");
-    cmd->add_option("--nprobe", opts->nprobe,
-                    "--ann: IVF lists probed per query (default max(32, nlist/16))");
+    cmd->add_option("--ef-search", opts->ef_search, "--ann: " + ef_search_help());
+    cmd->add_option("--nprobe", opts->nprobe, "--ann: " + nprobe_help());
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");

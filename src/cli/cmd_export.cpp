@@ -48,7 +48,7 @@ int run_export(const ExportCliOptions& o) {
     if (!engine)
         return report_error("export", engine.error());
     auto& cat = (*engine)->catalog();
-    std::string space = o.model.empty() ? default_model() : o.model;
+    std::string space = o.model.empty() ? (*engine)->default_space() : o.model;
     auto set = cat.load_embeddings(space);
     if (!set)
         return report_error("export", set.error());
@@ -123,8 +123,7 @@ void setup_export(CLI::App& app) {
     auto opts = std::make_shared<ExportCliOptions>();
     auto* cmd = app.add_subcommand("export", "Export whole-item embeddings as .npy or JSON lines");
     add_common_options(*cmd, opts->common);
-    cmd->add_option("--model,--space", opts->model,
-                    "Embedding model / space (default: the default model)");
+    cmd->add_option("--model,--space", opts->model, model_help());
     cmd->add_option("--format", opts->format, "npy or jsonl")->capture_default_str();
     cmd->add_option("--out", opts->out,
                     "Output file (jsonl: default stdout; npy: default earshot-MODEL.npy, with "

@@ -59,12 +59,9 @@ int run_reindex(const ReindexCliOptions& o) {
 void setup_reindex(CLI::App& app) {
     auto opts = std::make_shared<ReindexCliOptions>();
     auto* cmd = app.add_subcommand("reindex", "Build or rebuild the search index of a space");
-    cmd->add_option("--space,--model", opts->space, "Embedding space (default: the default model)")
+    cmd->add_option("--space,--model", opts->space, model_help("Embedding space"))
         ->envname("EARSHOT_MODEL");
-    cmd->add_option("--index", opts->index,
-                    "Index spec: flat, HNSW<M>[,efC<N>] (e.g. HNSW32) or auto (flat below 50k "
-                    "items)")
-        ->capture_default_str();
+    cmd->add_option("--index", opts->index, index_help())->capture_default_str();
     cmd->add_option("--metric", opts->metric, "Metric the index serves (each has its own file)")
         ->capture_default_str();
     cmd->add_flag("--force", opts->force, "Rebuild from scratch even if the index is current");

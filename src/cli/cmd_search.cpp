@@ -130,17 +130,10 @@ void setup_search(CLI::App& app) {
                     "cosine (default), euclidean, manhattan or correlation; the aliases "
                     "cosine_similarity, euclidean_distance, manhattan_distance, "
                     "correlation_distance are accepted");
-    cmd->add_option("--model,--space", opts->model,
-                    "Embedding model / space (default: the catalog's "
-                    "default model, yamnet)")
-        ->envname("EARSHOT_MODEL");
-    cmd->add_option("--index", opts->index,
-                    "Index spec: flat (exact), HNSW<M> (e.g. HNSW32) or auto (default: flat "
-                    "below 50k items in the space, HNSW32 above)");
-    cmd->add_option("--ef-search", opts->ef_search,
-                    "HNSW candidate list size per query (default 96; higher = better recall)");
-    cmd->add_option("--nprobe", opts->nprobe,
-                    "IVF lists probed per query (default max(32, nlist/16))");
+    cmd->add_option("--model,--space", opts->model, model_help())->envname("EARSHOT_MODEL");
+    cmd->add_option("--index", opts->index, index_help());
+    cmd->add_option("--ef-search", opts->ef_search, ef_search_help());
+    cmd->add_option("--nprobe", opts->nprobe, nprobe_help());
     cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
     cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
     cmd->add_option("--id", opts->id,

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "core/file_util.h"
+#include "index/vector_index.h"
 
 namespace earshot::cli {
 
@@ -87,6 +88,43 @@ void ProgressBar::finish() {
     if (drawn_)
         std::fprintf(stderr, "\n");
     drawn_ = false;
+}
+
+std::string thousands(std::size_t n) {
+    std::string digits = std::to_string(n);
+    std::string out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0)
+            out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+std::string model_help(const std::string& what) {
+    return fmt::format(
+        "{} (default: {} if the catalog has it, else the catalog's first space; see `earshot "
+        "models`)",
+        what, default_model());
+}
+
+std::string index_help() {
+    return fmt::format(
+        "Index spec: flat (exact), HNSW<M>[,efC<N>] (e.g. HNSW{}), IVF<nlist>,PQ<m> (e.g. "
+        "IVF4096,PQ64) or auto (default: flat below {} items in the space, HNSW{} from there on)",
+        kHnswDefaultM, thousands(kAutoAnnThreshold), kHnswDefaultM);
+}
+
+std::string ef_search_help() {
+    return fmt::format(
+        "HNSW: candidate list size per query, >= k (default {}, {} from {} items on; higher = "
+        "better recall); IVF-PQ: PQ candidates re-ranked (default 100*k)",
+        kHnswDefaultEfSearch, kHnswLargeEfSearch, thousands(kHnswLargeIndexItems));
+}
+
+std::string nprobe_help() {
+    return fmt::format("IVF lists probed per query (default max({}, nlist/16))",
+                       kIvfMinDefaultNprobe);
 }
 
 }  // namespace earshot::cli

@@ -44,6 +44,15 @@ private:
     bool drawn_ = false;
 };
 
+// Help texts for the flags whose defaults live in the engine and index constants, built from
+// those constants so `--help` cannot drift from the code (a test also checks docs/cli.md).
+std::string model_help(const std::string& what = "Embedding model / space");
+std::string index_help();
+std::string ef_search_help();
+std::string nprobe_help();
+// 50000 -> "50,000" (as docs/cli.md writes numbers).
+std::string thousands(std::size_t n);
+
 double now_seconds();
 std::string format_duration(double seconds);
 

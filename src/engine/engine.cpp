@@ -597,8 +597,24 @@ Catalog& Engine::catalog() {
     return *s_->catalog;
 }
 
+std::string Engine::default_space() {
+    const std::string def = default_model_name();
+    auto spaces = s_->catalog->spaces();
+    if (!spaces)
+        return def;
+    for (const auto& sp : *spaces) {
+        if (sp.space == def && sp.n_items > 0)
+            return def;
+    }
+    for (const auto& sp : *spaces) {
+        if (sp.n_items > 0)
+            return sp.space;
+    }
+    return def;
+}
+
 Result<const EmbeddingModel*> Engine::model(const std::string& name_in) {
-    std::string name = name_in.empty() ? default_model_name() : name_in;
+    std::string name = name_in.empty() ? default_space() : name_in;
     std::lock_guard lock(s_->models_mu);
     auto it = s_->models.find(name);
     if (it != s_->models.end())
@@ -853,7 +869,7 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
                                              const SearchRequest& req,
                                              std::optional<std::int64_t> exclude_id,
                                              const std::string& exclude_hash) {
-    std::string space = req.model.empty() ? default_model_name() : req.model;
+    std::string space = req.model.empty() ? default_space() : req.model;
     EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, req.metric, req.index));
     if (static_cast<int>(vector.size()) != entry->index->dim()) {
         return make_error(ErrorCode::kInvalidArgument,
@@ -962,7 +978,7 @@ Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
 }
 
 Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& req) {
-    std::string space = req.model.empty() ? default_model_name() : req.model;
+    std::string space = req.model.empty() ? default_space() : req.model;
     EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->get_item(id));
     EARSHOT_ASSIGN_OR_RETURN(auto vec, s_->catalog->get_embedding(id, space));
     SearchRequest r = req;
@@ -971,7 +987,7 @@ Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& r
 }
 
 Result<ReindexReport> Engine::reindex(const ReindexOptions& options) {
-    std::string space = options.space.empty() ? default_model_name() : options.space;
+    std::string space = options.space.empty() ? default_space() : options.space;
     EARSHOT_ASSIGN_OR_RETURN(auto entry,
                              s_->search_entry(space, options.metric, options.index, options.force));
     return entry->report;
@@ -980,7 +996,7 @@ Result<ReindexReport> Engine::reindex(const ReindexOptions& options) {
 Result<std::vector<SearchHit>> Engine::nearest(std::span<const float> vector,
                                                const SearchRequest& req,
                                                const SearchOptions& options) {
-    std::string space = req.model.empty() ? default_model_name() : req.model;
+    std::string space = req.model.empty() ? default_space() : req.model;
     EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, req.metric, req.index));
     SearchOptions so = options;
     so.ef_search = req.ef_search;

@@ -191,7 +191,13 @@ public:
     // Removes items by path (as given or canonicalised). Returns how many were removed.
     Result<std::int64_t> remove_paths(const std::vector<std::string>& paths);
 
-    // The (cached) model for a name; kInvalidArgument/kNotFound as make_model.
+    // The space a request without a model searches: the default model (default_model()) if the
+    // catalog has items in it, else the catalog's first space with items, else the default model.
+    // The one place that decides it, for the CLI, the server and the Python package.
+    std::string default_space();
+
+    // The (cached) model for a name (empty: default_space()); kInvalidArgument/kNotFound as
+    // make_model.
     Result<const EmbeddingModel*> model(const std::string& name);
 
 private:

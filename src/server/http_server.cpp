@@ -94,15 +94,7 @@ Result<double> parse_seconds_param(std::string_view name, std::string_view text)
 std::string resolve_model(Engine& engine, const std::optional<std::string>& given) {
     if (given && !given->empty())
         return *given;
-    std::string def = default_model();
-    auto spaces = engine.catalog().spaces();
-    if (!spaces || spaces->empty())
-        return def;
-    for (const auto& s : *spaces) {
-        if (s.space == def && s.n_items > 0)
-            return def;
-    }
-    return spaces->front().space;
+    return engine.default_space();
 }
 
 }  // namespace server

@@ -231,6 +231,13 @@ TEST(EngineAnnTest, ResolveItemAcceptsIdsAndImportedKeys) {
     auto r = engine->search_id(*by_key, req);
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_EQ(r->results.size(), 3u);
+    // No model given: the catalog's only space is searched (#15: the CLI used the default model
+    // and failed where the server used the catalog's space). One rule, Engine::default_space.
+    EXPECT_EQ(engine->default_space(), "syn");
+    req.model.clear();
+    auto d = engine->search_id(*by_key, req);
+    ASSERT_TRUE(d) << d.error().to_string();
+    EXPECT_EQ(d->model, "syn");
 }
 
 TEST(EngineAnnTest, EvalAnnReportsRecall) {
