@@ -1,15 +1,15 @@
-// HNSW through header-only hnswlib 0.6.2 (Debian libhnswlib-dev), compiled with our flags so its
-// AVX-512/AVX distance kernels are used. hnswlib is the graph store and builder; search is ours
-// (below) because 0.6.2 has neither a filter functor nor a per-query ef: we walk the upper layers
-// greedily like hnswlib's searchKnn and run the layer-0 best-first search with the filter applied
-// to what enters the result set (the approach of hnswlib >= 0.7 `isIdAllowed`). Ref:
+// HNSW through header-only hnswlib 0.6.2 (Debian libhnswlib-dev). hnswlib is the graph store
+// and builder, with our distance kernels (KernelSpace below); search is ours because 0.6.2 has
+// neither a filter functor nor a per-query ef: we walk the upper layers greedily like hnswlib's
+// searchKnn and run the layer-0 best-first search with the filter applied to what enters the
+// result set (the approach of hnswlib >= 0.7 `isIdAllowed`). Ref:
 // https://github.com/nmslib/hnswlib/blob/v0.7.0/hnswlib/hnswalg.h#L263-L345
 // Persistence is our own (validated) serialisation of hnswlib's buffers, not saveIndex.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <mutex>
-#include <queue>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -62,7 +62,8 @@ private:
 // Which distance the layer-0 walk computes (template parameter of graph_search).
 enum class Walk { kDot, kL2, kL1 };
 
-// Per-thread scratch for searches (reused capacity: no allocations per query once warm).
+// Per-thread scratch for searches (reused capacity: no allocations per query once warm). A
+// filter callback must not itself search an HNSW index on the same thread.
 struct Scratch {
     std::vector<std::pair<float, tableint>> top;       // max-heap by distance (worst first)
     std::vector<std::pair<float, tableint>> frontier;  // min-heap by distance (best first)
