@@ -33,6 +33,7 @@ struct BenchCliOptions {
     bool compare_hnswlib = false;
     double filter_keep = 0.0;
     int build_threads = 0;
+    int rounds = 3;
     // bench windows
     std::string folder;
     int offsets = 1;
@@ -113,6 +114,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.compare_hnswlib = o.compare_hnswlib;
     io.filter_keep = o.filter_keep;
     io.build_threads = o.build_threads;
+    io.rounds = o.rounds;
     if (o.common.threads > 0)
         io.query_threads = {o.common.threads};
     auto m = parse_metric(o.metric);
@@ -326,6 +328,11 @@ void setup_bench(CLI::App& app) {
                     "bench index: also run every setting with a filter keeping this fraction of "
                     "the items (e.g. 0.1; recall against the exact filtered top-k)")
         ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--rounds", opts->rounds,
+                    "bench index --compare-hnswlib: time each setting this many times, alternating "
+                    "with plain hnswlib, and keep the best of each")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
     cmd->add_option("--build-threads", opts->build_threads,
                     "bench index: threads building each index (0 = all cores)")
         ->capture_default_str();

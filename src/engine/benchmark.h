@@ -90,6 +90,9 @@ struct IndexBenchOptions {
     // fraction) == 0), recall against the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
     double filter_keep = 0.0;
     int build_threads = 0;  // 0 = all cores (both our index and plain hnswlib)
+    // compare_hnswlib: each unfiltered HNSW setting is timed this many times alternating with
+    // plain hnswlib; the row with the higher CPU QPS of each is kept.
+    int rounds = 3;
 };
 
 struct IndexBenchRow {
