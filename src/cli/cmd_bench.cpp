@@ -30,6 +30,10 @@ struct BenchCliOptions {
     std::string metric = "cosine";
     std::string space;
     std::string db;
+    bool compare_hnswlib = false;
+    double filter_keep = 0.0;
+    int build_threads = 0;
+    int rounds = 3;
     // bench windows
     std::string folder;
     int offsets = 1;
@@ -107,6 +111,10 @@ int run_bench_index(const BenchCliOptions& o) {
     io.rerank = o.rerank;
     io.db = o.db;
     io.space = o.space;
+    io.compare_hnswlib = o.compare_hnswlib;
+    io.filter_keep = o.filter_keep;
+    io.build_threads = o.build_threads;
+    io.rounds = o.rounds;
     if (o.common.threads > 0)
         io.query_threads = {o.common.threads};
     auto m = parse_metric(o.metric);
@@ -120,6 +128,8 @@ int run_bench_index(const BenchCliOptions& o) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& r : *rows) {
             arr.push_back({{"index", r.spec},
+                           {"engine", r.engine},
+                           {"filter_keep", r.filter_keep},
                            {"data", r.data},
                            {"n", r.n},
                            {"dim", r.dim},
@@ -132,6 +142,8 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"p50_ms", r.p50_ms},
                            {"p99_ms", r.p99_ms},
                            {"qps", r.qps},
+                           {"cpu_qps", r.cpu_qps},
+                           {"build_cpu_s", r.build_cpu_s},
                            {"recall_at_10", r.recall_at_k},
                            {"recall_at_10_ties", r.recall_at_k_ties}});
         }
@@ -139,17 +151,44 @@ int run_bench_index(const BenchCliOptions& o) {
         return 0;
     }
     fmt::print(
-        "| index | data | n | dim | metric | build (s) | bytes/item | efSearch | nprobe | threads "
-        "| p50 (ms) | p99 (ms) | QPS | recall@10 | recall@10 (ties) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        "| index | engine | data | n | dim | metric | build (s) | bytes/item | filter | efSearch "
+        "| nprobe | threads | p50 (ms) | p99 (ms) | QPS | CPU QPS | recall@10 | recall@10 (ties) "
+        "|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const auto& r : *rows) {
         fmt::print(
-            "| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {} | {:.3f} | {:.3f} | "
-            "{:.0f} | {:.4f} | {:.4f} |\n",
-            r.spec, r.data, r.n, r.dim, metric_name(r.metric), r.build_s, r.bytes_per_item,
+            "| {} | {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {} | {} | {:.3f} | "
+            "{:.3f} | {:.0f} | {:.0f} | {:.4f} | {:.4f} |\n",
+            r.spec, r.engine, r.data, r.n, r.dim, metric_name(r.metric), r.build_s,
+            r.bytes_per_item,
+            r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
             r.ef_search == 0 ? "-" : std::to_string(r.ef_search),
             r.nprobe == 0 ? "-" : std::to_string(r.nprobe), r.threads, r.p50_ms, r.p99_ms, r.qps,
-            r.recall_at_k, r.recall_at_k_ties);
+            r.cpu_qps, r.recall_at_k, r.recall_at_k_ties);
+    }
+    // Ours / plain hnswlib, side by side from this run.
+    bool header = false;
+    for (const auto& h : *rows) {
+        if (h.engine != "hnswlib")
+            continue;
+        for (const auto& r : *rows) {
+            if (r.engine != "earshot" || r.spec != h.spec || r.ef_search != h.ef_search ||
+                r.threads != h.threads)
+                continue;
+            if (!header) {
+                fmt::print(
+                    "\n| index | efSearch | threads | filter | QPS ours / hnswlib (wall) | (CPU) "
+                    "| recall@10 ours | recall@10 hnswlib | build ours / hnswlib (wall) | (CPU) "
+                    "|\n|---|---|---|---|---|---|---|---|---|---|\n");
+                header = true;
+            }
+            fmt::print(
+                "| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.4f} | {:.4f} | {:.2f} | {:.2f} |\n",
+                r.spec, r.ef_search, r.threads,
+                r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
+                r.qps / h.qps, r.cpu_qps / h.cpu_qps, r.recall_at_k, h.recall_at_k,
+                r.build_s / h.build_s, r.build_cpu_s / h.build_cpu_s);
+        }
     }
     return 0;
 }
@@ -282,6 +321,21 @@ void setup_bench(CLI::App& app) {
                     "bench index: use this space's stored vectors from --db instead of "
                     "synthetic data");
     cmd->add_option("--db", opts->db, "bench index: catalog for --space");
+    cmd->add_flag("--compare-hnswlib", opts->compare_hnswlib,
+                  "bench index: also build plain hnswlib 0.6.2 for each HNSW spec (same vectors, "
+                  "M, efConstruction, build threads) and print QPS and build-time ratios");
+    cmd->add_option("--filter-keep", opts->filter_keep,
+                    "bench index: also run every setting with a filter keeping this fraction of "
+                    "the items (e.g. 0.1; recall against the exact filtered top-k)")
+        ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--rounds", opts->rounds,
+                    "bench index --compare-hnswlib: time each setting this many times, alternating "
+                    "with plain hnswlib, and keep the best of each")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
+    cmd->add_option("--build-threads", opts->build_threads,
+                    "bench index: threads building each index (0 = all cores)")
+        ->capture_default_str();
     cmd->add_option(
         "--dataset", opts->dataset,
         "Folder of audio for the ingest benchmark (default ../shared/datasets/gm_fluidr3)");

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -21,6 +23,7 @@
 #include "core/log.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
+#include "engine/hnswlib_baseline.h"
 #include "index/flat_index.h"
 #include "index/metric.h"
 #include "index/vector_index.h"
@@ -33,6 +36,19 @@ namespace fs = std::filesystem;
 namespace {
 // bench index: a hit within this (absolute) distance of the exact k-th neighbour counts as tied.
 constexpr double kTieTolerance = 1e-6;
+
+// CPU time of the calling thread / of the process: unlike wall time, not inflated when other
+// processes take the cores (the machine the figures come from is shared with compilers).
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -221,40 +237,120 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
     std::vector<std::int64_t> ids(data.n_rows);
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i + 1);
 
-    // Ground truth.
+    // Ground truth: exact top-k, unfiltered and (filter_keep > 0) with the filter.
+    const std::int64_t keep_every =
+        options.filter_keep > 0.0
+            ? std::max<std::int64_t>(1, std::llround(1.0 / options.filter_keep))
+            : 0;
+    std::function<bool(std::int64_t)> keep_filter = [keep_every](std::int64_t id) {
+        return id % keep_every == 0;
+    };
     FlatIndex exact(dim, options.metric);
     EARSHOT_RETURN_IF_ERROR(exact.add(ids, data));
-    std::vector<std::vector<std::int64_t>> truth(nq);
-    for (std::size_t q = 0; q < nq; ++q) {
-        SearchOptions so;
-        so.k = options.k;
-        EARSHOT_ASSIGN_OR_RETURN(auto hits, exact.search(queries.row_span(q), so));
-        for (const auto& h : hits) truth[q].push_back(h.id);
-    }
+    struct Truth {
+        std::vector<std::vector<std::int64_t>> ids;
+        std::vector<double> kth_distance;
+    };
     // Exact (double) distance of a data row to a query, and of each query's k-th true neighbour:
     // for recall with ties (IndexBenchRow::recall_at_k_ties).
     auto exact_distance = [&](std::size_t q, std::int64_t id) {
         return naive_distance(options.metric, queries.row_span(q),
                               data.row_span(static_cast<std::size_t>(id - 1)));
     };
-    std::vector<double> kth_distance(nq, 0.0);
-    for (std::size_t q = 0; q < nq; ++q) {
-        if (!truth[q].empty())
-            kth_distance[q] = exact_distance(q, truth[q].back());
+    auto make_truth = [&](bool filtered) -> Result<Truth> {
+        Truth t;
+        t.ids.resize(nq);
+        t.kth_distance.assign(nq, 0.0);
+        for (std::size_t q = 0; q < nq; ++q) {
+            SearchOptions so;
+            so.k = options.k;
+            if (filtered)
+                so.filter = keep_filter;
+            EARSHOT_ASSIGN_OR_RETURN(auto hits, exact.search(queries.row_span(q), so));
+            for (const auto& h : hits) t.ids[q].push_back(h.id);
+            if (!t.ids[q].empty())
+                t.kth_distance[q] = exact_distance(q, t.ids[q].back());
+        }
+        return t;
+    };
+    std::vector<double> keeps = {1.0};
+    std::vector<Truth> truths;
+    {
+        EARSHOT_ASSIGN_OR_RETURN(auto t, make_truth(false));
+        truths.push_back(std::move(t));
     }
+    if (keep_every > 0) {
+        EARSHOT_ASSIGN_OR_RETURN(auto t, make_truth(true));
+        truths.push_back(std::move(t));
+        keeps.push_back(1.0 / static_cast<double>(keep_every));
+    }
+
+    // Runs the nq queries on `threads` concurrent streams through search(q) -> ids and fills the
+    // timing and recall fields of `row`.
+    auto measure = [&](int threads, const Truth& truth, IndexBenchRow& row,
+                       const std::function<std::vector<std::int64_t>(std::size_t)>& search) {
+        std::vector<double> lat(nq);
+        std::vector<double> cpu(nq);
+        std::vector<std::vector<std::int64_t>> found_ids(nq);
+        auto t_all = std::chrono::steady_clock::now();
+        parallel_for(nq, threads, 1, [&](std::size_t b, std::size_t e) {
+            for (std::size_t q = b; q < e; ++q) {
+                const double c0 = thread_cpu_seconds();
+                auto tq = std::chrono::steady_clock::now();
+                found_ids[q] = search(q);
+                lat[q] = seconds_since(tq) * 1000.0;
+                cpu[q] = thread_cpu_seconds() - c0;
+            }
+        });
+        const double total = seconds_since(t_all);
+        double cpu_total = 0.0;
+        for (double c : cpu) cpu_total += c;
+        row.cpu_qps = cpu_total > 0.0 ? static_cast<double>(nq) / cpu_total : 0.0;
+        // Scored after the timed loop, so that it does not count in QPS.
+        double recall_sum = 0.0;
+        double recall_ties_sum = 0.0;
+        for (std::size_t q = 0; q < nq; ++q) {
+            if (truth.ids[q].empty()) {
+                recall_sum += 1.0;
+                recall_ties_sum += 1.0;
+                continue;
+            }
+            std::size_t found = 0;
+            std::size_t within = 0;
+            for (std::int64_t id : found_ids[q]) {
+                found += static_cast<std::size_t>(
+                    std::count(truth.ids[q].begin(), truth.ids[q].end(), id));
+                if (exact_distance(q, id) <= truth.kth_distance[q] + kTieTolerance)
+                    ++within;
+            }
+            const auto want = static_cast<double>(truth.ids[q].size());
+            recall_sum += static_cast<double>(found) / want;
+            recall_ties_sum += static_cast<double>(std::min(within, truth.ids[q].size())) / want;
+        }
+        row.threads = threads;
+        std::sort(lat.begin(), lat.end());
+        row.p50_ms = lat[lat.size() / 2];
+        row.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
+        row.qps = static_cast<double>(nq) / total;
+        row.recall_at_k = recall_sum / static_cast<double>(nq);
+        row.recall_at_k_ties = recall_ties_sum / static_cast<double>(nq);
+    };
 
     std::vector<IndexBenchRow> rows;
     for (const auto& spec : options.specs) {
+        const double cpu0 = process_cpu_seconds();
         auto t0 = std::chrono::steady_clock::now();
         EARSHOT_ASSIGN_OR_RETURN(auto index, make_index(spec, dim, options.metric));
-        index->set_threads(0);
+        index->set_threads(options.build_threads);
         EARSHOT_RETURN_IF_ERROR(index->add(ids, data));
         const double build_s = seconds_since(t0);
+        const double build_cpu_s = process_cpu_seconds() - cpu0;
         const double per_item =
             static_cast<double>(index->memory_bytes()) / static_cast<double>(data.n_rows);
         const bool is_hnsw = index->spec().kind == "hnsw";
         const bool is_ivf = index->spec().kind == "ivfpq";
-        std::vector<std::size_t> efs = is_hnsw  ? options.ef_search
+        const bool has_ef = is_hnsw || index->spec().kind == "sq";
+        std::vector<std::size_t> efs = has_ef   ? options.ef_search
                                        : is_ivf ? options.rerank
                                                 : std::vector<std::size_t>{0};
         std::vector<std::size_t> probes = is_ivf ? options.nprobe : std::vector<std::size_t>{0};
@@ -262,76 +358,95 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         for (std::size_t ef : efs) {
             for (std::size_t np : probes) knobs.emplace_back(ef, np);
         }
-        for (const auto& [ef, nprobe] : knobs) {
-            for (int threads : options.query_threads) {
-                std::vector<double> lat(nq);
-                std::vector<std::vector<std::int64_t>> found_ids(nq);
-                auto t_all = std::chrono::steady_clock::now();
-                parallel_for(nq, threads, 1, [&](std::size_t b, std::size_t e) {
-                    for (std::size_t q = b; q < e; ++q) {
+        IndexBenchRow base;
+        base.spec = index->spec().text;
+        base.data = data_name;
+        base.n = data.n_rows;
+        base.dim = dim;
+        base.metric = options.metric;
+        base.build_s = build_s;
+        base.build_cpu_s = build_cpu_s;
+        base.bytes_per_item = per_item;
+        // Plain hnswlib on the same vectors and parameters (unfiltered rows only). Its queries are
+        // timed in rounds alternating with ours (best of options.rounds each), so that both see
+        // the same load on a shared machine.
+        std::unique_ptr<detail::PlainHnswlib> plain;
+        IndexBenchRow prow = base;
+        const bool compare = options.compare_hnswlib && is_hnsw;
+        if (compare) {
+            const double pcpu0 = process_cpu_seconds();
+            const auto pt0 = std::chrono::steady_clock::now();
+            EARSHOT_ASSIGN_OR_RETURN(
+                plain, detail::build_plain_hnswlib(data, ids, options.metric, index->spec().hnsw_m,
+                                                   index->spec().hnsw_ef_construction,
+                                                   options.build_threads));
+            prow.engine = "hnswlib";
+            prow.build_s = seconds_since(pt0);
+            prow.build_cpu_s = process_cpu_seconds() - pcpu0;
+            prow.bytes_per_item = 0;
+        }
+        std::vector<IndexBenchRow> plain_rows;
+        // Keeps the faster of two measurements of the same setting.
+        auto keep_best = [](IndexBenchRow& best, const IndexBenchRow& r, bool first) {
+            if (first || r.cpu_qps > best.cpu_qps)
+                best = r;
+        };
+        for (std::size_t f = 0; f < truths.size(); ++f) {
+            for (const auto& [ef, nprobe] : knobs) {
+                for (int threads : options.query_threads) {
+                    IndexBenchRow row = base;
+                    row.filter_keep = keeps[f];
+                    row.ef_search = !is_hnsw && has_ef && ef == 0 ? sq_default_rerank(options.k)
+                                    : has_ef                      ? std::max(ef, options.k)
+                                    : is_ivf ? (ef > 0 ? std::max(ef, options.k) : 100 * options.k)
+                                             : 0;
+                    row.nprobe =
+                        is_ivf
+                            ? (nprobe > 0
+                                   ? std::min<std::size_t>(
+                                         nprobe, static_cast<std::size_t>(index->spec().ivf_nlist))
+                                   : ivf_default_nprobe(index->spec().ivf_nlist))
+                            : 0;
+                    auto ours = [&, ef = ef, nprobe = nprobe](std::size_t q) {
                         SearchOptions so;
                         so.k = options.k;
                         so.ef_search = ef;
                         so.nprobe = nprobe;
                         so.threads = 1;
-                        auto tq = std::chrono::steady_clock::now();
+                        if (f > 0)
+                            so.filter = keep_filter;
+                        std::vector<std::int64_t> out;
                         auto hits = index->search(queries.row_span(q), so);
-                        lat[q] = seconds_since(tq) * 1000.0;
                         if (hits) {
-                            for (const auto& h : *hits) found_ids[q].push_back(h.id);
+                            for (const auto& h : *hits) out.push_back(h.id);
+                        }
+                        return out;
+                    };
+                    const bool with_plain = compare && f == 0;
+                    const int rounds = with_plain ? std::max(1, options.rounds) : 1;
+                    IndexBenchRow best = row;
+                    IndexBenchRow best_plain = prow;
+                    best_plain.ef_search = std::max(ef, options.k);
+                    for (int round = 0; round < rounds; ++round) {
+                        IndexBenchRow r = row;
+                        measure(threads, truths[f], r, ours);
+                        keep_best(best, r, round == 0);
+                        if (with_plain) {
+                            plain->set_ef(std::max(ef, options.k));
+                            IndexBenchRow p = best_plain;
+                            measure(threads, truths[0], p, [&](std::size_t q) {
+                                return plain->search(queries.row(q), options.k);
+                            });
+                            keep_best(best_plain, p, round == 0);
                         }
                     }
-                });
-                const double total = seconds_since(t_all);
-                // Scored after the timed loop, so that it does not count in QPS.
-                double recall_sum = 0.0;
-                double recall_ties_sum = 0.0;
-                for (std::size_t q = 0; q < nq; ++q) {
-                    if (truth[q].empty()) {
-                        recall_sum += 1.0;
-                        recall_ties_sum += 1.0;
-                        continue;
-                    }
-                    std::size_t found = 0;
-                    std::size_t within = 0;
-                    for (std::int64_t id : found_ids[q]) {
-                        found += static_cast<std::size_t>(
-                            std::count(truth[q].begin(), truth[q].end(), id));
-                        if (exact_distance(q, id) <= kth_distance[q] + kTieTolerance)
-                            ++within;
-                    }
-                    const auto want = static_cast<double>(truth[q].size());
-                    recall_sum += static_cast<double>(found) / want;
-                    recall_ties_sum +=
-                        static_cast<double>(std::min(within, truth[q].size())) / want;
+                    rows.push_back(best);
+                    if (with_plain)
+                        plain_rows.push_back(best_plain);
                 }
-                IndexBenchRow row;
-                row.spec = index->spec().text;
-                row.data = data_name;
-                row.n = data.n_rows;
-                row.dim = dim;
-                row.metric = options.metric;
-                row.build_s = build_s;
-                row.bytes_per_item = per_item;
-                row.ef_search = is_hnsw  ? std::max(ef, options.k)
-                                : is_ivf ? (ef > 0 ? std::max(ef, options.k) : 100 * options.k)
-                                         : 0;
-                row.nprobe =
-                    is_ivf ? (nprobe > 0
-                                  ? std::min<std::size_t>(
-                                        nprobe, static_cast<std::size_t>(index->spec().ivf_nlist))
-                                  : ivf_default_nprobe(index->spec().ivf_nlist))
-                           : 0;
-                row.threads = threads;
-                std::sort(lat.begin(), lat.end());
-                row.p50_ms = lat[lat.size() / 2];
-                row.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
-                row.qps = static_cast<double>(nq) / total;
-                row.recall_at_k = recall_sum / static_cast<double>(nq);
-                row.recall_at_k_ties = recall_ties_sum / static_cast<double>(nq);
-                rows.push_back(row);
             }
         }
+        rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
     }
     return rows;
 }

@@ -82,15 +82,29 @@ struct IndexBenchOptions {
     std::vector<int> query_threads = {1, 2};
     std::filesystem::path db;  // non-empty: real embeddings of `space` from this catalog
     std::string space;
+    // Also build plain hnswlib 0.6.2 (same stored vectors, M, efConstruction, build threads) for
+    // each HNSW spec and time its searchKnn at the same efSearch values (rows with engine
+    // "hnswlib"), for ours/hnswlib ratios side by side in one run.
+    bool compare_hnswlib = false;
+    // > 0: every knob is also run with a filter keeping this fraction of the items (id % round(1 /
+    // fraction) == 0), recall against the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
+    double filter_keep = 0.0;
+    int build_threads = 0;  // 0 = all cores (both our index and plain hnswlib)
+    // compare_hnswlib: each unfiltered HNSW setting is timed this many times alternating with
+    // plain hnswlib; the row with the higher CPU QPS of each is kept.
+    int rounds = 3;
 };
 
 struct IndexBenchRow {
     std::string spec;
-    std::string data;  // "synthetic" or "<space>@<db file name>"
+    std::string engine = "earshot";  // or "hnswlib" (plain hnswlib, compare_hnswlib)
+    double filter_keep = 1.0;        // fraction of items the query filter keeps (1 = no filter)
+    std::string data;                // "synthetic" or "<space>@<db file name>"
     std::size_t n = 0;
     int dim = 0;
     Metric metric = Metric::kCosine;
     double build_s = 0;
+    double build_cpu_s = 0;  // CPU time of the build, all threads
     double bytes_per_item = 0;
     std::size_t ef_search = 0;  // HNSW efSearch; IVF: PQ candidates re-ranked; 0 for flat
     std::size_t nprobe = 0;     // IVF: lists probed (0 = default; the row then reports it)
@@ -98,6 +112,9 @@ struct IndexBenchRow {
     double p50_ms = 0;
     double p99_ms = 0;
     double qps = 0;
+    // Queries per second of CPU time (sum of the query threads' CPU time): robust to other load
+    // on the machine, unlike qps (wall time).
+    double cpu_qps = 0;
     double recall_at_k = 0;  // |hits ∩ exact top-k| / k, averaged over the queries
     // Same, but a hit also counts when its exact distance is within 1e-6 of the exact k-th
     // neighbour's (ties: real data has exact duplicates, e.g. silent segments, and then the exact

@@ -1,5 +1,6 @@
 #include "index/distance_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -254,6 +255,123 @@ void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n) {
     }
 #endif
     for (; i < n; ++i) out[i] = float_from_half(in[i]);
+}
+#pragma GCC diagnostic pop
+
+// Compact-storage kernels. AVX-512: 16 lanes per step, four accumulators over 64 values, the
+// tail in scalar code; elsewhere: decode blocks of 64 values to float and use the kernels above.
+// GCC 12's _mm512_cvtph_ps / _mm512_cvtepu8_epi32 pass undefined vectors as mask sources: false
+// (maybe-)uninitialized warnings once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+namespace {
+
+#if defined(__AVX512F__)
+inline __m512 load_f16(const std::uint16_t* x) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+}
+inline __m512 load_u8(const std::uint8_t* c) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c))));
+}
+
+// Op::step(q, x, acc) on 16 lanes, Load(p) decodes 16 stored values; Tail(q, x) one value.
+template <typename Op, typename T, typename Load, typename Tail>
+float compact_kernel(const float* q, const T* x, std::size_t d, Load load, Tail tail) {
+    __m512 acc0 = _mm512_setzero_ps();
+    __m512 acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps();
+    __m512 acc3 = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        acc0 = Op::step(_mm512_loadu_ps(q + i), load(x + i), acc0);
+        acc1 = Op::step(_mm512_loadu_ps(q + i + 16), load(x + i + 16), acc1);
+        acc2 = Op::step(_mm512_loadu_ps(q + i + 32), load(x + i + 32), acc2);
+        acc3 = Op::step(_mm512_loadu_ps(q + i + 48), load(x + i + 48), acc3);
+    }
+    for (; i + 16 <= d; i += 16) acc0 = Op::step(_mm512_loadu_ps(q + i), load(x + i), acc0);
+    float rest = 0.0f;
+    for (; i < d; ++i) rest += tail(q[i], x[i]);
+    return _mm512_reduce_add_ps(
+               _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3))) +
+           rest;
+}
+#endif
+
+// Portable path: decode 64 values at a time into a float block.
+template <typename T, typename Decode, typename Kernel>
+float blocked(const float* q, const T* x, std::size_t d, Decode decode, Kernel kernel) {
+    float block[64];
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < d; i += 64) {
+        const std::size_t m = std::min<std::size_t>(64, d - i);
+        decode(x + i, block, m);
+        sum += kernel(q + i, block, m);
+    }
+    return sum;
+}
+
+}  // namespace
+
+float dot_f16(const float* q, const std::uint16_t* x, std::size_t d) {
+#if defined(__AVX512F__)
+    return compact_kernel<Dot512>(q, x, d, load_f16,
+                                  [](float a, std::uint16_t h) { return a * float_from_half(h); });
+#else
+    return blocked(q, x, d, f16_to_f32, dot_f32);
+#endif
+}
+
+float l2_squared_f16(const float* q, const std::uint16_t* x, std::size_t d) {
+#if defined(__AVX512F__)
+    return compact_kernel<L2512>(q, x, d, load_f16, [](float a, std::uint16_t h) {
+        const float diff = a - float_from_half(h);
+        return diff * diff;
+    });
+#else
+    return blocked(q, x, d, f16_to_f32, l2_squared_f32);
+#endif
+}
+
+float l1_f16(const float* q, const std::uint16_t* x, std::size_t d) {
+#if defined(__AVX512F__)
+    return compact_kernel<L1512>(q, x, d, load_f16, [](float a, std::uint16_t h) {
+        return std::fabs(a - float_from_half(h));
+    });
+#else
+    return blocked(q, x, d, f16_to_f32, l1_f32);
+#endif
+}
+
+float dot_u8(const float* q, const std::uint8_t* c, std::size_t d) {
+    auto decode = [](const std::uint8_t* in, float* out, std::size_t m) {
+        for (std::size_t j = 0; j < m; ++j) out[j] = static_cast<float>(in[j]);
+    };
+#if defined(__AVX512F__)
+    (void)decode;
+    return compact_kernel<Dot512>(
+        q, c, d, load_u8, [](float a, std::uint8_t v) { return a * static_cast<float>(v); });
+#else
+    return blocked(q, c, d, decode, dot_f32);
+#endif
+}
+
+float l1_u8(const float* q, const std::uint8_t* c, float lo, float step, std::size_t d) {
+    auto decode = [lo, step](const std::uint8_t* in, float* out, std::size_t m) {
+        for (std::size_t j = 0; j < m; ++j) out[j] = lo + step * static_cast<float>(in[j]);
+    };
+#if defined(__AVX512F__)
+    (void)decode;
+    const __m512 vlo = _mm512_set1_ps(lo);
+    const __m512 vstep = _mm512_set1_ps(step);
+    auto load = [&](const std::uint8_t* p) { return _mm512_fmadd_ps(load_u8(p), vstep, vlo); };
+    return compact_kernel<L1512>(q, c, d, load, [lo, step](float a, std::uint8_t v) {
+        return std::fabs(a - (lo + step * static_cast<float>(v)));
+    });
+#else
+    return blocked(q, c, d, decode, l1_f32);
+#endif
 }
 #pragma GCC diagnostic pop
 

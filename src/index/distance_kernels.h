@@ -22,6 +22,17 @@ float l1_f32(const float* a, const float* b, std::size_t d);
 void f32_to_f16(const float* in, std::uint16_t* out, std::size_t n);
 void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n);
 
+// Compact-storage kernels (the `SQfp16` / `SQ8` index kinds): the query q is float32 (d values),
+// the row is binary16 (x) or 8-bit codes (c, 0..255). Same accumulation scheme as above.
+// sum q_i * x_i, sum (q_i - x_i)^2, sum |q_i - x_i| with x in half precision.
+float dot_f16(const float* q, const std::uint16_t* x, std::size_t d);
+float l2_squared_f16(const float* q, const std::uint16_t* x, std::size_t d);
+float l1_f16(const float* q, const std::uint16_t* x, std::size_t d);
+// sum q_i * c_i (a dot product with the raw codes).
+float dot_u8(const float* q, const std::uint8_t* c, std::size_t d);
+// sum |q_i - (lo + step * c_i)| (the decoded row).
+float l1_u8(const float* q, const std::uint8_t* c, float lo, float step, std::size_t d);
+
 // "avx512", "avx2" or "scalar": which kernels this build uses.
 const char* simd_level();
 

@@ -45,6 +45,12 @@ public:
     Metric metric() const { return metric_; }
     std::size_t size() const { return ids_.size(); }
     bool contains(std::int64_t id) const { return row_of_id_.count(id) != 0; }
+    // The row holding id (rows are 0 .. size()-1 in the order of ids()), or -1 when absent.
+    // remove() moves the last row into the hole of each removed one.
+    std::ptrdiff_t row_of(std::int64_t id) const {
+        auto it = row_of_id_.find(id);
+        return it == row_of_id_.end() ? -1 : static_cast<std::ptrdiff_t>(it->second);
+    }
 
     // Adds vectors.n_rows rows; ids.size() must equal n_rows and vectors.n_cols == dim.
     // kInvalidArgument on shape mismatch, duplicate ids (within the batch or already present)

@@ -112,6 +112,10 @@ const std::vector<IndexKind>& index_kinds() {
         {"hnsw", "HNSW<M>[,efC<N>]",
          "hnswlib graph; per-query efSearch; tombstones for deletes, compacted past 20%",
          &make_hnsw_index, &load_hnsw_index},
+        {"sq", "SQ8|SQfp16",
+         "exact search over a compact copy (8-bit per-row scalar quantisation or binary16), "
+         "the best max(64, 10 x k) candidates (efSearch) re-ranked with the float32 rows",
+         &make_sq_index, &load_sq_index},
         {"ivfpq", "IVF<nlist>,PQ<m>",
          "faiss inverted lists of m-byte PQ codes, 8-bit re-ranking; per-query nprobe; exact "
          "until 16 x nlist items are there to train on",
@@ -126,6 +130,12 @@ Result<IndexSpec> parse_index_spec(std::string_view text) {
     if (t == "flat") {
         spec.kind = "flat";
         spec.text = "flat";
+        return spec;
+    }
+    if (t == "sq8" || t == "sqfp16") {
+        spec.kind = "sq";
+        spec.sq_bits = t == "sq8" ? 8 : 16;
+        spec.text = t == "sq8" ? "SQ8" : "SQfp16";
         return spec;
     }
     if (t.rfind("hnsw", 0) == 0) {

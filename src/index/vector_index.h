@@ -1,5 +1,7 @@
 // Vector indexes behind one interface: exact `flat` (the reference), approximate `HNSW<M>`
-// (hnswlib graph, our build flags) and `IVF<nlist>,PQ<m>` (faiss inverted lists of PQ codes with
+// (hnswlib graph, our build flags), `SQ8` / `SQfp16` (exact search that scans an 8-bit /
+// half-precision copy and re-ranks the best candidates with the float32 rows) and
+// `IVF<nlist>,PQ<m>` (faiss inverted lists of PQ codes with
 // 8-bit re-ranking, for memory at scale), chosen by a spec string ("flat", "HNSW32",
 // "HNSW16,efC100", "IVF4096,PQ32").
 // Items are our 64-bit item ids; vectors are n × d float32, row-major. All four metrics:
@@ -38,6 +40,7 @@ struct IndexSpec {
     int hnsw_ef_construction = 0;  // ",efC<N>" (default kHnswDefaultEfConstruction)
     int ivf_nlist = 0;             // IVF<nlist>: coarse k-means lists
     int pq_m = 0;                  // PQ<m>: bytes per PQ code (8-bit sub-quantisers)
+    int sq_bits = 0;               // SQ8 / SQfp16: bits per stored value of the scanned copy
 };
 
 inline constexpr int kHnswDefaultM = 32;
@@ -52,6 +55,13 @@ inline constexpr std::size_t kIvfMinDefaultNprobe = 32;
 inline std::size_t ivf_default_nprobe(int nlist) {
     const auto n = static_cast<std::size_t>(nlist);
     return n < kIvfMinDefaultNprobe ? n : std::max(kIvfMinDefaultNprobe, n / 16);
+}
+// SQ8 / SQfp16: candidates re-ranked exactly per query when SearchOptions::ef_search is 0:
+// kSqRerankFactor x k, at least kSqMinRerank (docs/performance.md).
+inline constexpr std::size_t kSqRerankFactor = 10;
+inline constexpr std::size_t kSqMinRerank = 64;
+inline std::size_t sq_default_rerank(std::size_t k) {
+    return std::max(kSqMinRerank, kSqRerankFactor * k);
 }
 // `auto` picks flat below this many items and HNSW32 from it on (docs/performance.md).
 inline constexpr std::size_t kAutoAnnThreshold = 50000;
@@ -135,6 +145,12 @@ Result<std::unique_ptr<VectorIndex>> load_hnsw_index(const IndexSpec& spec,
                                                      int dim,
                                                      Metric metric,
                                                      detail::IndexReader& in);
+
+Result<std::unique_ptr<VectorIndex>> make_sq_index(const IndexSpec& spec, int dim, Metric metric);
+Result<std::unique_ptr<VectorIndex>> load_sq_index(const IndexSpec& spec,
+                                                   int dim,
+                                                   Metric metric,
+                                                   detail::IndexReader& in);
 
 Result<std::unique_ptr<VectorIndex>> make_ivfpq_index(const IndexSpec& spec,
                                                       int dim,

@@ -233,5 +233,40 @@ TEST(IndexBenchTest, RecallWithTiesCountsDuplicatesOfTheKthNeighbour) {
     }
 }
 
+TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
+    IndexBenchOptions o;
+    o.n = 3000;
+    o.dim = 24;
+    o.queries = 30;
+    o.specs = {"HNSW16"};
+    o.ef_search = {48};
+    o.query_threads = {1};
+    o.compare_hnswlib = true;
+    o.filter_keep = 0.1;
+    o.build_threads = 2;
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    // ours unfiltered, ours with the filter, plain hnswlib (no filter in 0.6.2).
+    ASSERT_EQ(rows->size(), 3u);
+    EXPECT_EQ((*rows)[0].engine, "earshot");
+    EXPECT_EQ((*rows)[0].filter_keep, 1.0);
+    EXPECT_EQ((*rows)[1].engine, "earshot");
+    EXPECT_DOUBLE_EQ((*rows)[1].filter_keep, 0.1);
+    EXPECT_EQ((*rows)[2].engine, "hnswlib");
+    EXPECT_EQ((*rows)[2].spec, "HNSW16");
+    for (const auto& r : *rows) {
+        EXPECT_GE(r.recall_at_k, 0.9) << r.engine << " filter " << r.filter_keep;
+        EXPECT_GT(r.qps, 0.0);
+        EXPECT_GT(r.cpu_qps, 0.0);
+        EXPECT_GT(r.build_s, 0.0);
+        EXPECT_EQ(r.ef_search, 48u);
+    }
+    // Manhattan has no hnswlib space: a clear error, not a silent skip.
+    o.metric = Metric::kManhattan;
+    auto manhattan = bench_index(o);
+    ASSERT_FALSE(manhattan);
+    EXPECT_EQ(manhattan.error().code(), ErrorCode::kNotSupported);
+}
+
 }  // namespace
 }  // namespace earshot

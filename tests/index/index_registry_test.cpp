@@ -191,7 +191,7 @@ TEST_P(EveryIndexKind, EmptyIndexAndBadQueries) {
 INSTANTIATE_TEST_SUITE_P(
     Kinds,
     EveryIndexKind,
-    ::testing::Combine(::testing::Values("flat", "HNSW32", "HNSW16", "IVF32,PQ12"),
+    ::testing::Combine(::testing::Values("flat", "HNSW32", "HNSW16", "IVF32,PQ12", "SQ8", "SQfp16"),
                        ::testing::Values(Metric::kCosine,
                                          Metric::kEuclidean,
                                          Metric::kManhattan,
@@ -223,6 +223,14 @@ TEST(IndexRegistryTest, ParsesSpecs) {
     EXPECT_EQ(ivf->text, "IVF4096,PQ32");
     EXPECT_EQ(ivf->ivf_nlist, 4096);
     EXPECT_EQ(ivf->pq_m, 32);
+    auto sq8 = parse_index_spec("sq8");
+    ASSERT_TRUE(sq8);
+    EXPECT_EQ(sq8->kind, "sq");
+    EXPECT_EQ(sq8->text, "SQ8");
+    EXPECT_EQ(sq8->sq_bits, 8);
+    EXPECT_EQ(parse_index_spec("SQFP16")->text, "SQfp16");
+    EXPECT_EQ(parse_index_spec("SQfp16")->sq_bits, 16);
+    EXPECT_EQ(parse_index_spec("SQ4").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("IVF4096,Flat").error().code(), ErrorCode::kNotSupported);
     EXPECT_EQ(parse_index_spec("IVF4096").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("IVF0,PQ8").error().code(), ErrorCode::kInvalidArgument);
