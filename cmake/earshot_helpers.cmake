@@ -23,6 +23,10 @@ function(earshot_add_test name)
     if(NOT ARG_LABELS)
         set(ARG_LABELS unit)
     endif()
+    # Tests of modules without libtorch also carry `torchfree` (the `asan` test preset runs them).
+    if(name IN_LIST EARSHOT_TORCH_FREE_TEST_MODULES)
+        list(APPEND ARG_LABELS torchfree)
+    endif()
     gtest_discover_tests(${target}
         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
         PROPERTIES LABELS "${ARG_LABELS}"

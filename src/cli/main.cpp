@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cmd_bench.h"
+#include "cli/cmd_check.h"
 #include "cli/cmd_embed.h"
 #include "cli/cmd_eval.h"
 #include "cli/cmd_export.h"
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
     earshot::cli::setup_similarity(app);
     earshot::cli::setup_import(app);
     earshot::cli::setup_reindex(app);
+    earshot::cli::setup_check(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
