@@ -207,8 +207,20 @@ void catalog_seeds() {
                 ++g_failures;
         }
     }
+    // A whole small catalog (used as is), and patch lists for the built-in one: the header's
+    // page size / page count, page 2's b-tree header, bytes deep in a leaf.
     put("fuzz_catalog_open", "seed_small.earshot", file_bytes(p));
     fs::remove(p);
+    auto patch = [](std::uint32_t off, const std::string& bytes) {
+        std::string s;
+        le(s, off, 4);
+        s += static_cast<char>(bytes.size());
+        return s + bytes;
+    };
+    put("fuzz_catalog_open", "seed_patch_header", patch(16, std::string("\x10\x00", 2)));
+    put("fuzz_catalog_open", "seed_patch_count", patch(28, std::string("\x00\x00\x00\x02", 4)));
+    put("fuzz_catalog_open", "seed_patch_btree",
+        patch(32768, std::string("\x0d\x00\x00\x00\x09", 5)) + patch(70000, "garbage!"));
 }
 
 void http_seeds() {

@@ -143,8 +143,9 @@ Status check_file_header(const fs::path& path, bool* empty) {
 }
 
 // Catalog files up to this size get SQLite's `PRAGMA quick_check` on open (b-tree structure
-// without the index cross-checks; measured ~2-3 ms per MiB, see docs/reliability.md). Larger
-// ones only get check_file_header; `earshot check` runs the full integrity check on any size.
+// without the index cross-checks; 39 ms min / 71 ms median on a 16.3 MiB catalog, AMD EPYC,
+// docs/reliability.md). Larger ones only get check_file_header; `earshot check` runs the full
+// integrity check on any size.
 constexpr std::uintmax_t kQuickCheckMaxBytes = 16u << 20;
 
 Status quick_check_if_small(Database& db, const fs::path& path) {

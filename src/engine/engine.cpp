@@ -698,8 +698,11 @@ Result<CollectedFiles> collect_index_files(const std::vector<fs::path>& roots) {
     std::vector<Found> found;
     CollectedFiles out;
     std::set<std::pair<dev_t, ino_t>> seen_dirs;
+    std::set<std::string> skipped_paths;  // a FIFO named twice is reported once
     auto skip = [&](const fs::path& p, std::string reason) {
-        out.skipped.push_back({catalog_path(p), std::move(reason)});
+        std::string key = catalog_path(p);
+        if (skipped_paths.insert(key).second)
+            out.skipped.push_back({std::move(key), std::move(reason)});
     };
     auto add = [&](const fs::path& p, const struct stat& st) {
         if (S_ISREG(st.st_mode))
