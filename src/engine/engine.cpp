@@ -106,10 +106,6 @@ std::string labels_text(const std::vector<LabelScore>& labels, std::size_t n) {
     return s;
 }
 
-// Embeds the audio from its first non-silent sample on (audio/trim.h: -60 dBFS), so leading
-// silence does not change the vectors. Trailing silence is kept: a one-shot's length is part of
-// how it sounds (trimming both ends cost 0.013 P@10 with mn04 on gm_fluidr3, docs/models.md).
-// Segment times are reported relative to the original file.
 // Rejects audio no model can embed: NaN/Inf samples (float WAVs can hold them) and, after
 // embedding, vectors that came out non-finite (samples so large that the spectrum overflows).
 // kCorruption with the count or the peak, so that one such file is skipped with a reason.
@@ -136,6 +132,10 @@ Status check_embedding_finite(const Embeddings& emb, std::span<const float> samp
                                   peak));
 }
 
+// Embeds the audio from its first non-silent sample on (audio/trim.h: -60 dBFS), so leading
+// silence does not change the vectors. Trailing silence is kept: a one-shot's length is part of
+// how it sounds (trimming both ends cost 0.013 P@10 with mn04 on gm_fluidr3, docs/models.md).
+// Segment times are reported relative to the original file.
 Result<EmbedResult> embed_buffer(AudioBuffer audio,
                                  const AudioInfo& info,
                                  const EmbeddingModel& model,
