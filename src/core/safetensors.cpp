@@ -74,20 +74,23 @@ Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t siz
             Tensor t;
             // Integers only: get<> of a float such as -1.36 into an integer type is undefined
             // behaviour (found by fuzz/fuzz_safetensors).
+            // (named copies: clang 14 cannot capture structured bindings)
+            const std::string& name = key;
+            const nlohmann::json& entry = value;
             auto integers = [&](const char* field) -> Result<std::vector<std::uint64_t>> {
-                const auto& arr = value.at(field);
+                const auto& arr = entry.at(field);
                 std::vector<std::uint64_t> out;
                 if (!arr.is_array()) {
                     return make_error(
                         ErrorCode::kCorruption,
-                        fmt::format("safetensors: tensor '{}' {} is not an array", key, field));
+                        fmt::format("safetensors: tensor '{}' {} is not an array", name, field));
                 }
                 for (const auto& v : arr) {
                     if (!v.is_number_unsigned()) {
                         return make_error(ErrorCode::kCorruption,
                                           fmt::format("safetensors: tensor '{}' {} must hold "
                                                       "non-negative integers",
-                                                      key, field));
+                                                      name, field));
                     }
                     out.push_back(v.get<std::uint64_t>());
                 }
