@@ -23,6 +23,13 @@ function(earshot_add_test name)
     if(NOT ARG_LABELS)
         set(ARG_LABELS unit)
     endif()
+    # Tests of modules without libtorch get their label suffixed: `unit_torchfree`,
+    # `golden_torchfree` (the `asan` test preset selects `torchfree`; label filters are regular
+    # expressions, so `-L unit` still selects them). A suffix, not a second label, because
+    # gtest_discover_tests splits a list-valued LABELS property into separate arguments.
+    if(name IN_LIST EARSHOT_TORCH_FREE_TEST_MODULES)
+        list(TRANSFORM ARG_LABELS APPEND _torchfree)
+    endif()
     gtest_discover_tests(${target}
         WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
         PROPERTIES LABELS "${ARG_LABELS}"

@@ -13,6 +13,7 @@ PACKAGES=(
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)
+  clang libclang-rt-14-dev libomp-dev  # fuzz/ (libFuzzer + ASan/UBSan, fuzz/run_smoke.sh)
 )
 # Browser tests (tests/web): Debian's Chromium, and Node.js + npm unless the machine has them.
 PACKAGES+=(chromium)

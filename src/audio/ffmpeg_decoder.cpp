@@ -42,6 +42,9 @@ namespace fs = std::filesystem;
 
 constexpr int kMinTargetRateHz = 1000;
 constexpr int kMaxTargetRateHz = 384000;
+// Source rates accepted in headers (open_audio_stream).
+constexpr int kMinSourceRateHz = 1000;
+constexpr int kMaxSourceRateHz = 768000;
 constexpr int kAvioBufferSize = 64 * 1024;
 constexpr std::size_t kProbeHeadBytes = 4096;
 // Content-only probe scores at or above this mean "this really is format X" (RIFF/WAVE, fLaC,
@@ -414,6 +417,15 @@ Result<AudioStream> find_audio_stream(Input& input) {
                                       "({} Hz, {} channels)",
                                       input.name, fmt->iformat->name, par->sample_rate,
                                       par->ch_layout.nb_channels));
+    }
+    // A header can claim any rate: 1 Hz turns 16,000 samples into 16,000 s. Real audio is
+    // 1 kHz (some speech corpora use 2-4 kHz) to 768 kHz (DXD x2).
+    if (par->sample_rate < kMinSourceRateHz || par->sample_rate > kMaxSourceRateHz) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("'{}': implausible sample rate {} Hz in the {} header "
+                                      "(accepted: {}..{} Hz)",
+                                      input.name, par->sample_rate, fmt->iformat->name,
+                                      kMinSourceRateHz, kMaxSourceRateHz));
     }
     out.decoder = avcodec_find_decoder(par->codec_id);
     if (out.decoder == nullptr) {

@@ -1,5 +1,6 @@
 #include "catalog/catalog.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <chrono>
@@ -139,6 +140,37 @@ Status check_file_header(const fs::path& path, bool* empty) {
                               std::to_string(size) + " bytes");
     }
     return ok_status();
+}
+
+// Catalog files up to this size get SQLite's `PRAGMA quick_check` on open (b-tree structure
+// without the index cross-checks; 39 ms min / 71 ms median on a 16.3 MiB catalog, AMD EPYC,
+// docs/reliability.md). Larger ones only get check_file_header; `earshot check` runs the full
+// integrity check on any size.
+constexpr std::uintmax_t kQuickCheckMaxBytes = 16u << 20;
+
+Status quick_check_if_small(Database& db, const fs::path& path) {
+    std::error_code ec;
+    const std::uintmax_t size = fs::file_size(path, ec);
+    if (ec || size == 0 || size > kQuickCheckMaxBytes)
+        return ok_status();
+    EARSHOT_RETURN_IF_ERROR(db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)));
+    EARSHOT_ASSIGN_OR_RETURN(auto s, db.prepare("PRAGMA quick_check(5)"));
+    std::string problems;
+    while (true) {
+        EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+        if (!row)
+            break;
+        std::string line = s->column_text(0);
+        if (line == "ok")
+            continue;
+        std::replace(line.begin(), line.end(), '\n', ' ');
+        problems += problems.empty() ? line : "; " + line;
+    }
+    if (problems.empty())
+        return ok_status();
+    return make_error(ErrorCode::kCorruption,
+                      "the catalog file is damaged (SQLite quick_check: " + problems +
+                          "); `earshot check` lists the problems");
 }
 
 std::int64_t now_unix_seconds() {
@@ -861,6 +893,10 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const fs::path& path,
         auto db = Database::open(path.string(), flags);
         if (!db)
             return fail(db.error());
+        if (!in_memory) {
+            if (auto quick = quick_check_if_small(**db, path); !quick)
+                return fail(quick.error());
+        }
         auto prepared = prepare_catalog(**db, options.read_only && !in_memory, in_memory);
         if (!prepared)
             return fail(prepared.error());

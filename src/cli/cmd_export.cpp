@@ -12,6 +12,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "server/json_codec.h"
 
 namespace earshot::cli {
 namespace {
@@ -60,14 +61,17 @@ int run_export(const ExportCliOptions& o) {
 
     auto meta_line = [&](std::size_t row, bool with_vec) -> Result<std::string> {
         EARSHOT_ASSIGN_OR_RETURN(auto it, cat.get_item(set->ids[row]));
-        nlohmann::json j = {{"id", it.id},         {"path", it.path},
-                            {"name", it.name},     {"duration_s", it.duration_s},
-                            {"labels", it.labels}, {"model", space}};
+        nlohmann::json j = {{"id", it.id}};
+        server::put_bytes_field(j, "path", it.path);  // + path_b64 if not UTF-8 (formats.md)
+        server::put_bytes_field(j, "name", it.name);
+        j["duration_s"] = it.duration_s;
+        server::put_bytes_field(j, "labels", it.labels);
+        j["model"] = space;
         if (with_vec) {
             const float* v = set->vectors.row(row);
             j["embedding"] = std::vector<float>(v, v + set->vectors.n_cols);
         }
-        return j.dump();
+        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     };
 
     if (o.format == "jsonl") {

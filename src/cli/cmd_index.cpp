@@ -6,6 +6,8 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "core/utf8.h"
+#include "server/json_codec.h"
 
 namespace earshot::cli {
 namespace {
@@ -38,8 +40,12 @@ int run_index(const IndexCliOptions& o) {
     const auto& c = report->counts;
     if (o.json) {
         nlohmann::json fails = nlohmann::json::array();
-        for (const auto& f : report->failures)
-            fails.push_back({{"path", f.path}, {"reason", f.reason}});
+        for (const auto& f : report->failures) {
+            nlohmann::json fail = nlohmann::json::object();
+            server::put_bytes_field(fail, "path", f.path);
+            fail["reason"] = utf8_lossy(f.reason);
+            fails.push_back(std::move(fail));
+        }
         print_json({{"db", o.common.db},
                     {"model", o.model.empty() ? default_model() : o.model},
                     {"found", c.total},

@@ -41,7 +41,9 @@ Result<std::unique_ptr<Engine>> open_engine(const CommonOptions& opts, bool crea
 }
 
 void print_json(const nlohmann::json& j) {
-    std::cout << j.dump(2) << "\n";
+    // Byte strings are encoded by their producers (server::put_bytes_field); replacement here
+    // only keeps a stray invalid byte (e.g. in an error message) from throwing.
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
 double now_seconds() {

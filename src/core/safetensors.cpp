@@ -72,18 +72,48 @@ Result<SafeTensors> parse_safetensors(const std::uint8_t* bytes, std::size_t siz
                                               key, dtype));
             }
             Tensor t;
-            t.shape = value.at("shape").get<std::vector<std::int64_t>>();
-            auto offsets = value.at("data_offsets").get<std::vector<std::uint64_t>>();
+            // Integers only: get<> of a float such as -1.36 into an integer type is undefined
+            // behaviour (found by fuzz/fuzz_safetensors).
+            // (named copies: clang 14 cannot capture structured bindings)
+            const std::string& name = key;
+            const nlohmann::json& entry = value;
+            auto integers = [&](const char* field) -> Result<std::vector<std::uint64_t>> {
+                const auto& arr = entry.at(field);
+                std::vector<std::uint64_t> out;
+                if (!arr.is_array()) {
+                    return make_error(
+                        ErrorCode::kCorruption,
+                        fmt::format("safetensors: tensor '{}' {} is not an array", name, field));
+                }
+                for (const auto& v : arr) {
+                    if (!v.is_number_unsigned()) {
+                        return make_error(ErrorCode::kCorruption,
+                                          fmt::format("safetensors: tensor '{}' {} must hold "
+                                                      "non-negative integers",
+                                                      name, field));
+                    }
+                    out.push_back(v.get<std::uint64_t>());
+                }
+                return out;
+            };
+            EARSHOT_ASSIGN_OR_RETURN(auto dims, integers("shape"));
+            EARSHOT_ASSIGN_OR_RETURN(auto offsets, integers("data_offsets"));
+            // The element count must fit the data (checked without overflow).
+            std::uint64_t count = 1;
+            for (auto d : dims) {
+                if (d != 0 && count > (data_size / 4) / d) {
+                    return make_error(ErrorCode::kCorruption,
+                                      fmt::format("safetensors: tensor '{}' shape is larger than "
+                                                  "the file",
+                                                  key));
+                }
+                count *= d;
+                t.shape.push_back(static_cast<std::int64_t>(d));
+            }
             if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
                 return make_error(
                     ErrorCode::kCorruption,
                     fmt::format("safetensors: tensor '{}' offsets out of range", key));
-            }
-            for (auto s : t.shape) {
-                if (s < 0) {
-                    return make_error(ErrorCode::kCorruption,
-                                      fmt::format("safetensors: tensor '{}' negative dim", key));
-                }
             }
             auto numel = static_cast<std::uint64_t>(t.numel());
             if (offsets[1] - offsets[0] != numel * 4) {

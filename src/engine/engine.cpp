@@ -2,13 +2,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
+#include <sys/stat.h>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -101,6 +106,32 @@ std::string labels_text(const std::vector<LabelScore>& labels, std::size_t n) {
     return s;
 }
 
+// Rejects audio no model can embed: NaN/Inf samples (float WAVs can hold them) and, after
+// embedding, vectors that came out non-finite (samples so large that the spectrum overflows).
+// kCorruption with the count or the peak, so that one such file is skipped with a reason.
+Status check_samples_finite(std::span<const float> samples) {
+    std::size_t bad = 0;
+    for (float x : samples) bad += std::isfinite(x) ? 0 : 1;
+    if (bad == 0)
+        return ok_status();
+    return make_error(ErrorCode::kCorruption,
+                      fmt::format("the audio has {} non-finite (NaN or infinite) sample(s) of {}",
+                                  bad, samples.size()));
+}
+
+Status check_embedding_finite(const Embeddings& emb, std::span<const float> samples) {
+    const bool finite = std::all_of(emb.segments.data.begin(), emb.segments.data.end(),
+                                    [](float v) { return std::isfinite(v); });
+    if (finite)
+        return ok_status();
+    float peak = 0.0f;
+    for (float x : samples) peak = std::max(peak, std::fabs(x));
+    return make_error(ErrorCode::kCorruption,
+                      fmt::format("the embedding came out non-finite: samples far outside [-1, 1] "
+                                  "(peak |x| = {:g})",
+                                  peak));
+}
+
 // Embeds the audio from its first non-silent sample on (audio/trim.h: -60 dBFS), so leading
 // silence does not change the vectors. Trailing silence is kept: a one-shot's length is part of
 // how it sounds (trimming both ends cost 0.013 P@10 with mn04 on gm_fluidr3, docs/models.md).
@@ -111,15 +142,21 @@ Result<EmbedResult> embed_buffer(AudioBuffer audio,
                                  const EmbeddingModel& model,
                                  std::size_t n_labels,
                                  bool trim = true) {
+    EARSHOT_RETURN_IF_ERROR(check_samples_finite(audio.samples));
     auto range = trim ? non_silent_range(audio.samples) : SampleRange{0, audio.samples.size()};
     std::span<const float> content(audio.samples.data() + range.begin,
                                    audio.samples.size() - range.begin);
     EARSHOT_ASSIGN_OR_RETURN(auto emb, model.embed(content));
+    EARSHOT_RETURN_IF_ERROR(check_embedding_finite(emb, content));
     EmbedResult r;
     r.model = model.info().name;
     r.dim = model.info().dim;
     r.info = info;
     r.embedding = pool_segments(emb, content, audio.sample_rate_hz);
+    if (!std::all_of(r.embedding.begin(), r.embedding.end(),
+                     [](float v) { return std::isfinite(v); })) {
+        return make_error(ErrorCode::kCorruption, "the pooled embedding came out non-finite");
+    }
     const double offset_s =
         static_cast<double>(range.begin) / static_cast<double>(audio.sample_rate_hz);
     for (auto& t : emb.start_s) t += offset_s;
@@ -645,7 +682,124 @@ struct IndexOutcome {
     double audio_s = 0.0;
 };
 
+// What a stat mode is, for messages about files that are not regular.
+std::string file_kind(mode_t mode) {
+    if (S_ISFIFO(mode))
+        return "a FIFO (named pipe)";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISDIR(mode))
+        return "a directory";
+    return "not a regular file";
+}
+
+struct CollectedFiles {
+    std::vector<fs::path> files;        // sorted by path, one per (device, inode)
+    std::vector<IndexFailure> skipped;  // non-regular or unreadable entries, with the reason
+};
+
+// The files `index` embeds: regular files named on the command line (any extension) and regular
+// files with an audio extension below the named folders. Directory symlinks are followed, but
+// each directory (device + inode) is walked once, so a link to "." or to an ancestor cannot loop.
+// A file reachable under several names (symlinks, hard links) is indexed once, under the first
+// name in path order. FIFOs, sockets and devices are never opened (opening a FIFO blocks): they
+// are reported in `skipped`. kInvalidArgument if a named path does not exist.
+Result<CollectedFiles> collect_index_files(const std::vector<fs::path>& roots) {
+    struct Found {
+        fs::path path;
+        dev_t dev;
+        ino_t ino;
+    };
+    std::vector<Found> found;
+    CollectedFiles out;
+    std::set<std::pair<dev_t, ino_t>> seen_dirs;
+    std::set<std::string> skipped_paths;  // a FIFO named twice is reported once
+    auto skip = [&](const fs::path& p, std::string reason) {
+        std::string key = catalog_path(p);
+        if (skipped_paths.insert(key).second)
+            out.skipped.push_back({std::move(key), std::move(reason)});
+    };
+    auto add = [&](const fs::path& p, const struct stat& st) {
+        if (S_ISREG(st.st_mode))
+            found.push_back({p, st.st_dev, st.st_ino});
+        else
+            skip(p, fmt::format("{}, not a regular file", file_kind(st.st_mode)));
+    };
+    for (const auto& root : roots) {
+        struct stat st {};
+        if (::stat(root.c_str(), &st) != 0) {
+            const int err = errno;
+            if (err == ENOENT) {
+                return make_error(ErrorCode::kInvalidArgument,
+                                  fmt::format("'{}': no such file or directory", root.string()));
+            }
+            skip(root, fmt::format("cannot stat: {}", std::strerror(err)));
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            add(root, st);
+            continue;
+        }
+        std::vector<fs::path> stack{root};
+        seen_dirs.insert({st.st_dev, st.st_ino});
+        while (!stack.empty()) {
+            fs::path dir = std::move(stack.back());
+            stack.pop_back();
+            std::error_code ec;
+            std::vector<fs::path> entries;
+            for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec),
+                 end;
+                 !ec && it != end; it.increment(ec)) {
+                entries.push_back(it->path());
+            }
+            if (ec) {
+                skip(dir, fmt::format("cannot list: {}", ec.message()));
+                continue;
+            }
+            std::sort(entries.begin(), entries.end());
+            // Reverse so that the stack pops sub-folders in path order (deterministic choice of
+            // which name a linked folder is walked under).
+            for (auto e = entries.rbegin(); e != entries.rend(); ++e) {
+                struct stat est {};
+                if (::stat(e->c_str(), &est) != 0) {  // e.g. a dangling symlink
+                    if (has_audio_extension(*e))
+                        skip(*e, fmt::format("cannot stat: {}", std::strerror(errno)));
+                    continue;
+                }
+                if (S_ISDIR(est.st_mode)) {
+                    if (seen_dirs.insert({est.st_dev, est.st_ino}).second)
+                        stack.push_back(*e);
+                    else
+                        log_info("not walking '{}' again (a link to a folder already walked)",
+                                 e->string());
+                } else if (has_audio_extension(*e)) {
+                    add(*e, est);
+                }
+            }
+        }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const Found& a, const Found& b) { return a.path < b.path; });
+    std::set<std::pair<dev_t, ino_t>> seen_files;
+    for (auto& f : found) {
+        if (seen_files.insert({f.dev, f.ino}).second)
+            out.files.push_back(std::move(f.path));
+    }
+    return out;
+}
+
 Result<Catalog::PutRequest> process_file(const IndexJob& job, const EmbeddingModel& model) {
+    // The walk saw a regular file; if it has been replaced by a FIFO or device since, opening it
+    // could block or never end.
+    struct stat st {};
+    if (::stat(job.file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("{}, not a regular file", file_kind(st.st_mode)));
+    }
     EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(job.file, model, 3));
     EARSHOT_ASSIGN_OR_RETURN(auto hash, hash_file(job.file));
     Catalog::PutRequest req;
@@ -679,41 +833,18 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* model, model(space));
     space = model->info().name;
 
-    // 1. Collect files (sorted, de-duplicated).
-    std::vector<fs::path> files;
-    for (const auto& p : options.paths) {
-        std::error_code ec;
-        auto st = fs::status(p, ec);
-        if (ec || !fs::exists(st)) {
-            return make_error(ErrorCode::kInvalidArgument,
-                              fmt::format("'{}': no such file or directory", p.string()));
-        }
-        if (fs::is_directory(st)) {
-            fs::recursive_directory_iterator it(p,
-                                                fs::directory_options::skip_permission_denied |
-                                                    fs::directory_options::follow_directory_symlink,
-                                                ec);
-            if (ec) {
-                return make_error(ErrorCode::kIoError,
-                                  fmt::format("'{}': cannot list: {}", p.string(), ec.message()));
-            }
-            for (auto end = fs::recursive_directory_iterator(); it != end; it.increment(ec)) {
-                if (ec)
-                    break;
-                std::error_code ec2;
-                if (it->is_regular_file(ec2) && has_audio_extension(it->path())) {
-                    files.push_back(it->path());
-                }
-            }
-        } else {
-            files.push_back(p);
-        }
-    }
-    std::sort(files.begin(), files.end());
-    files.erase(std::unique(files.begin(), files.end()), files.end());
+    // 1. Collect files (sorted; each real file once; non-regular files skipped with a reason).
+    EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_index_files(options.paths));
+    std::vector<fs::path>& files = collected.files;
 
     IndexReport report;
-    report.counts.total = files.size();
+    report.counts.total = files.size() + collected.skipped.size();
+    for (auto& f : collected.skipped) {
+        log_warning("skipped '{}': {}", f.path, f.reason);
+        report.counts.failed++;
+        report.counts.done++;
+        report.failures.push_back(std::move(f));
+    }
 
     // 2. Decide which files need work.
     std::vector<IndexJob> jobs;
@@ -769,7 +900,12 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
                 IndexOutcome out;
                 out.seq = i;
                 out.key = jobs[i].key;
-                out.result = process_file(jobs[i], *model);
+                try {
+                    out.result = process_file(jobs[i], *model);
+                } catch (const std::exception& e) {  // e.g. std::bad_alloc: this file only
+                    out.result = make_error(ErrorCode::kInternal,
+                                            fmt::format("unexpected error: {}", e.what()));
+                }
                 {
                     std::lock_guard lock(mu);
                     done_queue.push_back(std::move(out));
@@ -781,10 +917,33 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
 
     std::vector<Catalog::PutRequest> batch;
     Status write_status = ok_status();
+    // One transaction per batch. If the catalog refuses a batch for an item's own data
+    // (kInvalidArgument: a non-finite value, a dim mismatch, ...), the items are written one by
+    // one and only those refused are reported, so that no single file stops the run.
     auto flush = [&]() -> Status {
         if (batch.empty())
             return ok_status();
         auto ids = s_->catalog->put_items(space, batch);
+        if (!ids && ids.error().code() == ErrorCode::kInvalidArgument) {
+            for (auto& req : batch) {
+                std::vector<Catalog::PutRequest> one;
+                one.push_back(std::move(req));
+                auto id = s_->catalog->put_items(space, one);
+                if (id)
+                    continue;
+                if (id.error().code() != ErrorCode::kInvalidArgument) {
+                    batch.clear();
+                    return tl::unexpected(id.error());
+                }
+                report.counts.added--;
+                report.counts.audio_s -= one.front().item.duration_s;
+                report.counts.failed++;
+                report.failures.push_back({one.front().item.path, id.error().message()});
+                log_warning("skipped '{}': {}", one.front().item.path, id.error().message());
+            }
+            batch.clear();
+            return ok_status();
+        }
         batch.clear();
         if (!ids)
             return tl::unexpected(ids.error());

@@ -5,10 +5,13 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include "core/utf8.h"
 
 namespace earshot {
 namespace fs = std::filesystem;
@@ -218,6 +221,15 @@ std::string string_of(const Json& rec, std::initializer_list<const char*> keys) 
     return "";
 }
 
+// A byte-string field as written by earshot's JSON outputs: "<key>_b64" (exact bytes of a value
+// that is not UTF-8, docs/formats.md) wins over the readable "<key>".
+std::optional<std::string> exact_bytes_of(const Json& rec, const std::string& key) {
+    auto it = rec.find(key + "_b64");
+    if (it == rec.end() || !it->is_string())
+        return std::nullopt;
+    return base64_decode(it->get<std::string>());
+}
+
 Status import_record(const ImportOptions& o,
                      const Json& rec,
                      std::size_t line_no,
@@ -227,11 +239,12 @@ Status import_record(const ImportOptions& o,
         return tl::unexpected(bad_row(o, line_no, "expected a JSON object"));
     ItemRecord item;
     // earshot export: "path" is the key ("id" is the old catalog's number); AudioSet: "id".
-    item.path = string_of(rec, {"path", "id", "video_id", "ytid", "YTID"});
+    item.path = exact_bytes_of(rec, "path")
+                    .value_or(string_of(rec, {"path", "id", "video_id", "ytid", "YTID"}));
     if (item.path.empty())
         return tl::unexpected(bad_row(o, line_no, "no \"path\" or \"id\""));
-    item.name = string_of(rec, {"name"});
-    item.labels = labels_of(rec);
+    item.name = exact_bytes_of(rec, "name").value_or(string_of(rec, {"name"}));
+    item.labels = exact_bytes_of(rec, "labels").value_or(labels_of(rec));
     if (auto it = rec.find("embedding"); it != rec.end()) {
         auto v = json_vector(*it);
         if (!v)
@@ -459,9 +472,9 @@ Status import_npy(const ImportOptions& o, Sink& sink) {
                                   fmt::format("metadata '{}' line {}: not a JSON object",
                                               meta_path.string(), r + 1));
             }
-            item.path = string_of(rec, {"path", "id"});
-            item.name = string_of(rec, {"name"});
-            item.labels = labels_of(rec);
+            item.path = exact_bytes_of(rec, "path").value_or(string_of(rec, {"path", "id"}));
+            item.name = exact_bytes_of(rec, "name").value_or(string_of(rec, {"name"}));
+            item.labels = exact_bytes_of(rec, "labels").value_or(labels_of(rec));
             item.duration_s = number_of(rec, {"duration_s"}, 0.0);
         }
         if (item.path.empty())

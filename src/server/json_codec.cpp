@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/utf8.h"
 #include "index/metric.h"
 
 namespace earshot::server {
@@ -27,7 +28,7 @@ int http_status_for(ErrorCode code) {
 }
 
 nlohmann::json error_json(std::string_view code_name, std::string_view message) {
-    return {{"error", {{"code", std::string(code_name)}, {"message", std::string(message)}}}};
+    return {{"error", {{"code", std::string(code_name)}, {"message", utf8_lossy(message)}}}};
 }
 
 nlohmann::json error_json(const Error& error) {
@@ -61,52 +62,66 @@ std::string_view code_name_for_status(int status) {
     }
 }
 
+void put_bytes_field(nlohmann::json& j, const std::string& key, std::string_view bytes) {
+    if (is_valid_utf8(bytes)) {
+        j[key] = std::string(bytes);
+    } else {
+        j[key] = utf8_lossy(bytes);
+        j[key + "_b64"] = base64_encode(bytes);
+    }
+}
+
 nlohmann::json search_response_json(const SearchResponse& response) {
     nlohmann::json results = nlohmann::json::array();
     for (const auto& r : response.results) {
-        results.push_back({{"rank", r.rank},
-                           {"id", r.id},
-                           {"path", r.path},
-                           {"name", r.name},
-                           {"duration_s", r.duration_s},
-                           {"distance", r.distance},
-                           {"score", r.score}});
+        nlohmann::json row = {{"rank", r.rank}, {"id", r.id}};
+        put_bytes_field(row, "path", r.path);
+        put_bytes_field(row, "name", r.name);
+        row["duration_s"] = r.duration_s;
+        row["distance"] = r.distance;
+        row["score"] = r.score;
+        results.push_back(std::move(row));
     }
-    return {{"query", response.query},
-            {"model", response.model},
-            {"metric", std::string(metric_name(response.metric))},
-            {"index", response.index},
-            {"results", std::move(results)}};
+    nlohmann::json j = nlohmann::json::object();
+    put_bytes_field(j, "query", response.query);
+    j["model"] = utf8_lossy(response.model);
+    j["metric"] = std::string(metric_name(response.metric));
+    j["index"] = response.index;
+    j["results"] = std::move(results);
+    return j;
 }
 
 nlohmann::json item_json(const ItemRecord& it, std::string_view folder) {
     auto j = item_json(it);
-    j["folder"] = std::string(folder);
+    put_bytes_field(j, "folder", folder);
     return j;
 }
 
 nlohmann::json item_json(const ItemRecord& it) {
-    return {{"id", it.id},
-            {"path", it.path},
-            {"name", it.name},
-            {"duration_s", it.duration_s},
-            {"sample_rate_hz", it.sample_rate_hz},
-            {"channels", it.channels},
-            {"codec", it.codec},
-            {"size_bytes", it.size_bytes},
-            {"content_hash", it.content_hash},
-            {"title", it.title},
-            {"artist", it.artist},
-            {"labels", it.labels}};
+    nlohmann::json j = {{"id", it.id}};
+    put_bytes_field(j, "path", it.path);
+    put_bytes_field(j, "name", it.name);
+    j["duration_s"] = it.duration_s;
+    j["sample_rate_hz"] = it.sample_rate_hz;
+    j["channels"] = it.channels;
+    put_bytes_field(j, "codec", it.codec);
+    j["size_bytes"] = it.size_bytes;
+    put_bytes_field(j, "content_hash", it.content_hash);
+    put_bytes_field(j, "title", it.title);
+    put_bytes_field(j, "artist", it.artist);
+    put_bytes_field(j, "labels", it.labels);
+    return j;
 }
 
 nlohmann::json stats_json(const CatalogStats& stats, const std::string& db) {
     nlohmann::json spaces = nlohmann::json::array();
     for (const auto& s : stats.spaces) {
-        spaces.push_back(
-            {{"model", s.space}, {"dim", s.dim}, {"items", s.n_items}, {"segments", s.n_segments}});
+        spaces.push_back({{"model", utf8_lossy(s.space)},
+                          {"dim", s.dim},
+                          {"items", s.n_items},
+                          {"segments", s.n_segments}});
     }
-    return {{"db", db},
+    return {{"db", utf8_lossy(db)},
             {"items", stats.n_items},
             {"audio_bytes", stats.total_bytes},
             {"audio_duration_s", stats.total_duration_s},

@@ -23,6 +23,12 @@ nlohmann::json error_json(const Error& error);
 // Code name for statuses that have no ErrorCode (413, 405, 416, ...) and for the ones that do.
 std::string_view code_name_for_status(int status);
 
+// Sets j[key] to bytes (a path, a file name, a tag) if they are valid UTF-8. Otherwise j[key] is
+// a readable form (each invalid byte as U+FFFD) and j[key + "_b64"] holds the exact bytes in
+// base64, so that every JSON output stays valid and readers can restore the bytes
+// (docs/formats.md, "Byte strings in JSON").
+void put_bytes_field(nlohmann::json& j, const std::string& key, std::string_view bytes);
+
 // The `earshot search --json` shape (docs/cli.md), each result with its id.
 nlohmann::json search_response_json(const SearchResponse& response);
 // The `earshot list --json` item shape.

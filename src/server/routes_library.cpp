@@ -352,12 +352,12 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
             continue;
         std::string folder = folder_of(found->second->path, root);
         folders.insert(folder);
-        points.push_back({{"id", set.ids[i]},
-                          {"x", proj.xy[i * 2]},
-                          {"y", proj.xy[i * 2 + 1]},
-                          {"name", found->second->name},
-                          {"folder", folder},
-                          {"duration_s", found->second->duration_s}});
+        nlohmann::json point = {
+            {"id", set.ids[i]}, {"x", proj.xy[i * 2]}, {"y", proj.xy[i * 2 + 1]}};
+        put_bytes_field(point, "name", found->second->name);
+        put_bytes_field(point, "folder", folder);
+        point["duration_s"] = found->second->duration_s;
+        points.push_back(std::move(point));
     }
     return nlohmann::json{{"model", model},
                           {"method", "pca"},

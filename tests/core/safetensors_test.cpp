@@ -55,6 +55,32 @@ TEST(SafeTensorsTest, TruncatedOrGarbageFilesAreCorruption) {
     EXPECT_EQ(st.error().code(), ErrorCode::kCorruption);
 }
 
+// Found by fuzz/fuzz_safetensors (issue #12): a float in data_offsets or shape was converted to
+// an unsigned integer (undefined behaviour; UBSan aborts); a huge shape overflowed numel().
+TEST(SafeTensorsTest, NonIntegerOrHugeShapesAndOffsetsAreCorruption) {
+    auto file = [](const std::string& json) {
+        std::string b(8, '\0');
+        for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((json.size() >> (8 * i)) & 0xFF);
+        return b + json + std::string(12, '\0');
+    };
+    for (const std::string header : {
+             R"({"b":{"data_offsets":[0,-1.36],"dtype":"F32","shape":[3]}})",
+             R"({"b":{"data_offsets":[0,12],"dtype":"F32","shape":[3.5]}})",
+             R"({"b":{"data_offsets":[0,12],"dtype":"F32","shape":[-3]}})",
+             R"({"b":{"data_offsets":[0,12],"dtype":"F32","shape":"3"}})",
+             R"({"b":{"data_offsets":[0,12],"dtype":"F32",)"
+             R"("shape":[4294967296,4294967296,4294967296]}})",
+         }) {
+        auto bytes = file(header);
+        auto st =
+            parse_safetensors(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+        ASSERT_FALSE(st) << header;
+        EXPECT_EQ(st.error().code(), ErrorCode::kCorruption) << header;
+    }
+    auto ok = file(R"({"b":{"data_offsets":[0,12],"dtype":"F32","shape":[3]}})");
+    EXPECT_TRUE(parse_safetensors(reinterpret_cast<const std::uint8_t*>(ok.data()), ok.size()));
+}
+
 TEST(SafeTensorsTest, LoadsSharedYamnetWeights) {
     EARSHOT_REQUIRE_SHARED();
     auto st = load_safetensors(testing::models_dir() / "yamnet" / "weights.safetensors");

@@ -1,0 +1,74 @@
+// Request-parameter parsing of the HTTP server (declared in server/detail/routes.h). Kept apart
+// from the routes so that fuzz/fuzz_http_params.cpp can exercise it without the engine.
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "server/detail/routes.h"
+
+namespace earshot::server {
+
+std::optional<std::string> request_param(const httplib::Request& req, const std::string& name) {
+    if (req.has_file(name)) {
+        auto f = req.get_file_value(name);
+        if (f.filename.empty())
+            return f.content;
+    }
+    if (req.has_param(name.c_str()))
+        return req.get_param_value(name.c_str());
+    auto type = req.get_header_value("Content-Type");
+    if (type.rfind("application/json", 0) == 0 && !req.body.empty()) {
+        auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains(name)) {
+            const auto& v = j[name];
+            if (v.is_string())
+                return v.get<std::string>();
+            if (v.is_number() || v.is_boolean())
+                return v.dump();
+        }
+    }
+    return std::nullopt;
+}
+
+Result<std::int64_t> parse_item_id(std::string_view text) {
+    std::int64_t id = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || id <= 0 ||
+        text.front() == '+' || text.front() == '-') {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("item id must be a positive integer, got '{}'", text.substr(0, 64)));
+    }
+    return id;
+}
+
+Result<std::int64_t> parse_int_param(std::string_view name,
+                                     std::string_view text,
+                                     std::int64_t min,
+                                     std::int64_t max) {
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v < min ||
+        v > max) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' must be an integer from {} to {}, got '{}'", name, min,
+                                      max, text.substr(0, 64)));
+    }
+    return v;
+}
+
+Result<double> parse_seconds_param(std::string_view name, std::string_view text) {
+    double v = 0.0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+        !std::isfinite(v) || v < 0.0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' must be a number of seconds >= 0, got '{}'", name,
+                                      text.substr(0, 64)));
+    }
+    return v;
+}
+
+}  // namespace earshot::server
