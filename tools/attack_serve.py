@@ -10,6 +10,7 @@ time, prints one JSON line per scenario, and stops the server. Python standard l
   slow     100 sockets send an unfinished request header and one more line every second;
            meanwhile /health and a search by id are timed (2 s client timeout).
   keepalive 32 keep-alive clients request /health in a loop; count of timeouts and p99.
+  flood    20 clients POST the long file at once: statuses, peak RSS, id searches meanwhile.
   range    GET audio with Range: bytes=0-18446744073709551615.
 
 Usage: tools/attack_serve.py EARSHOT_BIN DB LONG_AUDIO [--seconds 10] [--extra-args "..."]
@@ -83,6 +84,56 @@ def pct(values, p):
         return None
     v = sorted(values)
     return round(v[min(len(v) - 1, int(p / 100.0 * len(v)))] * 1000, 1)
+
+
+def scenario_flood(proc, port, audio, n=20):
+    """n clients upload the long file at once; statuses, peak RSS, id searches meanwhile."""
+    item = first_id(port)
+    base = rss_kb(proc.pid, "VmRSS")
+    with open(audio, "rb") as f:
+        data = f.read()
+    boundary = "earshotflood"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.flac\""
+            f"\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    statuses = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=UPLOAD_CAP_S)
+            c.request("POST", "/api/search", body=body,
+                      headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            r = c.getresponse()
+            r.read()
+            st = r.status
+        except Exception:  # noqa: BLE001
+            st = None
+        with lock:
+            statuses.append(st)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    lat, fails = [], 0
+    cap = time.monotonic() + UPLOAD_CAP_S
+    while any(t.is_alive() for t in threads) and time.monotonic() < cap:
+        st, dt = search_id(port, item)
+        if st == 200:
+            lat.append(dt)
+        else:
+            fails += 1
+        time.sleep(0.05)
+    counts = {}
+    for st in statuses:
+        counts[str(st)] = counts.get(str(st), 0) + 1
+    return {"scenario": "flood", "uploads": n, "file": os.path.basename(audio),
+            "statuses": counts, "all_answered_s": round(time.monotonic() - t0, 2),
+            "rss_before_mb": round(base / 1024, 1),
+            "rss_peak_mb": round(rss_kb(proc.pid, "VmHWM") / 1024, 1),
+            "id_searches_meanwhile": len(lat) + fails, "id_search_failures": fails,
+            "id_search_p50_ms": pct(lat, 50), "id_search_max_ms": pct(lat, 100)}
 
 
 def scenario_upload(proc, port, audio, seconds):
@@ -218,7 +269,7 @@ def main():
     ap.add_argument("long_audio")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--extra-args", default="")
-    ap.add_argument("--only", default="upload,slow,keepalive,range")
+    ap.add_argument("--only", default="upload,flood,slow,keepalive,range")
     a = ap.parse_args()
     only = a.only.split(",")
     for name in only:
@@ -226,6 +277,8 @@ def main():
         try:
             if name == "upload":
                 out = scenario_upload(proc, port, a.long_audio, a.seconds)
+            elif name == "flood":
+                out = scenario_flood(proc, port, a.long_audio)
             elif name == "slow":
                 out = scenario_slow(port, a.seconds)
             elif name == "keepalive":

@@ -80,7 +80,7 @@ protected:
         std::string err;
         ASSERT_EQ(run("", "index '" + (dir_ / "a.wav").string() + "' --model mfcc -q --db '" +
                               db().string() + "'",
-                      dir_, err),
+                      dir_.path(), err),
                   0)
             << err;
     }
@@ -93,18 +93,18 @@ constexpr const char* kToken = "e2e-token-0123456789abcdef";
 TEST_F(ServeCliTest, RefusesToExposeTheLibraryWithoutAToken) {
     std::string err;
     int code = run("env -u EARSHOT_TOKEN", "serve --db '" + db().string() + "' --host 0.0.0.0",
-                   dir_, err);
+                   dir_.path(), err);
     EXPECT_NE(code, 0);
     EXPECT_NE(err.find("--token-file"), std::string::npos) << err;
     EXPECT_NE(err.find("--insecure-no-auth"), std::string::npos) << err;
 
-    code = run("EARSHOT_TOKEN=short", "serve --db '" + db().string() + "'", dir_, err);
+    code = run("EARSHOT_TOKEN=short", "serve --db '" + db().string() + "'", dir_.path(), err);
     EXPECT_NE(code, 0);
     EXPECT_NE(err.find("at least 16"), std::string::npos) << err;
 
     code = run("", "serve --db '" + db().string() + "' --token-file '" +
                        (dir_ / "missing").string() + "'",
-               dir_, err);
+               dir_.path(), err);
     EXPECT_NE(code, 0);
     EXPECT_NE(err.find("missing"), std::string::npos) << err;
 }
@@ -115,7 +115,7 @@ TEST_F(ServeCliTest, TokenFileGuardsTheApi) {
     }
     ServeProcess s("env -u EARSHOT_TOKEN",
                    "--db '" + db().string() + "' --token-file '" + (dir_ / "token").string() + "'",
-                   dir_);
+                   dir_.path());
     ASSERT_GT(s.port, 0) << s.log;
     EXPECT_NE(s.log.find("token required"), std::string::npos) << s.log;
     httplib::Client c("127.0.0.1", s.port);
@@ -141,7 +141,7 @@ TEST_F(ServeCliTest, ServesHttpsFromEnvTokenAndCertificate) {
     ServeProcess s(std::string("EARSHOT_TOKEN=") + kToken,
                    "--db '" + db().string() + "' --tls-cert '" + cert.string() + "' --tls-key '" +
                        key.string() + "'",
-                   dir_);
+                   dir_.path());
     ASSERT_GT(s.port, 0) << s.log;
     EXPECT_EQ(s.scheme, "https");
     httplib::SSLClient c("127.0.0.1", s.port);
