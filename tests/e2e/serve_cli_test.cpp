@@ -78,8 +78,9 @@ protected:
     void SetUp() override {
         testing::write_wav16(dir_ / "a.wav", testing::make_sine(440.0, 1.0, 16000), 16000);
         std::string err;
-        ASSERT_EQ(run("", "index '" + (dir_ / "a.wav").string() + "' --model mfcc -q --db '" +
-                              db().string() + "'",
+        ASSERT_EQ(run("",
+                      "index '" + (dir_ / "a.wav").string() + "' --model mfcc -q --db '" +
+                          db().string() + "'",
                       dir_.path(), err),
                   0)
             << err;
@@ -102,17 +103,15 @@ TEST_F(ServeCliTest, RefusesToExposeTheLibraryWithoutAToken) {
     EXPECT_NE(code, 0);
     EXPECT_NE(err.find("at least 16"), std::string::npos) << err;
 
-    code = run("", "serve --db '" + db().string() + "' --token-file '" +
-                       (dir_ / "missing").string() + "'",
-               dir_.path(), err);
+    code = run(
+        "", "serve --db '" + db().string() + "' --token-file '" + (dir_ / "missing").string() + "'",
+        dir_.path(), err);
     EXPECT_NE(code, 0);
     EXPECT_NE(err.find("missing"), std::string::npos) << err;
 }
 
 TEST_F(ServeCliTest, TokenFileGuardsTheApi) {
-    {
-        std::ofstream(dir_ / "token") << kToken << "\n";
-    }
+    { std::ofstream(dir_ / "token") << kToken << "\n"; }
     ServeProcess s("env -u EARSHOT_TOKEN",
                    "--db '" + db().string() + "' --token-file '" + (dir_ / "token").string() + "'",
                    dir_.path());
@@ -134,9 +133,10 @@ TEST_F(ServeCliTest, TokenFileGuardsTheApi) {
 TEST_F(ServeCliTest, ServesHttpsFromEnvTokenAndCertificate) {
     const fs::path cert = dir_ / "cert.pem";
     const fs::path key = dir_ / "key.pem";
-    const std::string gen = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                            "-keyout '" +
-                            key.string() + "' -out '" + cert.string() + "' >/dev/null 2>&1";
+    const std::string gen =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+        "-keyout '" +
+        key.string() + "' -out '" + cert.string() + "' >/dev/null 2>&1";
     ASSERT_EQ(std::system(gen.c_str()), 0);
     ServeProcess s(std::string("EARSHOT_TOKEN=") + kToken,
                    "--db '" + db().string() + "' --tls-cert '" + cert.string() + "' --tls-key '" +

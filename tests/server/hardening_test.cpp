@@ -191,6 +191,27 @@ TEST(ServerHardening, UploadLongerThanTheQueryLimitIsRefusedWhileDecoding) {
     EXPECT_EQ(res->status, 200) << res->body;
 }
 
+TEST(ServerHardening, UploadOverItsTimeBudgetGets503) {
+    ServerOptions so;
+    so.max_upload_bytes = 8 << 20;
+    so.request_budget_s = 0.001;  // passed before the first frame is decoded
+    Served s(so);
+    ASSERT_TRUE(s.error.empty()) << s.error;
+    testing::FixtureSpec spec;
+    spec.container = "flac";
+    spec.codec = "flac";
+    spec.sample_rate_hz = 8000;
+    const fs::path flac = s.dir / "minute.flac";
+    ASSERT_TRUE(encode_sine_fixture(flac, spec, 440.0, 60.0, 0.3f));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto c = s.client();
+    auto res = c.Post("/api/search", upload(read_bytes(flac), "minute.flac"));
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 503) << res->body;
+    EXPECT_TRUE(res->has_header("Retry-After"));
+    EXPECT_NE(res->body.find("--request-budget"), std::string::npos) << res->body;
+}
+
 TEST(ServerHardening, UploadsBeyondTheLineGet503WhileSearchesByIdAnswer) {
     ServerOptions so;
     so.max_concurrent_embeddings = 1;
