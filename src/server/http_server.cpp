@@ -139,6 +139,9 @@ namespace {
 // per thread, pre-routing check and handler on the same thread).
 thread_local std::unique_ptr<EmbedTicket> t_ticket;
 thread_local bool t_close_after = false;
+// Multipart bodies up to this size (a search by id from the page's form) take no place in the
+// uploads' line before routing; a small upload takes one in the handler.
+constexpr std::uint64_t kSmallFormBytes = 16 * 1024;
 
 bool same_secret(std::string_view a, std::string_view b) {
     // Constant time in the content; the length of the configured token is not a secret worth
@@ -326,7 +329,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
             return httplib::Server::HandlerResponse::Handled;
         }
         if (req.method == "POST" && req.path == "/api/search" &&
-            req.get_header_value("Content-Type").rfind("multipart/", 0) == 0) {
+            req.get_header_value("Content-Type").rfind("multipart/", 0) == 0 &&
+            req.get_header_value<std::uint64_t>("Content-Length") > server::kSmallFormBytes) {
             if (!ctx.gate->enter()) {
                 server::send_busy(res,
                                   "too many audio searches in progress; retry shortly (searches "

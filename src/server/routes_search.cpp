@@ -50,6 +50,8 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
 }
 
 void handle_search(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+    // The place in the uploads' line taken before the body was read (big multipart bodies).
+    auto ticket = take_upload_ticket();
     auto sr = parse_search_request(req, ctx.engine);
     if (!sr) {
         send_error(res, sr.error());
@@ -74,7 +76,6 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
         }
         std::span<const std::uint8_t> bytes(
             reinterpret_cast<const std::uint8_t*>(file.content.data()), file.content.size());
-        auto ticket = take_upload_ticket();
         if (!ticket) {
             if (!ctx.gate->enter()) {
                 send_busy(res, "too many audio searches in progress; retry shortly", 5);
@@ -132,6 +133,7 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
             return;
         }
     } else {
+        ticket.reset();  // a search by id takes no place in the uploads' line
         auto id = parse_item_id(*id_text);
         if (!id) {
             send_error(res, id.error());

@@ -240,6 +240,11 @@ TEST(ServerHardening, UploadsBeyondTheLineGet503WhileSearchesByIdAnswer) {
         c2.Post("/api/search", json{{"id", std::to_string(s.first_id)}}.dump(), "application/json");
     ASSERT_TRUE(by_id);
     EXPECT_EQ(by_id->status, 200) << by_id->body;
+    // The page sends searches by id as a (small) multipart form: no place in line needed.
+    auto by_id_form = c2.Post(
+        "/api/search", httplib::MultipartFormDataItems{{"id", std::to_string(s.first_id), "", ""}});
+    ASSERT_TRUE(by_id_form);
+    EXPECT_EQ(by_id_form->status, 200) << by_id_form->body;
     auto health = c2.Get("/health");
     ASSERT_TRUE(health);
     EXPECT_EQ(health->status, 200);
