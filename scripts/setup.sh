@@ -11,6 +11,7 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libsoxr-dev libfftw3-dev
   libsqlite3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
+  libssl-dev openssl  # serve --tls-cert (OpenSSL), and the TLS test makes its certificate with openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)
   clang libclang-rt-14-dev libomp-dev  # fuzz/ (libFuzzer + ASan/UBSan, fuzz/run_smoke.sh)

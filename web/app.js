@@ -23,12 +23,57 @@ const state = {
   map: null,          // last /api/map response
 };
 
+// Access token: a server started with --token-file answers 401 to /api/ requests without
+// "Authorization: Bearer <token>". The page then asks once and keeps the token in localStorage;
+// audio and download links carry it as ?access_token= (media elements cannot send headers).
+// A server without a token never answers 401, so nothing is asked.
+const TOKEN_KEY = 'earshot.token';
+let token = '';
+try {
+  token = localStorage.getItem(TOKEN_KEY) || '';
+} catch (e) {
+  token = '';
+}
+let tokenPrompt = null;
+
+function askToken(wrong) {
+  if (!tokenPrompt) {
+    tokenPrompt = new Promise((resolve) => setTimeout(() => {
+      const t = window.prompt(wrong ? 'That token was refused. Access token for this earshot server:'
+                                    : 'This earshot server needs an access token:', '');
+      tokenPrompt = null;
+      resolve(t ? t.trim() : '');
+    }, 0));
+  }
+  return tokenPrompt;
+}
+
+function mediaUrl(id, kind) {
+  const url = '/api/items/' + id + '/' + kind;
+  return token ? url + '?access_token=' + encodeURIComponent(token) : url;
+}
+
 async function api(path, options = {}) {
   let res;
-  try {
-    res = await fetch(path, options);
-  } catch (e) {
-    throw new Error('the server cannot be reached (' + e.message + ')');
+  for (let attempt = 0; ; attempt++) {
+    const sent = token;
+    const opts = Object.assign({}, options, {headers: Object.assign({}, options.headers || {})});
+    if (sent) opts.headers['Authorization'] = 'Bearer ' + sent;
+    try {
+      res = await fetch(path, opts);
+    } catch (e) {
+      throw new Error('the server cannot be reached (' + e.message + ')');
+    }
+    if (res.status !== 401 || attempt >= 3) break;
+    if (token !== sent) continue;  // another request got a new token meanwhile
+    const t = await askToken(sent !== '');
+    if (!t) break;
+    if (t !== token) {
+      token = t;
+      try {
+        localStorage.setItem(TOKEN_KEY, token);
+      } catch (e) { /* private mode: keep it for this page only */ }
+    }
   }
   let body = null;
   try {
@@ -218,7 +263,7 @@ function renderResults(resp) {
   list.replaceChildren();
   for (const r of resp.results) {
     const canvas = el('canvas', {class: 'wave', width: 320, height: 48, 'aria-hidden': 'true'});
-    const audio = el('audio', {controls: true, preload: 'none', src: '/api/items/' + r.id + '/audio',
+    const audio = el('audio', {controls: true, preload: 'none', src: mediaUrl(r.id, 'audio'),
       'aria-label': 'Play ' + r.name});
     const li = el('li', {class: 'card', 'data-id': r.id},
       el('div', {class: 'card-head'},
@@ -228,7 +273,7 @@ function renderResults(resp) {
       canvas,
       audio,
       el('div', {class: 'card-actions'},
-        el('a', {class: 'btn', href: '/api/items/' + r.id + '/download', download: r.name},
+        el('a', {class: 'btn', href: mediaUrl(r.id, 'download'), download: r.name},
           'Download'),
         el('button', {type: 'button', class: 'btn more', onclick: () => moreLikeThis(r.id, r.name)},
           'More like this')));
@@ -370,9 +415,9 @@ function selectPoint(p, circle) {
   $('#sel-name').textContent = p.name;
   $('#sel-folder').textContent = p.folder ? '(' + p.folder + ', ' + fmtSeconds(p.duration_s) + ')' : '';
   const audio = $('#sel-audio');
-  audio.src = '/api/items/' + p.id + '/audio';
+  audio.src = mediaUrl(p.id, 'audio');
   audio.play().catch(() => {});  // autoplay may be refused; the controls remain
-  $('#sel-download').href = '/api/items/' + p.id + '/download';
+  $('#sel-download').href = mediaUrl(p.id, 'download');
   $('#sel-download').setAttribute('download', p.name);
   $('#sel-more').onclick = () => moreLikeThis(p.id, p.name);
 }
@@ -413,9 +458,9 @@ function playItem(it) {
   $('#sel-name').textContent = it.name;
   $('#sel-folder').textContent = it.folder ? '(' + it.folder + ')' : '';
   const audio = $('#sel-audio');
-  audio.src = '/api/items/' + it.id + '/audio';
+  audio.src = mediaUrl(it.id, 'audio');
   audio.play().catch(() => {});
-  $('#sel-download').href = '/api/items/' + it.id + '/download';
+  $('#sel-download').href = mediaUrl(it.id, 'download');
   $('#sel-more').onclick = () => moreLikeThis(it.id, it.name);
 }
 

@@ -19,6 +19,11 @@ namespace earshot {
 struct DecodeOptions {
     int target_sample_rate_hz = 16000;  // REQUIRES: 1000..384000
     double max_duration_s = 0.0;        // > 0: stop after this much audio (from the start)
+    // Called after every decoded frame with the seconds of source audio decoded so far; an
+    // error it returns stops decoding at once and is returned as is (e.g. a duration limit or a
+    // time budget for untrusted uploads, checked while decoding so a long file costs nothing
+    // beyond the limit). Empty: no check.
+    std::function<Status(double decoded_s)> check;
 };
 
 // Reads headers/tags only (cheap). kNotFound if missing; kNotSupported if FFmpeg cannot open

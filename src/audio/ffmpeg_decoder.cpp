@@ -707,6 +707,9 @@ private:
         EARSHOT_RETURN_IF_ERROR(resampler_->process(mono_, pending_));
         decoded_samples_ += n;
         decoded_s_ += static_cast<double>(n) / rate;
+        if (options_.check) {
+            EARSHOT_RETURN_IF_ERROR(options_.check(decoded_s_));
+        }
         return emit(/*final=*/false);
     }
 

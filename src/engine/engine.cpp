@@ -1121,12 +1121,14 @@ Result<SearchResponse> Engine::search_file(const fs::path& query, const SearchRe
 
 Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
                                             const std::string& name,
-                                            const SearchRequest& req) {
+                                            const SearchRequest& req,
+                                            const std::function<Status(double)>& decode_check) {
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m, model(req.model));
     SearchRequest r = req;
     r.model = m->info().name;
     DecodeOptions opts;
     opts.target_sample_rate_hz = m->info().sample_rate_hz;
+    opts.check = decode_check;
     AudioInfo info;
     EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio_memory(bytes, name, opts, &info));
     EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_buffer(std::move(audio), info, *m, 0));

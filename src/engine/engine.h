@@ -154,9 +154,12 @@ public:
     Result<SearchResponse> search_file(const std::filesystem::path& query,
                                        const SearchRequest& req);
     // Same for audio bytes in memory (uploads); name is used in messages and the response.
+    // decode_check (optional) is DecodeOptions::check for the upload's decoding: the server
+    // bounds an upload's decoded duration and time with it.
     Result<SearchResponse> search_bytes(std::span<const std::uint8_t> bytes,
                                         const std::string& name,
-                                        const SearchRequest& req);
+                                        const SearchRequest& req,
+                                        const std::function<Status(double)>& decode_check = {});
     // Uses a stored item's vector as the query (the item itself is left out). kNotFound.
     Result<SearchResponse> search_id(std::int64_t id, const SearchRequest& req);
     // Raw vector query in a space.

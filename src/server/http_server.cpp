@@ -4,12 +4,15 @@
 #include <charconv>
 #include <cmath>
 #include <exception>
+#include <openssl/ssl.h>
+#include <regex>
 #include <thread>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
 #include "core/log.h"
+#include "server/detail/guarded_server.h"
 #include "server/detail/routes.h"
 #include "server/json_codec.h"
 #include "server/web_assets.h"
@@ -30,6 +33,106 @@ void send_error(httplib::Response& res, const Error& error, int status) {
     send_json(res, error_json(error), status != 0 ? status : http_status_for(error.code()));
 }
 
+bool EmbedGate::enter() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (in_line_ >= max_line_)
+        return false;
+    ++in_line_;
+    return true;
+}
+
+void EmbedGate::leave() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_line_;
+}
+
+bool EmbedGate::start(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_until(lock, deadline, [this] { return running_ < max_running_; }))
+        return false;
+    ++running_;
+    return true;
+}
+
+void EmbedGate::finish() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        --running_;
+    }
+    cv_.notify_one();
+}
+
+EmbedTicket::~EmbedTicket() {
+    if (started_)
+        gate_.finish();
+    gate_.leave();
+}
+
+bool EmbedTicket::start(std::chrono::steady_clock::time_point deadline) {
+    started_ = gate_.start(deadline);
+    return started_;
+}
+
+namespace {
+// Per worker thread, for the request it is answering (GuardedServer runs one request at a time
+// per thread, pre-routing check and handler on the same thread).
+thread_local std::unique_ptr<EmbedTicket> t_ticket;
+thread_local bool t_close_after = false;
+// Multipart bodies up to this size (a search by id from the page's form) take no place in the
+// uploads' line before routing; a small upload takes one in the handler.
+constexpr std::uint64_t kSmallFormBytes = 16 * 1024;
+
+bool same_secret(std::string_view a, std::string_view b) {
+    // Constant time in the content; the length of the configured token is not a secret worth
+    // hiding (it still takes max(len) steps).
+    const std::size_t n = std::max(a.size(), b.size());
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+        unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+        diff |= static_cast<unsigned char>(x ^ y);
+    }
+    return diff == 0;
+}
+
+bool is_media_path(const std::string& path) {
+    static const std::regex re(R"(/api/items/[^/]+/(audio|download))");
+    return std::regex_match(path, re);
+}
+}  // namespace
+
+std::unique_ptr<EmbedTicket> take_upload_ticket() {
+    return std::move(t_ticket);
+}
+
+void send_busy(httplib::Response& res, const std::string& message, int retry_after_s) {
+    res.set_header("Retry-After", std::to_string(retry_after_s));
+    t_close_after = true;
+    send_json(res, error_json("Unavailable", message), 503);
+}
+
+bool authorized(const ServerContext& ctx, const httplib::Request& req) {
+    const std::string& token = ctx.options.token;
+    if (token.empty() || req.path.rfind("/api/", 0) != 0)
+        return true;  // /health and the page (which asks for the token) stay open
+    const std::string auth = req.get_header_value("Authorization");
+    constexpr std::string_view kBearer = "Bearer ";
+    if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0)
+        return same_secret(std::string_view(auth).substr(kBearer.size()), token);
+    if (req.has_param("access_token") && is_media_path(req.path))
+        return same_secret(req.get_param_value("access_token"), token);
+    return false;
+}
+
+void send_unauthorized(httplib::Response& res) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"earshot\"");
+    send_json(res,
+              error_json("Unauthorized",
+                         "this server needs a token: send 'Authorization: Bearer <token>' (the "
+                         "page asks for it once); audio links take ?access_token=<token>"),
+              401);
+}
+
 std::string resolve_model(Engine& engine, const std::optional<std::string>& given) {
     if (given && !given->empty())
         return *given;
@@ -39,7 +142,8 @@ std::string resolve_model(Engine& engine, const std::optional<std::string>& give
 }  // namespace server
 
 struct HttpServer::Impl {
-    httplib::Server http;
+    std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> tls{nullptr, SSL_CTX_free};
+    std::unique_ptr<server::GuardedServer> guarded;
     std::unique_ptr<server::ServerContext> ctx;
     int port = 0;
 };
@@ -79,26 +183,96 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("--web-dir '{}' is not a folder", options.web_dir.string()));
     }
+    if (!(options.max_query_seconds > 0.0) || !(options.request_budget_s > 0.0) ||
+        options.embed_queue < 0 || options.header_timeout_s <= 0 ||
+        options.keep_alive_timeout_s <= 0 || options.max_connections <= 0 ||
+        options.max_connections_per_client <= 0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "server limits must be positive (query seconds, budget, timeouts, "
+                          "connection caps; embed queue >= 0)");
+    }
+    if (options.tls_cert.empty() != options.tls_key.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "--tls-cert and --tls-key go together (PEM certificate and key)");
+    }
     auto impl = std::make_unique<Impl>();
+    if (!options.tls_cert.empty()) {
+        impl->tls.reset(SSL_CTX_new(TLS_server_method()));
+        SSL_CTX* tls = impl->tls.get();
+        if (!tls) {
+            return make_error(ErrorCode::kInternal, "cannot create a TLS context");
+        }
+        SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION);
+        SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        if (SSL_CTX_use_certificate_chain_file(tls, options.tls_cert.c_str()) != 1) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("--tls-cert '{}': not a readable PEM certificate",
+                                          options.tls_cert.string()));
+        }
+        if (SSL_CTX_use_PrivateKey_file(tls, options.tls_key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(tls) != 1) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("--tls-key '{}': not a readable PEM private key "
+                                          "matching the certificate",
+                                          options.tls_key.string()));
+        }
+    }
     impl->ctx = std::make_unique<server::ServerContext>(engine, options);
-    auto& http = impl->http;
     auto& ctx = *impl->ctx;
+    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    int running = options.max_concurrent_embeddings > 0 ? options.max_concurrent_embeddings
+                                                        : std::max(1, cores / 2);
+    ctx.gate = std::make_unique<server::EmbedGate>(running, options.embed_queue);
 
     int workers = options.worker_threads;
     if (workers <= 0) {
-        workers = std::max(8, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+        workers = std::max(8, 4 * cores);
     }
-    http.new_task_queue = [workers] {
-        return new httplib::ThreadPool(static_cast<std::size_t>(workers));
-    };
+    // Uploads in line never take every worker: id searches, /health and pages keep one at least.
+    workers = std::max(workers, running + options.embed_queue + 4);
+    server::ConnectionLimits limits;
+    limits.workers = workers;
+    limits.header_timeout_s = options.header_timeout_s;
+    limits.keep_alive_timeout_s = options.keep_alive_timeout_s;
+    limits.read_timeout_s = options.read_timeout_s;
+    limits.write_timeout_s = options.write_timeout_s;
+    limits.keep_alive_max_count = 1000;
+    limits.max_connections = options.max_connections;
+    limits.max_connections_per_client = options.max_connections_per_client;
+    impl->guarded = std::make_unique<server::GuardedServer>(limits, impl->tls.get());
+    auto& http = *impl->guarded;
     http.set_payload_max_length(options.max_upload_bytes);
     http.set_read_timeout(options.read_timeout_s, 0);
     http.set_write_timeout(options.write_timeout_s, 0);
-    http.set_keep_alive_timeout(5);
     // Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the client's
     // delayed ACK adds ~40 ms to every keep-alive response (measured: 48 ms -> 1 ms per search).
     http.set_tcp_nodelay(true);
-    http.set_keep_alive_max_count(1000);
+    http.set_after_request([] {
+        server::t_ticket.reset();  // an upload whose body never arrived
+        return std::exchange(server::t_close_after, false);
+    });
+    // Before the body is read: authentication, and a place in line for uploads.
+    http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+        if (!server::authorized(ctx, req)) {
+            if (req.method != "GET" && req.method != "HEAD")
+                server::t_close_after = true;  // the body stays unread
+            server::send_unauthorized(res);
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        if (req.method == "POST" && req.path == "/api/search" &&
+            req.get_header_value("Content-Type").rfind("multipart/", 0) == 0 &&
+            req.get_header_value<std::uint64_t>("Content-Length") > server::kSmallFormBytes) {
+            if (!ctx.gate->enter()) {
+                server::send_busy(res,
+                                  "too many audio searches in progress; retry shortly (searches "
+                                  "by id are not limited)",
+                                  5);
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            server::t_ticket = std::make_unique<server::EmbedTicket>(*ctx.gate);
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+    });
 
     http.set_exception_handler(
         [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -116,10 +290,21 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
         });
     // Statuses set by httplib itself (404 no route, 413, 400 bad request line, ...) get a JSON
     // body too; handlers' own error bodies are kept.
-    http.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                   httplib::Response& res) {
+    http.set_error_handler(httplib::Server::HandlerWithResponse([&ctx](const httplib::Request& req,
+                                                                       httplib::Response& res) {
         if (!res.body.empty())
             return httplib::Server::HandlerResponse::Unhandled;
+        if (res.status == 416 && req.has_header("Range")) {
+            // httplib rejects a Range it cannot parse (an end beyond 2^63) before routing,
+            // so before the authentication check too.
+            if (!server::authorized(ctx, req)) {
+                res.status = 401;
+                server::send_unauthorized(res);
+                return httplib::Server::HandlerResponse::Handled;
+            }
+            if (server::serve_clamped_range(ctx, req, res))
+                return httplib::Server::HandlerResponse::Handled;
+        }
         std::string message;
         switch (res.status) {
             case 413:
@@ -154,12 +339,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
+bool HttpServer::is_tls() const {
+    return impl_->tls != nullptr;
+}
+
 int HttpServer::port() const {
     return impl_->port;
 }
 
 Status HttpServer::run() {
-    if (!impl_->http.listen_after_bind()) {
+    if (!impl_->guarded->listen_after_bind()) {
         return make_error(ErrorCode::kIoError,
                           fmt::format("the listening socket on port {} failed", impl_->port));
     }
@@ -167,12 +356,14 @@ Status HttpServer::run() {
 }
 
 void HttpServer::stop() {
-    if (impl_)
-        impl_->http.stop();
+    if (impl_ && impl_->guarded) {
+        impl_->guarded->stop();
+        impl_->guarded->shutdown();
+    }
 }
 
 bool HttpServer::is_running() const {
-    return impl_->http.is_running();
+    return impl_->guarded->is_running();
 }
 
 }  // namespace earshot

@@ -26,6 +26,26 @@ struct ServerOptions {
     int read_timeout_s = 20;                  // per socket read (slow clients are dropped)
     int write_timeout_s = 60;                 // per socket write
     int worker_threads = 0;                   // 0 = max(8, 4 × cores)
+
+    // Cost bounds for uploads (POST /api/search with a file; docs/reliability.md).
+    double max_query_seconds = 600.0;   // decoded audio per query; longer uploads get 413 at once
+    double request_budget_s = 60.0;     // queue wait + decoding of one upload; then 503
+    int max_concurrent_embeddings = 0;  // uploads decoded/embedded at once (0 = max(1, cores/2))
+    int embed_queue = 8;                // uploads waiting beyond those; more get 503 + Retry-After
+
+    // Connections (server/detail/guarded_server.h): idle and half-sent requests hold no thread.
+    int header_timeout_s = 10;             // the whole request header block
+    int keep_alive_timeout_s = 5;          // idle between requests
+    int max_connections = 2048;            // open connections in total
+    int max_connections_per_client = 256;  // open connections per remote address
+
+    // Authentication: non-empty = every /api/ request needs "Authorization: Bearer <token>"
+    // (audio/download also take ?access_token=<token>, for <audio> and links); /health and the
+    // page stay open. Compared in constant time.
+    std::string token;
+    // TLS: both set = HTTPS only (PEM certificate chain and private key).
+    std::filesystem::path tls_cert;
+    std::filesystem::path tls_key;
 };
 
 class HttpServer {
@@ -44,6 +64,7 @@ public:
     // Stops accepting and makes run() return; in-flight requests finish first.
     void stop();
     bool is_running() const;
+    bool is_tls() const;
 
 private:
     struct Impl;

@@ -1,8 +1,11 @@
 // Library routes: health, stats, models, items (list, one, audio, download, waveform), the map.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <fcntl.h>
+#include <limits>
 #include <map>
+#include <regex>
 #include <set>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,9 +85,9 @@ std::int64_t file_mtime_ns(const struct stat& st) {
 // time recorded at indexing, so a file swapped since (e.g. for a symlink to something else) is
 // refused with 409 until it is re-indexed. Sets the response itself on failure.
 std::optional<OpenedItem> open_item(ServerContext& ctx,
-                                    const httplib::Request& req,
+                                    const std::string& id_text,
                                     httplib::Response& res) {
-    auto id = parse_item_id(req.matches[1].str());
+    auto id = parse_item_id(id_text);
     if (!id) {
         send_error(res, id.error());
         return std::nullopt;
@@ -312,7 +315,7 @@ void handle_waveform(ServerContext& ctx, const httplib::Request& req, httplib::R
             return send_error(res, v.error());
         points = *v;
     }
-    auto opened = open_item(ctx, req, res);
+    auto opened = open_item(ctx, req.matches[1].str(), res);
     if (!opened)
         return;
     auto key = std::make_pair(opened->item.id, static_cast<std::size_t>(points));
@@ -452,7 +455,44 @@ void handle_models(ServerContext& ctx, httplib::Response& res) {
         res, {{"default", resolve_model(ctx.engine, std::nullopt)}, {"models", std::move(models)}});
 }
 
+// Digits to int64, saturating at INT64_MAX; -1 for "".
+std::int64_t saturating_int(const std::string& digits) {
+    if (digits.empty())
+        return -1;
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    if (ec == std::errc::result_out_of_range)
+        return std::numeric_limits<std::int64_t>::max();
+    return ptr == digits.data() + digits.size() ? v : -1;
+}
+
 }  // namespace
+
+bool serve_clamped_range(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    static const std::regex path_re(R"(/api/items/([^/]+)/(audio|download))");
+    static const std::regex range_re(R"(bytes=\s*(\d*)-(\d*)\s*)");
+    std::smatch pm, rm;
+    const std::string range = req.get_header_value("Range");
+    if (req.method != "GET" || !std::regex_match(req.path, pm, path_re) ||
+        !std::regex_match(range, rm, range_re) || (rm[1].length() == 0 && rm[2].length() == 0))
+        return false;
+    auto& ranges = const_cast<httplib::Request&>(req).ranges;
+    ranges.clear();
+    std::int64_t first = saturating_int(rm[1].str());
+    std::int64_t last = saturating_int(rm[2].str());
+    if (first >= 0 && last >= 0 && first > last)
+        return false;
+    res.status = 200;
+    auto opened = open_item(ctx, pm[1].str(), res);
+    if (!opened)
+        return true;
+    httplib::Request clamped = req;
+    clamped.ranges = {{first, last}};
+    const bool inline_ = pm[2].str() == "audio";
+    serve_file(clamped, res, *opened,
+               content_disposition(inline_ ? "inline" : "attachment", opened->item.name));
+    return true;
+}
 
 void register_library_routes(httplib::Server& server, ServerContext& ctx) {
     server.Get("/health", [&ctx](const httplib::Request&, httplib::Response& res) {
@@ -482,13 +522,13 @@ void register_library_routes(httplib::Server& server, ServerContext& ctx) {
                });
     server.Get(
         R"(/api/items/([^/]+)/audio)", [&ctx](const httplib::Request& req, httplib::Response& res) {
-            auto opened = open_item(ctx, req, res);
+            auto opened = open_item(ctx, req.matches[1].str(), res);
             if (opened)
                 serve_file(req, res, *opened, content_disposition("inline", opened->item.name));
         });
     server.Get(R"(/api/items/([^/]+)/download)", [&ctx](const httplib::Request& req,
                                                         httplib::Response& res) {
-        auto opened = open_item(ctx, req, res);
+        auto opened = open_item(ctx, req.matches[1].str(), res);
         if (opened)
             serve_file(req, res, *opened, content_disposition("attachment", opened->item.name));
     });

@@ -1,4 +1,5 @@
 // POST /api/search: by uploaded audio (multipart field `file`) or by library item (`id`).
+#include <chrono>
 #include <span>
 
 #include <fmt/format.h>
@@ -49,6 +50,8 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
 }
 
 void handle_search(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+    // The place in the uploads' line taken before the body was read (big multipart bodies).
+    auto ticket = take_upload_ticket();
     auto sr = parse_search_request(req, ctx.engine);
     if (!sr) {
         send_error(res, sr.error());
@@ -73,7 +76,56 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
         }
         std::span<const std::uint8_t> bytes(
             reinterpret_cast<const std::uint8_t*>(file.content.data()), file.content.size());
-        resp = ctx.engine.search_bytes(bytes, file.filename, *sr);
+        if (!ticket) {
+            if (!ctx.gate->enter()) {
+                send_busy(res, "too many audio searches in progress; retry shortly", 5);
+                return;
+            }
+            ticket = std::make_unique<EmbedTicket>(*ctx.gate);
+        }
+        const double budget_s = ctx.options.request_budget_s;
+        const auto deadline =
+            ticket->admitted() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(budget_s));
+        if (!ticket->start(deadline)) {
+            send_busy(res,
+                      fmt::format("the server is busy with other audio searches (waited the "
+                                  "{:g} s budget, --request-budget); retry shortly",
+                                  budget_s),
+                      5);
+            return;
+        }
+        const double max_s = ctx.options.max_query_seconds;
+        bool too_long = false;
+        bool over_budget = false;
+        auto check = [&](double decoded_s) -> Status {
+            if (decoded_s > max_s) {
+                too_long = true;
+                return make_error(
+                    ErrorCode::kInvalidArgument,
+                    fmt::format("'{}' is longer than the {:g} s limit for query audio (the "
+                                "server's --max-query-seconds); upload a shorter excerpt",
+                                file.filename, max_s));
+            }
+            if (std::chrono::steady_clock::now() > deadline) {
+                over_budget = true;
+                return make_error(ErrorCode::kUnavailable,
+                                  fmt::format("'{}' took longer than the {:g} s time budget of "
+                                              "a search (--request-budget) to decode",
+                                              file.filename, budget_s));
+            }
+            return ok_status();
+        };
+        resp = ctx.engine.search_bytes(bytes, file.filename, *sr, check);
+        if (!resp && too_long) {
+            send_json(res, error_json("PayloadTooLarge", resp.error().message()), 413);
+            return;
+        }
+        if (!resp && over_budget) {
+            res.set_header("Retry-After", "30");
+            send_error(res, resp.error(), 503);
+            return;
+        }
         if (!resp && resp.error().code() == ErrorCode::kCorruption) {
             // An upload that looks like a known format but does not decode is the client's
             // problem, not the server's.
@@ -81,6 +133,7 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
             return;
         }
     } else {
+        ticket.reset();  // a search by id takes no place in the uploads' line
         auto id = ctx.engine.resolve_item(*id_text);  // an id, or an imported record's key
         if (!id) {
             send_error(res, id.error());

@@ -1,6 +1,7 @@
 // Browser tests of the earshot web page: Playwright (playwright-core) drives Debian's Chromium,
 // headless, against `earshot serve` started by run_e2e.sh on a small ../shared catalog.
-// Env: EARSHOT_URL (server), EARSHOT_QUERY (an audio file to upload), EARSHOT_SCREENSHOT (optional:
+// Env: EARSHOT_URL (server), EARSHOT_TOKEN_URL and EARSHOT_TOKEN (a second server that needs
+// that token), EARSHOT_QUERY (an audio file to upload), EARSHOT_SCREENSHOT (optional:
 // where to save the README screenshot), CHROMIUM (default /usr/bin/chromium).
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +32,12 @@ before(async () => {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.errors = errors;
+  const dialogs = [];
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    d.dismiss();
+  });
+  page.dialogs = dialogs;
   await page.goto(URL);
   await page.waitForSelector('body[data-ready="true"]');
 });
@@ -194,4 +201,45 @@ test('phone width: no horizontal scrolling', async () => {
 
 test('no script errors on the page', () => {
   assert.deepEqual(page.errors, []);
+});
+
+test('a server without a token never asks for one', () => {
+  assert.deepEqual(page.dialogs, []);
+});
+
+test('a server with a token: the page asks once, keeps it, and plays audio with it', async () => {
+  const tokenUrl = process.env.EARSHOT_TOKEN_URL;
+  const token = process.env.EARSHOT_TOKEN;
+  assert.ok(tokenUrl && token, 'EARSHOT_TOKEN_URL / EARSHOT_TOKEN not set (run through run_e2e.sh)');
+  const ctx = await browser.newContext({viewport: {width: 1280, height: 900}});
+  const p = await ctx.newPage();
+  p.setDefaultTimeout(30000);
+  const asked = [];
+  p.on('dialog', (d) => {
+    asked.push(d.type());
+    d.accept(token);
+  });
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  await p.goto(tokenUrl);
+  await p.waitForSelector('body[data-ready="true"]');
+  assert.deepEqual(asked, ['prompt']);
+  assert.equal(await p.evaluate(() => localStorage.getItem('earshot.token')), token);
+  // Search and play with it: the audio source carries the token as access_token.
+  await p.setInputFiles('#file', QUERY);
+  await p.waitForFunction(() => {
+    const s = document.querySelector('#status');
+    return s && (s.classList.contains('ok') || s.classList.contains('error'));
+  });
+  assert.match(await p.textContent('#status'), /results for/);
+  const src = await p.getAttribute('#results li.card audio', 'src');
+  assert.match(src, /\/api\/items\/\d+\/audio\?access_token=/);
+  const status = await p.evaluate(async (u) => (await fetch(u, {headers: {Range: 'bytes=0-99'}})).status, src);
+  assert.equal(status, 206);
+  // A reload asks no more.
+  await p.reload();
+  await p.waitForSelector('body[data-ready="true"]');
+  assert.deepEqual(asked, ['prompt']);
+  assert.deepEqual(errors, []);
+  await ctx.close();
 });

@@ -50,8 +50,23 @@ done
 [ -n "$url" ] || { echo "FAIL: earshot serve did not start"; cat "$log"; exit 1; }
 echo "==> $url"
 
+# A second server on the same catalog that needs a token (the page must ask for it once).
+token=web-e2e-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+tlog="$work/web_e2e_token_server.log"
+EARSHOT_TOKEN=$token "$bin" serve --db "$db" --host 127.0.0.1 --port 0 >"$tlog" 2>&1 &
+token_pid=$!
+trap 'kill "$server_pid" "$token_pid" 2>/dev/null || true; wait "$server_pid" "$token_pid" 2>/dev/null || true' EXIT
+token_url=""
+for _ in $(seq 1 200); do
+  token_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$tlog" | head -n 1 || true)
+  [ -n "$token_url" ] && break
+  kill -0 "$token_pid" 2>/dev/null || { echo "FAIL: earshot serve (token) exited:"; cat "$tlog"; exit 1; }
+  sleep 0.05
+done
+[ -n "$token_url" ] || { echo "FAIL: earshot serve (token) did not start"; cat "$tlog"; exit 1; }
+
 # The query: a guitar note that is not in the catalog subset (files 9+ of the folder).
 query=$(find "$gm/03_guitar" -maxdepth 1 -name '*.flac' | sort | sed -n 12p)
 cd "$here"
-EARSHOT_URL=$url EARSHOT_QUERY=$query EARSHOT_SCREENSHOT=$screenshot CHROMIUM=$chromium \
+EARSHOT_URL=$url EARSHOT_TOKEN_URL=$token_url EARSHOT_TOKEN=$token EARSHOT_QUERY=$query EARSHOT_SCREENSHOT=$screenshot CHROMIUM=$chromium \
   node --test --test-reporter=spec e2e.test.mjs

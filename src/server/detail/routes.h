@@ -2,6 +2,8 @@
 // httplib types are only forward-declared here; the .cpp files include <httplib.h>.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -33,6 +35,47 @@ struct MapEntry {
     std::shared_ptr<const nlohmann::json> body;
 };
 
+// Admission for uploads (decode + embed): at most `running` at once and `waiting` more in line;
+// beyond that the request is refused (503 + Retry-After) before its body is read, so uploads
+// can neither pile up memory nor take every worker, and searches by id keep answering.
+class EmbedGate {
+public:
+    EmbedGate(int running, int waiting) : max_running_(running), max_line_(running + waiting) {}
+    // Takes a place in line; false when the line is full.
+    bool enter();
+    // Gives back a place taken by enter().
+    void leave();
+    // Having entered: waits for a running slot until deadline; false on timeout.
+    bool start(std::chrono::steady_clock::time_point deadline);
+    void finish();
+    int max_running() const { return max_running_; }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    const int max_running_;
+    const int max_line_;
+    int running_ = 0;
+    int in_line_ = 0;  // running + waiting
+};
+
+// A place in an EmbedGate's line (RAII): left on destruction, finishing first if started.
+class EmbedTicket {
+public:
+    explicit EmbedTicket(EmbedGate& gate)
+        : gate_(gate), admitted_(std::chrono::steady_clock::now()) {}
+    ~EmbedTicket();
+    EmbedTicket(const EmbedTicket&) = delete;
+    EmbedTicket& operator=(const EmbedTicket&) = delete;
+    bool start(std::chrono::steady_clock::time_point deadline);
+    std::chrono::steady_clock::time_point admitted() const { return admitted_; }
+
+private:
+    EmbedGate& gate_;
+    std::chrono::steady_clock::time_point admitted_;
+    bool started_ = false;
+};
+
 struct ServerContext {
     Engine& engine;
     ServerOptions options;
@@ -48,8 +91,25 @@ struct ServerContext {
     std::int64_t root_count = -1;  // item count when root was computed
     std::string root;              // the items' common folder (for "folder" fields)
 
+    std::unique_ptr<EmbedGate> gate;  // uploads
+
     ServerContext(Engine& e, ServerOptions o) : engine(e), options(std::move(o)) {}
 };
+
+// The ticket the pre-routing check took for this thread's current upload (nullptr if none);
+// the search handler takes it over.
+std::unique_ptr<EmbedTicket> take_upload_ticket();
+// Refuses a request with 503, Retry-After and a JSON body; the connection is closed afterwards
+// (its body may be unread).
+void send_busy(httplib::Response& res, const std::string& message, int retry_after_s);
+// GET /api/items/<id>/audio|download whose Range header httplib rejected as unparsable although
+// it is a single range with a huge end (e.g. bytes=0-18446744073709551615): serves it clamped to
+// the file. False if the request is not such a case.
+bool serve_clamped_range(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+// True when the request may pass (no token configured, or it carries the token).
+bool authorized(const ServerContext& ctx, const httplib::Request& req);
+// 401 with WWW-Authenticate.
+void send_unauthorized(httplib::Response& res);
 
 void register_search_routes(httplib::Server& server, ServerContext& ctx);
 void register_library_routes(httplib::Server& server, ServerContext& ctx);
