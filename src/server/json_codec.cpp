@@ -64,18 +64,26 @@ std::string_view code_name_for_status(int status) {
 nlohmann::json search_response_json(const SearchResponse& response) {
     nlohmann::json results = nlohmann::json::array();
     for (const auto& r : response.results) {
-        results.push_back({{"rank", r.rank},
-                           {"id", r.id},
-                           {"path", r.path},
-                           {"name", r.name},
-                           {"duration_s", r.duration_s},
-                           {"distance", r.distance},
-                           {"score", r.score}});
+        nlohmann::json j = {{"rank", r.rank},
+                            {"id", r.id},
+                            {"path", r.path},
+                            {"name", r.name},
+                            {"duration_s", r.duration_s},
+                            {"distance", r.distance},
+                            {"score", r.score}};
+        if (r.match) {
+            j["match"] = {{"query_start_s", r.match->query_start_s},
+                          {"query_end_s", r.match->query_end_s},
+                          {"item_start_s", r.match->item_start_s},
+                          {"item_end_s", r.match->item_end_s}};
+        }
+        results.push_back(std::move(j));
     }
     return {{"query", response.query},
             {"model", response.model},
             {"metric", std::string(metric_name(response.metric))},
             {"index", response.index},
+            {"by", response.by == SearchBy::kSegments ? "segments" : "items"},
             {"results", std::move(results)}};
 }
 
