@@ -72,7 +72,7 @@ struct Tally {
 }  // namespace
 
 int main(int argc, char** argv) {
-    fs::path folder = testing::datasets_dir() / "game_music";
+    fs::path folder = earshot::testing::datasets_dir() / "game_music";
     std::string model = "mn04";
     std::uint32_t seed = 1;
     fs::path db;
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
         else
             folder = a;
     }
-    testing::TempDir tmp;
+    earshot::testing::TempDir tmp;
     if (db.empty())
         db = tmp / "scratch.earshot";
     EngineOptions eo;
@@ -133,13 +133,13 @@ int main(int argc, char** argv) {
         const double max_start = static_cast<double>(audio->samples.size()) / 44100.0 - kExcerptS;
         const double start_s = std::uniform_real_distribution<double>(0.0, max_start)(rng);
         const auto begin = static_cast<std::size_t>(start_s * 44100.0);
-        std::vector<float> cut(
-            audio->samples.begin() + static_cast<std::ptrdiff_t>(begin),
-            audio->samples.begin() + static_cast<std::ptrdiff_t>(begin + kExcerptS * 44100));
+        std::vector<float> cut(audio->samples.begin() + static_cast<std::ptrdiff_t>(begin),
+                               audio->samples.begin() + static_cast<std::ptrdiff_t>(begin) +
+                                   static_cast<std::ptrdiff_t>(kExcerptS * 44100));
         for (int c = 0; c < 3; ++c) {
             fs::path q;
             std::vector<float> x = cut;
-            testing::FixtureSpec spec;
+            earshot::testing::FixtureSpec spec;
             spec.sample_rate_hz = 44100;
             if (c == 1) {
                 spec.container = "mp3";
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
                 spec.codec = "pcm_s16le";
                 q = tmp / "q.wav";
             }
-            auto written = testing::encode_fixture(q, spec, {x});
+            auto written = earshot::testing::encode_fixture(q, spec, {x});
             if (!written) {
                 fmt::print(stderr, "encode: {}\n", written.error().to_string());
                 return 1;

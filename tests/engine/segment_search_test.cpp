@@ -169,6 +169,41 @@ TEST_P(SegmentSearchSynthetic, SeesReplacedAndRemovedItems) {
     for (const auto& h : by_id->results) EXPECT_NE(h.id, lib.ids[3]);
 }
 
+TEST(SegmentSearchTest, SearchByASpanOfAnItemUsesOnlyItsSegmentsThere) {
+    SyntheticLibrary lib;
+    open_library(lib);
+    // Item 4 holds copies of item 2's segments 12..13 at its positions 5..6 ([10,14) [12,16)).
+    Matrix segs = lib.segments[4];
+    std::copy_n(lib.segments[2].row(12), kDim, segs.row(5));
+    std::copy_n(lib.segments[2].row(13), kDim, segs.row(6));
+    lib.put(4, segs, 44.0);
+    SearchRequest req;
+    req.model = "syn";
+    req.by = SearchBy::kSegments;
+    req.k = 2;
+    req.query_start_s = 24.5;  // overlaps item 2's segments 11 ([22,26)) and 12 ([24,28))
+    req.query_end_s = 25.5;
+    auto r = lib.engine->search_id(lib.ids[2], req);
+    ASSERT_TRUE(r) << r.error().to_string();
+    ASSERT_FALSE(r->results.empty());
+    EXPECT_EQ(r->results[0].id, lib.ids[4]);
+    EXPECT_NEAR(r->results[0].distance, 0.0, 1e-5);
+    // Best pair: the query's [24,28) is the item's [10,14) (the span may widen along that offset).
+    const auto& m = *r->results[0].match;
+    EXPECT_LE(m.query_start_s, 24.0);
+    EXPECT_GE(m.query_end_s, 28.0);
+    EXPECT_NEAR(m.item_start_s - m.query_start_s, 10.0 - 24.0, 1e-9);
+    for (const auto& h : r->results) {
+        EXPECT_GE(h.match->query_start_s, 22.0);
+        EXPECT_LE(h.match->query_end_s, 28.0);
+    }
+    req.query_start_s = 500.0;
+    req.query_end_s = 501.0;
+    auto none = lib.engine->search_id(lib.ids[2], req);
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().code(), ErrorCode::kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Indexes, SegmentSearchSynthetic, ::testing::Values("flat", "HNSW16"));
 
 TEST(SegmentSearchTest, SpaceWithoutSegmentsIsNotFound) {
