@@ -120,6 +120,8 @@ test('segment search: matched span on the waveform, play from it, more like this
   await page.click('#tab-search');
   await page.selectOption('#by', 'segments');
   await page.setInputFiles('#file', QUERY);
+  await page.click('#search-btn');  // the same file again may not fire `change`
+  await page.waitForSelector('#results li.card .match');
   const cards = await waitForResults();
   assert.ok(await cards.count() >= 5);
   const first = cards.first();
