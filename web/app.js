@@ -209,6 +209,11 @@ function searchForm() {
   fd.append('k', $('#k').value || '10');
   if ($('#min-duration').value !== '') fd.append('min_duration', $('#min-duration').value);
   if ($('#max-duration').value !== '') fd.append('max_duration', $('#max-duration').value);
+  fd.append('by', $('#by').value);
+  if (state.query.kind === 'id' && state.query.span) {
+    fd.append('start', String(state.query.span[0]));
+    fd.append('end', String(state.query.span[1]));
+  }
   return fd;
 }
 
@@ -258,6 +263,20 @@ function moreLikeThis(id, name) {
   $('#status').scrollIntoView({block: 'nearest'});
 }
 
+// "More like this segment": the item's stored segments over [start, end] are the query.
+function moreLikeThisSpan(id, name, start, end) {
+  state.query = {kind: 'id', id, name: name + ' ' + fmtSpan(start, end), span: [start, end]};
+  $('#by').value = 'segments';
+  $('#query').textContent = 'Query: library item “' + name + '”, ' + fmtSpan(start, end);
+  showTab('search');
+  runSearch();
+  $('#status').scrollIntoView({block: 'nearest'});
+}
+
+function fmtSpan(a, b) {
+  return a.toFixed(1) + '–' + b.toFixed(1) + ' s';
+}
+
 function renderResults(resp) {
   const list = $('#results');
   list.replaceChildren();
@@ -271,18 +290,54 @@ function renderResults(resp) {
         el('span', {class: 'name', title: r.path}, r.name),
         el('span', {class: 'meta'}, fmtSeconds(r.duration_s) + ' · score ' + r.score.toFixed(3))),
       canvas,
-      audio,
-      el('div', {class: 'card-actions'},
-        el('a', {class: 'btn', href: mediaUrl(r.id, 'download'), download: r.name},
-          'Download'),
-        el('button', {type: 'button', class: 'btn more', onclick: () => moreLikeThis(r.id, r.name)},
-          'More like this')));
+      audio);
+    const actions = el('div', {class: 'card-actions'},
+      el('a', {class: 'btn', href: mediaUrl(r.id, 'download'), download: r.name},
+        'Download'),
+      el('button', {type: 'button', class: 'btn more', onclick: () => moreLikeThis(r.id, r.name)},
+        'More like this'));
+    let span = null;
+    if (r.match) {
+      // The matched span: drawn on the waveform, played from its start, searchable on its own.
+      // Dragging across the waveform selects another span.
+      span = [r.match.item_start_s, r.match.item_end_s];
+      const label = el('div', {class: 'match'}, 'matched ' + fmtSpan(span[0], span[1]) +
+        ' (query ' + fmtSpan(r.match.query_start_s, r.match.query_end_s) + ')');
+      li.insertBefore(label, canvas);
+      actions.append(
+        el('button', {type: 'button', class: 'btn play-match', onclick: () => {
+          const start = span[0];
+          const go = () => { audio.currentTime = start; audio.play().catch(() => {}); };
+          if (audio.readyState >= 1) {
+            go();
+          } else {
+            audio.addEventListener('loadedmetadata', go, {once: true});
+            audio.preload = 'auto';
+            audio.load();
+          }
+        }}, '▶ Play match'),
+        el('button', {type: 'button', class: 'btn more-span',
+          onclick: () => moreLikeThisSpan(r.id, r.name, span[0], span[1])}, 'More like this segment'));
+      let down = null;
+      canvas.addEventListener('pointerdown', (ev) => { down = ev.offsetX; });
+      canvas.addEventListener('pointerup', (ev) => {
+        if (down === null) return;
+        const a = Math.min(down, ev.offsetX) / canvas.clientWidth * r.duration_s;
+        const b = Math.max(down, ev.offsetX) / canvas.clientWidth * r.duration_s;
+        down = null;
+        if (b - a < 0.2) return;
+        span = [a, b];
+        label.textContent = 'selected ' + fmtSpan(a, b);
+        drawWaveform(canvas, r.id, span, r.duration_s);
+      });
+    }
+    li.append(actions);
     list.append(li);
-    drawWaveform(canvas, r.id);
+    drawWaveform(canvas, r.id, span, r.duration_s);
   }
 }
 
-async function drawWaveform(canvas, id) {
+async function drawWaveform(canvas, id, span = null, duration = 0) {
   let w;
   try {
     w = await api('/api/items/' + id + '/waveform?points=160');
@@ -299,6 +354,15 @@ async function drawWaveform(canvas, id) {
   for (let i = 0; i < n; i++) {
     const h = Math.max(1, w.peaks[i] / top * (height - 2));
     ctx.fillRect(i * bar, (height - h) / 2, Math.max(1, bar - 0.5), h);
+  }
+  if (span && duration > 0) {
+    const x0 = span[0] / duration * width;
+    const x1 = Math.max(x0 + 2, span[1] / duration * width);
+    ctx.fillStyle = getComputedStyle(document.documentElement).getPropertyValue('--ok').trim() || '#1f6f43';
+    ctx.globalAlpha = 0.3;
+    ctx.fillRect(x0, 0, x1 - x0, height);
+    ctx.globalAlpha = 1;
+    canvas.dataset.span = span[0].toFixed(2) + '-' + span[1].toFixed(2);
   }
   canvas.dataset.drawn = 'true';
 }

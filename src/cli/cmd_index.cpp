@@ -1,6 +1,7 @@
 #include "cli/cmd_index.h"
 
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,8 @@ struct IndexCliOptions {
     bool force = false;
     bool json = false;
     bool quiet = false;
+    std::optional<double> segment_s;
+    std::optional<double> segment_hop_s;
 };
 
 int run_index(const IndexCliOptions& o) {
@@ -29,6 +32,8 @@ int run_index(const IndexCliOptions& o) {
     for (const auto& p : o.paths) io.paths.emplace_back(p);
     io.model = o.model;
     io.force = o.force;
+    io.segment_s = o.segment_s;
+    io.segment_hop_s = o.segment_hop_s;
     ProgressBar bar(!o.quiet && !o.json);
     io.on_progress = [&](const IndexProgress& p) {
         bar.update(p.done, p.total, std::filesystem::path(p.current).filename().string());
@@ -80,6 +85,12 @@ void setup_index(CLI::App& app) {
     cmd->add_option("--model", opts->model, "Embedding model (see `earshot models`)")
         ->envname("EARSHOT_MODEL");
     cmd->add_flag("--force", opts->force, "Re-embed files even if unchanged since the last run");
+    cmd->add_option("--segment-length", opts->segment_s,
+                    "Stored segments (for search --by segments): windows of this many seconds, "
+                    "each embedded on its own; 0 = the model's own segments (default: 4 for "
+                    "models whose own segments are longer than 4 s, i.e. mn04; else 0)");
+    cmd->add_option("--segment-hop", opts->segment_hop_s,
+                    "Seconds between segment starts (default: half the segment length; mn04 2)");
     cmd->add_flag("--json", opts->json, "Print the summary as JSON");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");
     cmd->footer(

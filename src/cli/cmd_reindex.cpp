@@ -16,6 +16,7 @@ struct ReindexCliOptions {
     std::string index = "auto";
     std::string metric = "cosine";
     bool force = false;
+    bool segments = false;
     bool json = false;
 };
 
@@ -31,6 +32,7 @@ int run_reindex(const ReindexCliOptions& o) {
     ro.metric = *metric;
     ro.index = o.index;
     ro.force = o.force;
+    ro.segments = o.segments;
     auto r = (*engine)->reindex(ro);
     if (!r)
         return report_error("reindex", r.error());
@@ -46,11 +48,11 @@ int run_reindex(const ReindexCliOptions& o) {
                     {"file", r->file.string()}});
         return 0;
     }
-    fmt::print("{} index of space '{}' ({} metric): {} — {} items, {:.1f} MiB, {}{}\n", r->index,
-               r->space, metric_name(r->metric), r->action, r->items,
-               static_cast<double>(r->memory_bytes) / (1024.0 * 1024.0),
-               format_duration(r->seconds),
-               r->file.empty() ? "" : fmt::format(", file {}", r->file.string()));
+    fmt::print(
+        "{} index of space '{}' ({} metric): {} — {} {}, {:.1f} MiB, {}{}\n", r->index, r->space,
+        metric_name(r->metric), r->action, r->items, o.segments ? "segments" : "items",
+        static_cast<double>(r->memory_bytes) / (1024.0 * 1024.0), format_duration(r->seconds),
+        r->file.empty() ? "" : fmt::format(", file {}", r->file.string()));
     return 0;
 }
 
@@ -65,6 +67,8 @@ void setup_reindex(CLI::App& app) {
     cmd->add_option("--metric", opts->metric, "Metric the index serves (each has its own file)")
         ->capture_default_str();
     cmd->add_flag("--force", opts->force, "Rebuild from scratch even if the index is current");
+    cmd->add_flag("--segments", opts->segments,
+                  "The index over the space's stored segments (search --by segments)");
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->footer(

@@ -27,6 +27,7 @@ struct SearchCliOptions {
     std::string index;
     std::size_t ef_search = 0;
     std::size_t nprobe = 0;
+    std::string by;
     bool json = false;
 };
 
@@ -63,6 +64,7 @@ Result<SearchRequest> make_request(const SearchCliOptions& o) {
     req.index = o.index;
     req.ef_search = o.ef_search;
     req.nprobe = o.nprobe;
+    EARSHOT_ASSIGN_OR_RETURN(req.by, parse_search_by(o.by));
     req.min_duration_s = o.min_duration;
     req.max_duration_s = o.max_duration;
     if (o.min_duration && o.max_duration && *o.min_duration > *o.max_duration) {
@@ -105,10 +107,17 @@ int run_search(const SearchCliOptions& o) {
         fmt::print("no results\n");
         return 0;
     }
-    fmt::print("{:>4}  {:>7}  {:>9}  {:>7}  {}\n", "rank", "score", "distance", "dur(s)", "path");
+    const bool spans = resp->by == SearchBy::kSegments;
+    fmt::print("{:>4}  {:>7}  {:>9}  {:>7}  {}{}\n", "rank", "score", "distance", "dur(s)",
+               spans ? "query span -> item span (s)  " : "", "path");
     for (const auto& r : resp->results) {
-        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}\n", r.rank, r.score, r.distance,
-                   r.duration_s, r.path);
+        std::string where;
+        if (r.match) {
+            where = fmt::format("{:6.2f}-{:<6.2f} -> {:7.2f}-{:<7.2f} ", r.match->query_start_s,
+                                r.match->query_end_s, r.match->item_start_s, r.match->item_end_s);
+        }
+        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}\n", r.rank, r.score, r.distance,
+                   r.duration_s, where, r.path);
     }
     return 0;
 }
@@ -139,6 +148,9 @@ void setup_search(CLI::App& app) {
     cmd->add_option("--id", opts->id,
                     "Search with a catalog item's stored vector instead of a file: its id (as "
                     "`earshot list` shows), an imported record's key, or its stored path");
+    cmd->add_option("--by", opts->by,
+                    "items (default): whole-item vectors; segments: the query's segments "
+                    "against every stored segment, each result says where it matched");
     cmd->add_flag("--json", opts->json, "JSON output (format in docs/cli.md)");
     cmd->footer(
         "Examples:\n  earshot search kick.wav --db lib.earshot -k 5\n"

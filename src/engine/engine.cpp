@@ -132,6 +132,48 @@ Status check_embedding_finite(const Embeddings& emb, std::span<const float> samp
                                   peak));
 }
 
+// Cuts `content` into windows of seg.window_s every seg.hop_s (the last one ends at the end of
+// the audio; audio no longer than a window is one window) and embeds each on its own, pooled as a
+// whole file. Times are relative to the start of `content`. `whole` is the pooled vector of all
+// of `content`, reused when it is a single window.
+Result<Embeddings> embed_windows(std::span<const float> content,
+                                 int sample_rate_hz,
+                                 const EmbeddingModel& model,
+                                 const Segmenting& seg,
+                                 const std::vector<float>& whole) {
+    const double rate = static_cast<double>(sample_rate_hz);
+    const auto window = std::max<std::size_t>(1, static_cast<std::size_t>(seg.window_s * rate));
+    const auto hop = std::max<std::size_t>(1, static_cast<std::size_t>(seg.hop_s * rate));
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    if (content.size() <= window) {
+        spans.emplace_back(0, content.size());
+    } else {
+        std::size_t begin = 0;
+        for (; begin + window <= content.size(); begin += hop)
+            spans.emplace_back(begin, begin + window);
+        if (spans.back().second < content.size())
+            spans.emplace_back(content.size() - window, content.size());
+    }
+    Embeddings out;
+    out.segments = Matrix(spans.size(), whole.size());
+    for (std::size_t w = 0; w < spans.size(); ++w) {
+        const auto [begin, end] = spans[w];
+        out.start_s.push_back(static_cast<double>(begin) / rate);
+        out.end_s.push_back(static_cast<double>(end) / rate);
+        if (spans.size() == 1) {
+            std::copy(whole.begin(), whole.end(), out.segments.row(w));
+            continue;
+        }
+        auto part = content.subspan(begin, end - begin);
+        EARSHOT_ASSIGN_OR_RETURN(auto emb, model.embed(part));
+        auto pooled = pool_segments(emb, part, sample_rate_hz);
+        if (pooled.size() != whole.size())
+            return make_error(ErrorCode::kInternal, "window embedding has the wrong dimension");
+        std::copy(pooled.begin(), pooled.end(), out.segments.row(w));
+    }
+    return out;
+}
+
 // Embeds the audio from its first non-silent sample on (audio/trim.h: -60 dBFS), so leading
 // silence does not change the vectors. Trailing silence is kept: a one-shot's length is part of
 // how it sounds (trimming both ends cost 0.013 P@10 with mn04 on gm_fluidr3, docs/models.md).
@@ -141,6 +183,7 @@ Result<EmbedResult> embed_buffer(AudioBuffer audio,
                                  const AudioInfo& info,
                                  const EmbeddingModel& model,
                                  std::size_t n_labels,
+                                 const Segmenting& segmenting = {},
                                  bool trim = true) {
     EARSHOT_RETURN_IF_ERROR(check_samples_finite(audio.samples));
     auto range = trim ? non_silent_range(audio.samples) : SampleRange{0, audio.samples.size()};
@@ -157,20 +200,41 @@ Result<EmbedResult> embed_buffer(AudioBuffer audio,
                      [](float v) { return std::isfinite(v); })) {
         return make_error(ErrorCode::kCorruption, "the pooled embedding came out non-finite");
     }
+    r.labels = top_labels(emb, model.info().labels, n_labels);
+    if (segmenting.window_s > 0.0) {
+        // Windows have no per-segment scores; the labels above are the model's own.
+        EARSHOT_ASSIGN_OR_RETURN(
+            emb, embed_windows(content, audio.sample_rate_hz, model, segmenting, r.embedding));
+    }
     const double offset_s =
         static_cast<double>(range.begin) / static_cast<double>(audio.sample_rate_hz);
     for (auto& t : emb.start_s) t += offset_s;
     for (auto& t : emb.end_s) t += offset_s;
-    r.labels = top_labels(emb, model.info().labels, n_labels);
     r.segments = std::move(emb);
     return r;
 }
 
 }  // namespace
 
+Segmenting default_segmenting(const ModelInfo& info) {
+    if (info.segment_s > kMaxNativeSegmentS)
+        return {4.0, 2.0};
+    return {};
+}
+
+Result<SearchBy> parse_search_by(std::string_view text) {
+    if (text == "items" || text == "item" || text.empty())
+        return SearchBy::kItems;
+    if (text == "segments" || text == "segment")
+        return SearchBy::kSegments;
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("unknown search mode '{}' (known: items, segments)", text));
+}
+
 Result<EmbedResult> embed_audio_file(const fs::path& path,
                                      const EmbeddingModel& model,
                                      std::size_t n_labels,
+                                     const Segmenting& segmenting,
                                      bool trim_leading_silence) {
     DecodeOptions opts;
     opts.target_sample_rate_hz = model.info().sample_rate_hz;
@@ -178,7 +242,8 @@ Result<EmbedResult> embed_audio_file(const fs::path& path,
     auto audio = decode_audio(path, opts, &info);
     if (!audio)
         return tl::unexpected(audio.error());
-    auto r = embed_buffer(std::move(*audio), info, model, n_labels, trim_leading_silence);
+    auto r = embed_buffer(std::move(*audio), info, model, n_labels, segmenting,
+                          trim_leading_silence);
     if (!r)
         return tl::unexpected(r.error().with_context(fmt::format("embed '{}'", path.string())));
     return r;
@@ -190,7 +255,7 @@ Result<EmbedResult> embed_file(const fs::path& path, const EmbedOptions& options
     mo.threads = options.threads;
     std::string name = options.model.empty() ? default_model_name() : options.model;
     EARSHOT_ASSIGN_OR_RETURN(auto model, make_model(name, mo));
-    return embed_audio_file(path, *model, options.top_labels, options.trim_leading_silence);
+    return embed_audio_file(path, *model, options.top_labels, {}, options.trim_leading_silence);
 }
 
 std::string default_model() {
@@ -267,7 +332,26 @@ struct SearchCacheEntry {
     // (some later ones may be too; applying them again is harmless).
     std::int64_t generation = 0;
     ReindexReport report;  // how the index was obtained
+    // Segment indexes (ids: segment_id()): the typical stored segment length and hop (medians
+    // over a sample of items), which the query's segments are cut to.
+    bool segments = false;
+    double segment_s = 0.0;
+    double segment_hop_s = 0.0;
 };
+
+// A segment index's ids: the item id in the high bits, the segment's position in the item (its
+// `seq` in the catalog) in the low kSegmentIdBits.
+constexpr int kSegmentIdBits = 20;
+constexpr std::int64_t kMaxSegmentsPerItem = std::int64_t{1} << kSegmentIdBits;
+std::int64_t segment_id(std::int64_t item, std::size_t seq) {
+    return (item << kSegmentIdBits) | static_cast<std::int64_t>(seq);
+}
+std::int64_t segment_item(std::int64_t id) {
+    return id >> kSegmentIdBits;
+}
+std::size_t segment_seq(std::int64_t id) {
+    return static_cast<std::size_t>(id & (kMaxSegmentsPerItem - 1));
+}
 
 struct Engine::State {
     // Search cache: one entry per (space, metric, canonical spec). Semantics:
@@ -294,7 +378,8 @@ struct Engine::State {
     // - invalidate() (index/remove/import in this process) drops the installed entries; a build
     //   in flight still installs its entry, whose generation makes the next search refresh it if
     //   the catalog has moved on.
-    using CacheKey = std::tuple<std::string, Metric, std::string>;  // space, metric, spec
+    // space, metric, spec, segments (an index over the space's stored segments)
+    using CacheKey = std::tuple<std::string, Metric, std::string, bool>;
     using EntryResult = Result<std::shared_ptr<const SearchCacheEntry>>;
     struct PendingBuild {
         bool force = false;
@@ -316,7 +401,7 @@ struct Engine::State {
     std::map<CacheKey, CacheSlot> cache;  // protected by search_mu
     // (space, metric, spec as requested, e.g. "auto") -> the key it last resolved to; valid while
     // the space's generation is unchanged (the item count that "auto" depends on is then too).
-    using ResolvedKey = std::tuple<std::string, Metric, std::string>;
+    using ResolvedKey = std::tuple<std::string, Metric, std::string, bool>;
     std::map<ResolvedKey, CacheKey> resolved;  // protected by search_mu
 
     void invalidate() {
@@ -372,7 +457,70 @@ struct Engine::State {
     // the reads are repeated (from the generation they started at) until the generation did not
     // move during one pass; after kAttempts passes the result is not `consistent`, but still
     // reflects at least state.generation.
-    Result<CaughtUp> catch_up(VectorIndex& index, const std::string& space, std::int64_t since) {
+    // The segments of `items` as segment-index rows (ids: segment_id()).
+    struct SegmentRows {
+        std::vector<std::int64_t> ids;
+        Matrix vectors;
+    };
+    Result<SegmentRows> load_segment_rows(const std::string& space,
+                                          const std::vector<std::int64_t>& items,
+                                          int dim) {
+        SegmentRows out;
+        out.vectors.n_cols = static_cast<std::size_t>(dim);
+        for (auto item : items) {
+            EARSHOT_ASSIGN_OR_RETURN(auto segs, catalog->get_segments(item, space));
+            auto n = std::min<std::size_t>(segs.first.n_rows,
+                                           static_cast<std::size_t>(kMaxSegmentsPerItem));
+            if (n < segs.first.n_rows)
+                log_warning("item {}: only its first {} segments are searched", item, n);
+            for (std::size_t i = 0; i < n; ++i) out.ids.push_back(segment_id(item, i));
+            out.vectors.data.insert(
+                out.vectors.data.end(), segs.first.data.begin(),
+                segs.first.data.begin() + static_cast<std::ptrdiff_t>(n * out.vectors.n_cols));
+            out.vectors.n_rows += n;
+        }
+        return out;
+    }
+
+    // Median stored segment length and hop over (up to) the first kSample items that have
+    // segments; items with one segment count for the length only.
+    void measure_segments(SearchCacheEntry& entry, const std::string& space) {
+        constexpr std::size_t kSample = 64;
+        std::vector<std::int64_t> items;
+        for (const auto& [id, d] : entry.durations) items.push_back(id);
+        std::sort(items.begin(), items.end());
+        std::vector<double> lengths, hops;
+        std::size_t used = 0;
+        for (auto item : items) {
+            if (used >= kSample)
+                break;
+            auto segs = catalog->get_segments(item, space);
+            if (!segs || segs->second.empty())
+                continue;
+            ++used;
+            const auto& t = segs->second;
+            for (std::size_t i = 0; i + 1 < t.size(); ++i) {
+                lengths.push_back(t[i].end_s - t[i].start_s);
+                hops.push_back(t[i + 1].start_s - t[i].start_s);
+            }
+            if (t.size() == 1)
+                lengths.push_back(t[0].end_s - t[0].start_s);
+        }
+        auto median = [](std::vector<double>& v) {
+            if (v.empty())
+                return 0.0;
+            std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2),
+                             v.end());
+            return v[v.size() / 2];
+        };
+        entry.segment_s = median(lengths);
+        entry.segment_hop_s = hops.empty() ? entry.segment_s : median(hops);
+    }
+
+    Result<CaughtUp> catch_up(VectorIndex& index,
+                              const std::string& space,
+                              std::int64_t since,
+                              bool segments) {
         constexpr int kAttempts = 4;
         for (int attempt = 1;; ++attempt) {
             CaughtUp out;
@@ -380,15 +528,25 @@ struct Engine::State {
             EARSHOT_ASSIGN_OR_RETURN(out.live, catalog->load_embeddings_since(space, -1, false));
             if (out.state.generation > since) {
                 EARSHOT_ASSIGN_OR_RETURN(auto changed,
-                                         catalog->load_embeddings_since(space, since, true));
+                                         catalog->load_embeddings_since(space, since, !segments));
                 std::unordered_set<std::int64_t> keep(out.live.ids.begin(), out.live.ids.end());
+                if (segments) {
+                    // A changed item's segments are all replaced.
+                    for (auto id : changed.ids) keep.erase(id);
+                }
                 std::vector<std::int64_t> gone;
                 for (auto id : index.ids()) {
-                    if (keep.count(id) == 0)
+                    if (keep.count(segments ? segment_item(id) : id) == 0)
                         gone.push_back(id);
                 }
                 index.remove(gone);
-                EARSHOT_RETURN_IF_ERROR(upsert(index, changed.ids, changed.vectors));
+                if (segments) {
+                    EARSHOT_ASSIGN_OR_RETURN(auto rows,
+                                             load_segment_rows(space, changed.ids, index.dim()));
+                    EARSHOT_RETURN_IF_ERROR(index.add(rows.ids, rows.vectors));
+                } else {
+                    EARSHOT_RETURN_IF_ERROR(upsert(index, changed.ids, changed.vectors));
+                }
             }
             EARSHOT_ASSIGN_OR_RETURN(auto after, state_of(space));
             out.consistent = after.generation == out.state.generation;
@@ -400,19 +558,20 @@ struct Engine::State {
 
     // Builds the entry for (space, metric, spec). Runs without search_mu (only the catalog's own
     // lock, per call), possibly concurrently with builds of other keys.
-    Result<std::shared_ptr<SearchCacheEntry>> build_entry(const std::string& space,
-                                                          Metric metric,
-                                                          const IndexSpec& spec,
-                                                          bool force) {
+    Result<std::shared_ptr<SearchCacheEntry>> build_entry(
+        const std::string& space, Metric metric, const IndexSpec& spec, bool force, bool segments) {
         auto t0 = std::chrono::steady_clock::now();
         auto entry = std::make_shared<SearchCacheEntry>();
+        entry->segments = segments;
+        // Segment indexes are files of their own, labelled "<space>#segments".
+        const std::string label = segments ? space + "#segments" : space;
         ReindexReport& rep = entry->report;
         rep.space = space;
         rep.index = spec.text;
         rep.metric = metric;
         const bool persisted = spec.kind != "flat";
         const fs::path file =
-            persisted ? index_file_path(options.db_path, space, metric, spec.text) : fs::path();
+            persisted ? index_file_path(options.db_path, label, metric, spec.text) : fs::path();
         rep.file = file;
 
         // 1. An existing file: use it if current, update it if only older, else rebuild.
@@ -430,7 +589,7 @@ struct Engine::State {
                 // request read the catalog.
                 EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
                 const std::int64_t saved_at = loaded->header.catalog_generation;
-                if (loaded->header.space != space || loaded->header.dim != st.dim ||
+                if (loaded->header.space != label || loaded->header.dim != st.dim ||
                     loaded->header.metric != metric || loaded->header.spec != spec.text) {
                     log_warning(
                         "index '{}' was built for another space/dim/metric/spec; rebuilding",
@@ -444,16 +603,16 @@ struct Engine::State {
                 } else {
                     auto& index = loaded->index;
                     index->set_threads(options.threads);
-                    EARSHOT_ASSIGN_OR_RETURN(auto now, catch_up(*index, space, saved_at));
+                    EARSHOT_ASSIGN_OR_RETURN(auto now, catch_up(*index, space, saved_at, segments));
                     rep.action = now.state.generation > saved_at ? "updated" : "current";
                     // With concurrent writes the counts cannot be compared; a damaged file is
                     // caught by the next quiet load.
-                    if (!now.consistent ||
+                    if (!now.consistent || segments ||
                         (index->size() == now.live.ids.size() &&
                          static_cast<std::int64_t>(index->size()) == now.state.n_items)) {
                         if (rep.action == "updated") {
                             IndexFileHeader h;
-                            h.space = space;
+                            h.space = label;
                             h.catalog_generation = now.state.generation;
                             h.catalog_max_id = now.state.max_id;
                             auto saved = save_index_file(file, *index, h);
@@ -476,22 +635,38 @@ struct Engine::State {
         // 2. Build from the catalog (labelled with the generation read before loading it).
         if (!entry->index) {
             EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
-            auto set = catalog->load_embeddings(space);
+            auto set = segments ? catalog->load_embeddings_since(space, -1, false)
+                                : catalog->load_embeddings(space);
             if (!set) {
                 if (set.error().code() == ErrorCode::kNotFound)
                     return tl::unexpected(no_space(space));
                 return tl::unexpected(set.error());
             }
+            if (segments) {
+                EARSHOT_ASSIGN_OR_RETURN(auto rows, load_segment_rows(space, set->ids, st.dim));
+                if (rows.ids.empty()) {
+                    return make_error(ErrorCode::kNotFound,
+                                      fmt::format("space '{}' has no stored segments (imported "
+                                                  "without them?); search it by items",
+                                                  space));
+                }
+                entry->durations.reserve(set->ids.size());
+                for (std::size_t i = 0; i < set->ids.size(); ++i)
+                    entry->durations[set->ids[i]] = set->durations_s[i];
+                set->dim = st.dim;
+                set->ids = std::move(rows.ids);  // from here on segment ids
+                set->vectors = std::move(rows.vectors);
+            }
             if (persisted) {
-                log_info("building {} index of space '{}' ({} items, {} metric)", spec.text, space,
-                         set->ids.size(), metric_name(metric));
+                log_info("building {} index of space '{}' ({} {}, {} metric)", spec.text, label,
+                         set->ids.size(), segments ? "segments" : "items", metric_name(metric));
             }
             EARSHOT_ASSIGN_OR_RETURN(auto index, make_index(spec.text, set->dim, metric));
             index->set_threads(options.threads);
             EARSHOT_RETURN_IF_ERROR(index->add(set->ids, set->vectors));
             if (persisted) {
                 IndexFileHeader h;
-                h.space = space;
+                h.space = label;
                 h.catalog_generation = st.generation;
                 h.catalog_max_id = st.max_id;
                 auto saved = save_index_file(file, *index, h);
@@ -503,14 +678,32 @@ struct Engine::State {
             }
             entry->index = std::move(index);
             entry->generation = st.generation;
-            entry->durations.reserve(set->ids.size());
-            for (std::size_t i = 0; i < set->ids.size(); ++i)
-                entry->durations[set->ids[i]] = set->durations_s[i];
+            if (!segments) {
+                entry->durations.reserve(set->ids.size());
+                for (std::size_t i = 0; i < set->ids.size(); ++i)
+                    entry->durations[set->ids[i]] = set->durations_s[i];
+            }
         }
+        if (segments)
+            measure_segments(*entry, space);
         rep.items = entry->index->size();
         rep.memory_bytes = entry->index->memory_bytes();
         rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         return entry;
+    }
+
+    // How a query is cut for a segment search of req's space: like the stored segments (their
+    // median length and hop); the model's own segments when those match them.
+    Result<Segmenting> query_segmenting(const EmbeddingModel& model, const SearchRequest& req) {
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto entry, search_entry(model.info().name, req.metric, req.index, false, true));
+        const auto& info = model.info();
+        constexpr double kTolS = 0.05;
+        if (entry->segment_s <= 0.0 ||
+            (std::abs(entry->segment_s - info.segment_s) < kTolS &&
+             std::abs(entry->segment_hop_s - info.segment_hop_s) < kTolS))
+            return Segmenting{};
+        return Segmenting{entry->segment_s, std::max(entry->segment_hop_s, 0.01)};
     }
 
     // The entry for (space, metric, requested spec), current with the catalog as read on entry
@@ -518,10 +711,11 @@ struct Engine::State {
     EntryResult search_entry(const std::string& space,
                              Metric metric,
                              const std::string& requested,
-                             bool force = false) {
+                             bool force = false,
+                             bool segments = false) {
         // Fast path: the generation alone (one row) says whether the entry this request resolved
         // to last time is current; space_state counts the space's items (O(n), ~ms at 100k).
-        const ResolvedKey asked{space, metric, requested};
+        const ResolvedKey asked{space, metric, requested, segments};
         if (!force) {
             auto generation = catalog->space_generation(space);
             if (generation) {
@@ -536,8 +730,17 @@ struct Engine::State {
             }
         }
         EARSHOT_ASSIGN_OR_RETURN(auto st, state_of(space));
-        EARSHOT_ASSIGN_OR_RETURN(auto spec, resolve_spec(requested, st));
-        const CacheKey key{space, metric, spec.text};
+        SpaceState sized = st;
+        if (segments && (requested.empty() || requested == "auto")) {
+            // "auto" for a segment index goes by the number of segments.
+            EARSHOT_ASSIGN_OR_RETURN(auto infos, catalog->spaces());
+            for (const auto& info : infos) {
+                if (info.space == space)
+                    sized.n_items = info.n_segments;
+            }
+        }
+        EARSHOT_ASSIGN_OR_RETURN(auto spec, resolve_spec(requested, sized));
+        const CacheKey key{space, metric, spec.text, segments};
         auto current = [&](const CacheSlot& slot) {
             return !force && slot.entry && slot.entry->generation >= st.generation;
         };
@@ -599,7 +802,8 @@ struct Engine::State {
                 slot.building.reset();
         };
         try {
-            auto built = build_entry(std::get<0>(key), std::get<1>(key), spec, force);
+            auto built =
+                build_entry(std::get<0>(key), std::get<1>(key), spec, force, std::get<3>(key));
             if (built)
                 r = std::shared_ptr<const SearchCacheEntry>(std::move(*built));
             else
@@ -792,7 +996,9 @@ Result<CollectedFiles> collect_index_files(const std::vector<fs::path>& roots) {
     return out;
 }
 
-Result<Catalog::PutRequest> process_file(const IndexJob& job, const EmbeddingModel& model) {
+Result<Catalog::PutRequest> process_file(const IndexJob& job,
+                                         const EmbeddingModel& model,
+                                         const Segmenting& segmenting) {
     // The walk saw a regular file; if it has been replaced by a FIFO or device since, opening it
     // could block or never end.
     struct stat st {};
@@ -800,7 +1006,7 @@ Result<Catalog::PutRequest> process_file(const IndexJob& job, const EmbeddingMod
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("{}, not a regular file", file_kind(st.st_mode)));
     }
-    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(job.file, model, 3));
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(job.file, model, 3, segmenting));
     EARSHOT_ASSIGN_OR_RETURN(auto hash, hash_file(job.file));
     Catalog::PutRequest req;
     ItemRecord& it = req.item;
@@ -832,6 +1038,21 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
     std::string space = options.model.empty() ? default_model_name() : options.model;
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* model, model(space));
     space = model->info().name;
+    Segmenting segmenting = default_segmenting(model->info());
+    if (options.segment_s) {
+        segmenting.window_s = *options.segment_s;
+        segmenting.hop_s = options.segment_hop_s.value_or(segmenting.window_s / 2.0);
+    } else if (options.segment_hop_s && segmenting.window_s > 0.0) {
+        segmenting.hop_s = *options.segment_hop_s;
+    }
+    if (segmenting.window_s < 0.0 ||
+        (segmenting.window_s > 0.0 &&
+         (segmenting.hop_s <= 0.0 || segmenting.hop_s > segmenting.window_s))) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("segment length {} s / hop {} s: the length must be >= 0 "
+                                      "(0 = the model's own segments) and the hop in (0, length]",
+                                      segmenting.window_s, segmenting.hop_s));
+    }
 
     // 1. Collect files (sorted; each real file once; non-regular files skipped with a reason).
     EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_index_files(options.paths));
@@ -901,7 +1122,7 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
                 out.seq = i;
                 out.key = jobs[i].key;
                 try {
-                    out.result = process_file(jobs[i], *model);
+                    out.result = process_file(jobs[i], *model, segmenting);
                 } catch (const std::exception& e) {  // e.g. std::bad_alloc: this file only
                     out.result = make_error(ErrorCode::kInternal,
                                             fmt::format("unexpected error: {}", e.what()));
@@ -995,6 +1216,18 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
 }
 
 namespace {
+
+std::vector<SegmentRecord> segment_records(const Embeddings& e) {
+    std::vector<SegmentRecord> out;
+    out.reserve(e.start_s.size());
+    for (std::size_t i = 0; i < e.start_s.size(); ++i) out.push_back({e.start_s[i], e.end_s[i]});
+    return out;
+}
+
+// Whether an item with this content hash may be a result when the query's hash is exclude_hash.
+bool exact_hash_ok(const std::string& exclude_hash, const std::string& item_hash) {
+    return exclude_hash.empty() || item_hash != exclude_hash;
+}
 
 // For an index whose distances are approximate (IVF-PQ): gives each hit (SearchHit or
 // SearchResultItem) its exact distance and score from the stored vector (one catalog read each),
@@ -1106,16 +1339,178 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
     return resp;
 }
 
+Result<SearchResponse> Engine::search_segments(const Matrix& segments,
+                                               const std::vector<SegmentRecord>& times,
+                                               const std::string& query_name,
+                                               const SearchRequest& req,
+                                               std::optional<std::int64_t> exclude_id,
+                                               const std::string& exclude_hash) {
+    std::string space = req.model.empty() ? default_model_name() : req.model;
+    EARSHOT_ASSIGN_OR_RETURN(auto entry,
+                             s_->search_entry(space, req.metric, req.index, false, true));
+    const auto dim = static_cast<std::size_t>(entry->index->dim());
+    if (segments.n_rows == 0 || segments.n_cols != dim || times.size() != segments.n_rows) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("query has {} segments of {} dims ({} times); space '{}' "
+                                      "has {} dims",
+                                      segments.n_rows, segments.n_cols, times.size(), space, dim));
+    }
+    SearchOptions so;
+    so.threads = s_->options.threads;
+    so.ef_search = req.ef_search;
+    so.nprobe = req.nprobe;
+    const auto* durations = &entry->durations;
+    auto min_d = req.min_duration_s;
+    auto max_d = req.max_duration_s;
+    so.filter = [durations, min_d, max_d, exclude_id](std::int64_t sid) {
+        const std::int64_t id = segment_item(sid);
+        if (exclude_id && id == *exclude_id)
+            return false;
+        if (min_d || max_d) {
+            auto it = durations->find(id);
+            double d = it == durations->end() ? 0.0 : it->second;
+            if (min_d && d < *min_d)
+                return false;
+            if (max_d && d > *max_d)
+                return false;
+        }
+        return true;
+    };
+    // Every query segment asks the index for its nearest segments; the hits are grouped by item.
+    // Too few distinct items (a few long items take all the hits): ask for more, until the index
+    // has no more.
+    struct Pair {
+        float distance = 0.0f;
+        std::size_t query_seq = 0;
+        std::size_t item_seq = 0;
+    };
+    std::unordered_map<std::int64_t, std::vector<Pair>> by_item;
+    constexpr std::size_t kExtra = 8;  // room for removed items and copies of the query
+    const std::size_t want_items = req.k + kExtra;
+    for (std::size_t per_query = std::max<std::size_t>(32, 4 * want_items);; per_query *= 4) {
+        so.k = per_query;
+        by_item.clear();
+        bool exhausted = true;
+        for (std::size_t q = 0; q < segments.n_rows; ++q) {
+            EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(segments.row_span(q), so));
+            if (hits.size() >= per_query)
+                exhausted = false;
+            for (const auto& h : hits)
+                by_item[segment_item(h.id)].push_back({h.distance, q, segment_seq(h.id)});
+        }
+        if (by_item.size() >= want_items || exhausted)
+            break;
+    }
+    struct Candidate {
+        std::int64_t id = 0;
+        std::vector<Pair>* pairs = nullptr;
+        float best = 0.0f;
+    };
+    auto best_of = [](const std::vector<Pair>& pairs) {
+        std::size_t b = 0;
+        for (std::size_t i = 1; i < pairs.size(); ++i) {
+            if (pairs[i].distance < pairs[b].distance)
+                b = i;
+        }
+        return b;
+    };
+    std::vector<Candidate> cands;
+    cands.reserve(by_item.size());
+    for (auto& [id, pairs] : by_item) cands.push_back({id, &pairs, pairs[best_of(pairs)].distance});
+    auto order = [](const Candidate& a, const Candidate& b) {
+        return a.best < b.best || (a.best == b.best && a.id < b.id);
+    };
+    std::sort(cands.begin(), cands.end(), order);
+
+    const bool exact = entry->index->exact_distances();
+    const std::size_t keep = exact ? req.k : 2 * req.k;
+    SearchResponse resp;
+    resp.query = query_name;
+    resp.model = space;
+    resp.metric = req.metric;
+    resp.index = entry->index->spec().text;
+    resp.by = SearchBy::kSegments;
+    const double half_hop = 0.5 * entry->segment_hop_s + 1e-6;
+    std::vector<float> bests;
+    for (auto& c : cands) {
+        if (resp.results.size() >= keep)
+            break;
+        auto item = s_->catalog->get_item(c.id);
+        if (!item) {
+            if (item.error().code() == ErrorCode::kNotFound)
+                continue;  // removed
+            return tl::unexpected(item.error());
+        }
+        if (!exact_hash_ok(exclude_hash, item->content_hash))
+            continue;
+        auto stored = s_->catalog->get_segments(c.id, space);
+        if (!stored)
+            return tl::unexpected(stored.error());
+        auto& pairs = *c.pairs;
+        std::erase_if(pairs, [&](const Pair& p) { return p.item_seq >= stored->second.size(); });
+        if (pairs.empty())
+            continue;  // re-indexed meanwhile with fewer segments
+        if (!exact) {
+            for (auto& p : pairs) {
+                p.distance =
+                    static_cast<float>(naive_distance(req.metric, segments.row_span(p.query_seq),
+                                                      stored->first.row_span(p.item_seq)));
+            }
+        }
+        const Pair best = pairs[best_of(pairs)];
+        const auto& st = stored->second;
+        SegmentMatch m{times[best.query_seq].start_s, times[best.query_seq].end_s,
+                       st[best.item_seq].start_s, st[best.item_seq].end_s};
+        const double offset = m.item_start_s - m.query_start_s;
+        for (const auto& p : pairs) {
+            const auto& qt = times[p.query_seq];
+            const auto& it = st[p.item_seq];
+            if (std::abs((it.start_s - qt.start_s) - offset) > half_hop)
+                continue;
+            m.query_start_s = std::min(m.query_start_s, qt.start_s);
+            m.query_end_s = std::max(m.query_end_s, qt.end_s);
+            m.item_start_s = std::min(m.item_start_s, it.start_s);
+            m.item_end_s = std::max(m.item_end_s, it.end_s);
+        }
+        SearchResultItem r;
+        r.id = item->id;
+        r.path = item->path;
+        r.name = item->name;
+        r.duration_s = item->duration_s;
+        r.distance = best.distance;
+        r.score = score_from_distance(req.metric, best.distance);
+        r.match = m;
+        resp.results.push_back(std::move(r));
+    }
+    std::sort(resp.results.begin(), resp.results.end(),
+              [](const SearchResultItem& a, const SearchResultItem& b) {
+                  return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+              });
+    if (resp.results.size() > req.k)
+        resp.results.resize(req.k);
+    for (std::size_t i = 0; i < resp.results.size(); ++i)
+        resp.results[i].rank = static_cast<int>(i) + 1;
+    return resp;
+}
+
 Result<SearchResponse> Engine::search_file(const fs::path& query, const SearchRequest& req) {
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m, model(req.model));
     SearchRequest r = req;
     r.model = m->info().name;
-    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(query, *m, 0));
+    Segmenting seg;
+    if (r.by == SearchBy::kSegments) {
+        EARSHOT_ASSIGN_OR_RETURN(seg, s_->query_segmenting(*m, r));
+    }
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(query, *m, 0, seg));
     std::optional<std::int64_t> self;
     auto existing = s_->catalog->find_by_path(catalog_path(query));
     if (existing && existing->has_value())
         self = (*existing)->id;
     auto hash = hash_file(query);
+    if (r.by == SearchBy::kSegments) {
+        return search_segments(emb.segments.segments, segment_records(emb.segments), query.string(),
+                               r, self, hash ? *hash : "");
+    }
     return search_vector(emb.embedding, query.string(), r, self, hash ? *hash : "");
 }
 
@@ -1131,26 +1526,65 @@ Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
     opts.check = decode_check;
     AudioInfo info;
     EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio_memory(bytes, name, opts, &info));
-    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_buffer(std::move(audio), info, *m, 0));
+    Segmenting seg;
+    if (r.by == SearchBy::kSegments) {
+        EARSHOT_ASSIGN_OR_RETURN(seg, s_->query_segmenting(*m, r));
+    }
+    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_buffer(std::move(audio), info, *m, 0, seg));
     char hash[17];
     std::snprintf(hash, sizeof hash, "%016llx",
                   static_cast<unsigned long long>(hash_bytes(bytes.data(), bytes.size())));
+    if (r.by == SearchBy::kSegments) {
+        return search_segments(emb.segments.segments, segment_records(emb.segments), name, r,
+                               std::nullopt, hash);
+    }
     return search_vector(emb.embedding, name, r, std::nullopt, hash);
 }
 
 Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& req) {
     std::string space = req.model.empty() ? default_space() : req.model;
     EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->get_item(id));
-    EARSHOT_ASSIGN_OR_RETURN(auto vec, s_->catalog->get_embedding(id, space));
     SearchRequest r = req;
     r.model = space;
+    if (r.by == SearchBy::kSegments) {
+        EARSHOT_ASSIGN_OR_RETURN(auto segs, s_->catalog->get_segments(id, space));
+        if (req.query_start_s || req.query_end_s) {
+            // Only the segments overlapping the span (at least the one nearest to its middle).
+            const double from = req.query_start_s.value_or(0.0);
+            const double to = req.query_end_s.value_or(item.duration_s + 1.0);
+            Matrix kept(0, segs.first.n_cols);
+            std::vector<SegmentRecord> kept_times;
+            for (std::size_t i = 0; i < segs.second.size(); ++i) {
+                if (segs.second[i].end_s > from && segs.second[i].start_s < to) {
+                    kept.data.insert(kept.data.end(), segs.first.row(i),
+                                     segs.first.row(i) + segs.first.n_cols);
+                    ++kept.n_rows;
+                    kept_times.push_back(segs.second[i]);
+                }
+            }
+            if (kept.n_rows == 0) {
+                return make_error(
+                    ErrorCode::kInvalidArgument,
+                    fmt::format("item {} has no segment between {} s and {} s", id, from, to));
+            }
+            segs.first = std::move(kept);
+            segs.second = std::move(kept_times);
+        }
+        if (segs.first.n_rows == 0) {
+            return make_error(
+                ErrorCode::kNotFound,
+                fmt::format("item {} has no stored segments in space '{}'", id, space));
+        }
+        return search_segments(segs.first, segs.second, item.path, r, id, item.content_hash);
+    }
+    EARSHOT_ASSIGN_OR_RETURN(auto vec, s_->catalog->get_embedding(id, space));
     return search_vector(vec, item.path, r, id, item.content_hash);
 }
 
 Result<ReindexReport> Engine::reindex(const ReindexOptions& options) {
     std::string space = options.space.empty() ? default_space() : options.space;
-    EARSHOT_ASSIGN_OR_RETURN(auto entry,
-                             s_->search_entry(space, options.metric, options.index, options.force));
+    EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, options.metric, options.index,
+                                                          options.force, options.segments));
     return entry->report;
 }
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audio/audio_buffer.h"
@@ -64,7 +65,27 @@ struct IndexOptions {
     bool force = false;                                     // re-embed even unchanged files
     std::size_t batch_size = 32;                            // items per catalog transaction
     std::function<void(const IndexProgress&)> on_progress;  // called from the calling thread
+    // Stored segments (for `search --by segments`): windows of segment_s seconds every
+    // segment_hop_s, each embedded on its own and pooled as a whole file is. Unset: the model's
+    // default (default_segmenting); segment_s == 0: the model's own segments.
+    std::optional<double> segment_s;
+    std::optional<double> segment_hop_s;
 };
+
+// How stored segments are cut. window_s == 0: the model's own segments.
+struct Segmenting {
+    double window_s = 0.0;
+    double hop_s = 0.0;
+};
+// The default for a model: models whose own segments are longer than kMaxNativeSegmentS (mn04:
+// 10 s windows) get 4 s windows every 2 s, others keep their own (docs/cli.md).
+inline constexpr double kMaxNativeSegmentS = 4.0;
+Segmenting default_segmenting(const ModelInfo& info);
+
+// What to compare in a search: whole-item vectors, or the query's segments against every stored
+// segment (an item scores by its best-matching segment pair; the result says where).
+enum class SearchBy { kItems, kSegments };
+Result<SearchBy> parse_search_by(std::string_view text);
 
 struct SearchRequest {
     std::string model;  // embedding space; empty = default model
@@ -78,6 +99,21 @@ struct SearchRequest {
     std::string index;
     std::size_t ef_search = 0;  // per-query HNSW efSearch (0 = index default)
     std::size_t nprobe = 0;     // per-query IVF lists probed (0 = index default)
+    SearchBy by = SearchBy::kItems;
+    // By segments with a library item as the query (search_id): only its stored segments that
+    // overlap [query_start_s, query_end_s] ("more like this segment"). Unset: all of them.
+    std::optional<double> query_start_s;
+    std::optional<double> query_end_s;
+};
+
+// Where a segment search matched: the query span and the item span (seconds from each file's
+// start). Spans are those of the best segment pair, widened to the other hits of the item at the
+// same time offset (within half a hop).
+struct SegmentMatch {
+    double query_start_s = 0.0;
+    double query_end_s = 0.0;
+    double item_start_s = 0.0;
+    double item_end_s = 0.0;
 };
 
 struct SearchResultItem {
@@ -88,13 +124,15 @@ struct SearchResultItem {
     double duration_s = 0.0;
     float distance = 0.0f;
     float score = 0.0f;
+    std::optional<SegmentMatch> match;  // by segments only
 };
 
 struct SearchResponse {
     std::string query;
     std::string model;
     Metric metric = Metric::kCosine;
-    std::string index;                      // canonical spec of the index that answered
+    std::string index;  // canonical spec of the index that answered
+    SearchBy by = SearchBy::kItems;
     std::vector<SearchResultItem> results;  // best first
 };
 
@@ -115,8 +153,9 @@ struct EmbedResult {
 struct ReindexOptions {
     std::string space;  // empty = default model
     Metric metric = Metric::kCosine;
-    std::string index;   // spec; empty/"auto" = by library size
-    bool force = false;  // rebuild from scratch even if the file is current
+    std::string index;      // spec; empty/"auto" = by library size
+    bool force = false;     // rebuild from scratch even if the file is current
+    bool segments = false;  // the index over the space's stored segments
 };
 
 struct ReindexReport {
@@ -161,7 +200,15 @@ public:
                                         const SearchRequest& req,
                                         const std::function<Status(double)>& decode_check = {});
     // Uses a stored item's vector as the query (the item itself is left out). kNotFound.
+    // By segments: the item's stored segments are the query segments.
     Result<SearchResponse> search_id(std::int64_t id, const SearchRequest& req);
+    // Segment search with given query segments (n × dim, times in seconds); as search_vector.
+    Result<SearchResponse> search_segments(const Matrix& segments,
+                                           const std::vector<SegmentRecord>& times,
+                                           const std::string& query_name,
+                                           const SearchRequest& req,
+                                           std::optional<std::int64_t> exclude_id = std::nullopt,
+                                           const std::string& exclude_hash = "");
     // Raw vector query in a space.
     Result<SearchResponse> search_vector(std::span<const float> vector,
                                          const std::string& query_name,
@@ -239,9 +286,12 @@ struct EmbedOptions {
 };
 Result<EmbedResult> embed_file(const std::filesystem::path& path, const EmbedOptions& options);
 // Same with an already-made model.
+// With segmenting.window_s > 0 the segments are windows cut as Segmenting says (each embedded
+// and pooled like a whole file); the whole-file vector and labels are the model's own.
 Result<EmbedResult> embed_audio_file(const std::filesystem::path& path,
                                      const EmbeddingModel& model,
                                      std::size_t top_labels,
+                                     const Segmenting& segmenting = {},
                                      bool trim_leading_silence = true);
 
 }  // namespace earshot

@@ -80,6 +80,12 @@ nlohmann::json search_response_json(const SearchResponse& response) {
         row["duration_s"] = r.duration_s;
         row["distance"] = r.distance;
         row["score"] = r.score;
+        if (r.match) {
+            row["match"] = {{"query_start_s", r.match->query_start_s},
+                            {"query_end_s", r.match->query_end_s},
+                            {"item_start_s", r.match->item_start_s},
+                            {"item_end_s", r.match->item_end_s}};
+        }
         results.push_back(std::move(row));
     }
     nlohmann::json j = nlohmann::json::object();
@@ -87,6 +93,7 @@ nlohmann::json search_response_json(const SearchResponse& response) {
     j["model"] = utf8_lossy(response.model);
     j["metric"] = std::string(metric_name(response.metric));
     j["index"] = response.index;
+    j["by"] = response.by == SearchBy::kSegments ? "segments" : "items";
     j["results"] = std::move(results);
     return j;
 }

@@ -43,6 +43,15 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
         EARSHOT_ASSIGN_OR_RETURN(auto np, parse_int_param("nprobe", *v, 1, 1 << 20));
         sr.nprobe = static_cast<std::size_t>(np);
     }
+    if (auto v = request_param(req, "by"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(sr.by, parse_search_by(*v));
+    }
+    if (auto v = request_param(req, "start"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(sr.query_start_s, parse_seconds_param("start", *v));
+    }
+    if (auto v = request_param(req, "end"); v && !v->empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(sr.query_end_s, parse_seconds_param("end", *v));
+    }
     if (sr.min_duration_s && sr.max_duration_s && *sr.min_duration_s > *sr.max_duration_s) {
         return make_error(ErrorCode::kInvalidArgument, "min_duration is above max_duration");
     }

@@ -123,6 +123,41 @@ test('more like this searches from a result', async () => {
   assert.match(await page.textContent('#query'), /library item/);
 });
 
+test('segment search: matched span on the waveform, play from it, more like this segment', async () => {
+  await page.click('#tab-search');
+  await page.selectOption('#by', 'segments');
+  await page.setInputFiles('#file', QUERY);
+  await page.click('#search-btn');  // the same file again may not fire `change`
+  await page.waitForSelector('#results li.card .match');
+  const cards = await waitForResults();
+  assert.ok(await cards.count() >= 5);
+  const first = cards.first();
+  const name = (await first.locator('.name').textContent()).trim();
+  // The span is drawn (data-span on the canvas) and said in words.
+  await first.locator('canvas.wave[data-span]').waitFor();
+  assert.match(await first.locator('.match').textContent(),
+    /matched \d+\.\d–\d+\.\d s \(query \d+\.\d–\d+\.\d s\)/);
+  const span = (await first.locator('canvas.wave').getAttribute('data-span')).split('-').map(Number);
+  assert.ok(span[1] > span[0], span.join('-'));
+  // Play from the match: the player seeks to the span's start and plays.
+  await first.locator('button.play-match').click();
+  await page.waitForFunction((start) => {
+    const a = document.querySelector('#results li.card audio');
+    return a.readyState >= 1 && !a.paused && a.currentTime >= start - 0.05;
+  }, span[0]);
+  await page.evaluate(() => document.querySelector('#results li.card audio').pause());
+  // More like this segment: searches by the item's segments over that span, item left out.
+  await first.locator('button.more-span').click();
+  await page.waitForFunction((n) => document.querySelector('#status').textContent.includes(n) &&
+    document.querySelector('#status').classList.contains('ok'), name);
+  assert.match(await page.textContent('#query'), /library item .*, \d+\.\d–\d+\.\d s/);
+  const names = await page.locator('#results .name').allTextContents();
+  assert.ok(names.length >= 5);
+  assert.ok(!names.includes(name), 'the item itself is left out');
+  assert.ok(await page.locator('#results .match').count() >= 5, 'every result says where');
+  await page.selectOption('#by', 'items');
+});
+
 test('an upload that is not audio shows an error', async () => {
   const bad = path.join(os.tmpdir(), 'earshot-e2e-' + process.pid + '.txt');
   fs.writeFileSync(bad, 'this is not audio\n');
