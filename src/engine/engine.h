@@ -56,6 +56,7 @@ struct IndexReport {
     IndexProgress counts;
     std::vector<IndexFailure> failures;
     double elapsed_s = 0.0;
+    bool cancelled = false;  // should_stop said stop: the files finished before it are stored
 };
 
 struct IndexOptions {
@@ -64,6 +65,9 @@ struct IndexOptions {
     bool force = false;                                     // re-embed even unchanged files
     std::size_t batch_size = 32;                            // items per catalog transaction
     std::function<void(const IndexProgress&)> on_progress;  // called from the calling thread
+    // Polled from the calling thread about every 100 ms while files are embedded; true stops the
+    // run (Ctrl-C in the Python module): files in flight are dropped, finished ones committed.
+    std::function<bool()> should_stop;
 };
 
 struct SearchRequest {
@@ -221,5 +225,12 @@ Result<EmbedResult> embed_file(const std::filesystem::path& path, const EmbedOpt
 Result<EmbedResult> embed_audio_file(const std::filesystem::path& path,
                                      const EmbeddingModel& model,
                                      std::size_t top_labels);
+// Same for mono samples in memory at any rate (resampled to the model's rate as decoding does;
+// info: duration, the given rate, 1 channel, codec "pcm_f32"). kInvalidArgument for a rate
+// outside 1000..384000 Hz, no samples or a non-finite sample.
+Result<EmbedResult> embed_samples(std::span<const float> samples,
+                                  int sample_rate_hz,
+                                  const EmbeddingModel& model,
+                                  std::size_t top_labels);
 
 }  // namespace earshot
