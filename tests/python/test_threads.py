@@ -60,7 +60,7 @@ def test_gil_released_while_embedding():
     while not done.is_set():
         counter += 1
     t.join()
-    assert result["e"].segments.shape[0] > 10
+    assert result["e"].duration_s > 20
     # With the GIL held during the embed the loop would barely run; released, it spins freely.
     assert counter > 100_000, counter
 
