@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)
   clang libclang-rt-14-dev libomp-dev  # fuzz/ (libFuzzer + ASan/UBSan, fuzz/run_smoke.sh)
+  # The Python package (python/) and its tests (tests/python), for /usr/bin/python3
+  pybind11-dev python3-pybind11 python3-dev python3-pytest python3-distributed
 )
 # Browser tests (tests/web): Debian's Chromium, and Node.js + npm unless the machine has them.
 PACKAGES+=(chromium)

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "audio/decoder.h"
+#include "audio/resampler.h"
 #include "audio/trim.h"
 #include "core/file_util.h"
 #include "core/log.h"
@@ -247,6 +248,30 @@ Result<EmbedResult> embed_audio_file(const fs::path& path,
     if (!r)
         return tl::unexpected(r.error().with_context(fmt::format("embed '{}'", path.string())));
     return r;
+}
+
+Result<EmbedResult> embed_samples(std::span<const float> samples,
+                                  int sample_rate_hz,
+                                  const EmbeddingModel& model,
+                                  std::size_t n_labels) {
+    if (sample_rate_hz < 1000 || sample_rate_hz > 384000) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("sample rate {} Hz is outside 1000..384000", sample_rate_hz));
+    }
+    if (samples.empty())
+        return make_error(ErrorCode::kInvalidArgument, "no samples to embed");
+    if (!std::all_of(samples.begin(), samples.end(), [](float x) { return std::isfinite(x); }))
+        return make_error(ErrorCode::kInvalidArgument, "the samples contain NaN or infinity");
+    AudioBuffer audio;
+    audio.sample_rate_hz = model.info().sample_rate_hz;
+    EARSHOT_ASSIGN_OR_RETURN(audio.samples,
+                             resample(samples, sample_rate_hz, audio.sample_rate_hz));
+    AudioInfo info;
+    info.duration_s = static_cast<double>(samples.size()) / sample_rate_hz;
+    info.sample_rate_hz = sample_rate_hz;
+    info.channels = 1;
+    info.codec = "pcm_f32";
+    return embed_buffer(std::move(audio), info, model, n_labels);
 }
 
 Result<EmbedResult> embed_file(const fs::path& path, const EmbedOptions& options) {
@@ -1170,14 +1195,35 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
             return tl::unexpected(ids.error());
         return ok_status();
     };
+    auto last_poll = std::chrono::steady_clock::now();
+    auto stop_requested = [&] {  // options.should_stop, at most every 100 ms
+        const auto now = std::chrono::steady_clock::now();
+        if (!options.should_stop || now - last_poll < std::chrono::milliseconds(100))
+            return false;
+        last_poll = now;
+        return options.should_stop();
+    };
     std::size_t received = 0;
     while (received < jobs.size()) {
         IndexOutcome out;
-        {
-            std::unique_lock lock(mu);
-            cv.wait(lock, [&] { return !done_queue.empty(); });
-            out = std::move(done_queue.front());
-            done_queue.pop_front();
+        for (bool have = false; !have;) {
+            {
+                std::unique_lock lock(mu);
+                if (cv.wait_for(lock, std::chrono::milliseconds(100),
+                                [&] { return !done_queue.empty(); })) {
+                    out = std::move(done_queue.front());
+                    done_queue.pop_front();
+                    have = true;
+                }
+            }
+            if (stop_requested()) {
+                report.cancelled = true;
+                break;
+            }
+        }
+        if (report.cancelled) {
+            stop = true;
+            break;
         }
         ++received;
         report.counts.done++;

@@ -57,6 +57,7 @@ struct IndexReport {
     IndexProgress counts;
     std::vector<IndexFailure> failures;
     double elapsed_s = 0.0;
+    bool cancelled = false;  // should_stop said stop: the files finished before it are stored
 };
 
 struct IndexOptions {
@@ -70,6 +71,9 @@ struct IndexOptions {
     // default (default_segmenting); segment_s == 0: the model's own segments.
     std::optional<double> segment_s;
     std::optional<double> segment_hop_s;
+    // Polled from the calling thread about every 100 ms while files are embedded; true stops the
+    // run (Ctrl-C in the Python module): files in flight are dropped, finished ones committed.
+    std::function<bool()> should_stop;
 };
 
 // How stored segments are cut. window_s == 0: the model's own segments.
@@ -293,5 +297,12 @@ Result<EmbedResult> embed_audio_file(const std::filesystem::path& path,
                                      std::size_t top_labels,
                                      const Segmenting& segmenting = {},
                                      bool trim_leading_silence = true);
+// Same for mono samples in memory at any rate (resampled to the model's rate as decoding does;
+// info: duration, the given rate, 1 channel, codec "pcm_f32"). kInvalidArgument for a rate
+// outside 1000..384000 Hz, no samples or a non-finite sample.
+Result<EmbedResult> embed_samples(std::span<const float> samples,
+                                  int sample_rate_hz,
+                                  const EmbeddingModel& model,
+                                  std::size_t top_labels);
 
 }  // namespace earshot

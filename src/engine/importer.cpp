@@ -1,5 +1,6 @@
 #include "engine/importer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -546,6 +547,48 @@ Result<ImportReport> import_embeddings(Catalog& catalog, const ImportOptions& op
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("'{}' has no records", options.file.string()));
     }
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+}
+
+Result<ImportReport> import_vectors(Catalog& catalog,
+                                    const std::string& space,
+                                    std::vector<VectorRecord> records,
+                                    const std::string& source) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (space.empty())
+        return make_error(ErrorCode::kInvalidArgument, source + ": needs a space name");
+    if (records.empty())
+        return make_error(ErrorCode::kInvalidArgument, source + ": no vectors");
+    ImportOptions options;
+    options.file = source;
+    options.space = space;
+    ImportReport report;
+    report.space = space;
+    report.format = "memory";
+    Sink sink(catalog, options, report);
+    const std::size_t dim = records[0].vector.size();
+    for (std::size_t r = 0; r < records.size(); ++r) {
+        const auto& rec = records[r];
+        if (rec.item.path.empty())
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("{}: key {} is empty", source, r));
+        if (rec.vector.empty() || rec.vector.size() != dim) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("{}: vector {} has {} values, the first has {}", source,
+                                          r, rec.vector.size(), dim));
+        }
+        if (!std::all_of(rec.vector.begin(), rec.vector.end(),
+                         [](float x) { return std::isfinite(x); })) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("{}: vector {} ('{}') has a non-finite value", source, r,
+                                          rec.item.path));
+        }
+    }
+    // Every record was checked before any is written.
+    for (auto& rec : records)
+        EARSHOT_RETURN_IF_ERROR(sink.put(std::move(rec.item), std::move(rec.vector)));
+    EARSHOT_RETURN_IF_ERROR(sink.flush());
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return report;
 }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "core/status.h"
@@ -48,6 +49,20 @@ struct ImportReport {
 // space), kNotFound (missing file), kIoError; rows of a failed batch are not written (earlier
 // batches are).
 Result<ImportReport> import_embeddings(Catalog& catalog, const ImportOptions& options);
+
+// In-memory form of an import (the Python module's add_vectors): one record per item, keyed by
+// item.path exactly as a file import (existing items keep their metadata; empty name = path,
+// empty codec = "import"). `source` names the caller in error messages. kInvalidArgument for an
+// empty space or record list, an empty key, vectors of different lengths or a non-finite value
+// (with the record's index), a dim mismatch with the space; kIoError.
+struct VectorRecord {
+    ItemRecord item;
+    std::vector<float> vector;
+};
+Result<ImportReport> import_vectors(Catalog& catalog,
+                                    const std::string& space,
+                                    std::vector<VectorRecord> records,
+                                    const std::string& source = "add_vectors");
 
 // AudioSet 8-bit dequantisation: q * (QUANTIZE_MAX_VAL - QUANTIZE_MIN_VAL) / 255 + MIN, MIN=-2,
 // MAX=2. Ref:

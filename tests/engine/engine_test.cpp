@@ -8,6 +8,7 @@
 
 #include "audio/decoder.h"
 #include "core/safetensors.h"
+#include "models/model_registry.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -178,6 +179,84 @@ TEST(EngineTest, SearchLeavesQueryOutAndFiltersByDuration) {
     auto missing = (*engine)->search_id(9999, SearchRequest{});
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace earshot
+
+namespace earshot {
+namespace {
+
+TEST(EngineTest, EmbedSamplesAtTheModelRateEqualsTheFile) {
+    EARSHOT_REQUIRE_SHARED();
+    auto src = testing::datasets_dir() / "gm_fluidr3" / "03_guitar" /
+               "p024_acoustic_guitar_nylon_n062_D4_v112.flac";
+    EmbedOptions eo;
+    eo.model = "mn04";
+    auto from_file = embed_file(src, eo);
+    ASSERT_TRUE(from_file) << from_file.error().to_string();
+    ModelOptions mo;
+    auto model = make_model("mn04", mo);
+    ASSERT_TRUE(model);
+    const int rate = (*model)->info().sample_rate_hz;
+    DecodeOptions d;
+    d.target_sample_rate_hz = rate;
+    auto audio = decode_audio(src, d);
+    ASSERT_TRUE(audio);
+    auto same = embed_samples(audio->samples, rate, **model, 10);
+    ASSERT_TRUE(same) << same.error().to_string();
+    EXPECT_EQ(same->embedding, from_file->embedding);
+    EXPECT_EQ(same->info.sample_rate_hz, rate);
+    // Another rate is resampled: the vector barely moves.
+    d.target_sample_rate_hz = 44100;
+    auto at44 = decode_audio(src, d);
+    ASSERT_TRUE(at44);
+    auto resampled = embed_samples(at44->samples, 44100, **model, 10);
+    ASSERT_TRUE(resampled);
+    EXPECT_GT(cosine(resampled->embedding, from_file->embedding), 0.995);
+    // Bad input.
+    EXPECT_EQ(embed_samples(at44->samples, 10, **model, 10).error().code(),
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(embed_samples({}, 44100, **model, 10).error().code(), ErrorCode::kInvalidArgument);
+    std::vector<float> nan_samples(1000, 0.0f);
+    nan_samples[10] = std::nanf("");
+    EXPECT_EQ(embed_samples(nan_samples, 16000, **model, 10).error().code(),
+              ErrorCode::kInvalidArgument);
+}
+
+TEST(EngineTest, ShouldStopEndsIndexKeepingFinishedFiles) {
+    EARSHOT_REQUIRE_SHARED();
+    testing::TempDir dir;
+    for (int i = 0; i < 20; ++i) {
+        testing::write_wav16(dir / ("sine_" + std::to_string(i) + ".wav"),
+                             testing::make_sine(300.0 + 20 * i, 2.0, 16000), 16000);
+    }
+    EngineOptions eo;
+    eo.db_path = dir / "lib.earshot";
+    eo.create_if_missing = true;
+    eo.threads = 1;
+    auto engine = Engine::open(eo);
+    ASSERT_TRUE(engine);
+    IndexOptions io;
+    io.paths = {dir.path()};
+    io.model = "mn04";  // ~50 ms a file: the 100 ms polling stops it well before the end
+    std::size_t done = 0;
+    io.on_progress = [&](const IndexProgress& p) { done = p.done; };
+    io.should_stop = [&] { return done >= 1; };
+    auto report = (*engine)->index(io);
+    ASSERT_TRUE(report) << report.error().to_string();
+    EXPECT_TRUE(report->cancelled);
+    EXPECT_GE(report->counts.added, 1u);
+    EXPECT_LT(report->counts.added, 20u);
+    auto stored = (*engine)->catalog().count_items();
+    ASSERT_TRUE(stored);
+    EXPECT_EQ(static_cast<std::size_t>(*stored), report->counts.added);
+    io.should_stop = nullptr;
+    auto rest = (*engine)->index(io);
+    ASSERT_TRUE(rest);
+    EXPECT_FALSE(rest->cancelled);
+    EXPECT_EQ(rest->counts.unchanged + rest->counts.added, 20u);
+    EXPECT_EQ(rest->counts.unchanged, report->counts.added);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Import of CSV, JSON lines (earshot export records and AudioSet-style 8-bit data) and .npy.
 #include "engine/importer.h"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -192,6 +193,52 @@ TEST(ImporterTest, DimMismatchWithExistingSpaceIsRejected) {
     ASSERT_TRUE(import_embeddings(*cat, o));
     o.file = dir / "b.csv";
     EXPECT_EQ(import_embeddings(*cat, o).error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace earshot
+
+namespace earshot {
+namespace {
+
+TEST(ImporterTest, VectorsFromMemoryKeyedLikeAFileImport) {
+    TempDir dir;
+    auto c = open_catalog(dir);
+    std::vector<VectorRecord> recs(3);
+    for (int i = 0; i < 3; ++i) {
+        recs[i].item.path = "key" + std::to_string(i);
+        recs[i].vector = {static_cast<float>(i), -0.0f, 1e-40f, 3.5f};
+    }
+    recs[1].item.name = "second";
+    auto r = import_vectors(*c, "ext", recs);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->added, 3u);
+    auto v = vector_of(*c, "key2", "ext");
+    EXPECT_EQ(0, std::memcmp(v.data(), recs[2].vector.data(), 4 * sizeof(float)));  // bit exact
+    auto item = c->find_by_path("key1");
+    ASSERT_TRUE(item && item->has_value());
+    EXPECT_EQ((*item)->name, "second");
+    EXPECT_EQ((*item)->codec, "import");
+    // Same keys again: updated, metadata kept.
+    recs[1].item.name = "";
+    auto again = import_vectors(*c, "ext", recs);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->updated, 3u);
+    EXPECT_EQ((*c->find_by_path("key1"))->name, "second");
+    // Bad records are rejected before anything is written.
+    auto bad = recs;
+    bad.push_back({});
+    bad.back().item.path = "key3";
+    bad.back().vector = {1.0f, std::nanf(""), 0.0f, 0.0f};
+    auto e = import_vectors(*c, "ext", bad);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(e.error().message().find("'key3'"), std::string::npos) << e.error().message();
+    EXPECT_FALSE(*c->find_by_path("key3"));
+    bad.back().vector = {1.0f, 2.0f};
+    EXPECT_FALSE(import_vectors(*c, "ext", bad));
+    EXPECT_FALSE(import_vectors(*c, "", recs));
+    EXPECT_FALSE(import_vectors(*c, "ext", {}));
 }
 
 }  // namespace
