@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libsoxr-dev libfftw3-dev
-  libsqlite3-dev libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
+  libsqlite3-dev libpq-dev postgresql libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)

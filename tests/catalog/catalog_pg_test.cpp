@@ -1,0 +1,348 @@
+// PostgreSQL-only catalog tests (label `postgres`): schema creation and migration, foreign and
+// newer databases, lost connections, and the ingest job queue. Each test gets a fresh database on
+// the throwaway cluster of tests/pg_cluster.h.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "catalog/catalog.h"
+#include "catalog/ingest_queue.h"
+#include "pg_cluster.h"
+
+namespace earshot {
+namespace {
+
+using testing::PgCluster;
+
+std::string fresh_db(const std::string& name) {
+    auto& cluster = PgCluster::shared();
+    EXPECT_TRUE(cluster.ok()) << cluster.error();
+    static int counter = 0;
+    return "p" + std::to_string(getpid()) + "_" + std::to_string(++counter) + "_" + name;
+}
+
+std::unique_ptr<Catalog> open_pg(const std::string& db, const CatalogOptions& o = {}) {
+    auto c = open_catalog(PgCluster::shared().uri(db), o);
+    EXPECT_TRUE(c) << c.error().to_string();
+    return c ? std::move(*c) : nullptr;
+}
+
+Catalog::PutRequest request(const std::string& path, float seed, std::size_t dim = 8) {
+    Catalog::PutRequest r;
+    r.item.path = path;
+    r.item.name = path;
+    r.item.duration_s = 1.0;
+    for (std::size_t i = 0; i < dim; ++i) r.vector.push_back(seed + static_cast<float>(i));
+    return r;
+}
+
+TEST(CatalogPgTest, CreatesVersionedSchemaOnFirstUse) {
+    const std::string db = fresh_db("schema");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    {
+        CatalogOptions no_create;
+        no_create.create_if_missing = false;
+        auto c = open_catalog(pg.uri(db), no_create);
+        ASSERT_FALSE(c);
+        EXPECT_EQ(c.error().code(), ErrorCode::kNotFound) << c.error().to_string();
+    }
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->path().string(), pg.uri(db));
+    EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+              std::to_string(kCatalogSchemaVersion));
+    EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'magic'"), "earshot-catalog");
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "7");
+    // Opening again (and concurrently from two objects) leaves the schema as it is.
+    auto c2 = open_pg(db);
+    ASSERT_TRUE(c2);
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM meta"), "3");
+    EXPECT_TRUE(ingest_queue(*c) != nullptr);
+}
+
+TEST(CatalogPgTest, MissingDatabaseAndUnreachableServerAreClearErrors) {
+    auto& pg = PgCluster::shared();
+    ASSERT_TRUE(pg.ok()) << pg.error();
+    auto missing = open_catalog(pg.uri("no_such_database"));
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound) << missing.error().to_string();
+    EXPECT_NE(missing.error().message().find("no_such_database"), std::string::npos);
+    auto down = open_catalog("postgresql://postgres@/x?host=/nonexistent-socket-dir&port=1");
+    ASSERT_FALSE(down);
+    EXPECT_EQ(down.error().code(), ErrorCode::kUnavailable) << down.error().to_string();
+    EXPECT_EQ(redact_uri("postgresql://me:secret@db.example:5432/lib"),
+              "postgresql://me:***@db.example:5432/lib");
+    EXPECT_EQ(redact_uri("postgresql://me@h/lib?password=secret&sslmode=require"),
+              "postgresql://me@h/lib?password=***&sslmode=require");
+    EXPECT_TRUE(is_postgres_uri("postgres://h/db"));
+    EXPECT_FALSE(is_postgres_uri("lib.earshot"));
+}
+
+TEST(CatalogPgTest, ForeignDatabaseIsCorruptionAndUntouched) {
+    const std::string db = fresh_db("foreign");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    pg.psql(db, "CREATE TABLE t(x int); INSERT INTO t VALUES (1)");
+    auto c = open_catalog(pg.uri(db));
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::kCorruption);
+    EXPECT_NE(c.error().message().find("not an earshot catalog"), std::string::npos);
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "1");
+}
+
+TEST(CatalogPgTest, NewerSchemaVersionIsNotSupported) {
+    const std::string db = fresh_db("newer");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    { ASSERT_TRUE(open_pg(db)); }
+    pg.psql(db, "UPDATE meta SET value = '" + std::to_string(kCatalogSchemaVersion + 1) +
+                    "' WHERE key = 'schema_version'");
+    auto c = open_catalog(pg.uri(db));
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::kNotSupported);
+    EXPECT_NE(c.error().message().find("newer"), std::string::npos) << c.error().message();
+}
+
+TEST(CatalogPgTest, MigratesAVersion1Catalog) {
+    const std::string db = fresh_db("v1");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    std::int64_t id = 0;
+    {
+        auto c = open_pg(db);
+        ASSERT_TRUE(c);
+        auto r = request("/a.wav", 1.0f);
+        id = *c->put_item(r.item, "s", r.vector, Matrix(), {});
+    }
+    // Turn it into exactly the version 1 schema.
+    ASSERT_EQ(pg.psql(db,
+                      "DROP TRIGGER embeddings_stamp ON embeddings; "
+                      "DROP TRIGGER embeddings_deleted ON embeddings; "
+                      "DROP FUNCTION earshot_embeddings_stamp(); "
+                      "DROP FUNCTION earshot_embeddings_deleted(); "
+                      "ALTER TABLE spaces DROP COLUMN generation; "
+                      "ALTER TABLE embeddings DROP COLUMN generation; "
+                      "DROP TABLE ingest_jobs; DROP TABLE ingest_workers; "
+                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+                  .rfind("ERROR", 0),
+              std::string::npos);
+    CatalogOptions ro;
+    ro.read_only = true;
+    auto old = open_catalog(pg.uri(db), ro);
+    ASSERT_FALSE(old);
+    EXPECT_EQ(old.error().code(), ErrorCode::kNotSupported);
+
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+              std::to_string(kCatalogSchemaVersion));
+    auto v = c->get_embedding(id, "s");
+    ASSERT_TRUE(v);
+    EXPECT_EQ((*v)[0], 1.0f);
+    const std::int64_t g0 = *c->space_generation("s");
+    auto r = request("/b.wav", 2.0f);
+    ASSERT_TRUE(c->put_item(r.item, "s", r.vector, Matrix(), {}));
+    EXPECT_GT(*c->space_generation("s"), g0);
+    EXPECT_EQ(c->load_embeddings_since("s", g0, false)->ids.size(), 1u);
+}
+
+TEST(CatalogPgTest, ReconnectsAfterTheServerRestarts) {
+    const std::string db = fresh_db("restart");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto r = request("/before.wav", 1.0f);
+    ASSERT_TRUE(c->put_item(r.item, "s", r.vector, Matrix(), {}));
+    ASSERT_TRUE(pg.stop());
+    // The server comes back while the next call waits for it.
+    std::thread restarter([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        pg.start();
+    });
+    std::vector<Catalog::PutRequest> batch = {request("/after1.wav", 2.0f),
+                                              request("/after2.wav", 3.0f)};
+    auto ids = c->put_items("s", batch);
+    restarter.join();
+    ASSERT_TRUE(ids) << ids.error().to_string();
+    EXPECT_EQ(*c->count_items(), 3);
+    EXPECT_EQ(c->load_embeddings("s")->ids.size(), 3u);
+}
+
+TEST(CatalogPgTest, ServerDownGivesUnavailableAndNoHalfWrittenItem) {
+    const std::string db = fresh_db("down");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto r = request("/a.wav", 1.0f);
+    ASSERT_TRUE(c->put_item(r.item, "s", r.vector, Matrix(), {}));
+    ASSERT_TRUE(pg.stop());
+    setenv("EARSHOT_PG_RECONNECT_S", "1", 1);
+    auto big = request("/b.wav", 2.0f);
+    big.segments = Matrix(3, 8);
+    big.segment_times = {{0, 1}, {1, 2}, {2, 3}};
+    auto w = c->put_item(big.item, "s", big.vector, big.segments, big.segment_times);
+    unsetenv("EARSHOT_PG_RECONNECT_S");
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code(), ErrorCode::kUnavailable) << w.error().to_string();
+    EXPECT_NE(w.error().message().find("reconnect"), std::string::npos) << w.error().message();
+    ASSERT_TRUE(pg.start());
+    EXPECT_EQ(*c->count_items(), 1);
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM segments"), "0");
+}
+
+// --- ingest queue ------------------------------------------------------------------------------
+
+std::vector<IngestJob> jobs_for(int n) {
+    std::vector<IngestJob> jobs;
+    for (int i = 0; i < n; ++i) {
+        char key[32];
+        std::snprintf(key, sizeof key, "dir/f%04d.wav", i);
+        jobs.push_back({key, 100 + i, 1000 + i, 0});
+    }
+    return jobs;
+}
+
+TEST(IngestQueuePgTest, ConcurrentWorkersClaimDisjointJobsAndFinishEachOnce) {
+    const std::string db = fresh_db("claims");
+    PgCluster::shared().create_database(db);
+    auto setup = open_pg(db);
+    ASSERT_TRUE(setup);
+    auto* q = ingest_queue(*setup);
+    ASSERT_TRUE(q);
+    auto rep = q->enqueue_jobs("s", jobs_for(200), false);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->queued, 200);
+    // Enqueuing again (another `index` process on the same folder) adds nothing.
+    EXPECT_EQ(q->enqueue_jobs("s", jobs_for(200), false)->skipped, 200);
+
+    std::mutex mu;
+    std::multiset<std::string> claimed;
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 4; ++w) {
+        threads.emplace_back([&, w] {
+            auto c = open_pg(db);
+            if (!c) {
+                ++errors;
+                return;
+            }
+            auto* wq = ingest_queue(*c);
+            const std::string name = "worker" + std::to_string(w);
+            for (;;) {
+                auto jobs = wq->claim_jobs("s", name, 7, 60, 3);
+                if (!jobs) {
+                    ++errors;
+                    return;
+                }
+                if (jobs->empty())
+                    return;
+                std::vector<Catalog::PutRequest> done;
+                for (const auto& j : *jobs) {
+                    done.push_back(request(j.key, static_cast<float>(j.size_bytes)));
+                    std::lock_guard lock(mu);
+                    claimed.insert(j.key);
+                }
+                if (!wq->finish_jobs("s", name, done, {}))
+                    ++errors;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(claimed.size(), 200u);
+    EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 200u);
+    auto counts = q->job_counts("s");
+    ASSERT_TRUE(counts);
+    EXPECT_EQ(counts->done, 200);
+    EXPECT_EQ(counts->queued + counts->running + counts->failed, 0);
+    EXPECT_EQ(*setup->count_items(), 200);
+    EXPECT_TRUE(q->pending_spaces()->empty());
+}
+
+TEST(IngestQueuePgTest, ExpiredLeasesAreClaimedAgainAndLostJobsFailAfterMaxAttempts) {
+    const std::string db = fresh_db("lease");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs_for(3), false));
+    auto first = q->claim_jobs("s", "dead", 10, 0.3, 2);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->size(), 3u);
+    // Leased: nobody else gets them.
+    EXPECT_TRUE(q->claim_jobs("s", "other", 10, 0.3, 2)->empty());
+    EXPECT_EQ(q->job_counts("s")->running, 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto second = q->claim_jobs("s", "other", 10, 0.3, 2);
+    ASSERT_TRUE(second);
+    ASSERT_EQ(second->size(), 3u);
+    EXPECT_EQ((*second)[0].attempts, 2);
+    // A live worker's heartbeat keeps its lease.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_TRUE(q->heartbeat("other", "s", "working", 0.3));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(q->claim_jobs("s", "third", 10, 0.3, 2)->empty());
+    // Lost again: with max_attempts 2 they are failed, not retried forever.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_TRUE(q->claim_jobs("s", "third", 10, 0.3, 2)->empty());
+    auto counts = q->job_counts("s");
+    EXPECT_EQ(counts->failed, 3);
+    auto failed = q->failed_jobs("s", 10);
+    ASSERT_EQ(failed->size(), 3u);
+    EXPECT_NE((*failed)[0].reason.find("lost 2 times"), std::string::npos) << (*failed)[0].reason;
+    auto workers = q->workers();
+    ASSERT_TRUE(workers);
+    ASSERT_EQ(workers->size(), 1u);
+    EXPECT_EQ((*workers)[0].name, "other");
+    EXPECT_EQ((*workers)[0].state, "working");
+}
+
+TEST(IngestQueuePgTest, FailedFileIsRecordedOnceAndQueuedAgainOnlyWhenChanged) {
+    const std::string db = fresh_db("failed");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    auto jobs = jobs_for(2);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs, false));
+    auto claimed = q->claim_jobs("s", "w", 10, 60, 3);
+    ASSERT_EQ(claimed->size(), 2u);
+    ASSERT_TRUE(q->heartbeat("w", "s", "working", 60));
+    auto ids = q->finish_jobs("s", "w", {request(jobs[0].key, 1.0f)},
+                              {{jobs[1].key, "cannot decode: invalid data"}});
+    ASSERT_TRUE(ids) << ids.error().to_string();
+    EXPECT_EQ(ids->size(), 1u);
+    auto failed = q->failed_jobs("", 10);
+    ASSERT_EQ(failed->size(), 1u);
+    EXPECT_EQ((*failed)[0].key, jobs[1].key);
+    EXPECT_EQ((*failed)[0].reason, "cannot decode: invalid data");
+    EXPECT_EQ((*q->workers())[0].done, 1);
+    EXPECT_EQ((*q->workers())[0].failed, 1);
+
+    // Same files again: nothing to do.
+    auto again = q->enqueue_jobs("s", jobs, false);
+    EXPECT_EQ(again->queued, 0);
+    EXPECT_TRUE(q->claim_jobs("s", "w", 10, 60, 3)->empty());
+    // The bad file changed: queued again. A removed item's done job is queued again too.
+    jobs[1].mtime_ns += 1;
+    ASSERT_TRUE(c->remove_items(*ids));
+    again = q->enqueue_jobs("s", jobs, false);
+    EXPECT_EQ(again->queued, 2);
+    EXPECT_EQ(q->job_counts("s")->queued, 2);
+    // force re-queues everything not running.
+    auto forced = q->enqueue_jobs("s", jobs, true);
+    EXPECT_EQ(forced->queued, 0);  // both still queued
+    EXPECT_EQ(q->job_counts("")->queued, 2);
+}
+
+}  // namespace
+}  // namespace earshot
