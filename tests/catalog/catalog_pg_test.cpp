@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <thread>
@@ -12,8 +14,10 @@
 #include <gtest/gtest.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_copy.h"
 #include "catalog/ingest_queue.h"
 #include "pg_cluster.h"
+#include "test_support.h"
 
 namespace earshot {
 namespace {
@@ -197,6 +201,116 @@ TEST(CatalogPgTest, ServerDownGivesUnavailableAndNoHalfWrittenItem) {
     ASSERT_TRUE(pg.start());
     EXPECT_EQ(*c->count_items(), 1);
     EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM segments"), "0");
+}
+
+// --- migrate (copy_catalog) ------------------------------------------------------------------
+
+TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
+    testing::TempDir dir;
+    const std::string sqlite_path = (dir / "lib.earshot").string();
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    auto vec = [&](std::size_t n) {
+        std::vector<float> v(n);
+        for (float& x : v) x = dist(rng);
+        return v;
+    };
+    {
+        auto src = open_catalog(sqlite_path);
+        ASSERT_TRUE(src);
+        for (int i = 0; i < 300; ++i) {
+            ItemRecord item;
+            item.path = "/lib/f" + std::to_string(i) + ".wav";
+            item.name = "f" + std::to_string(i) + ".wav";
+            item.duration_s = 0.1 * i + 1.0 / 3.0;
+            item.size_bytes = 1000 + i;
+            item.mtime_ns = 1700000000123456789LL + i;
+            item.title = "Ünïcödé " + std::to_string(i);
+            item.labels = "dog,bark";
+            const std::size_t n_seg = static_cast<std::size_t>(i % 4);
+            Matrix seg(n_seg, 16);
+            for (float& x : seg.data) x = dist(rng);
+            std::vector<SegmentRecord> times;
+            for (std::size_t k = 0; k < n_seg; ++k) {
+                const double t = 0.5 * static_cast<double>(k);
+                times.push_back({t, t + 0.96});
+            }
+            ASSERT_TRUE((*src)->put_item(item, "mn04", vec(16), seg, times));
+            if (i % 3 == 0) {
+                ASSERT_TRUE((*src)->put_item(item, "yamnet", vec(24), Matrix(), {}));
+            }
+        }
+        auto v = vec(16);
+        v[0] = -0.0f;
+        v[1] = std::numeric_limits<float>::denorm_min();
+        ItemRecord odd;
+        odd.path = "/lib/odd.wav";
+        ASSERT_TRUE((*src)->put_item(odd, "mn04", v, Matrix(), {}));
+    }
+    const std::string db = fresh_db("migrate");
+    PgCluster::shared().create_database(db);
+    auto src = open_catalog(sqlite_path);
+    auto pg = open_pg(db);
+    ASSERT_TRUE(src && pg);
+    auto rep = copy_catalog(**src, *pg);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->items, 301);
+    EXPECT_EQ(rep->vectors, 301 + 100);
+    EXPECT_EQ(rep->segments, 75 * (1 + 2 + 3));
+    EXPECT_EQ(rep->skipped, 0);
+
+    // And back into a fresh SQLite file.
+    const std::string back_path = (dir / "back.earshot").string();
+    auto back = open_catalog(back_path);
+    ASSERT_TRUE(back);
+    ASSERT_TRUE(copy_catalog(*pg, **back));
+
+    for (Catalog* c : {pg.get(), back->get()}) {
+        EXPECT_EQ(*c->count_items(), 301);
+        auto a = (*src)->spaces();
+        auto b = c->spaces();
+        ASSERT_EQ(a->size(), b->size());
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            EXPECT_EQ((*a)[i].space, (*b)[i].space);
+            EXPECT_EQ((*a)[i].dim, (*b)[i].dim);
+            EXPECT_EQ((*a)[i].n_items, (*b)[i].n_items);
+            EXPECT_EQ((*a)[i].n_segments, (*b)[i].n_segments);
+        }
+        const std::vector<ItemRecord> src_items = (*src)->list_items(0, -1).value();
+        for (const auto& item : src_items) {
+            auto other = c->find_by_path(item.path);
+            ASSERT_TRUE(other && other->has_value()) << item.path;
+            const ItemRecord& o = **other;
+            EXPECT_EQ(o.name, item.name);
+            EXPECT_EQ(o.duration_s, item.duration_s);
+            EXPECT_EQ(o.size_bytes, item.size_bytes);
+            EXPECT_EQ(o.mtime_ns, item.mtime_ns);
+            EXPECT_EQ(o.title, item.title);
+            EXPECT_EQ(o.labels, item.labels);
+            for (const std::string space : {"mn04", "yamnet"}) {
+                auto va = (*src)->get_embedding(item.id, space);
+                auto vb = c->get_embedding(o.id, space);
+                ASSERT_EQ(va.has_value(), vb.has_value());
+                if (va) {
+                    ASSERT_EQ(va->size(), vb->size());
+                    EXPECT_EQ(std::memcmp(va->data(), vb->data(), va->size() * 4), 0);
+                }
+                auto sa = (*src)->get_segments(item.id, space);
+                auto sb = c->get_segments(o.id, space);
+                ASSERT_EQ(sa->first.data.size(), sb->first.data.size());
+                if (!sa->first.data.empty()) {
+                    EXPECT_EQ(std::memcmp(sa->first.data.data(), sb->first.data.data(),
+                                          sa->first.data.size() * 4),
+                              0);
+                }
+                ASSERT_EQ(sa->second.size(), sb->second.size());
+                for (std::size_t k = 0; k < sa->second.size(); ++k) {
+                    EXPECT_EQ(sa->second[k].start_s, sb->second[k].start_s);
+                    EXPECT_EQ(sa->second[k].end_s, sb->second[k].end_s);
+                }
+            }
+        }
+    }
 }
 
 // --- ingest queue ------------------------------------------------------------------------------
