@@ -282,6 +282,16 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
 
     std::vector<int> ports;
     std::vector<pid_t> pids;
+    // The replicas are stopped however the test ends (an ASSERT returns early).
+    struct Reaper {
+        std::vector<pid_t>& pids;
+        ~Reaper() {
+            for (pid_t pid : pids) {
+                if (pid > 0 && kill(pid, SIGTERM) == 0)
+                    wait_for(pid, 20);
+            }
+        }
+    } reaper{pids};
     for (int r = 0; r < 2; ++r) {
         ports.push_back(free_port());
         pids.push_back(
@@ -344,9 +354,10 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
         EXPECT_TRUE(gone) << "replica on port " << port << " still returns the removed item";
         for (int i = 0; i < 5; ++i) EXPECT_FALSE(contains(port)) << "a removed item came back";
     }
-    for (pid_t pid : pids) {
+    for (pid_t& pid : pids) {
         kill(pid, SIGTERM);
         EXPECT_GE(wait_for(pid, 20), 0);
+        pid = -1;
     }
 }
 
