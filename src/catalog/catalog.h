@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/matrix.h"
@@ -154,5 +155,20 @@ public:
     // Runs SQLite's integrity check; kCorruption with its message if it fails.
     virtual Status check_integrity() = 0;
 };
+
+// True for a libpq connection URI ("postgresql://..." or "postgres://..."): such a catalog lives
+// in a PostgreSQL database (src/catalog/pg_catalog.cpp, docs/scaling.md) instead of a file.
+bool is_postgres_uri(std::string_view uri_or_path);
+
+// Opens a catalog by location: a PostgreSQL URI (is_postgres_uri) or an SQLite file path
+// (Catalog::open). For PostgreSQL the database must exist; its earshot schema is created and
+// migrated on first use (kNotFound for a database without one when !create_if_missing or
+// read_only; kUnavailable when the server cannot be reached). path() of such a catalog is the URI
+// with any password removed.
+Result<std::unique_ptr<Catalog>> open_catalog(const std::string& uri_or_path,
+                                              const CatalogOptions& options = {});
+
+// A URI with its password (user:PASSWORD@ or password=...) replaced by "***", for messages.
+std::string redact_uri(const std::string& uri);
 
 }  // namespace earshot

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "catalog/ingest_queue.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "server/json_codec.h"
@@ -57,17 +58,65 @@ int run_info(const InfoCliOptions& o) {
     auto st = (*engine)->catalog().stats();
     if (!st)
         return report_error("info", st.error());
+    // PostgreSQL catalogs: the shared ingest queue and its workers.
+    IngestQueue* queue = ingest_queue((*engine)->catalog());
+    JobCounts jobs;
+    std::vector<WorkerStatus> workers;
+    if (queue) {
+        auto counts = queue->job_counts("");
+        if (!counts)
+            return report_error("info", counts.error());
+        jobs = *counts;
+        auto w = queue->workers();
+        if (!w)
+            return report_error("info", w.error());
+        workers = std::move(*w);
+    }
     if (o.json) {
-        print_json(server::stats_json(*st, o.common.db));
+        auto j = server::stats_json(*st, redact_uri(o.common.db));
+        if (queue) {
+            j["jobs"] = {{"queued", jobs.queued},
+                         {"running", jobs.running},
+                         {"done", jobs.done},
+                         {"failed", jobs.failed}};
+            nlohmann::json arr = nlohmann::json::array();
+            for (const auto& w : workers) {
+                arr.push_back({{"name", w.name},
+                               {"model", w.space},
+                               {"state", w.state},
+                               {"running", w.running},
+                               {"done", w.done},
+                               {"failed", w.failed},
+                               {"seconds_since_heartbeat", w.seconds_since_heartbeat}});
+            }
+            j["workers"] = std::move(arr);
+        }
+        print_json(j);
         return 0;
     }
     fmt::print("catalog   {}\nitems     {}\naudio     {} in {:.1f} MB\ncatalog   {:.1f} MB\n",
-               o.common.db, st->n_items, format_duration(st->total_duration_s),
+               redact_uri(o.common.db), st->n_items, format_duration(st->total_duration_s),
                static_cast<double>(st->total_bytes) / 1e6,
                static_cast<double>(st->file_bytes) / 1e6);
     for (const auto& s : st->spaces) {
         fmt::print("model     {:<12} {:>5}-d  {} items, {} segments\n", s.space, s.dim, s.n_items,
                    s.n_segments);
+    }
+    if (queue) {
+        fmt::print("jobs      {} queued, {} in progress, {} done, {} failed\n", jobs.queued,
+                   jobs.running, jobs.done, jobs.failed);
+        for (const auto& w : workers) {
+            fmt::print(
+                "worker    {:<24} {:<8} {:<10} {} in progress, {} done, {} failed, "
+                "heartbeat {:.0f} s ago\n",
+                w.name, w.space, w.state, w.running, w.done, w.failed, w.seconds_since_heartbeat);
+        }
+        if (jobs.failed > 0) {
+            auto failed = queue->failed_jobs("", 20);
+            if (failed) {
+                for (const auto& f : *failed) fmt::print("failed    {}: {}\n", f.key, f.reason);
+            }
+        }
     }
     return 0;
 }

@@ -72,7 +72,8 @@ void setup_reindex(CLI::App& app) {
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->footer(
-        "Index files live next to the catalog in <db>.idx/. Searches bring a stale index up to "
+        "Index files live next to the catalog in <db>.idx/ (PostgreSQL: --index-dir or a local "
+        "cache, docs/scaling.md). Searches bring a stale index up to "
         "date automatically; reindex does it ahead of time (or rebuilds with --force).");
     cmd->callback([opts] { throw CLI::RuntimeError(run_reindex(*opts)); });
 }

@@ -13,9 +13,14 @@ namespace earshot::cli {
 
 void add_common_options(CLI::App& cmd, CommonOptions& opts, bool with_db) {
     if (with_db) {
-        cmd.add_option("--db", opts.db, "Catalog file (SQLite)")
+        cmd.add_option("--db", opts.db,
+                       "Catalog: an SQLite file, or a PostgreSQL URI (postgresql://USER@HOST/DB)")
             ->envname("EARSHOT_DB")
             ->capture_default_str();
+        cmd.add_option("--index-dir", opts.index_dir,
+                       "Folder for ANN index files (default: <db>.idx/ for a file, "
+                       "$XDG_CACHE_HOME/earshot/pg-<hash>/ for PostgreSQL)")
+            ->envname("EARSHOT_INDEX_DIR");
     }
     cmd.add_option(
         "--models-dir", opts.models_dir,
@@ -30,8 +35,9 @@ Result<std::unique_ptr<Engine>> open_engine(const CommonOptions& opts, bool crea
     eo.db_path = opts.db;
     eo.models_dir = opts.models_dir;
     eo.threads = opts.threads;
+    eo.index_dir = opts.index_dir;
     eo.create_if_missing = create;
-    if (!create && !std::filesystem::exists(eo.db_path)) {
+    if (!create && !is_postgres_uri(opts.db) && !std::filesystem::exists(eo.db_path)) {
         return make_error(ErrorCode::kNotFound,
                           fmt::format("catalog '{}' does not exist (create it with `earshot index "
                                       "FOLDER --db {}`)",

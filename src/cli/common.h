@@ -19,6 +19,7 @@ struct CommonOptions {
     std::string db = kDefaultDb;
     std::string models_dir;
     int threads = 0;
+    std::string index_dir;  // --index-dir (empty: EngineOptions default)
 };
 
 // Adds --db (env EARSHOT_DB), --models-dir (env EARSHOT_MODELS_DIR) and --threads to cmd.

@@ -14,6 +14,7 @@
 #include "cli/cmd_import.h"
 #include "cli/cmd_index.h"
 #include "cli/cmd_library.h"
+#include "cli/cmd_migrate.h"
 #include "cli/cmd_reindex.h"
 #include "cli/cmd_search.h"
 #include "cli/cmd_serve.h"
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", EARSHOT_VERSION);
     app.require_subcommand(1);
     earshot::cli::setup_index(app);
+    earshot::cli::setup_worker(app);
+    earshot::cli::setup_migrate(app);
     earshot::cli::setup_search(app);
     earshot::cli::setup_embed(app);
     earshot::cli::setup_list(app);

@@ -194,7 +194,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         CatalogOptions co;
         co.create_if_missing = false;
         co.read_only = true;
-        EARSHOT_ASSIGN_OR_RETURN(auto cat, Catalog::open(options.db, co));
+        EARSHOT_ASSIGN_OR_RETURN(auto cat, open_catalog(options.db.string(), co));
         EARSHOT_ASSIGN_OR_RETURN(auto set, cat->load_embeddings(options.space));
         if (set.ids.size() <= nq) {
             return make_error(ErrorCode::kInvalidArgument,

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <cstdlib>
 #include <deque>
 #include <future>
 #include <map>
@@ -15,6 +16,7 @@
 #include <shared_mutex>
 #include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -23,6 +25,7 @@
 #include "audio/decoder.h"
 #include "audio/resampler.h"
 #include "audio/trim.h"
+#include "catalog/ingest_queue.h"
 #include "core/file_util.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
@@ -322,6 +325,21 @@ std::vector<ModelListing> list_models(const fs::path& models_dir) {
 
 // ---------------------------------------------------------------------------------------------
 
+fs::path default_index_dir(const std::string& db) {
+    if (!is_postgres_uri(db))
+        return fs::path(db + ".idx");
+    fs::path cache;
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+        cache = xdg;
+    } else if (const char* home = std::getenv("HOME"); home && *home) {
+        cache = fs::path(home) / ".cache";
+    } else {
+        cache = fs::temp_directory_path();
+    }
+    const std::string key = redact_uri(db);
+    return cache / "earshot" / fmt::format("pg-{:016x}", hash_bytes(key.data(), key.size()));
+}
+
 fs::path index_file_path(const fs::path& db_path,
                          const std::string& space,
                          Metric metric,
@@ -344,7 +362,7 @@ fs::path index_file_path(const fs::path& db_path,
         }
         return out;
     };
-    return fs::path(db_path.string() + ".idx") /
+    return default_index_dir(db_path.string()) /
            fmt::format("{}.{}.{}.esix", safe(space), metric_name(metric), safe(canonical_spec));
 }
 
@@ -448,7 +466,12 @@ struct Engine::State {
                      fmt::format("the catalog '{}' has no items embedded with model or space "
                                  "'{}' (run `earshot index --model {}` or `earshot import "
                                  "--space {}` first)",
-                                 options.db_path.string(), space, space, space));
+                                 redact_uri(options.db_path.string()), space, space, space));
+    }
+
+    fs::path index_file_in(const std::string& space, Metric metric, const std::string& spec) const {
+        const fs::path file = index_file_path(options.db_path, space, metric, spec);
+        return options.index_dir.empty() ? file : options.index_dir / file.filename();
     }
 
     // Resolves "", "auto" and aliases to a canonical spec for the space's current size.
@@ -595,8 +618,7 @@ struct Engine::State {
         rep.index = spec.text;
         rep.metric = metric;
         const bool persisted = spec.kind != "flat";
-        const fs::path file =
-            persisted ? index_file_path(options.db_path, label, metric, spec.text) : fs::path();
+        const fs::path file = persisted ? index_file_in(label, metric, spec.text) : fs::path();
         rep.file = file;
 
         // 1. An existing file: use it if current, update it if only older, else rebuild.
@@ -852,7 +874,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
     state->options = options;
     CatalogOptions co;
     co.create_if_missing = options.create_if_missing;
-    auto cat = Catalog::open(options.db_path, co);
+    auto cat = open_catalog(options.db_path.string(), co);
     if (!cat)
         return tl::unexpected(cat.error());
     state->catalog = std::move(*cat);
@@ -1058,7 +1080,31 @@ Result<Catalog::PutRequest> process_file(const IndexJob& job,
 
 }  // namespace
 
+namespace {
+
+// The catalog key of a file: its absolute path, or its path relative to root ('/'-separated).
+Result<std::string> item_key(const fs::path& file, const fs::path& root) {
+    const std::string abs = catalog_path(file);
+    if (root.empty())
+        return abs;
+    const fs::path rel = fs::path(abs).lexically_relative(catalog_path(root));
+    if (rel.empty() || *rel.begin() == "..") {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' is not under --root '{}'", abs, root.string()));
+    }
+    return rel.generic_string();
+}
+
+// The local file of a key (inverse of item_key).
+fs::path key_file(const std::string& key, const fs::path& root) {
+    return root.empty() ? fs::path(key) : root / key;
+}
+
+}  // namespace
+
 Result<IndexReport> Engine::index(const IndexOptions& options) {
+    if (ingest_queue(*s_->catalog) != nullptr)
+        return index_shared(options);
     auto t0 = std::chrono::steady_clock::now();
     std::string space = options.model.empty() ? default_model_name() : options.model;
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* model, model(space));
@@ -1097,7 +1143,14 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
     for (const auto& f : files) {
         IndexJob job;
         job.file = f;
-        job.key = catalog_path(f);
+        auto key = item_key(f, options.root);
+        if (!key) {
+            report.counts.failed++;
+            report.counts.done++;
+            report.failures.push_back({catalog_path(f), key.error().message()});
+            continue;
+        }
+        job.key = *key;
         std::error_code ec;
         job.size_bytes = static_cast<std::int64_t>(fs::file_size(f, ec));
         job.mtime = mtime_ns(f);
@@ -1255,7 +1308,186 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
         set_inference_threads(s_->options.threads);
     if (!write_status) {
         return tl::unexpected(write_status.error().with_context(
-            fmt::format("writing to catalog '{}'", s_->options.db_path.string())));
+            fmt::format("writing to catalog '{}'", redact_uri(s_->options.db_path.string()))));
+    }
+    report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+}
+
+Result<IndexReport> Engine::index_shared(const IndexOptions& options) {
+    IngestQueue* queue = ingest_queue(*s_->catalog);
+    if (queue == nullptr) {
+        return make_error(ErrorCode::kNotSupported,
+                          "shared (distributed) ingest needs a PostgreSQL catalog (--db "
+                          "postgresql://...)");
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    std::string space = options.model.empty() ? default_model_name() : options.model;
+    EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* model, model(space));
+    space = model->info().name;
+    IndexReport report;
+
+    // 1. Queue the files (skipping those already embedded and unchanged).
+    if (!options.paths.empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_index_files(options.paths));
+        for (const auto& f : collected.skipped) log_warning("skipped '{}': {}", f.path, f.reason);
+        std::vector<fs::path>& files = collected.files;
+        report.counts.total = files.size();
+        std::vector<IngestJob> jobs;
+        for (const auto& f : files) {
+            auto key = item_key(f, options.root);
+            if (!key) {
+                report.counts.failed++;
+                report.counts.done++;
+                report.failures.push_back({catalog_path(f), key.error().message()});
+                continue;
+            }
+            std::error_code ec;
+            IngestJob job{*key, static_cast<std::int64_t>(fs::file_size(f, ec)), mtime_ns(f), 0};
+            if (!options.force) {
+                EARSHOT_ASSIGN_OR_RETURN(auto existing, s_->catalog->find_by_path(job.key));
+                if (existing && existing->size_bytes == job.size_bytes &&
+                    existing->mtime_ns == job.mtime_ns) {
+                    EARSHOT_ASSIGN_OR_RETURN(bool has,
+                                             s_->catalog->has_embedding(existing->id, space));
+                    if (has) {
+                        report.counts.unchanged++;
+                        report.counts.done++;
+                        continue;
+                    }
+                }
+            }
+            jobs.push_back(std::move(job));
+        }
+        EARSHOT_ASSIGN_OR_RETURN(auto queued, queue->enqueue_jobs(space, jobs, options.force));
+        log_info("queued {} file(s) of {} for '{}' ({} already queued or done)", queued.queued,
+                 files.size(), space, queued.skipped);
+    }
+    if (options.on_progress)
+        options.on_progress(report.counts);
+
+    // 2. Work: claim a batch, embed it with the threads, store it and mark it done in one
+    // transaction; a heartbeat thread renews the leases meanwhile.
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0)
+        std::snprintf(host, sizeof host, "host");
+    const std::string worker = fmt::format("{}:{}", host, static_cast<long>(getpid()));
+    const double lease_s = std::max(options.lease_s, 0.5);
+    std::mutex state_mu;
+    std::string state = "working";
+    std::atomic<bool> stop_heartbeat{false};
+    std::condition_variable heartbeat_cv;
+    auto beat = [&]() -> Status {
+        std::string st;
+        {
+            std::lock_guard lock(state_mu);
+            st = state;
+        }
+        return queue->heartbeat(worker, space, st, lease_s);
+    };
+    EARSHOT_RETURN_IF_ERROR(beat());
+    std::thread heartbeat([&] {
+        std::unique_lock lock(state_mu);
+        while (!stop_heartbeat.load()) {
+            heartbeat_cv.wait_for(lock, std::chrono::duration<double>(lease_s / 3.0));
+            if (stop_heartbeat.load())
+                break;
+            lock.unlock();
+            auto b = beat();
+            if (!b)
+                log_warning("worker {}: heartbeat failed: {}", worker, b.error().message());
+            lock.lock();
+        }
+    });
+    auto set_state = [&](const std::string& st) {
+        std::lock_guard lock(state_mu);
+        state = st;
+    };
+
+    const int n_threads =
+        std::max(1, s_->options.threads > 0 ? s_->options.threads : hardware_threads());
+    if (n_threads > 1)
+        set_inference_threads(1);
+    const std::size_t claim_n = std::max<std::size_t>(
+        1, std::min<std::size_t>(options.batch_size, static_cast<std::size_t>(2 * n_threads)));
+    Status status = ok_status();
+    for (;;) {
+        auto claimed = queue->claim_jobs(space, worker, claim_n, lease_s, options.max_attempts);
+        if (!claimed) {
+            status = tl::unexpected(claimed.error());
+            break;
+        }
+        if (claimed->empty()) {
+            auto counts = queue->job_counts(space);
+            if (!counts) {
+                status = tl::unexpected(counts.error());
+                break;
+            }
+            if (counts->queued == 0 && counts->running == 0)
+                break;
+            // Others hold the rest: wait for them to finish, or for their leases to expire.
+            set_state("waiting");
+            std::this_thread::sleep_for(
+                std::chrono::duration<double>(std::min(0.5, lease_s / 4.0)));
+            continue;
+        }
+        set_state("working");
+        const auto& jobs = *claimed;
+        std::vector<std::optional<Result<Catalog::PutRequest>>> results(jobs.size());
+        std::atomic<std::size_t> next{0};
+        auto work = [&] {
+            for (std::size_t i = next.fetch_add(1); i < jobs.size(); i = next.fetch_add(1)) {
+                IndexJob job;
+                job.file = key_file(jobs[i].key, options.root);
+                job.key = jobs[i].key;
+                std::error_code ec;
+                const auto size = fs::file_size(job.file, ec);
+                job.size_bytes = ec ? jobs[i].size_bytes : static_cast<std::int64_t>(size);
+                job.mtime = mtime_ns(job.file);
+                results[i] = process_file(job, *model, default_segmenting(model->info()));
+            }
+        };
+        std::vector<std::thread> threads;
+        const int n_batch_threads = std::min<int>(n_threads, static_cast<int>(jobs.size()));
+        for (int t = 1; t < n_batch_threads; ++t) threads.emplace_back(work);
+        work();
+        for (auto& t : threads) t.join();
+        std::vector<Catalog::PutRequest> done;
+        std::vector<JobFailure> failed;
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            auto& r = *results[i];
+            if (r) {
+                report.counts.audio_s += r->item.duration_s;
+                done.push_back(std::move(*r));
+            } else {
+                failed.push_back({jobs[i].key, r.error().message()});
+                log_warning("skipped '{}': {}", jobs[i].key, r.error().message());
+            }
+        }
+        auto ids = queue->finish_jobs(space, worker, done, failed);
+        if (!ids) {
+            status = tl::unexpected(ids.error());
+            break;
+        }
+        report.counts.added += done.size();
+        report.counts.failed += failed.size();
+        report.counts.done += jobs.size();
+        for (auto& f : failed) report.failures.push_back({f.key, f.reason});
+        report.counts.current = jobs.back().key;
+        if (options.on_progress)
+            options.on_progress(report.counts);
+    }
+    set_state(status ? "finished" : "failed");
+    stop_heartbeat = true;
+    heartbeat_cv.notify_all();
+    heartbeat.join();
+    (void)beat();
+    s_->invalidate();
+    if (n_threads > 1)
+        set_inference_threads(s_->options.threads);
+    if (!status) {
+        return tl::unexpected(status.error().with_context(fmt::format(
+            "worker {} on catalog '{}'", worker, redact_uri(s_->options.db_path.string()))));
     }
     report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return report;

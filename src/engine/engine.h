@@ -32,7 +32,8 @@ namespace earshot {
 const std::vector<std::string>& audio_extensions();
 
 struct EngineOptions {
-    std::filesystem::path db_path;     // catalog file
+    std::filesystem::path db_path;     // catalog file, or a PostgreSQL URI (open_catalog)
+    std::filesystem::path index_dir;   // ANN index files; empty = default_index_dir(db_path)
     std::filesystem::path models_dir;  // --models-dir (empty: default search path)
     int threads = 0;                   // 0 = all cores
     bool create_if_missing = false;    // index creates; search/list require an existing DB
@@ -74,6 +75,14 @@ struct IndexOptions {
     // Polled from the calling thread about every 100 ms while files are embedded; true stops the
     // run (Ctrl-C in the Python module): files in flight are dropped, finished ones committed.
     std::function<bool()> should_stop;
+    // Item keys relative to this folder (machines mounting a library at different paths share
+    // items); empty = absolute paths. Files outside root are reported as failures.
+    std::filesystem::path root;
+    // PostgreSQL catalogs (distributed ingest, docs/scaling.md): files become jobs that every
+    // `index`/`worker` process on the catalog claims in turn; a claim is leased for lease_s and
+    // renewed while the process lives; a job whose worker was lost max_attempts times fails.
+    double lease_s = 60.0;
+    int max_attempts = 3;
 };
 
 // How stored segments are cut. window_s == 0: the model's own segments.
@@ -173,7 +182,13 @@ struct ReindexReport {
     std::filesystem::path file;  // empty for flat (not persisted)
 };
 
-// Where the ANN index of (space, metric, spec) lives: "<db>.idx/<space>.<metric>.<spec>.esix".
+// Folder of a catalog's ANN index files: "<db>.idx" for an SQLite file; for a PostgreSQL URI a
+// local cache folder, "$XDG_CACHE_HOME/earshot/pg-<16 hex digits of a hash of the URI without
+// password>" (XDG_CACHE_HOME defaults to ~/.cache).
+std::filesystem::path default_index_dir(const std::string& db);
+
+// Where the ANN index of (space, metric, spec) lives: "<db>.idx/<space>.<metric>.<spec>.esix"
+// (the folder is default_index_dir(db_path)).
 std::filesystem::path index_file_path(const std::filesystem::path& db_path,
                                       const std::string& space,
                                       Metric metric,
@@ -191,6 +206,11 @@ public:
     // resumes where it stopped. Errors: kInvalidArgument (unknown model, no such path),
     // kNotFound (weights missing), kIoError (catalog writes).
     Result<IndexReport> index(const IndexOptions& options);
+    // PostgreSQL catalogs: with options.paths, queues the files as jobs, then (with or without
+    // paths) embeds claimed jobs of the space until none is queued or running anywhere. index()
+    // does this by itself for such catalogs; `earshot worker` calls it with no paths.
+    // kNotSupported for SQLite catalogs.
+    Result<IndexReport> index_shared(const IndexOptions& options);
 
     // Embeds an audio file (indexed or not) and returns the k most similar catalog items; the
     // query file itself (same path, or same content hash) is left out.

@@ -5,12 +5,15 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "pg_cluster.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -79,8 +82,9 @@ void expect_same_item(const ItemRecord& a, const ItemRecord& b) {
     EXPECT_EQ(a.labels, b.labels);
 }
 
-std::unique_ptr<Catalog> open_ok(const fs::path& path, const CatalogOptions& options = {}) {
-    auto c = Catalog::open(path, options);
+// Opens an SQLite file or a PostgreSQL URI (open_catalog).
+std::unique_ptr<Catalog> open_ok(const std::string& path, const CatalogOptions& options = {}) {
+    auto c = open_catalog(path, options);
     EXPECT_TRUE(c) << c.error().to_string();
     return c ? std::move(*c) : nullptr;
 }
@@ -162,6 +166,52 @@ void expect_same_snapshot(const Snapshot& a, const Snapshot& b) {
     }
 }
 
+// The tests that apply to every backend run once per backend: this binary's instantiation
+// (end of file) picks SQLite, or PostgreSQL in earshot_catalog_pg_tests (label `postgres`),
+// which starts a throwaway cluster (tests/pg_cluster.h) and gives each test a fresh database.
+enum class Backend { kSqlite, kPostgres };
+
+class CatalogBackendTest : public ::testing::TestWithParam<Backend> {
+protected:
+    bool pg() const { return GetParam() == Backend::kPostgres; }
+    // A fresh catalog location for this test (the same for the same name).
+    std::string loc(const std::string& name = "c") {
+        auto it = locations_.find(name);
+        if (it != locations_.end())
+            return it->second;
+        std::string l;
+        if (pg()) {
+            auto& cluster = testing::PgCluster::shared();
+            EXPECT_TRUE(cluster.ok()) << cluster.error();
+            static int counter = 0;
+            const std::string db =
+                "t" + std::to_string(getpid()) + "_" + std::to_string(++counter) + "_" + name;
+            l = cluster.create_database(db);
+            databases_[l] = db;
+        } else {
+            l = (dir_ / (name + ".db")).string();
+        }
+        locations_[name] = l;
+        return l;
+    }
+    // A count(*) query run outside the catalog (sqlite3 or psql).
+    std::int64_t count_sql(const std::string& location, const std::string& sql) {
+        if (!pg())
+            return raw_count(location, sql);
+        const std::string out = testing::PgCluster::shared().psql(databases_[location], sql);
+        try {
+            return std::stoll(out);
+        } catch (const std::exception&) {
+            ADD_FAILURE() << sql << ": " << out;
+            return -1;
+        }
+    }
+
+    TempDir dir_;
+    std::map<std::string, std::string> locations_;
+    std::map<std::string, std::string> databases_;
+};
+
 TEST(CatalogTest, CreatesWalFileWithApplicationIdAndMeta) {
     TempDir dir;
     const fs::path path = dir / "sub" / "catalog.db";
@@ -189,9 +239,8 @@ TEST(CatalogTest, MissingFileWithoutCreateIsNotFound) {
     EXPECT_FALSE(fs::exists(dir / "nope.db"));
 }
 
-TEST(CatalogTest, ItemFieldsRoundTrip) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, ItemFieldsRoundTrip) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     ItemRecord item = make_item("/music/a.flac", 3);
     item.title = "Ünïcödé \"quotes\" 'and' ; DROP TABLE items;";
@@ -219,9 +268,8 @@ TEST(CatalogTest, ItemFieldsRoundTrip) {
     EXPECT_EQ(not_found.error().code(), ErrorCode::kNotFound);
 }
 
-TEST(CatalogTest, VectorsRoundTripBitExact) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, VectorsRoundTripBitExact) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     std::vector<float> v = random_vector(rng, 37);
     v[0] = -0.0f;
@@ -254,9 +302,8 @@ TEST(CatalogTest, VectorsRoundTripBitExact) {
     EXPECT_EQ(no_space.error().code(), ErrorCode::kNotFound);
 }
 
-TEST(CatalogTest, LoadEmbeddingsReturnsAllRowsOrderedById) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, LoadEmbeddingsReturnsAllRowsOrderedById) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     std::vector<std::vector<float>> vectors;
     std::vector<std::int64_t> ids;
@@ -284,9 +331,8 @@ TEST(CatalogTest, LoadEmbeddingsReturnsAllRowsOrderedById) {
     EXPECT_EQ(other->dim, 8);
 }
 
-TEST(CatalogTest, SegmentsRoundTrip) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, SegmentsRoundTrip) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     Matrix seg = random_matrix(rng, 5, 12);
     auto times = segment_times(5);
@@ -308,9 +354,8 @@ TEST(CatalogTest, SegmentsRoundTrip) {
     EXPECT_TRUE(none->second.empty());
 }
 
-TEST(CatalogTest, UpsertKeepsIdAndReplacesVectorAndSegments) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, UpsertKeepsIdAndReplacesVectorAndSegments) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     auto first = c->put_item(make_item("/a.wav", 1), "s", random_vector(rng, 8),
                              random_matrix(rng, 4, 8), segment_times(4));
@@ -345,9 +390,8 @@ TEST(CatalogTest, UpsertKeepsIdAndReplacesVectorAndSegments) {
     EXPECT_EQ(c->get_segments(*first, "s")->first.n_rows, 2u);
 }
 
-TEST(CatalogTest, RemoveCascadesToEmbeddingsAndSegments) {
-    TempDir dir;
-    const fs::path path = dir / "c.db";
+TEST_P(CatalogBackendTest, RemoveCascadesToEmbeddingsAndSegments) {
+    const std::string path = loc();
     std::mt19937 rng(1234);
     std::int64_t a = 0;
     std::int64_t b = 0;
@@ -372,15 +416,14 @@ TEST(CatalogTest, RemoveCascadesToEmbeddingsAndSegments) {
         EXPECT_TRUE(c->check_integrity());
     }
     EXPECT_EQ(
-        raw_count(path, "SELECT count(*) FROM embeddings WHERE item_id = " + std::to_string(a)), 0);
-    EXPECT_EQ(raw_count(path, "SELECT count(*) FROM segments WHERE item_id = " + std::to_string(a)),
+        count_sql(path, "SELECT count(*) FROM embeddings WHERE item_id = " + std::to_string(a)), 0);
+    EXPECT_EQ(count_sql(path, "SELECT count(*) FROM segments WHERE item_id = " + std::to_string(a)),
               0);
-    EXPECT_EQ(raw_count(path, "SELECT count(*) FROM segments"), 2);
+    EXPECT_EQ(count_sql(path, "SELECT count(*) FROM segments"), 2);
 }
 
-TEST(CatalogTest, RemovedIdsAreNotReused) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, RemovedIdsAreNotReused) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     auto a = *c->put_item(make_item("/a"), "s", random_vector(rng, 4), Matrix(), {});
     ASSERT_TRUE(c->remove_items({a}));
@@ -388,9 +431,8 @@ TEST(CatalogTest, RemovedIdsAreNotReused) {
     EXPECT_GT(b, a);
 }
 
-TEST(CatalogTest, DimMismatchIsRejectedAndNothingChanges) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, DimMismatchIsRejectedAndNothingChanges) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     ASSERT_TRUE(c->put_item(make_item("/a", 1), "s", random_vector(rng, 8),
                             random_matrix(rng, 2, 8), segment_times(2)));
@@ -408,9 +450,8 @@ TEST(CatalogTest, DimMismatchIsRejectedAndNothingChanges) {
     expect_same_snapshot(before, take_snapshot(*c, "s"));
 }
 
-TEST(CatalogTest, InvalidInputsAreRejected) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, InvalidInputsAreRejected) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     auto code = [](const auto& r) { return r.error().code(); };
     auto v = random_vector(rng, 4);
@@ -435,9 +476,8 @@ TEST(CatalogTest, InvalidInputsAreRejected) {
     EXPECT_EQ(neg.error().code(), ErrorCode::kInvalidArgument);
 }
 
-TEST(CatalogTest, PutItemsAssignsIdsInOrder) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, PutItemsAssignsIdsInOrder) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     std::vector<Catalog::PutRequest> batch;
     for (int i = 0; i < 32; ++i) {
@@ -465,9 +505,8 @@ TEST(CatalogTest, PutItemsAssignsIdsInOrder) {
     EXPECT_EQ((*spaces)[0].n_segments, 64);
 }
 
-TEST(CatalogTest, PutItemsFailingMidwayLeavesCatalogExactlyAsBefore) {
-    TempDir dir;
-    const fs::path path = dir / "c.db";
+TEST_P(CatalogBackendTest, PutItemsFailingMidwayLeavesCatalogExactlyAsBefore) {
+    const std::string path = loc();
     auto c = open_ok(path);
     std::mt19937 rng(1234);
     ASSERT_TRUE(c->put_item(make_item("/keep", 1), "m", random_vector(rng, 16),
@@ -506,9 +545,8 @@ TEST(CatalogTest, PutItemsFailingMidwayLeavesCatalogExactlyAsBefore) {
     EXPECT_EQ(*reopened->count_items(), 3);
 }
 
-TEST(CatalogTest, ReopenPersistsEverything) {
-    TempDir dir;
-    const fs::path path = dir / "c.db";
+TEST_P(CatalogBackendTest, ReopenPersistsEverything) {
+    const std::string path = loc();
     std::mt19937 rng(1234);
     auto v = random_vector(rng, 32);
     Matrix seg = random_matrix(rng, 3, 32);
@@ -526,9 +564,8 @@ TEST(CatalogTest, ReopenPersistsEverything) {
     EXPECT_TRUE(c->check_integrity());
 }
 
-TEST(CatalogTest, ReadOnlyOpenReadsButCannotWrite) {
-    TempDir dir;
-    const fs::path path = dir / "c.db";
+TEST_P(CatalogBackendTest, ReadOnlyOpenReadsButCannotWrite) {
+    const std::string path = loc();
     std::mt19937 rng(1234);
     {
         auto c = open_ok(path);
@@ -589,7 +626,7 @@ TEST(CatalogTest, GarbageAfterValidSqliteHeaderIsCorruption) {
     EXPECT_EQ(c.error().code(), ErrorCode::kCorruption) << c.error().to_string();
 }
 
-void write_sample_catalog(const fs::path& path, int n_items) {
+void write_sample_catalog(const std::string& path, int n_items) {
     auto c = open_ok(path);
     ASSERT_TRUE(c);
     std::mt19937 rng(1234);
@@ -696,17 +733,15 @@ TEST(CatalogTest, NewerSchemaVersionIsNotSupported) {
     EXPECT_EQ(c2.error().code(), ErrorCode::kNotSupported);
 }
 
-TEST(CatalogTest, CheckIntegrityPassesOnHealthyCatalog) {
-    TempDir dir;
-    write_sample_catalog(dir / "c.db", 20);
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, CheckIntegrityPassesOnHealthyCatalog) {
+    write_sample_catalog(loc(), 20);
+    auto c = open_ok(loc());
     auto st = c->check_integrity();
     EXPECT_TRUE(st) << st.error().to_string();
 }
 
-TEST(CatalogTest, ListAndCountFilterCaseInsensitivelyAndEscapeWildcards) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, ListAndCountFilterCaseInsensitivelyAndEscapeWildcards) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     auto put = [&](const std::string& path, const std::string& title, const std::string& artist,
                    const std::string& labels) {
@@ -758,9 +793,8 @@ TEST(CatalogTest, ListAndCountFilterCaseInsensitivelyAndEscapeWildcards) {
     EXPECT_EQ(c->list_items(0, 2, ".wav")->size(), 2u);
 }
 
-TEST(CatalogTest, StatsSumItemsAndSpaces) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, StatsSumItemsAndSpaces) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     auto empty = c->stats();
     ASSERT_TRUE(empty);
@@ -788,9 +822,8 @@ TEST(CatalogTest, StatsSumItemsAndSpaces) {
     EXPECT_EQ(st->spaces[1].n_segments, 0);
 }
 
-TEST(CatalogTest, ConcurrentReadersAndAWriterOnOneObject) {
-    TempDir dir;
-    auto c = open_ok(dir / "c.db");
+TEST_P(CatalogBackendTest, ConcurrentReadersAndAWriterOnOneObject) {
+    auto c = open_ok(loc());
     std::mt19937 rng(1234);
     std::vector<Catalog::PutRequest> batch;
     for (int i = 0; i < 100; ++i) {
@@ -825,9 +858,8 @@ TEST(CatalogTest, ConcurrentReadersAndAWriterOnOneObject) {
     EXPECT_EQ(*c->count_items(), 150);
 }
 
-TEST(CatalogTest, TwoObjectsOnTheSameFileSeeEachOthersWrites) {
-    TempDir dir;
-    const fs::path path = dir / "c.db";
+TEST_P(CatalogBackendTest, TwoObjectsOnTheSameFileSeeEachOthersWrites) {
+    const std::string path = loc();
     auto a = open_ok(path);
     auto b = open_ok(path);
     ASSERT_TRUE(a && b);
@@ -875,10 +907,10 @@ namespace earshot {
 namespace {
 
 // Schema v2 (#4): every write to a space's vectors bumps its generation; rows remember theirs.
-TEST(CatalogGenerationTest, WritesBumpGenerationAndChangedRowsAreListed) {
-    auto cat = Catalog::open(":memory:");
+TEST_P(CatalogBackendTest, WritesBumpGenerationAndChangedRowsAreListed) {
+    auto cat = open_ok(loc());
     ASSERT_TRUE(cat);
-    auto& c = **cat;
+    auto& c = *cat;
     EXPECT_EQ(c.space_state("s").error().code(), ErrorCode::kNotFound);
     EXPECT_EQ(c.space_generation("s").error().code(), ErrorCode::kNotFound);
     std::mt19937 rng(1234);
@@ -918,6 +950,18 @@ TEST(CatalogGenerationTest, WritesBumpGenerationAndChangedRowsAreListed) {
     EXPECT_TRUE(all->vectors.data.empty());
     EXPECT_EQ(c.load_embeddings_since("nope", -1, false).error().code(), ErrorCode::kNotFound);
 }
+
+#ifdef EARSHOT_TEST_POSTGRES
+INSTANTIATE_TEST_SUITE_P(Postgres,
+                         CatalogBackendTest,
+                         ::testing::Values(Backend::kPostgres),
+                         [](const auto&) { return std::string("pg"); });
+#else
+INSTANTIATE_TEST_SUITE_P(Sqlite,
+                         CatalogBackendTest,
+                         ::testing::Values(Backend::kSqlite),
+                         [](const auto&) { return std::string("sqlite"); });
+#endif
 
 }  // namespace
 }  // namespace earshot

@@ -1,0 +1,462 @@
+// PostgreSQL-only catalog tests (label `postgres`): schema creation and migration, foreign and
+// newer databases, lost connections, and the ingest job queue. Each test gets a fresh database on
+// the throwaway cluster of tests/pg_cluster.h.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "catalog/catalog.h"
+#include "catalog/catalog_copy.h"
+#include "catalog/ingest_queue.h"
+#include "pg_cluster.h"
+#include "test_support.h"
+
+namespace earshot {
+namespace {
+
+using testing::PgCluster;
+
+std::string fresh_db(const std::string& name) {
+    auto& cluster = PgCluster::shared();
+    EXPECT_TRUE(cluster.ok()) << cluster.error();
+    static int counter = 0;
+    return "p" + std::to_string(getpid()) + "_" + std::to_string(++counter) + "_" + name;
+}
+
+std::unique_ptr<Catalog> open_pg(const std::string& db, const CatalogOptions& o = {}) {
+    auto c = open_catalog(PgCluster::shared().uri(db), o);
+    EXPECT_TRUE(c) << c.error().to_string();
+    return c ? std::move(*c) : nullptr;
+}
+
+Catalog::PutRequest request(const std::string& path, float seed, std::size_t dim = 8) {
+    Catalog::PutRequest r;
+    r.item.path = path;
+    r.item.name = path;
+    r.item.duration_s = 1.0;
+    for (std::size_t i = 0; i < dim; ++i) r.vector.push_back(seed + static_cast<float>(i));
+    return r;
+}
+
+TEST(CatalogPgTest, CreatesVersionedSchemaOnFirstUse) {
+    const std::string db = fresh_db("schema");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    {
+        CatalogOptions no_create;
+        no_create.create_if_missing = false;
+        auto c = open_catalog(pg.uri(db), no_create);
+        ASSERT_FALSE(c);
+        EXPECT_EQ(c.error().code(), ErrorCode::kNotFound) << c.error().to_string();
+    }
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->path().string(), pg.uri(db));
+    EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+              std::to_string(kCatalogSchemaVersion));
+    EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'magic'"), "earshot-catalog");
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "7");
+    // Opening again (and concurrently from two objects) leaves the schema as it is.
+    auto c2 = open_pg(db);
+    ASSERT_TRUE(c2);
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM meta"), "3");
+    EXPECT_TRUE(ingest_queue(*c) != nullptr);
+}
+
+TEST(CatalogPgTest, MissingDatabaseAndUnreachableServerAreClearErrors) {
+    auto& pg = PgCluster::shared();
+    ASSERT_TRUE(pg.ok()) << pg.error();
+    auto missing = open_catalog(pg.uri("no_such_database"));
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound) << missing.error().to_string();
+    EXPECT_NE(missing.error().message().find("no_such_database"), std::string::npos);
+    auto down = open_catalog("postgresql://postgres@/x?host=/nonexistent-socket-dir&port=1");
+    ASSERT_FALSE(down);
+    EXPECT_EQ(down.error().code(), ErrorCode::kUnavailable) << down.error().to_string();
+    EXPECT_EQ(redact_uri("postgresql://me:secret@db.example:5432/lib"),
+              "postgresql://me:***@db.example:5432/lib");
+    EXPECT_EQ(redact_uri("postgresql://me@h/lib?password=secret&sslmode=require"),
+              "postgresql://me@h/lib?password=***&sslmode=require");
+    EXPECT_TRUE(is_postgres_uri("postgres://h/db"));
+    EXPECT_FALSE(is_postgres_uri("lib.earshot"));
+}
+
+TEST(CatalogPgTest, ForeignDatabaseIsCorruptionAndUntouched) {
+    const std::string db = fresh_db("foreign");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    pg.psql(db, "CREATE TABLE t(x int); INSERT INTO t VALUES (1)");
+    auto c = open_catalog(pg.uri(db));
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::kCorruption);
+    EXPECT_NE(c.error().message().find("not an earshot catalog"), std::string::npos);
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "1");
+}
+
+TEST(CatalogPgTest, NewerSchemaVersionIsNotSupported) {
+    const std::string db = fresh_db("newer");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    { ASSERT_TRUE(open_pg(db)); }
+    pg.psql(db, "UPDATE meta SET value = '" + std::to_string(kCatalogSchemaVersion + 1) +
+                    "' WHERE key = 'schema_version'");
+    auto c = open_catalog(pg.uri(db));
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code(), ErrorCode::kNotSupported);
+    EXPECT_NE(c.error().message().find("newer"), std::string::npos) << c.error().message();
+}
+
+TEST(CatalogPgTest, MigratesAVersion1Catalog) {
+    const std::string db = fresh_db("v1");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    std::int64_t id = 0;
+    {
+        auto c = open_pg(db);
+        ASSERT_TRUE(c);
+        auto r = request("/a.wav", 1.0f);
+        id = *c->put_item(r.item, "s", r.vector, Matrix(), {});
+    }
+    // Turn it into exactly the version 1 schema.
+    ASSERT_EQ(pg.psql(db,
+                      "DROP TRIGGER embeddings_stamp ON embeddings; "
+                      "DROP TRIGGER embeddings_deleted ON embeddings; "
+                      "DROP FUNCTION earshot_embeddings_stamp(); "
+                      "DROP FUNCTION earshot_embeddings_deleted(); "
+                      "ALTER TABLE spaces DROP COLUMN generation; "
+                      "ALTER TABLE embeddings DROP COLUMN generation; "
+                      "DROP TABLE ingest_jobs; DROP TABLE ingest_workers; "
+                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+                  .rfind("ERROR", 0),
+              std::string::npos);
+    CatalogOptions ro;
+    ro.read_only = true;
+    auto old = open_catalog(pg.uri(db), ro);
+    ASSERT_FALSE(old);
+    EXPECT_EQ(old.error().code(), ErrorCode::kNotSupported);
+
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+              std::to_string(kCatalogSchemaVersion));
+    auto v = c->get_embedding(id, "s");
+    ASSERT_TRUE(v);
+    EXPECT_EQ((*v)[0], 1.0f);
+    const std::int64_t g0 = *c->space_generation("s");
+    auto r = request("/b.wav", 2.0f);
+    ASSERT_TRUE(c->put_item(r.item, "s", r.vector, Matrix(), {}));
+    EXPECT_GT(*c->space_generation("s"), g0);
+    EXPECT_EQ(c->load_embeddings_since("s", g0, false)->ids.size(), 1u);
+}
+
+TEST(CatalogPgTest, ReconnectsAfterTheServerRestarts) {
+    const std::string db = fresh_db("restart");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto r = request("/before.wav", 1.0f);
+    ASSERT_TRUE(c->put_item(r.item, "s", r.vector, Matrix(), {}));
+    ASSERT_TRUE(pg.stop());
+    // The server comes back while the next call waits for it.
+    std::thread restarter([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        pg.start();
+    });
+    std::vector<Catalog::PutRequest> batch = {request("/after1.wav", 2.0f),
+                                              request("/after2.wav", 3.0f)};
+    auto ids = c->put_items("s", batch);
+    restarter.join();
+    ASSERT_TRUE(ids) << ids.error().to_string();
+    EXPECT_EQ(*c->count_items(), 3);
+    EXPECT_EQ(c->load_embeddings("s")->ids.size(), 3u);
+}
+
+TEST(CatalogPgTest, ServerDownGivesUnavailableAndNoHalfWrittenItem) {
+    const std::string db = fresh_db("down");
+    auto& pg = PgCluster::shared();
+    pg.create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto r = request("/a.wav", 1.0f);
+    ASSERT_TRUE(c->put_item(r.item, "s", r.vector, Matrix(), {}));
+    ASSERT_TRUE(pg.stop());
+    setenv("EARSHOT_PG_RECONNECT_S", "1", 1);
+    auto big = request("/b.wav", 2.0f);
+    big.segments = Matrix(3, 8);
+    big.segment_times = {{0, 1}, {1, 2}, {2, 3}};
+    auto w = c->put_item(big.item, "s", big.vector, big.segments, big.segment_times);
+    unsetenv("EARSHOT_PG_RECONNECT_S");
+    ASSERT_FALSE(w);
+    EXPECT_EQ(w.error().code(), ErrorCode::kUnavailable) << w.error().to_string();
+    EXPECT_NE(w.error().message().find("reconnect"), std::string::npos) << w.error().message();
+    ASSERT_TRUE(pg.start());
+    EXPECT_EQ(*c->count_items(), 1);
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM segments"), "0");
+}
+
+// --- migrate (copy_catalog) ------------------------------------------------------------------
+
+TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
+    testing::TempDir dir;
+    const std::string sqlite_path = (dir / "lib.earshot").string();
+    std::mt19937 rng(7);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    auto vec = [&](std::size_t n) {
+        std::vector<float> v(n);
+        for (float& x : v) x = dist(rng);
+        return v;
+    };
+    {
+        auto src = open_catalog(sqlite_path);
+        ASSERT_TRUE(src);
+        for (int i = 0; i < 300; ++i) {
+            ItemRecord item;
+            item.path = "/lib/f" + std::to_string(i) + ".wav";
+            item.name = "f" + std::to_string(i) + ".wav";
+            item.duration_s = 0.1 * i + 1.0 / 3.0;
+            item.size_bytes = 1000 + i;
+            item.mtime_ns = 1700000000123456789LL + i;
+            item.title = "Ünïcödé " + std::to_string(i);
+            item.labels = "dog,bark";
+            const std::size_t n_seg = static_cast<std::size_t>(i % 4);
+            Matrix seg(n_seg, 16);
+            for (float& x : seg.data) x = dist(rng);
+            std::vector<SegmentRecord> times;
+            for (std::size_t k = 0; k < n_seg; ++k) {
+                const double t = 0.5 * static_cast<double>(k);
+                times.push_back({t, t + 0.96});
+            }
+            ASSERT_TRUE((*src)->put_item(item, "mn04", vec(16), seg, times));
+            if (i % 3 == 0) {
+                ASSERT_TRUE((*src)->put_item(item, "yamnet", vec(24), Matrix(), {}));
+            }
+        }
+        auto v = vec(16);
+        v[0] = -0.0f;
+        v[1] = std::numeric_limits<float>::denorm_min();
+        ItemRecord odd;
+        odd.path = "/lib/odd.wav";
+        ASSERT_TRUE((*src)->put_item(odd, "mn04", v, Matrix(), {}));
+    }
+    const std::string db = fresh_db("migrate");
+    PgCluster::shared().create_database(db);
+    auto src = open_catalog(sqlite_path);
+    auto pg = open_pg(db);
+    ASSERT_TRUE(src && pg);
+    auto rep = copy_catalog(**src, *pg);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->items, 301);
+    EXPECT_EQ(rep->vectors, 301 + 100);
+    EXPECT_EQ(rep->segments, 75 * (1 + 2 + 3));
+    EXPECT_EQ(rep->skipped, 0);
+
+    // And back into a fresh SQLite file.
+    const std::string back_path = (dir / "back.earshot").string();
+    auto back = open_catalog(back_path);
+    ASSERT_TRUE(back);
+    ASSERT_TRUE(copy_catalog(*pg, **back));
+
+    for (Catalog* c : {pg.get(), back->get()}) {
+        EXPECT_EQ(*c->count_items(), 301);
+        auto a = (*src)->spaces();
+        auto b = c->spaces();
+        ASSERT_EQ(a->size(), b->size());
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            EXPECT_EQ((*a)[i].space, (*b)[i].space);
+            EXPECT_EQ((*a)[i].dim, (*b)[i].dim);
+            EXPECT_EQ((*a)[i].n_items, (*b)[i].n_items);
+            EXPECT_EQ((*a)[i].n_segments, (*b)[i].n_segments);
+        }
+        const std::vector<ItemRecord> src_items = (*src)->list_items(0, -1).value();
+        for (const auto& item : src_items) {
+            auto other = c->find_by_path(item.path);
+            ASSERT_TRUE(other && other->has_value()) << item.path;
+            const ItemRecord& o = **other;
+            EXPECT_EQ(o.name, item.name);
+            EXPECT_EQ(o.duration_s, item.duration_s);
+            EXPECT_EQ(o.size_bytes, item.size_bytes);
+            EXPECT_EQ(o.mtime_ns, item.mtime_ns);
+            EXPECT_EQ(o.title, item.title);
+            EXPECT_EQ(o.labels, item.labels);
+            for (const std::string space : {"mn04", "yamnet"}) {
+                auto va = (*src)->get_embedding(item.id, space);
+                auto vb = c->get_embedding(o.id, space);
+                ASSERT_EQ(va.has_value(), vb.has_value());
+                if (va) {
+                    ASSERT_EQ(va->size(), vb->size());
+                    EXPECT_EQ(std::memcmp(va->data(), vb->data(), va->size() * 4), 0);
+                }
+                auto sa = (*src)->get_segments(item.id, space);
+                auto sb = c->get_segments(o.id, space);
+                ASSERT_EQ(sa->first.data.size(), sb->first.data.size());
+                if (!sa->first.data.empty()) {
+                    EXPECT_EQ(std::memcmp(sa->first.data.data(), sb->first.data.data(),
+                                          sa->first.data.size() * 4),
+                              0);
+                }
+                ASSERT_EQ(sa->second.size(), sb->second.size());
+                for (std::size_t k = 0; k < sa->second.size(); ++k) {
+                    EXPECT_EQ(sa->second[k].start_s, sb->second[k].start_s);
+                    EXPECT_EQ(sa->second[k].end_s, sb->second[k].end_s);
+                }
+            }
+        }
+    }
+}
+
+// --- ingest queue ------------------------------------------------------------------------------
+
+std::vector<IngestJob> jobs_for(int n) {
+    std::vector<IngestJob> jobs;
+    for (int i = 0; i < n; ++i) {
+        char key[32];
+        std::snprintf(key, sizeof key, "dir/f%04d.wav", i);
+        jobs.push_back({key, 100 + i, 1000 + i, 0});
+    }
+    return jobs;
+}
+
+TEST(IngestQueuePgTest, ConcurrentWorkersClaimDisjointJobsAndFinishEachOnce) {
+    const std::string db = fresh_db("claims");
+    PgCluster::shared().create_database(db);
+    auto setup = open_pg(db);
+    ASSERT_TRUE(setup);
+    auto* q = ingest_queue(*setup);
+    ASSERT_TRUE(q);
+    auto rep = q->enqueue_jobs("s", jobs_for(200), false);
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->queued, 200);
+    // Enqueuing again (another `index` process on the same folder) adds nothing.
+    EXPECT_EQ(q->enqueue_jobs("s", jobs_for(200), false)->skipped, 200);
+
+    std::mutex mu;
+    std::multiset<std::string> claimed;
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 4; ++w) {
+        threads.emplace_back([&, w] {
+            auto c = open_pg(db);
+            if (!c) {
+                ++errors;
+                return;
+            }
+            auto* wq = ingest_queue(*c);
+            const std::string name = "worker" + std::to_string(w);
+            for (;;) {
+                auto jobs = wq->claim_jobs("s", name, 7, 60, 3);
+                if (!jobs) {
+                    ++errors;
+                    return;
+                }
+                if (jobs->empty())
+                    return;
+                std::vector<Catalog::PutRequest> done;
+                for (const auto& j : *jobs) {
+                    done.push_back(request(j.key, static_cast<float>(j.size_bytes)));
+                    std::lock_guard lock(mu);
+                    claimed.insert(j.key);
+                }
+                if (!wq->finish_jobs("s", name, done, {}))
+                    ++errors;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(errors.load(), 0);
+    EXPECT_EQ(claimed.size(), 200u);
+    EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 200u);
+    auto counts = q->job_counts("s");
+    ASSERT_TRUE(counts);
+    EXPECT_EQ(counts->done, 200);
+    EXPECT_EQ(counts->queued + counts->running + counts->failed, 0);
+    EXPECT_EQ(*setup->count_items(), 200);
+    EXPECT_TRUE(q->pending_spaces()->empty());
+}
+
+TEST(IngestQueuePgTest, ExpiredLeasesAreClaimedAgainAndLostJobsFailAfterMaxAttempts) {
+    const std::string db = fresh_db("lease");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs_for(3), false));
+    auto first = q->claim_jobs("s", "dead", 10, 0.3, 2);
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->size(), 3u);
+    // Leased: nobody else gets them.
+    EXPECT_TRUE(q->claim_jobs("s", "other", 10, 0.3, 2)->empty());
+    EXPECT_EQ(q->job_counts("s")->running, 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto second = q->claim_jobs("s", "other", 10, 0.3, 2);
+    ASSERT_TRUE(second);
+    ASSERT_EQ(second->size(), 3u);
+    EXPECT_EQ((*second)[0].attempts, 2);
+    // A live worker's heartbeat keeps its lease.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSERT_TRUE(q->heartbeat("other", "s", "working", 0.3));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(q->claim_jobs("s", "third", 10, 0.3, 2)->empty());
+    // Lost again: with max_attempts 2 they are failed, not retried forever.
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_TRUE(q->claim_jobs("s", "third", 10, 0.3, 2)->empty());
+    auto counts = q->job_counts("s");
+    EXPECT_EQ(counts->failed, 3);
+    auto failed = q->failed_jobs("s", 10);
+    ASSERT_EQ(failed->size(), 3u);
+    EXPECT_NE((*failed)[0].reason.find("lost 2 times"), std::string::npos) << (*failed)[0].reason;
+    auto workers = q->workers();
+    ASSERT_TRUE(workers);
+    ASSERT_EQ(workers->size(), 1u);
+    EXPECT_EQ((*workers)[0].name, "other");
+    EXPECT_EQ((*workers)[0].state, "working");
+}
+
+TEST(IngestQueuePgTest, FailedFileIsRecordedOnceAndQueuedAgainOnlyWhenChanged) {
+    const std::string db = fresh_db("failed");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    auto jobs = jobs_for(2);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs, false));
+    auto claimed = q->claim_jobs("s", "w", 10, 60, 3);
+    ASSERT_EQ(claimed->size(), 2u);
+    ASSERT_TRUE(q->heartbeat("w", "s", "working", 60));
+    auto ids = q->finish_jobs("s", "w", {request(jobs[0].key, 1.0f)},
+                              {{jobs[1].key, "cannot decode: invalid data"}});
+    ASSERT_TRUE(ids) << ids.error().to_string();
+    EXPECT_EQ(ids->size(), 1u);
+    auto failed = q->failed_jobs("", 10);
+    ASSERT_EQ(failed->size(), 1u);
+    EXPECT_EQ((*failed)[0].key, jobs[1].key);
+    EXPECT_EQ((*failed)[0].reason, "cannot decode: invalid data");
+    EXPECT_EQ((*q->workers())[0].done, 1);
+    EXPECT_EQ((*q->workers())[0].failed, 1);
+
+    // Same files again: nothing to do.
+    auto again = q->enqueue_jobs("s", jobs, false);
+    EXPECT_EQ(again->queued, 0);
+    EXPECT_TRUE(q->claim_jobs("s", "w", 10, 60, 3)->empty());
+    // The bad file changed: queued again. A removed item's done job is queued again too.
+    jobs[1].mtime_ns += 1;
+    ASSERT_TRUE(c->remove_items(*ids));
+    again = q->enqueue_jobs("s", jobs, false);
+    EXPECT_EQ(again->queued, 2);
+    EXPECT_EQ(q->job_counts("s")->queued, 2);
+    // force re-queues everything not running.
+    auto forced = q->enqueue_jobs("s", jobs, true);
+    EXPECT_EQ(forced->queued, 0);  // both still queued
+    EXPECT_EQ(q->job_counts("")->queued, 2);
+}
+
+}  // namespace
+}  // namespace earshot
