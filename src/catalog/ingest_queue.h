@@ -68,7 +68,9 @@ public:
                                                       double lease_s,
                                                       int max_attempts) = 0;
     // In one transaction: stores the embedded items (as Catalog::put_items) and marks their jobs
-    // done, marks `failed` jobs failed with their reason. Returns the item ids.
+    // done, marks `failed` jobs failed with their reason — only for jobs this worker still holds
+    // (one whose lease expired and that another worker claimed is left to that worker). Returns
+    // the ids of the items stored.
     virtual Result<std::vector<std::int64_t>> finish_jobs(
         const std::string& space,
         const std::string& worker,

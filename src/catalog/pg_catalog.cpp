@@ -974,26 +974,36 @@ public:
         return locked("finish_jobs", [&]() -> Result<std::vector<std::int64_t>> {
             PgTransaction tx(*conn_);
             EARSHOT_RETURN_IF_ERROR(tx.begin());
-            EARSHOT_ASSIGN_OR_RETURN(auto ids, put_many(space, done));
+            // Only jobs this worker still holds are finished here: one whose lease expired (a
+            // stalled worker) and that another worker claimed belongs to that worker now, which
+            // stores it; storing and counting it here too would embed a file twice.
+            std::vector<PutRequest> owned;
             for (const PutRequest& r : done) {
-                EARSHOT_RETURN_IF_ERROR(conn_->exec(
-                    "UPDATE ingest_jobs SET state = 'done', lease_until = NULL, error = '', "
-                    "updated_at = now() WHERE space = $1 AND key = $2",
-                    Params().text(space).text(r.item.path)));
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto u, conn_->query("UPDATE ingest_jobs SET state = 'done', lease_until = "
+                                         "NULL, error = '', updated_at = now() WHERE space = $1 "
+                                         "AND key = $2 AND worker = $3 AND state = 'running' "
+                                         "RETURNING key",
+                                         Params().text(space).text(r.item.path).text(worker)));
+                if (u.rows() > 0)
+                    owned.push_back(r);
             }
+            std::int64_t n_failed = 0;
             for (const JobFailure& f : failed) {
-                EARSHOT_RETURN_IF_ERROR(conn_->exec(
-                    "UPDATE ingest_jobs SET state = 'failed', lease_until = NULL, error = $3, "
-                    "updated_at = now() WHERE space = $1 AND key = $2",
-                    Params().text(space).text(f.key).text(f.reason)));
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto u,
+                    conn_->query("UPDATE ingest_jobs SET state = 'failed', lease_until = "
+                                 "NULL, error = $3, updated_at = now() WHERE space = $1 "
+                                 "AND key = $2 AND worker = $4 AND state = 'running' "
+                                 "RETURNING key",
+                                 Params().text(space).text(f.key).text(f.reason).text(worker)));
+                n_failed += u.rows() > 0 ? 1 : 0;
             }
-            EARSHOT_RETURN_IF_ERROR(
-                conn_->exec("UPDATE ingest_workers SET done = done + $2, failed = failed + $3, "
-                            "heartbeat_at = now() WHERE name = $1",
-                            Params()
-                                .text(worker)
-                                .i64(static_cast<std::int64_t>(done.size()))
-                                .i64(static_cast<std::int64_t>(failed.size()))));
+            EARSHOT_ASSIGN_OR_RETURN(auto ids, put_many(space, owned));
+            EARSHOT_RETURN_IF_ERROR(conn_->exec(
+                "UPDATE ingest_workers SET done = done + $2, failed = failed + $3, "
+                "heartbeat_at = now() WHERE name = $1",
+                Params().text(worker).i64(static_cast<std::int64_t>(owned.size())).i64(n_failed)));
             EARSHOT_RETURN_IF_ERROR(tx.commit());
             return ids;
         });

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <map>
@@ -246,8 +246,8 @@ Result<EmbedResult> embed_audio_file(const fs::path& path,
     auto audio = decode_audio(path, opts, &info);
     if (!audio)
         return tl::unexpected(audio.error());
-    auto r = embed_buffer(std::move(*audio), info, model, n_labels, segmenting,
-                          trim_leading_silence);
+    auto r =
+        embed_buffer(std::move(*audio), info, model, n_labels, segmenting, trim_leading_silence);
     if (!r)
         return tl::unexpected(r.error().with_context(fmt::format("embed '{}'", path.string())));
     return r;
@@ -1907,7 +1907,12 @@ Result<std::int64_t> Engine::resolve_item(const std::string& id_or_key) {
             return id;
         if (item.error().code() != ErrorCode::kNotFound)
             return tl::unexpected(item.error());
-        // A record imported with a numeric key ("123") is found by its key below.
+        // A record imported with a numeric key ("123") is found by its key; otherwise the
+        // catalog's own message (the same as search_id's).
+        auto by_key = find_item(id_or_key);
+        if (by_key || by_key.error().code() != ErrorCode::kNotFound)
+            return by_key;
+        return tl::unexpected(item.error());
     }
     auto by_key = find_item(id_or_key);
     if (!by_key && by_key.error().code() == ErrorCode::kNotFound) {

@@ -43,13 +43,14 @@ std::string run_help(const std::string& args) {
     return joined;
 }
 
-// The row of docs/cli.md's shared-flags table that starts with "| `FLAG".
+// The row of docs/cli.md's shared-flags table that starts with "| `FLAG " or "| `FLAG`".
 std::string docs_row(const std::string& flag) {
     std::ifstream in("docs/cli.md");
     EXPECT_TRUE(in) << "docs/cli.md not found (tests run from the source root)";
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("| `" + flag, 0) == 0)
+        // "| `--index SPEC`" but not "| `--index-dir D`".
+        if (line.rfind("| `" + flag + " ", 0) == 0 || line.rfind("| `" + flag + "`", 0) == 0)
             return line;
     }
     ADD_FAILURE() << "no row for " << flag << " in docs/cli.md";
