@@ -38,6 +38,8 @@ for t in "${targets[@]}"; do
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz smoke: FAILED: ${failed[*]} (reproducers in $build/artifacts/)"
+  echo "fuzz: $((${#targets[@]} - ${#failed[@]})) passed, ${#failed[@]} failed"
   exit 1
 fi
 echo "fuzz smoke: all ${#targets[@]} target(s) ran ${seconds}s without a finding"
+echo "fuzz: ${#targets[@]} passed, 0 failed"
