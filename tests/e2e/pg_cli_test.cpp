@@ -231,6 +231,15 @@ TEST_F(PgCliTest, WorkerJoinsQueuedJobsAndMigrateRoundTrips) {
     const pid_t p =
         spawn({"index", lib.string(), "--db", uri_, "--root", lib.string(), "--threads", "1", "-q"},
               dir_ / "index.log");
+    // The worker joins once `index` has created the catalog and queued its files (a worker on a
+    // database with no catalog refuses to start).
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
+        const std::string out = PgCluster::shared().psql(db_, "SELECT count(*) FROM ingest_jobs");
+        if (out.rfind("ERROR", 0) != 0 && !out.empty() && out != "0" && out != "0\n")
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     auto worker = run("worker" + db() + " --root " + q(lib.string()) + " --threads 1 --json");
     EXPECT_EQ(worker.exit_code, 0) << worker.err;
     EXPECT_EQ(wait_for(p, 300), 0) << slurp(dir_ / "index.log");
