@@ -211,7 +211,10 @@ TEST_F(PgCliTest, ThreeIndexProcessesOneKilledIndexEveryFileExactlyOnce) {
     EXPECT_EQ(j["jobs"]["failed"], 2);
     EXPECT_EQ(j["jobs"]["queued"], 0);
     EXPECT_EQ(j["jobs"]["running"], 0);
-    EXPECT_EQ(j["workers"].size(), 3u);
+    // The killed process may die before it registered as a worker (it was killed after the
+    // others stored some items, which under load can come before its first heartbeat).
+    EXPECT_GE(j["workers"].size(), 2u);
+    EXPECT_LE(j["workers"].size(), 3u);
     auto text = run("info" + db());
     EXPECT_NE(text.out.find("bad1.wav"), std::string::npos) << text.out;
 
