@@ -1899,6 +1899,8 @@ Result<std::int64_t> Engine::find_item(const std::string& key) {
 }
 
 Result<std::int64_t> Engine::resolve_item(const std::string& id_or_key) {
+    // A catalog id first; a record imported with a numeric key ("123") is then found by its key.
+    std::optional<Error> id_error;
     if (!id_or_key.empty() && id_or_key.find_first_not_of("0123456789") == std::string::npos &&
         id_or_key.size() < 19) {
         const std::int64_t id = std::stoll(id_or_key);
@@ -1907,21 +1909,17 @@ Result<std::int64_t> Engine::resolve_item(const std::string& id_or_key) {
             return id;
         if (item.error().code() != ErrorCode::kNotFound)
             return tl::unexpected(item.error());
-        // A record imported with a numeric key ("123") is found by its key; otherwise the
-        // catalog's own message (the same as search_id's).
-        auto by_key = find_item(id_or_key);
-        if (by_key || by_key.error().code() != ErrorCode::kNotFound)
-            return by_key;
-        return tl::unexpected(item.error());
+        id_error = item.error();
     }
     auto by_key = find_item(id_or_key);
-    if (!by_key && by_key.error().code() == ErrorCode::kNotFound) {
-        return make_error(ErrorCode::kNotFound,
-                          fmt::format("no item with id, key or path '{}' in the catalog "
-                                      "(ids are listed by `earshot list`)",
-                                      id_or_key));
-    }
-    return by_key;
+    if (by_key || by_key.error().code() != ErrorCode::kNotFound)
+        return by_key;
+    if (id_error)  // the catalog's own message, the same as search_id's
+        return tl::unexpected(*id_error);
+    return make_error(ErrorCode::kNotFound,
+                      fmt::format("no item with id, key or path '{}' in the catalog "
+                                  "(ids are listed by `earshot list`)",
+                                  id_or_key));
 }
 
 Result<std::int64_t> Engine::remove_paths(const std::vector<std::string>& paths) {

@@ -23,8 +23,7 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-constexpr const char* kCardExtraFile =
-    "model_card.json";                         // sync with tools/make_tiny_torchscript.py
+constexpr const char* kCardExtraFile = "model_card.json";  // sync with docs/models.md
 constexpr std::int64_t kMaxBatchPatches = 64;  // patches per forward call (bounds memory)
 
 // Error for a card field.
@@ -343,7 +342,7 @@ Result<std::unique_ptr<EmbeddingModel>> make_torchscript_model(const fs::path& p
         return make_error(ErrorCode::kNotFound,
                           where +
                               ": file not found (expected a TorchScript archive written by "
-                              "torch.jit.save, see tools/make_tiny_torchscript.py)");
+                              "torch.jit.save, see docs/models.md \"torchscript:PATH\")");
     }
     torch::jit::Module module;
     torch::jit::ExtraFilesMap extra{{kCardExtraFile, ""}};

@@ -1,7 +1,7 @@
 // Generic TorchScript embedding model ("torchscript:PATH"): a scripted module that maps log-mel
 // patches to embeddings, plus a JSON model card that says how to make the patches. The card is
 // read from the archive's extra file "model_card.json" (torch.jit.save(..., _extra_files=...)),
-// else from the sidecar file PATH.json. tools/make_tiny_torchscript.py writes an example.
+// else from the sidecar file PATH.json. tests/tiny_torchscript.h writes an example with libtorch.
 //
 // Card (JSON object):
 //   name             string, required: the model's persisted name (change it when outputs change)

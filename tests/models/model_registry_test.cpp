@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "test_support.h"
+#include "tiny_torchscript.h"
 
 namespace earshot {
 namespace {
@@ -59,7 +60,8 @@ TEST(ModelRegistryTest, MissingWeightsNameEveryPlaceLookedIn) {
 }
 
 TEST(ModelRegistryTest, TorchscriptPathGoesThroughTheRegistry) {
-    auto m = make_model("torchscript:tests/data/tiny_model.pt", {});
+    testing::TempDir dir;
+    auto m = make_model("torchscript:" + testing::write_tiny_torchscript(dir.path()).string(), {});
     ASSERT_TRUE(m) << m.error().to_string();
     EXPECT_GT((*m)->info().dim, 0);
     auto missing = make_model("torchscript:/nonexistent/model.pt", {});

@@ -1,5 +1,5 @@
-// The generic "torchscript:PATH" model with tests/data/tiny_model.pt (a random-weight module
-// written by tools/make_tiny_torchscript.py, card embedded and as sidecar tiny_model.pt.json).
+// The generic "torchscript:PATH" model with a tiny random-weight module that the test writes
+// itself (tests/tiny_torchscript.h: card embedded and as sidecar tiny_model.pt.json).
 #include "models/torchscript_model.h"
 
 #include <cmath>
@@ -14,14 +14,19 @@
 #include "features/log_mel.h"
 #include "models/torch_util.h"
 #include "test_support.h"
+#include "tiny_torchscript.h"
 
 namespace earshot {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Tests run from the source root (earshot_add_test WORKING_DIRECTORY).
-const fs::path kTinyModel = "tests/data/tiny_model.pt";
+// Written once per test process into a temporary folder.
+const fs::path& tiny_model() {
+    static testing::TempDir dir;
+    static const fs::path pt = testing::write_tiny_torchscript(dir.path());
+    return pt;
+}
 constexpr int kRate = 16000;
 
 std::string read_file(const fs::path& p) {
@@ -32,7 +37,7 @@ std::string read_file(const fs::path& p) {
 }
 
 std::unique_ptr<EmbeddingModel> load_tiny() {
-    auto m = make_torchscript_model(kTinyModel, ModelOptions{});
+    auto m = make_torchscript_model(tiny_model(), ModelOptions{});
     EXPECT_TRUE(m) << m.error().to_string();
     return m ? std::move(*m) : nullptr;
 }
@@ -47,7 +52,7 @@ TEST(TorchScriptModelTest, LoadsTheEmbeddedCard) {
     EXPECT_EQ(info.license, "MIT");
     EXPECT_DOUBLE_EQ(info.segment_s, 0.48);
     EXPECT_DOUBLE_EQ(info.segment_hop_s, 0.24);
-    EXPECT_EQ(info.weights_path, kTinyModel);
+    EXPECT_EQ(info.weights_path, tiny_model());
 }
 
 TEST(TorchScriptModelTest, EmbedGivesOneRowPerPatch) {
@@ -77,14 +82,14 @@ TEST(TorchScriptModelTest, MatchesTheModuleOnHandMadePatches) {
     auto e = m->embed(audio);
     ASSERT_TRUE(e) << e.error().to_string();
 
-    auto card = parse_torchscript_card(read_file(kTinyModel.string() + ".json"));
+    auto card = parse_torchscript_card(read_file(tiny_model().string() + ".json"));
     ASSERT_TRUE(card) << card.error().to_string();
     auto frontend = LogMelFrontend::make(card->frontend);
     ASSERT_TRUE(frontend);
     auto logmel = (*frontend)->compute(audio);
     ASSERT_TRUE(logmel);
     ASSERT_GE(logmel->n_rows, 48u);
-    auto module = torch::jit::load(kTinyModel.string());
+    auto module = torch::jit::load(tiny_model().string());
     module.eval();
     torch::NoGradGuard no_grad;
     auto x = detail::from_matrix(*logmel).narrow(0, 0, 48).unsqueeze(0).unsqueeze(0);
@@ -120,13 +125,13 @@ TEST(TorchScriptModelTest, EmbedIsDeterministic) {
 TEST(TorchScriptModelTest, ReadsASidecarCardWhenTheArchiveHasNone) {
     testing::TempDir dir;
     const fs::path pt = dir / "bare.pt";
-    torch::jit::load(kTinyModel.string()).save(pt.string());  // no extra files
+    torch::jit::load(tiny_model().string()).save(pt.string());  // no extra files
     auto missing = make_torchscript_model(pt, {});
     ASSERT_FALSE(missing);
     EXPECT_EQ(missing.error().code(), ErrorCode::kCorruption);
     EXPECT_NE(missing.error().message().find("model_card.json"), std::string::npos);
 
-    std::string card = read_file(kTinyModel.string() + ".json");
+    std::string card = read_file(tiny_model().string() + ".json");
     auto pos = card.find("tiny-random-1");
     ASSERT_NE(pos, std::string::npos);
     card.replace(pos, 13, "tiny-sidecar");
@@ -151,7 +156,7 @@ TEST(TorchScriptModelTest, MissingOrBrokenFilesAreErrors) {
 }
 
 TEST(TorchScriptModelTest, CardParsingRejectsBadFields) {
-    const std::string good = read_file(kTinyModel.string() + ".json");
+    const std::string good = read_file(tiny_model().string() + ".json");
     auto ok = parse_torchscript_card(good);
     ASSERT_TRUE(ok) << ok.error().to_string();
     EXPECT_EQ(ok->frontend.mel.n_mels, 32);
