@@ -913,15 +913,28 @@ public:
                         "updated_at = now() "
                         "WHERE j.state IN ('done', 'failed') AND ($5::bool "
                         "OR j.size_bytes <> excluded.size_bytes "
-                        "OR j.mtime_ns <> excluded.mtime_ns "
-                        "OR (j.state = 'done' AND NOT EXISTS (SELECT 1 FROM items i "
-                        "JOIN embeddings e ON e.item_id = i.id AND e.space = j.space "
-                        "WHERE i.path = j.key))) RETURNING 1",
+                        "OR j.mtime_ns <> excluded.mtime_ns) RETURNING 1",
                         Params().text(space).text(keys).text(sizes).text(mtimes).text(
                             force ? "true" : "false")));
+                // A done job whose item is gone (removed) is queued again — in a statement of
+                // its own. In the upsert above, the job row is the latest version (after waiting
+                // for a worker's finish_jobs that holds it) while a subquery on items would see
+                // the statement's older snapshot, without the item that finish just stored: the
+                // file would be queued and embedded again (the e2e done-count overcount). Here
+                // the job row and the items are read in one snapshot.
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto gone,
+                    conn_->query("UPDATE ingest_jobs j SET state = 'queued', worker = '', "
+                                 "lease_until = NULL, attempts = 0, error = '', updated_at = now() "
+                                 "WHERE j.space = $1 AND j.key = ANY($2::text[]) AND "
+                                 "j.state = 'done' AND NOT EXISTS (SELECT 1 FROM items i "
+                                 "JOIN embeddings e ON e.item_id = i.id AND e.space = j.space "
+                                 "WHERE i.path = j.key) RETURNING 1",
+                                 Params().text(space).text(keys)));
                 EARSHOT_RETURN_IF_ERROR(tx.commit());
-                rep.queued += r.rows();
-                rep.skipped += static_cast<std::int64_t>(end - start) - r.rows();
+                const std::int64_t queued = r.rows() + gone.rows();
+                rep.queued += queued;
+                rep.skipped += static_cast<std::int64_t>(end - start) - queued;
             }
             return rep;
         });

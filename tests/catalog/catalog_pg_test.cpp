@@ -458,5 +458,50 @@ TEST(IngestQueuePgTest, FailedFileIsRecordedOnceAndQueuedAgainOnlyWhenChanged) {
     EXPECT_EQ(q->job_counts("")->queued, 2);
 }
 
+// The done-count overcount of the 3-process e2e test: an `index` process queuing its files while
+// another worker's finish_jobs transaction (job done + item stored) commits. The enqueue statement
+// waited on the job's row lock, then saw the job done (latest row version) but checked "is the
+// item stored?" against its older snapshot, so it queued the file again: embedded and counted
+// twice. Here the finishing transaction is held open by psql while the enqueue runs.
+TEST(IngestQueuePgTest, EnqueueDuringAConcurrentFinishDoesNotQueueTheFileAgain) {
+    const std::string db = fresh_db("enqrace");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    ASSERT_TRUE(
+        c->put_item(request("other.wav", 0.5f).item, "s", request("x", 0.5f).vector, Matrix{}, {}));
+    const auto jobs = jobs_for(1);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs, false));
+    ASSERT_EQ(q->claim_jobs("s", "w1", 10, 60, 3)->size(), 1u);
+    // w1's finish, as finish_jobs writes it, committed 1.5 s after it took the row lock.
+    std::string finish_out;
+    std::thread finisher([&] {
+        finish_out = PgCluster::shared().psql(
+            db, "BEGIN; UPDATE ingest_jobs SET state = 'done', lease_until = NULL WHERE key = '" +
+                    jobs[0].key + "'; INSERT INTO items(path, name) VALUES ('" + jobs[0].key +
+                    "', 'f'); INSERT INTO embeddings(item_id, space, vector) SELECT id, 's', "
+                    "decode(repeat('00', 32), 'hex') FROM items WHERE path = '" +
+                    jobs[0].key + "'; SELECT pg_sleep(1.5); COMMIT;");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto other = open_pg(db);
+    ASSERT_TRUE(other);
+    auto rep = ingest_queue(*other)->enqueue_jobs("s", jobs, false);
+    finisher.join();
+    EXPECT_EQ(finish_out.rfind("ERROR", 0), std::string::npos) << finish_out;
+    ASSERT_TRUE(rep) << rep.error().to_string();
+    EXPECT_EQ(rep->queued, 0) << "a job finished meanwhile was queued again";
+    EXPECT_EQ(rep->skipped, 1);
+    auto counts = q->job_counts("s");
+    EXPECT_EQ(counts->done, 1);
+    EXPECT_EQ(counts->queued, 0);
+    // Removing the item still queues its done job again.
+    auto item = c->find_by_path(jobs[0].key);
+    ASSERT_TRUE(item && item->has_value());
+    ASSERT_TRUE(c->remove_items({(*item)->id}));
+    EXPECT_EQ(q->enqueue_jobs("s", jobs, false)->queued, 1);
+}
+
 }  // namespace
 }  // namespace earshot
