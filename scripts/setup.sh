@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libopenblas-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libsoxr-dev libfftw3-dev
+  libchromaprint-dev  # same-recording fingerprints (docs/dedup.md)
   libsqlite3-dev libpq-dev postgresql libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
   libssl-dev openssl  # serve --tls-cert (OpenSSL), and the TLS test makes its certificate with openssl

@@ -211,6 +211,11 @@ public:
             for (std::size_t i = 0; i < items.size(); ++i) {
                 const PutRequest& r = items[i];
                 auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times);
+                if (id && !r.fingerprint.empty()) {
+                    auto stored = put_fingerprint_one({*id, r.fingerprint_version, r.fingerprint});
+                    if (!stored)
+                        id = tl::unexpected(stored.error());
+                }
                 if (!id) {
                     return tl::unexpected(id.error().with_context("item " + std::to_string(i) +
                                                                   " '" + r.item.path + "'"));
@@ -507,6 +512,84 @@ public:
         });
     }
 
+    Status put_fingerprints(const std::vector<FingerprintRecord>& records) override {
+        return locked("put_fingerprints", [&]() -> Status {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            for (const auto& r : records) EARSHOT_RETURN_IF_ERROR(put_fingerprint_one(r));
+            return tx.commit();
+        });
+    }
+
+    Result<std::optional<FingerprintRecord>> get_fingerprint(std::int64_t id) override {
+        return locked("get_fingerprint", [&]() -> Result<std::optional<FingerprintRecord>> {
+            EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                     db_->cached("SELECT item_id, version, data FROM fingerprints "
+                                                 "WHERE item_id = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row)
+                return std::optional<FingerprintRecord>{};
+            return std::optional<FingerprintRecord>(read_fingerprint(*s));
+        });
+    }
+
+    Result<std::vector<FingerprintRecord>> load_fingerprints(
+        const std::vector<std::int64_t>& ids) override {
+        return locked("load_fingerprints", [&]() -> Result<std::vector<FingerprintRecord>> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            std::vector<FingerprintRecord> out;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s,
+                    db_->cached(ids.empty() ? "SELECT item_id, version, data FROM fingerprints "
+                                              "ORDER BY item_id"
+                                            : "SELECT item_id, version, data FROM fingerprints "
+                                              "WHERE item_id = ?1"));
+                if (ids.empty()) {
+                    while (true) {
+                        EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                        if (!row)
+                            break;
+                        out.push_back(read_fingerprint(*s));
+                    }
+                } else {
+                    std::vector<std::int64_t> sorted = ids;
+                    std::sort(sorted.begin(), sorted.end());
+                    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+                    for (std::int64_t id : sorted) {
+                        s->reset();
+                        EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                        EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                        if (row)
+                            out.push_back(read_fingerprint(*s));
+                    }
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
+    Result<std::vector<std::int64_t>> items_without_fingerprint(int version) override {
+        return locked("items_without_fingerprint", [&]() -> Result<std::vector<std::int64_t>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT i.id FROM items i LEFT JOIN fingerprints f "
+                                    "ON f.item_id = i.id WHERE f.item_id IS NULL "
+                                    "OR f.version <> ?1 ORDER BY i.id"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, version));
+            std::vector<std::int64_t> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back(s->column_int64(0));
+            }
+            return out;
+        });
+    }
+
     Result<std::vector<SpaceInfo>> spaces() override {
         return locked("spaces", [&]() { return spaces_locked(); });
     }
@@ -629,6 +712,41 @@ private:
                            s->column_int64(2), s->column_int64(3)});
         }
         return out;
+    }
+
+    static FingerprintRecord read_fingerprint(const Statement& s) {
+        FingerprintRecord r;
+        r.item_id = s.column_int64(0);
+        r.version = static_cast<int>(s.column_int64(1));
+        auto blob = s.column_blob(2);
+        const auto* p = reinterpret_cast<const std::uint8_t*>(blob.data());
+        r.data.assign(p, p + blob.size());
+        return r;
+    }
+
+    // REQUIRES: a write transaction is open.
+    Status put_fingerprint_one(const FingerprintRecord& r) {
+        if (r.data.empty()) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "empty fingerprint for item " + std::to_string(r.item_id));
+        }
+        {
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT 1 FROM items WHERE id = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, r.item_id));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row) {
+                return make_error(ErrorCode::kNotFound,
+                                  "no item with id " + std::to_string(r.item_id));
+            }
+        }
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto s, db_->cached("INSERT INTO fingerprints(item_id, version, data) "
+                                "VALUES (?1, ?2, ?3) ON CONFLICT(item_id) DO UPDATE SET "
+                                "version = excluded.version, data = excluded.data"));
+        EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, r.item_id));
+        EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, r.version));
+        EARSHOT_RETURN_IF_ERROR(s->bind_blob(3, r.data));
+        return s->run();
     }
 
     // One item's upsert; REQUIRES: a write transaction is open.

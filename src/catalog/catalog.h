@@ -21,7 +21,7 @@
 
 namespace earshot {
 
-inline constexpr int kCatalogSchemaVersion = 2;
+inline constexpr int kCatalogSchemaVersion = 3;
 
 struct ItemRecord {
     std::int64_t id = 0;  // assigned by the catalog (> 0)
@@ -37,6 +37,15 @@ struct ItemRecord {
     std::string title;          // tags, may be empty
     std::string artist;
     std::string labels;  // free text labels/tags, comma-separated (imports, models' top classes)
+};
+
+// A stored audio fingerprint (schema v3): opaque bytes written by the fingerprint module
+// (fingerprint/fingerprint.h encode_fingerprint, docs/formats.md) and the version of the method
+// that computed them. One per item; removed with the item.
+struct FingerprintRecord {
+    std::int64_t item_id = 0;
+    int version = 0;
+    std::vector<std::uint8_t> data;
 };
 
 struct SegmentRecord {
@@ -111,6 +120,10 @@ public:
         std::vector<float> vector;
         Matrix segments;
         std::vector<SegmentRecord> segment_times;
+        // Stored with the item (same transaction) when not empty; empty leaves the item's
+        // stored fingerprint, if any, as it is.
+        std::vector<std::uint8_t> fingerprint{};
+        int fingerprint_version = 0;
     };
     virtual Result<std::vector<std::int64_t>> put_items(const std::string& space,
                                                         const std::vector<PutRequest>& items) = 0;
@@ -149,6 +162,18 @@ public:
     // One item's segments (n × dim) and times; empty if none stored.
     virtual Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
         std::int64_t id, const std::string& space) = 0;
+
+    // Stores (replaces) fingerprints, all in one transaction. kNotFound if an item does not
+    // exist; kInvalidArgument for empty data.
+    virtual Status put_fingerprints(const std::vector<FingerprintRecord>& records) = 0;
+    // One item's fingerprint, or nullopt if it has none.
+    virtual Result<std::optional<FingerprintRecord>> get_fingerprint(std::int64_t id) = 0;
+    // The fingerprints of these items (all stored ones when ids is empty), ordered by item id;
+    // items without one are left out.
+    virtual Result<std::vector<FingerprintRecord>> load_fingerprints(
+        const std::vector<std::int64_t>& ids = {}) = 0;
+    // Ids of items with no fingerprint or one of another version than `version`, ordered.
+    virtual Result<std::vector<std::int64_t>> items_without_fingerprint(int version) = 0;
 
     virtual Result<std::vector<SpaceInfo>> spaces() = 0;
     virtual Result<CatalogStats> stats() = 0;

@@ -43,6 +43,13 @@ Result<CopyReport> copy_catalog(Catalog& from,
                     req.segments = std::move(seg.first);
                     req.segment_times = std::move(seg.second);
                 }
+                if (!copied.contains(item.id)) {
+                    EARSHOT_ASSIGN_OR_RETURN(auto fp, from.get_fingerprint(item.id));
+                    if (fp) {
+                        req.fingerprint = std::move(fp->data);
+                        req.fingerprint_version = fp->version;
+                    }
+                }
                 batch.push_back(std::move(req));
                 if (copied.insert(item.id).second)
                     ++done;

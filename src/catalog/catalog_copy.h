@@ -1,5 +1,5 @@
 // Copies one catalog into another (any backends): `earshot migrate`. Items keep their path and
-// fields; vectors and segments are copied bit for bit; item ids are assigned by the destination
+// fields; vectors, segments and fingerprints are copied bit for bit; item ids are assigned by the destination
 // (in the source's id order per space).
 #pragma once
 

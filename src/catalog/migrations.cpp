@@ -79,9 +79,21 @@ CREATE TRIGGER embeddings_after_delete AFTER DELETE ON embeddings BEGIN
 END;
 )sql";
 
+// Version 3 (#13): one audio fingerprint per item for "same recording" (docs/dedup.md): the
+// bytes of fingerprint/fingerprint.h encode_fingerprint and the version of the method.
+// Keep in sync with pg_catalog.cpp and docs/formats.md ("Catalog").
+constexpr std::string_view kSchemaV3 = R"sql(
+CREATE TABLE fingerprints (
+    item_id INTEGER PRIMARY KEY NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    data    BLOB NOT NULL
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3},
 };
 static_assert(std::size(kMigrations) > 0 &&
                   kMigrations[std::size(kMigrations) - 1].version == kCatalogSchemaVersion,

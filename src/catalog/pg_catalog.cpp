@@ -143,11 +143,20 @@ CREATE TABLE ingest_workers (
 );
 )sql";
 
+// Version 3 (#13): one audio fingerprint per item, as SQLite v3.
+constexpr std::string_view kPgSchemaV3 = R"sql(
+CREATE TABLE fingerprints (
+    item_id bigint PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+    version integer NOT NULL,
+    data    bytea NOT NULL
+);
+)sql";
+
 struct PgMigration {
     int version;
     std::string_view sql;
 };
-constexpr PgMigration kPgMigrations[] = {{1, kPgSchemaV1}, {2, kPgSchemaV2}};
+constexpr PgMigration kPgMigrations[] = {{1, kPgSchemaV1}, {2, kPgSchemaV2}, {3, kPgSchemaV3}};
 static_assert(kPgMigrations[std::size(kPgMigrations) - 1].version == kCatalogSchemaVersion,
               "the PostgreSQL catalog needs a migration to kCatalogSchemaVersion (pg_catalog.cpp)");
 
@@ -186,6 +195,11 @@ public:
             for (std::size_t i = 0; i < v.size(); ++i) u[i] = __builtin_bswap32(u[i]);
         }
         values_.push_back(std::move(bytes));
+        binary_.push_back(true);
+        return *this;
+    }
+    Params& bytes(std::span<const std::uint8_t> v) {
+        values_.emplace_back(reinterpret_cast<const char*>(v.data()), v.size());
         binary_.push_back(true);
         return *this;
     }
@@ -819,6 +833,62 @@ public:
         });
     }
 
+    Status put_fingerprints(const std::vector<FingerprintRecord>& records) override {
+        return locked("put_fingerprints", [&]() -> Status {
+            PgTransaction tx(*conn_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            for (const auto& r : records) EARSHOT_RETURN_IF_ERROR(put_fingerprint_one(r));
+            return tx.commit();
+        });
+    }
+
+    Result<std::optional<FingerprintRecord>> get_fingerprint(std::int64_t id) override {
+        return locked("get_fingerprint", [&]() -> Result<std::optional<FingerprintRecord>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT item_id, version::int8, data FROM fingerprints "
+                                     "WHERE item_id = $1",
+                                     Params().i64(id)));
+            if (r.rows() == 0)
+                return std::optional<FingerprintRecord>{};
+            return std::optional<FingerprintRecord>(read_fingerprint(r, 0));
+        });
+    }
+
+    Result<std::vector<FingerprintRecord>> load_fingerprints(
+        const std::vector<std::int64_t>& ids) override {
+        return locked("load_fingerprints", [&]() -> Result<std::vector<FingerprintRecord>> {
+            std::string list = "{";
+            for (std::size_t i = 0; i < ids.size(); ++i)
+                list += (i ? "," : "") + std::to_string(ids[i]);
+            list += "}";
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, ids.empty()
+                            ? conn_->query("SELECT item_id, version::int8, data FROM fingerprints "
+                                           "ORDER BY item_id")
+                            : conn_->query("SELECT item_id, version::int8, data FROM fingerprints "
+                                           "WHERE item_id = ANY($1::bigint[]) ORDER BY item_id",
+                                           Params().text(list)));
+            std::vector<FingerprintRecord> out;
+            out.reserve(static_cast<std::size_t>(r.rows()));
+            for (int i = 0; i < r.rows(); ++i) out.push_back(read_fingerprint(r, i));
+            return out;
+        });
+    }
+
+    Result<std::vector<std::int64_t>> items_without_fingerprint(int version) override {
+        return locked("items_without_fingerprint", [&]() -> Result<std::vector<std::int64_t>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT i.id FROM items i LEFT JOIN fingerprints f "
+                                     "ON f.item_id = i.id WHERE f.item_id IS NULL "
+                                     "OR f.version <> $1 ORDER BY i.id",
+                                     Params().i64(version)));
+            std::vector<std::int64_t> out;
+            out.reserve(static_cast<std::size_t>(r.rows()));
+            for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
+            return out;
+        });
+    }
+
     Result<std::vector<SpaceInfo>> spaces() override {
         return locked("spaces", [&]() { return spaces_locked(); });
     }
@@ -1205,6 +1275,11 @@ private:
         for (std::size_t i = 0; i < items.size(); ++i) {
             const PutRequest& r = items[i];
             auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times);
+            if (id && !r.fingerprint.empty()) {
+                auto stored = put_fingerprint_one({*id, r.fingerprint_version, r.fingerprint});
+                if (!stored)
+                    id = tl::unexpected(stored.error());
+            }
             if (!id) {
                 return tl::unexpected(id.error().with_context("item " + std::to_string(i) + " '" +
                                                               r.item.path + "'"));
@@ -1212,6 +1287,33 @@ private:
             ids.push_back(*id);
         }
         return ids;
+    }
+
+    static FingerprintRecord read_fingerprint(const PgResult& r, int row) {
+        FingerprintRecord out;
+        out.item_id = r.i64(row, 0);
+        out.version = static_cast<int>(r.i64(row, 1));
+        auto b = r.bytes(row, 2);
+        const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
+        out.data.assign(p, p + b.size());
+        return out;
+    }
+
+    // REQUIRES: a transaction is open.
+    Status put_fingerprint_one(const FingerprintRecord& f) {
+        if (f.data.empty()) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "empty fingerprint for item " + std::to_string(f.item_id));
+        }
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto r, conn_->query("INSERT INTO fingerprints(item_id, version, data) "
+                                 "SELECT id, $2::int4, $3::bytea FROM items WHERE id = $1 "
+                                 "ON CONFLICT(item_id) DO UPDATE SET version = excluded.version, "
+                                 "data = excluded.data RETURNING item_id",
+                                 Params().i64(f.item_id).i64(f.version).bytes(f.data)));
+        if (r.rows() == 0)
+            return make_error(ErrorCode::kNotFound, "no item with id " + std::to_string(f.item_id));
+        return {};
     }
 
     // One item's upsert; REQUIRES: a transaction is open.

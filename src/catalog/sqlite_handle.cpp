@@ -68,6 +68,13 @@ Status Statement::bind_text(int index, std::string_view value) {
                       index);
 }
 
+Status Statement::bind_blob(int index, std::span<const std::uint8_t> bytes) {
+    static const std::uint8_t kEmpty = 0;
+    const void* data = bytes.empty() ? &kEmpty : bytes.data();
+    return check_bind(sqlite3_bind_blob64(stmt_.get(), index, data, bytes.size(), SQLITE_TRANSIENT),
+                      index);
+}
+
 Status Statement::bind_floats(int index, std::span<const float> values) {
     const std::size_t n_bytes = values.size() * sizeof(float);
     if constexpr (std::endian::native == std::endian::little) {

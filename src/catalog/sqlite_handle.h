@@ -45,6 +45,8 @@ public:
     Status bind_text(int index, std::string_view value);
     // Binds float32 values as a little-endian BLOB (copied by SQLite).
     Status bind_floats(int index, std::span<const float> values);
+    // Binds bytes as a BLOB (copied by SQLite); empty binds a zero-length BLOB, not NULL.
+    Status bind_blob(int index, std::span<const std::uint8_t> bytes);
     Status bind_null(int index);
 
     // Executes one step: true when a row is available, false when done.

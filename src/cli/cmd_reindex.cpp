@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "engine/dedup.h"
 
 namespace earshot::cli {
 namespace {
@@ -17,10 +18,49 @@ struct ReindexCliOptions {
     std::string metric = "cosine";
     bool force = false;
     bool segments = false;
+    bool fingerprints = false;
+    std::string root;
     bool json = false;
 };
 
+// reindex --fingerprints: fingerprints for the items that have none (docs/dedup.md).
+int run_fill_fingerprints(const ReindexCliOptions& o) {
+    auto engine = open_engine(o.common, /*create=*/false);
+    if (!engine)
+        return report_error("reindex", engine.error());
+    FingerprintFillOptions fo;
+    fo.root = o.root;
+    fo.threads = o.common.threads;
+    ProgressBar bar(!o.json);
+    fo.on_progress = [&](std::size_t done, std::size_t total) {
+        bar.update(done, total, "fingerprints");
+    };
+    auto r = fill_fingerprints(**engine, fo);
+    bar.finish();
+    if (!r)
+        return report_error("reindex", r.error());
+    if (o.json) {
+        nlohmann::json failures = nlohmann::json::array();
+        for (const auto& f : r->failures)
+            failures.push_back({{"path", f.path}, {"reason", f.reason}});
+        print_json({{"db", o.common.db},
+                    {"fingerprints",
+                     {{"missing", r->total},
+                      {"added", r->filled},
+                      {"failed", r->failures.size()},
+                      {"failures", std::move(failures)}}},
+                    {"elapsed_s", r->elapsed_s}});
+        return 0;
+    }
+    for (const auto& f : r->failures) fmt::print(stderr, "earshot: {}: {}\n", f.path, f.reason);
+    fmt::print("fingerprints: {} added, {} failed, of {} missing, {}\n", r->filled,
+               r->failures.size(), r->total, format_duration(r->elapsed_s));
+    return r->failures.empty() ? 0 : exit_code_for(ErrorCode::kIoError);
+}
+
 int run_reindex(const ReindexCliOptions& o) {
+    if (o.fingerprints)
+        return run_fill_fingerprints(o);
     auto metric = parse_metric(o.metric);
     if (!metric)
         return report_error("reindex", metric.error());
@@ -69,6 +109,11 @@ void setup_reindex(CLI::App& app) {
     cmd->add_flag("--force", opts->force, "Rebuild from scratch even if the index is current");
     cmd->add_flag("--segments", opts->segments,
                   "The index over the space's stored segments (search --by segments)");
+    cmd->add_flag("--fingerprints", opts->fingerprints,
+                  "Instead: fingerprint the items that have no fingerprint (earshot dedup)");
+    cmd->add_option(
+        "--root", opts->root,
+        "With --fingerprints: folder that item keys indexed with --root are relative to");
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->footer(

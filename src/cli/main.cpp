@@ -8,6 +8,7 @@
 
 #include "cli/cmd_bench.h"
 #include "cli/cmd_check.h"
+#include "cli/cmd_dedup.h"
 #include "cli/cmd_embed.h"
 #include "cli/cmd_eval.h"
 #include "cli/cmd_export.h"
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     earshot::cli::setup_import(app);
     earshot::cli::setup_reindex(app);
     earshot::cli::setup_check(app);
+    earshot::cli::setup_dedup(app);
     // Anything a command did not turn into an Error still ends with one line and an exit code
     // (docs/cli.md), never with std::terminate.
     const std::string command = argc > 1 && argv[1][0] != '-' ? argv[1] : "main";

@@ -29,6 +29,7 @@
 #include "core/file_util.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "fingerprint/fingerprint.h"
 #include "index/flat_index.h"
 #include "index/index_file.h"
 #include "index/vector_index.h"
@@ -1053,9 +1054,22 @@ Result<Catalog::PutRequest> process_file(const IndexJob& job,
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("{}, not a regular file", file_kind(st.st_mode)));
     }
-    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(job.file, model, 3, segmenting));
+    // One decode for both the fingerprint (docs/dedup.md) and the embedding.
+    DecodeOptions opts;
+    opts.target_sample_rate_hz = model.info().sample_rate_hz;
+    AudioInfo info;
+    EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio(job.file, opts, &info));
+    EARSHOT_ASSIGN_OR_RETURN(auto fp, compute_fingerprint(audio.samples, audio.sample_rate_hz));
+    auto embedded = embed_buffer(std::move(audio), info, model, 3, segmenting);
+    if (!embedded) {
+        return tl::unexpected(
+            embedded.error().with_context(fmt::format("embed '{}'", job.file.string())));
+    }
+    auto& emb = *embedded;
     EARSHOT_ASSIGN_OR_RETURN(auto hash, hash_file(job.file));
     Catalog::PutRequest req;
+    req.fingerprint = encode_fingerprint(fp);
+    req.fingerprint_version = fp.version;
     ItemRecord& it = req.item;
     it.path = job.key;
     it.name = job.file.filename().string();
@@ -1771,6 +1785,54 @@ Result<SearchResponse> Engine::search_segments(const Matrix& segments,
     return resp;
 }
 
+namespace {
+
+// Sets same_recording on the results that are the same recording as the query (docs/dedup.md).
+// Results further than kMaxSameRecordingDistance (cosine) from the query are not compared: a
+// copy of a recording embeds close to it. Best effort: a result without a fingerprint, or a
+// catalog read that fails, leaves the flag false.
+constexpr double kMaxSameRecordingDistance = 0.3;
+
+void mark_same_recording(Engine& engine,
+                         SearchResponse& resp,
+                         const Fingerprint& query,
+                         std::span<const float> query_vector) {
+    SameRecordingOptions thresholds;
+    for (auto& r : resp.results) {
+        auto v = engine.catalog().get_embedding(r.id, resp.model);
+        if (!v || v->size() != query_vector.size())
+            continue;
+        const double distance = naive_distance(Metric::kCosine, query_vector, *v);
+        if (distance > kMaxSameRecordingDistance)
+            continue;
+        auto stored = engine.catalog().get_fingerprint(r.id);
+        if (!stored || !stored->has_value() || (*stored)->version != kFingerprintVersion)
+            continue;
+        auto fp = decode_fingerprint((*stored)->data);
+        if (!fp)
+            continue;
+        // The result's time t is the query's time t + offset_s.
+        const auto m = same_recording(query, *fp, distance, thresholds);
+        r.same_recording = m.same;
+        r.same_recording_offset_s = m.same ? -m.offset_s : 0.0;
+    }
+}
+
+void mark_same_recording_as_item(Engine& engine,
+                                 SearchResponse& resp,
+                                 std::int64_t id,
+                                 const std::string& space) {
+    auto stored = engine.catalog().get_fingerprint(id);
+    if (!stored || !stored->has_value() || (*stored)->version != kFingerprintVersion)
+        return;
+    auto fp = decode_fingerprint((*stored)->data);
+    auto vec = engine.catalog().get_embedding(id, space);
+    if (fp && vec)
+        mark_same_recording(engine, resp, *fp, *vec);
+}
+
+}  // namespace
+
 Result<SearchResponse> Engine::search_file(const fs::path& query, const SearchRequest& req) {
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m, model(req.model));
     SearchRequest r = req;
@@ -1779,17 +1841,29 @@ Result<SearchResponse> Engine::search_file(const fs::path& query, const SearchRe
     if (r.by == SearchBy::kSegments) {
         EARSHOT_ASSIGN_OR_RETURN(seg, s_->query_segmenting(*m, r));
     }
-    EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_audio_file(query, *m, 0, seg));
+    DecodeOptions opts;
+    opts.target_sample_rate_hz = m->info().sample_rate_hz;
+    AudioInfo info;
+    EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio(query, opts, &info));
+    auto fp = compute_fingerprint(audio.samples, audio.sample_rate_hz);
+    auto embedded = embed_buffer(std::move(audio), info, *m, 0, seg);
+    if (!embedded) {
+        return tl::unexpected(
+            embedded.error().with_context(fmt::format("embed '{}'", query.string())));
+    }
+    auto& emb = *embedded;
     std::optional<std::int64_t> self;
     auto existing = s_->catalog->find_by_path(catalog_path(query));
     if (existing && existing->has_value())
         self = (*existing)->id;
     auto hash = hash_file(query);
-    if (r.by == SearchBy::kSegments) {
-        return search_segments(emb.segments.segments, segment_records(emb.segments), query.string(),
-                               r, self, hash ? *hash : "");
-    }
-    return search_vector(emb.embedding, query.string(), r, self, hash ? *hash : "");
+    auto resp = r.by == SearchBy::kSegments
+                    ? search_segments(emb.segments.segments, segment_records(emb.segments),
+                                      query.string(), r, self, hash ? *hash : "")
+                    : search_vector(emb.embedding, query.string(), r, self, hash ? *hash : "");
+    if (resp && fp)
+        mark_same_recording(*this, *resp, *fp, emb.embedding);
+    return resp;
 }
 
 Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
@@ -1808,15 +1882,18 @@ Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
     if (r.by == SearchBy::kSegments) {
         EARSHOT_ASSIGN_OR_RETURN(seg, s_->query_segmenting(*m, r));
     }
+    auto fp = compute_fingerprint(audio.samples, audio.sample_rate_hz);
     EARSHOT_ASSIGN_OR_RETURN(auto emb, embed_buffer(std::move(audio), info, *m, 0, seg));
     char hash[17];
     std::snprintf(hash, sizeof hash, "%016llx",
                   static_cast<unsigned long long>(hash_bytes(bytes.data(), bytes.size())));
-    if (r.by == SearchBy::kSegments) {
-        return search_segments(emb.segments.segments, segment_records(emb.segments), name, r,
-                               std::nullopt, hash);
-    }
-    return search_vector(emb.embedding, name, r, std::nullopt, hash);
+    auto resp = r.by == SearchBy::kSegments
+                    ? search_segments(emb.segments.segments, segment_records(emb.segments), name, r,
+                                      std::nullopt, hash)
+                    : search_vector(emb.embedding, name, r, std::nullopt, hash);
+    if (resp && fp)
+        mark_same_recording(*this, *resp, *fp, emb.embedding);
+    return resp;
 }
 
 Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& req) {
@@ -1853,10 +1930,16 @@ Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& r
                 ErrorCode::kNotFound,
                 fmt::format("item {} has no stored segments in space '{}'", id, space));
         }
-        return search_segments(segs.first, segs.second, item.path, r, id, item.content_hash);
+        auto resp = search_segments(segs.first, segs.second, item.path, r, id, item.content_hash);
+        if (resp)
+            mark_same_recording_as_item(*this, *resp, id, space);
+        return resp;
     }
     EARSHOT_ASSIGN_OR_RETURN(auto vec, s_->catalog->get_embedding(id, space));
-    return search_vector(vec, item.path, r, id, item.content_hash);
+    auto resp = search_vector(vec, item.path, r, id, item.content_hash);
+    if (resp)
+        mark_same_recording_as_item(*this, *resp, id, space);
+    return resp;
 }
 
 Result<ReindexReport> Engine::reindex(const ReindexOptions& options) {

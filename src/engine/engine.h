@@ -138,6 +138,10 @@ struct SearchResultItem {
     float distance = 0.0f;
     float score = 0.0f;
     std::optional<SegmentMatch> match;  // by segments only
+    // The result is the same recording as the query (another encode, gain, trim; docs/dedup.md),
+    // judged from the stored fingerprints; false when either has no fingerprint.
+    bool same_recording = false;
+    double same_recording_offset_s = 0.0;  // the query starts this far into the result
 };
 
 struct SearchResponse {

@@ -80,6 +80,9 @@ nlohmann::json search_response_json(const SearchResponse& response) {
         row["duration_s"] = r.duration_s;
         row["distance"] = r.distance;
         row["score"] = r.score;
+        row["same_recording"] = r.same_recording;
+        if (r.same_recording)
+            row["same_recording_offset_s"] = r.same_recording_offset_s;
         if (r.match) {
             row["match"] = {{"query_start_s", r.match->query_start_s},
                             {"query_end_s", r.match->query_end_s},

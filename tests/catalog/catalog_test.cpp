@@ -229,6 +229,32 @@ TEST(CatalogTest, CreatesWalFileWithApplicationIdAndMeta) {
               std::to_string(kCatalogSchemaVersion));
 }
 
+TEST(CatalogTest, Version2CatalogIsMigratedAndGetsFingerprints) {
+    TempDir dir;
+    const fs::path path = dir / "old.db";
+    std::int64_t id = 0;
+    {
+        auto c = open_ok(path);
+        std::mt19937 rng(1234);
+        id = *c->put_item(make_item("/a.wav"), "s", random_vector(rng, 4), Matrix(), {});
+    }
+    {
+        // Exactly the version 2 schema.
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE fingerprints; PRAGMA user_version = 2;", nullptr,
+                               nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    auto c = open_ok(path);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(raw_count(path, "PRAGMA user_version"), kCatalogSchemaVersion);
+    EXPECT_EQ(*c->items_without_fingerprint(1), std::vector<std::int64_t>{id});
+    ASSERT_TRUE(c->put_fingerprints({{id, 1, {1, 2}}}));
+    EXPECT_TRUE(c->items_without_fingerprint(1)->empty());
+}
+
 TEST(CatalogTest, MissingFileWithoutCreateIsNotFound) {
     TempDir dir;
     CatalogOptions options;
@@ -949,6 +975,66 @@ TEST_P(CatalogBackendTest, WritesBumpGenerationAndChangedRowsAreListed) {
     EXPECT_EQ(all->ids.size(), 1u);
     EXPECT_TRUE(all->vectors.data.empty());
     EXPECT_EQ(c.load_embeddings_since("nope", -1, false).error().code(), ErrorCode::kNotFound);
+}
+
+TEST_P(CatalogBackendTest, FingerprintsRoundTripAndFollowTheirItem) {
+    const std::string path = loc();
+    std::mt19937 rng(1234);
+    auto c = open_ok(path);
+    // Stored with the item in put_items (one transaction), or on their own.
+    std::vector<Catalog::PutRequest> batch(2);
+    batch[0].item = make_item("/a.wav", 1);
+    batch[0].vector = random_vector(rng, 4);
+    batch[0].fingerprint = {0x45, 0x00, 0xff, 0x10, 0x00};  // bytes as they are, zeros too
+    batch[0].fingerprint_version = 7;
+    batch[1].item = make_item("/b.wav", 2);
+    batch[1].vector = random_vector(rng, 4);
+    auto ids = c->put_items("s", batch);
+    ASSERT_TRUE(ids) << ids.error().to_string();
+    const std::int64_t a = (*ids)[0];
+    const std::int64_t b = (*ids)[1];
+
+    auto fa = c->get_fingerprint(a);
+    ASSERT_TRUE(fa) << fa.error().to_string();
+    ASSERT_TRUE(fa->has_value());
+    EXPECT_EQ((*fa)->item_id, a);
+    EXPECT_EQ((*fa)->version, 7);
+    EXPECT_EQ((*fa)->data, batch[0].fingerprint);
+    EXPECT_FALSE(c->get_fingerprint(b)->has_value());
+    EXPECT_EQ(*c->items_without_fingerprint(7), std::vector<std::int64_t>{b});
+    EXPECT_EQ(*c->items_without_fingerprint(8), (std::vector<std::int64_t>{a, b}));
+
+    // A put without a fingerprint keeps the stored one; put_fingerprints replaces.
+    batch[0].fingerprint.clear();
+    ASSERT_TRUE(c->put_items("s", {batch[0]}));
+    EXPECT_EQ((*c->get_fingerprint(a))->data.size(), 5u);
+    std::vector<std::uint8_t> big(20000);
+    for (auto& x : big) x = static_cast<std::uint8_t>(rng());
+    ASSERT_TRUE(c->put_fingerprints({{b, 7, big}, {a, 7, {1, 2, 3}}}));
+    auto all = c->load_fingerprints();
+    ASSERT_TRUE(all);
+    ASSERT_EQ(all->size(), 2u);
+    EXPECT_EQ((*all)[0].item_id, a);
+    EXPECT_EQ((*all)[0].data, (std::vector<std::uint8_t>{1, 2, 3}));
+    EXPECT_EQ((*all)[1].data, big);
+    auto some = c->load_fingerprints({b, 999999});
+    ASSERT_TRUE(some);
+    ASSERT_EQ(some->size(), 1u);
+    EXPECT_EQ((*some)[0].item_id, b);
+    EXPECT_TRUE(c->items_without_fingerprint(7)->empty());
+
+    // Unknown items and empty data are rejected, and nothing of the call is stored.
+    auto bad = c->put_fingerprints({{a, 9, {9}}, {999999, 7, {1}}});
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code(), ErrorCode::kNotFound);
+    EXPECT_EQ((*c->get_fingerprint(a))->version, 7);
+    EXPECT_EQ(c->put_fingerprints({{a, 7, {}}}).error().code(), ErrorCode::kInvalidArgument);
+
+    // Removing the item removes its fingerprint.
+    ASSERT_EQ(*c->remove_items({a}), 1);
+    EXPECT_FALSE(c->get_fingerprint(a)->has_value());
+    c.reset();
+    EXPECT_EQ(count_sql(path, "SELECT count(*) FROM fingerprints"), 1);
 }
 
 #ifdef EARSHOT_TEST_POSTGRES
