@@ -291,6 +291,12 @@ function renderResults(resp) {
         el('span', {class: 'meta'}, fmtSeconds(r.duration_s) + ' · score ' + r.score.toFixed(3))),
       canvas,
       audio);
+    if (r.same_recording) {
+      // Another encode / gain / trim of the query (docs/dedup.md); "Hide same recording" hides it.
+      li.classList.add('same-recording');
+      li.querySelector('.card-head').append(el('span', {class: 'badge same-rec',
+        title: 'The same recording as the query'}, 'same recording'));
+    }
     const actions = el('div', {class: 'card-actions'},
       el('a', {class: 'btn', href: mediaUrl(r.id, 'download'), download: r.name},
         'Download'),
@@ -555,6 +561,10 @@ async function main() {
   $('#search-form').addEventListener('submit', (e) => {
     e.preventDefault();
     runSearch();
+  });
+  const hideSame = $('#hide-same');
+  hideSame.addEventListener('change', () => {
+    $('#results').classList.toggle('hide-same', hideSame.checked);
   });
   loadStats();
   try {
