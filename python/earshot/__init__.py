@@ -474,7 +474,7 @@ class Library:
 
     def items(self, query: str = "", *, limit: Optional[int] = None, offset: int = 0) -> List[Item]:
         """Items ordered by id; query filters by a case-insensitive substring of path, name,
-        title, artist or labels (`earshot list -q`)."""
+        title, artist or labels (`earshot list --query`)."""
         return [Item(*t) for t in self._lib.items(query, offset, -1 if limit is None else limit)]
 
     def spaces(self) -> List[Tuple[str, int, int, int]]:

@@ -184,7 +184,7 @@ void setup_list(CLI::App& app) {
     auto opts = std::make_shared<ListCliOptions>();
     auto* cmd = app.add_subcommand("list", "List catalog items");
     add_common_options(*cmd, opts->common);
-    cmd->add_option("-q,--query", opts->query, "Case-insensitive text filter on path/name/tags");
+    cmd->add_option("--query", opts->query, "Case-insensitive text filter on path/name/tags");
     cmd->add_option("--offset", opts->offset, "Skip this many items")->capture_default_str();
     cmd->add_option("--limit", opts->limit, "At most this many items")->capture_default_str();
     cmd->add_flag("--json", opts->json, "JSON output");
