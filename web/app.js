@@ -27,7 +27,7 @@ const state = {
   results: [],        // the current results (ringed on the map)
   tab: 'search',
   maxUpload: 0,       // the server's upload limit in bytes (0 = unknown)
-  zip: false,         // the server can zip a selection (GET /api/zip)
+  zip: true,          // the server zips a selection (GET /api/zip)
 };
 
 // Access token: a server started with --token-file answers 401 to /api/ requests without
@@ -603,6 +603,9 @@ async function runSearch({push = false, focus = false} = {}) {
   }
   const opts = readOptions();
   if (opts.error) {
+    ++searchSeq;  // a search still running must not overwrite the message
+    $('#search-btn').disabled = false;
+    $('#results').removeAttribute('aria-busy');
     setStatus(status, opts.error, 'error');
     $(opts.field).setAttribute('aria-invalid', 'true');
     return;

@@ -96,7 +96,7 @@ bool same_secret(std::string_view a, std::string_view b) {
 }
 
 bool is_media_path(const std::string& path) {
-    static const std::regex re(R"(/api/items/[^/]+/(audio|download))");
+    static const std::regex re(R"(/api/items/[^/]+/(audio|download)|/api/zip)");
     return std::regex_match(path, re);
 }
 }  // namespace
@@ -326,6 +326,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     }));
 
     server::register_search_routes(http, ctx);
+    server::register_zip_routes(http, ctx);
     server::register_library_routes(http, ctx);
     register_static_routes(http, ctx);
 

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <netinet/in.h>
@@ -395,6 +396,47 @@ TEST_F(HttpServerTest, AudioStreamsTheIndexedFileWithRanges) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 416);
     EXPECT_EQ(r->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
+}
+
+TEST_F(HttpServerTest, ZipOfSeveralItemsIsAValidArchive) {
+    auto a = lib_->id_of("noise_1");
+    auto b = lib_->id_of("sine_220");
+    auto r = client().Get("/api/zip?ids=" + std::to_string(a) + "," + std::to_string(b) + "," +
+                          std::to_string(a));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/zip");
+    EXPECT_EQ(r->get_header_value("Content-Disposition"),
+              "attachment; filename=\"earshot-2-sounds.zip\"");
+    const std::string& zip = r->body;
+    ASSERT_GT(zip.size(), 22u);
+    EXPECT_EQ(zip.substr(0, 4), std::string("PK\x03\x04", 4));
+    // The end record: 2 entries; each file's bytes are in the archive as they are on disk.
+    auto eocd = zip.substr(zip.size() - 22);
+    EXPECT_EQ(eocd.substr(0, 4), std::string("PK\x05\x06", 4));
+    EXPECT_EQ(static_cast<unsigned char>(eocd[10]), 2u);
+    for (const char* name : {"noise/noise_1.wav", "tones/sine_220.wav"}) {
+        std::ifstream in(lib_->lib / name, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        ASSERT_GT(bytes.size(), 100u);
+        EXPECT_NE(zip.find(bytes), std::string::npos) << name;
+    }
+    // unzip (scripts/setup.sh installs it) checks the CRCs and the directory.
+    if (std::system("command -v unzip >/dev/null 2>&1") == 0) {
+        auto file = lib_->dir / "sel.zip";
+        std::ofstream(file, std::ios::binary) << zip;
+        EXPECT_EQ(std::system(("unzip -tq '" + file.string() + "' >/dev/null").c_str()), 0);
+        auto list = lib_->dir / "list.txt";
+        EXPECT_EQ(
+            std::system(("unzip -Z1 '" + file.string() + "' > '" + list.string() + "'").c_str()),
+            0);
+        std::ifstream in(list);
+        std::string names((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(names, "noise_1.wav\nsine_220.wav\n");
+    }
+    expect_error(client().Get("/api/zip"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/zip?ids=1,x"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/zip?ids=99999"), 404, "NotFound");
 }
 
 TEST_F(HttpServerTest, DownloadKeepsTheFileName) {

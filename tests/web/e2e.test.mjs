@@ -478,7 +478,7 @@ test('map: box select, search like these (the centroid), results ringed; zip dow
   const box = await page.locator('#map').boundingBox();
   await page.click('#map-box');  // box mode (Shift-drag does the same)
   assert.equal(await page.getAttribute('#map-box', 'aria-pressed'), 'true');
-  await page.mouse.move(box.x + 2, box.y + 2);
+  await page.mouse.move(box.x + 12, box.y + 12);  // not in the rounded corner
   await page.mouse.down();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height - 2, {steps: 5});
   await page.mouse.up();
