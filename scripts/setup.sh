@@ -10,6 +10,7 @@ PACKAGES=(
   libtorch-dev libopenblas-dev
   libavformat-dev libavcodec-dev libavutil-dev libswresample-dev libsoxr-dev libfftw3-dev
   libchromaprint-dev  # same-recording fingerprints (docs/dedup.md)
+  ffmpeg  # the ffmpeg tool: copies for earshot_dedup_eval and the page's same-recording test
   libsqlite3-dev libpq-dev postgresql libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
   libssl-dev openssl  # serve --tls-cert (OpenSSL), and the TLS test makes its certificate with openssl

@@ -729,7 +729,9 @@ function renderResults(resp) {
     head,
     el('div', {class: 'folder'}, folder ? 'in ' + folder : ''));
     if (r.same_recording) {
-      head.append(el('span', {class: 'badge same-recording', title: 'The same recording as the query (another encode, gain or trim)'},
+      // Another encode / gain / trim of the query (docs/dedup.md); "Hide same recording" hides it.
+      li.classList.add('same-recording');
+      head.append(el('span', {class: 'badge same-rec', title: 'The same recording as the query (another encode, gain or trim)'},
         'same recording'));
     }
     li.append(playerBox);
@@ -1456,6 +1458,10 @@ async function main() {
   }
   updateMetricHint();
   window.addEventListener('popstate', () => readUrl());
+  const hideSame = $('#hide-same');
+  hideSame.addEventListener('change', () => {
+    $('#results').classList.toggle('hide-same', hideSame.checked);
+  });
   loadStats();
   try {
     await loadModels();

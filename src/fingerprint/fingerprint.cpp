@@ -22,7 +22,7 @@ constexpr std::size_t kLevelHop = 256;  // frame of the onset / sounding-length 
 constexpr double kLowestBandHz = 110.0;
 constexpr double kOnsetDb = 30.0;     // onset: first level frame within this of the loudest
 constexpr double kSoundingDb = 40.0;  // sounding end: last level frame within this
-constexpr double kFloorDb = 60.0;     // signature floor under its loudest cell
+constexpr double kFloorDb = 40.0;     // signature floor under its loudest cell
 constexpr int kMaxLag = 2;            // signature lags tried, in frames
 constexpr char kMagic[4] = {'E', 'F', 'P', '1'};
 
@@ -213,7 +213,7 @@ std::vector<std::uint8_t> encode_fingerprint(const Fingerprint& fp) {
     for (auto w : fp.chromaprint) put_le<std::uint32_t>(out, w);
     const auto n_frames = static_cast<std::uint32_t>(fp.n_signature_frames());
     put_le<std::uint32_t>(out, n_frames);
-    // dB relative to the loudest cell, in steps of 0.5 dB: 0 .. -120 fits an int8.
+    // dB relative to the loudest cell, in steps of 0.5 dB: 0 .. -40 fits an int8.
     float top = -1000.0f;
     for (float v : fp.signature) top = std::max(top, v);
     put_le<float>(out, n_frames ? top : 0.0f);

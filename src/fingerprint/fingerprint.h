@@ -20,7 +20,7 @@ namespace earshot {
 
 // Bumped whenever computing a fingerprint changes; stored with each fingerprint, and fingerprints
 // of another version are recomputed (reindex --fingerprints) rather than compared.
-inline constexpr int kFingerprintVersion = 1;
+inline constexpr int kFingerprintVersion = 2;
 inline constexpr int kFingerprintRateHz = 11025;  // Chromaprint's own working rate
 inline constexpr double kChromaprintItemS = 4096.0 / 3.0 / kFingerprintRateHz;  // 0.1238 s
 inline constexpr int kSignatureBands = 66;                            // semitones from 110 Hz
@@ -32,7 +32,7 @@ struct Fingerprint {
     double duration_s = 0.0;  // of the fingerprinted audio
     // Chromaprint (CHROMAPRINT_ALGORITHM_DEFAULT) raw words; empty for audio under ~1.5 s.
     std::vector<std::uint32_t> chromaprint;
-    // Band signature: n_frames × kSignatureBands log energies (dB, floored 60 dB under the
+    // Band signature: n_frames × kSignatureBands log energies (dB, floored 40 dB under the
     // loudest cell), row-major, frame i starting at onset_s + i * kSignatureHopS.
     std::vector<float> signature;
     double onset_s = 0.0;     // first frame within 30 dB of the loudest frame
@@ -73,10 +73,10 @@ SignatureMatch compare_signatures(const Fingerprint& a, const Fingerprint& b);
 // Thresholds of same_recording() (docs/dedup.md says how they were chosen).
 struct SameRecordingOptions {
     double min_bit_agreement = 0.80;  // Chromaprint: share of equal bits
-    double min_correlation = 0.90;    // short sounds: band-signature correlation
+    double min_correlation = 0.95;    // short sounds: band-signature correlation
     // Short sounds: cosine distance of the two items' embeddings must be at most this (the
     // caller supplies it; a negative distance means "unknown" and fails the check).
-    double max_embedding_distance = 0.02;
+    double max_embedding_distance = 0.25;
     double max_sounding_ratio = 1.15;  // short sounds: longer / shorter sounding duration
 };
 

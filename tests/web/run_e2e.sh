@@ -67,6 +67,12 @@ done
 
 # The query: a guitar note that is not in the catalog subset (files 9+ of the folder).
 query=$(find "$gm/03_guitar" -maxdepth 1 -name '*.flac' | sort | sed -n 12p)
+# The same recording as a library file: files[0] re-encoded (44.1 kHz stereo WAV, -6 dB).
+same_query=""
+if command -v ffmpeg >/dev/null; then
+  same_query="$work/same_recording_query.wav"
+  ffmpeg -nostdin -loglevel error -y -i "${files[0]}" -af volume=-6dB -ar 44100 -ac 2 "$same_query"
+fi
 cd "$here"
-EARSHOT_URL=$url EARSHOT_TOKEN_URL=$token_url EARSHOT_TOKEN=$token EARSHOT_QUERY=$query EARSHOT_SCREENSHOT=$screenshot CHROMIUM=$chromium \
+EARSHOT_SAME_QUERY=$same_query EARSHOT_SAME_SOURCE=${files[0]} EARSHOT_URL=$url EARSHOT_TOKEN_URL=$token_url EARSHOT_TOKEN=$token EARSHOT_QUERY=$query EARSHOT_SCREENSHOT=$screenshot CHROMIUM=$chromium \
   node --test --test-reporter=spec e2e.test.mjs
