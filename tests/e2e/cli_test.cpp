@@ -237,7 +237,7 @@ TEST_F(CliTest, ExportJsonlAndNpyAgree) {
 }
 
 TEST_F(CliTest, ListInfoAndRemove) {
-    auto list = run("list --json --limit 5 -q 03_GUITAR" + db());
+    auto list = run("list --json --limit 5 --query 03_GUITAR" + db());
     ASSERT_EQ(list.exit_code, 0) << list.err;
     auto lj = json::parse(list.out);
     EXPECT_EQ(lj["total"], 64);
