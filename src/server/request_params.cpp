@@ -2,6 +2,7 @@
 // from the routes so that fuzz/fuzz_http_params.cpp can exercise it without the engine.
 #include <charconv>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -42,6 +43,26 @@ Result<std::int64_t> parse_item_id(std::string_view text) {
             fmt::format("item id must be a positive integer, got '{}'", text.substr(0, 64)));
     }
     return id;
+}
+
+Result<std::vector<std::int64_t>> parse_item_id_list(std::string_view text, std::size_t max_ids) {
+    std::vector<std::int64_t> ids;
+    std::set<std::int64_t> seen;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t comma = text.find(',', start);
+        if (comma == std::string_view::npos)
+            comma = text.size();
+        EARSHOT_ASSIGN_OR_RETURN(auto id, parse_item_id(text.substr(start, comma - start)));
+        if (seen.insert(id).second)
+            ids.push_back(id);
+        if (ids.size() > max_ids) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("`ids` takes at most {} items", max_ids));
+        }
+        start = comma + 1;
+    }
+    return ids;
 }
 
 Result<std::int64_t> parse_int_param(std::string_view name,

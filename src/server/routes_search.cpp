@@ -16,7 +16,7 @@ namespace earshot::server {
 namespace {
 
 constexpr std::int64_t kMaxK = 1000;
-constexpr std::int64_t kMaxCentroidIds = 1000;
+constexpr std::size_t kMaxCentroidIds = 1000;
 
 Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& engine) {
     SearchRequest sr;
@@ -64,23 +64,7 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
 // ids=1,2,3: the mean of the items' L2-normalised whole-file vectors is the query ("search like
 // these"); the given items are left out of the results.
 Result<SearchResponse> search_centroid(Engine& engine, const std::string& text, SearchRequest sr) {
-    std::vector<std::int64_t> ids;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        std::size_t comma = text.find(',', start);
-        if (comma == std::string::npos)
-            comma = text.size();
-        EARSHOT_ASSIGN_OR_RETURN(
-            auto id, parse_item_id(std::string_view(text).substr(start, comma - start)));
-        ids.push_back(id);
-        if (ids.size() > static_cast<std::size_t>(kMaxCentroidIds)) {
-            return make_error(ErrorCode::kInvalidArgument,
-                              fmt::format("`ids` takes at most {} items", kMaxCentroidIds));
-        }
-        start = comma + 1;
-    }
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    EARSHOT_ASSIGN_OR_RETURN(auto ids, parse_item_id_list(text, kMaxCentroidIds));
     if (sr.by == SearchBy::kSegments) {
         return make_error(ErrorCode::kInvalidArgument,
                           "`ids` searches compare whole files (by=items)");

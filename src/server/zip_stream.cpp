@@ -171,33 +171,12 @@ std::string central_directory(const std::vector<ZipEntry>& entries, std::uint32_
     return cd + end;
 }
 
-Result<std::vector<std::int64_t>> parse_ids(const std::string& text) {
-    std::vector<std::int64_t> ids;
-    std::set<std::int64_t> seen;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        std::size_t comma = text.find(',', start);
-        if (comma == std::string::npos)
-            comma = text.size();
-        EARSHOT_ASSIGN_OR_RETURN(
-            auto id, parse_item_id(std::string_view(text).substr(start, comma - start)));
-        if (seen.insert(id).second)
-            ids.push_back(id);
-        if (ids.size() > kMaxZipItems) {
-            return make_error(ErrorCode::kInvalidArgument,
-                              fmt::format("`ids` takes at most {} items", kMaxZipItems));
-        }
-        start = comma + 1;
-    }
-    return ids;
-}
-
 void handle_zip(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
     if (!req.has_param("ids") || req.get_param_value("ids").empty()) {
         return send_error(
             res, Error(ErrorCode::kInvalidArgument, "give the items as ids=1,2,3 (at most 1000)"));
     }
-    auto ids = parse_ids(req.get_param_value("ids"));
+    auto ids = parse_item_id_list(req.get_param_value("ids"), kMaxZipItems);
     if (!ids)
         return send_error(res, ids.error());
     auto files = std::make_shared<ZipFiles>();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -127,6 +128,8 @@ std::optional<std::string> request_param(const httplib::Request& req, const std:
 
 // Parses a strictly decimal, positive item id ("12"; not "+12", "12x", "1/..", "0").
 Result<std::int64_t> parse_item_id(std::string_view text);
+// "1,2,3" → the distinct ids in their first order; at most `max_ids` distinct ids.
+Result<std::vector<std::int64_t>> parse_item_id_list(std::string_view text, std::size_t max_ids);
 // Parses an integer in [min, max]; kInvalidArgument naming the parameter otherwise.
 Result<std::int64_t> parse_int_param(std::string_view name,
                                      std::string_view text,
