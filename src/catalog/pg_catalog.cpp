@@ -16,8 +16,8 @@
 #include <new>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 #include <unistd.h>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -169,7 +169,8 @@ struct PgMigration {
     int version;
     std::string_view sql;
 };
-constexpr PgMigration kPgMigrations[] = {{1, kPgSchemaV1}, {2, kPgSchemaV2}, {3, kPgSchemaV3}, {4, kPgSchemaV4}};
+constexpr PgMigration kPgMigrations[] = {
+    {1, kPgSchemaV1}, {2, kPgSchemaV2}, {3, kPgSchemaV3}, {4, kPgSchemaV4}};
 static_assert(kPgMigrations[std::size(kPgMigrations) - 1].version == kCatalogSchemaVersion,
               "the PostgreSQL catalog needs a migration to kCatalogSchemaVersion (pg_catalog.cpp)");
 
@@ -463,6 +464,14 @@ private:
     bool open_ = false;
 };
 
+// `{1,2,3}`: ids as a PostgreSQL array literal, for `= ANY($1::bigint[])`.
+std::string int64_array_literal(const std::vector<std::int64_t>& ids) {
+    std::string list = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
+    list += "}";
+    return list;
+}
+
 ItemRecord read_item(const PgResult& r, int row) {
     ItemRecord it;
     it.id = r.i64(row, 0);
@@ -685,8 +694,8 @@ public:
             p.i64(offset);
             for (const auto& v : f.params) p.text(v);
             EARSHOT_ASSIGN_OR_RETURN(
-                auto r, conn_->query(item_select() + f.where + " ORDER BY id LIMIT $1 OFFSET $2",
-                                     p));
+                auto r,
+                conn_->query(item_select() + f.where + " ORDER BY id LIMIT $1 OFFSET $2", p));
             std::vector<ItemRecord> out;
             out.reserve(static_cast<std::size_t>(r.rows()));
             for (int i = 0; i < r.rows(); ++i) out.push_back(read_item(r, i));
@@ -733,10 +742,7 @@ public:
             std::vector<ItemTags> out;
             if (ids.empty())
                 return out;
-            std::string list = "{";
-            for (std::size_t i = 0; i < ids.size(); ++i)
-                list += (i ? "," : "") + std::to_string(ids[i]);
-            list += "}";
+            const std::string list = int64_array_literal(ids);
             EARSHOT_ASSIGN_OR_RETURN(
                 auto r, conn_->query("SELECT item_id, tag, score FROM item_tags WHERE item_id = "
                                      "ANY($1::bigint[]) ORDER BY item_id, score DESC, tag",
@@ -927,10 +933,7 @@ public:
     Result<std::vector<FingerprintRecord>> load_fingerprints(
         const std::vector<std::int64_t>& ids) override {
         return locked("load_fingerprints", [&]() -> Result<std::vector<FingerprintRecord>> {
-            std::string list = "{";
-            for (std::size_t i = 0; i < ids.size(); ++i)
-                list += (i ? "," : "") + std::to_string(ids[i]);
-            list += "}";
+            const std::string list = int64_array_literal(ids);
             EARSHOT_ASSIGN_OR_RETURN(
                 auto r, ids.empty()
                             ? conn_->query("SELECT item_id, version::int8, data FROM fingerprints "
