@@ -1873,22 +1873,42 @@ void mark_same_recording(Engine& engine,
                          SearchResponse& resp,
                          const Fingerprint& query,
                          std::span<const float> query_vector) {
+    // A whole-file cosine search already has the distance; otherwise read the result's vector.
+    const bool have_cosine = resp.metric == Metric::kCosine && resp.by == SearchBy::kItems;
+    std::map<std::int64_t, double> near;  // result id -> cosine distance to the query
+    for (const auto& r : resp.results) {
+        double distance = r.distance;
+        if (!have_cosine) {
+            auto v = engine.catalog().get_embedding(r.id, resp.model);
+            if (!v || v->size() != query_vector.size())
+                continue;
+            distance = naive_distance(Metric::kCosine, query_vector, *v);
+        }
+        if (distance <= kMaxSameRecordingDistance)
+            near.emplace(r.id, distance);
+    }
+    if (near.empty())
+        return;  // (an empty id list would load every fingerprint)
+    std::vector<std::int64_t> ids;
+    for (const auto& [id, d] : near) ids.push_back(id);
+    auto stored = engine.catalog().load_fingerprints(ids);
+    if (!stored)
+        return;
+    std::map<std::int64_t, Fingerprint> fps;
+    for (const auto& rec : *stored) {
+        if (rec.version != kFingerprintVersion)
+            continue;
+        if (auto fp = decode_fingerprint(rec.data))
+            fps.emplace(rec.item_id, std::move(*fp));
+    }
     SameRecordingOptions thresholds;
     for (auto& r : resp.results) {
-        auto v = engine.catalog().get_embedding(r.id, resp.model);
-        if (!v || v->size() != query_vector.size())
-            continue;
-        const double distance = naive_distance(Metric::kCosine, query_vector, *v);
-        if (distance > kMaxSameRecordingDistance)
-            continue;
-        auto stored = engine.catalog().get_fingerprint(r.id);
-        if (!stored || !stored->has_value() || (*stored)->version != kFingerprintVersion)
-            continue;
-        auto fp = decode_fingerprint((*stored)->data);
-        if (!fp)
+        auto d = near.find(r.id);
+        auto fp = fps.find(r.id);
+        if (d == near.end() || fp == fps.end())
             continue;
         // The result's time t is the query's time t + offset_s.
-        const auto m = same_recording(query, *fp, distance, thresholds);
+        const auto m = same_recording(query, fp->second, d->second, thresholds);
         r.same_recording = m.same;
         r.same_recording_offset_s = m.same ? -m.offset_s : 0.0;
     }
