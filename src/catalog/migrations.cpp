@@ -172,9 +172,9 @@ Status validate_tags(const ItemTags& tags) {
                                   t.tag.substr(0, 64) + "'");
         }
         if (!std::isfinite(t.score)) {
-            return make_error(ErrorCode::kInvalidArgument,
-                              "item " + std::to_string(tags.item_id) + ": tag '" + t.tag +
-                                  "' has a non-finite score");
+            return make_error(ErrorCode::kInvalidArgument, "item " + std::to_string(tags.item_id) +
+                                                               ": tag '" + t.tag +
+                                                               "' has a non-finite score");
         }
     }
     return ok_status();

@@ -242,9 +242,10 @@ TEST(CatalogTest, Version2CatalogIsMigratedAndGetsFingerprints) {
         // Exactly the version 2 schema.
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE fingerprints; DROP TABLE item_tags; "
-                               "PRAGMA user_version = 2;", nullptr,
-                               nullptr, nullptr),
+        ASSERT_EQ(sqlite3_exec(db,
+                               "DROP TABLE fingerprints; DROP TABLE item_tags; "
+                               "PRAGMA user_version = 2;",
+                               nullptr, nullptr, nullptr),
                   SQLITE_OK);
         sqlite3_close(db);
     }
@@ -1126,10 +1127,9 @@ TEST_P(CatalogBackendTest, TagsFiltersAndFacets) {
     ASSERT_TRUE(fc) << fc.error().to_string();
     std::map<std::string, std::int64_t> folders;
     for (const auto& f : *fc) folders[f.name] = f.count;
-    EXPECT_EQ(folders, (std::map<std::string, std::int64_t>{{"/lib", 4},
-                                                            {"/lib/strings", 2},
-                                                            {"/lib/winds", 1},
-                                                            {"/lib/winds_extra", 1}}));
+    EXPECT_EQ(folders,
+              (std::map<std::string, std::int64_t>{
+                  {"/lib", 4}, {"/lib/strings", 2}, {"/lib/winds", 1}, {"/lib/winds_extra", 1}}));
     auto fm = c->folder_counts(music);
     ASSERT_TRUE(fm);
     EXPECT_EQ(fm->size(), 3u);  // /lib, /lib/strings, /lib/winds
