@@ -119,7 +119,7 @@ std::string model_help(const std::string& what) {
 std::string index_help() {
     return fmt::format(
         "Index spec: flat (exact), SQ8 / SQfp16 (exact, scanning a compact copy), "
-        "HNSW<M>[,efC<N>] (e.g. HNSW{}), IVF<nlist>,PQ<m> (e.g. "
+        "HNSW<M>[,efC<N>][,SQfp16] (e.g. HNSW{}), IVF<nlist>,PQ<m> (e.g. "
         "IVF4096,PQ64) or auto (default: flat below {} items in the space, HNSW{} from there on)",
         kHnswDefaultM, thousands(kAutoAnnThreshold), kHnswDefaultM);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)) || defined(__F16C__)
 // GCC 12's _mm512_reduce_add_ps uses _mm256_undefined_pd(), which trips -Wuninitialized
@@ -331,6 +332,68 @@ float l2_squared_f16(const float* q, const std::uint16_t* x, std::size_t d) {
     });
 #else
     return blocked(q, x, d, f16_to_f32, l2_squared_f32);
+#endif
+}
+
+namespace {
+#if defined(__AVX512F__)
+template <typename Op>
+float f16_pair_kernel(const std::uint16_t* a, const std::uint16_t* b, std::size_t d) {
+    __m512 acc0 = _mm512_setzero_ps();
+    __m512 acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps();
+    __m512 acc3 = _mm512_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 64 <= d; i += 64) {
+        acc0 = Op::step(load_f16(a + i), load_f16(b + i), acc0);
+        acc1 = Op::step(load_f16(a + i + 16), load_f16(b + i + 16), acc1);
+        acc2 = Op::step(load_f16(a + i + 32), load_f16(b + i + 32), acc2);
+        acc3 = Op::step(load_f16(a + i + 48), load_f16(b + i + 48), acc3);
+    }
+    for (; i + 16 <= d; i += 16) acc0 = Op::step(load_f16(a + i), load_f16(b + i), acc0);
+    float rest = 0.0f;
+    for (; i < d; ++i) {
+        const float x = float_from_half(a[i]);
+        const float y = float_from_half(b[i]);
+        if constexpr (std::is_same_v<Op, Dot512>)
+            rest += x * y;
+        else
+            rest += (x - y) * (x - y);
+    }
+    return _mm512_reduce_add_ps(
+               _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3))) +
+           rest;
+}
+#else
+template <typename Kernel>
+float f16_pair_blocked(const std::uint16_t* a, const std::uint16_t* b, std::size_t d, Kernel k) {
+    float x[64];
+    float y[64];
+    float sum = 0.0f;
+    for (std::size_t i = 0; i < d; i += 64) {
+        const std::size_t m = std::min<std::size_t>(64, d - i);
+        f16_to_f32(a + i, x, m);
+        f16_to_f32(b + i, y, m);
+        sum += k(x, y, m);
+    }
+    return sum;
+}
+#endif
+}  // namespace
+
+float dot_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d) {
+#if defined(__AVX512F__)
+    return f16_pair_kernel<Dot512>(a, b, d);
+#else
+    return f16_pair_blocked(a, b, d, dot_f32);
+#endif
+}
+
+float l2_squared_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d) {
+#if defined(__AVX512F__)
+    return f16_pair_kernel<L2512>(a, b, d);
+#else
+    return f16_pair_blocked(a, b, d, l2_squared_f32);
 #endif
 }
 

@@ -96,7 +96,7 @@ bool same_secret(std::string_view a, std::string_view b) {
 }
 
 bool is_media_path(const std::string& path) {
-    static const std::regex re(R"(/api/items/[^/]+/(audio|download))");
+    static const std::regex re(R"(/api/items/[^/]+/(audio|download)|/api/zip)");
     return std::regex_match(path, re);
 }
 }  // namespace
@@ -308,7 +308,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
         std::string message;
         switch (res.status) {
             case 413:
-                message = "request body is larger than the upload limit";
+                message = fmt::format(
+                    "the upload is larger than this server's limit of {:g} MB (start earshot "
+                    "serve with a larger --max-upload-mb to raise it)",
+                    static_cast<double>(ctx.options.max_upload_bytes) / (1024.0 * 1024.0));
                 break;
             case 404:
                 message = fmt::format("no route for {} {}", req.method, req.path.substr(0, 200));
@@ -323,6 +326,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     }));
 
     server::register_search_routes(http, ctx);
+    server::register_zip_routes(http, ctx);
     server::register_library_routes(http, ctx);
     register_static_routes(http, ctx);
 

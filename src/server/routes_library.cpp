@@ -425,6 +425,35 @@ void handle_waveform(ServerContext& ctx, const httplib::Request& req, httplib::R
     send_json(res, *body);
 }
 
+// The item's folder below the library root, all levels ("" at the root): the map's colours.
+std::string dir_of(std::string_view item_path, std::string_view root) {
+    std::string_view rest = item_path;
+    if (!root.empty() && item_path.substr(0, root.size()) == root)
+        rest = item_path.substr(root.size());
+    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    std::size_t slash = rest.rfind('/');
+    return slash == std::string_view::npos ? std::string() : std::string(rest.substr(0, slash));
+}
+
+// At most max_points of the map's points, evenly spread over the list (deterministic), with
+// "total" still counting all of them.
+void send_map(httplib::Response& res, const nlohmann::json& body, std::int64_t max_points) {
+    const auto& points = body["points"];
+    const auto n = static_cast<std::int64_t>(points.size());
+    if (max_points <= 0 || n <= max_points)
+        return send_json(res, body);
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, value] : body.items()) {
+        if (key != "points")
+            out[key] = value;
+    }
+    nlohmann::json kept = nlohmann::json::array();
+    for (std::int64_t i = 0; i < max_points; ++i)
+        kept.push_back(points[static_cast<std::size_t>(i * n / max_points)]);
+    out["points"] = std::move(kept);
+    send_json(res, out);
+}
+
 Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model) {
     auto& cat = ctx.engine.catalog();
     EARSHOT_ASSIGN_OR_RETURN(auto set, cat.load_embeddings(model));
@@ -434,6 +463,7 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
     for (const auto& it : items) by_id[it.id] = &it;
     std::string root = library_root(ctx);
     std::set<std::string> folders;
+    std::set<std::string> dirs;
     nlohmann::json points = nlohmann::json::array();
     for (std::size_t i = 0; i < set.ids.size(); ++i) {
         auto found = by_id.find(set.ids[i]);
@@ -441,10 +471,13 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
             continue;
         std::string folder = folder_of(found->second->path, root);
         folders.insert(folder);
+        std::string dir = dir_of(found->second->path, root);
+        dirs.insert(dir);
         nlohmann::json point = {
             {"id", set.ids[i]}, {"x", proj.xy[i * 2]}, {"y", proj.xy[i * 2 + 1]}};
         put_bytes_field(point, "name", found->second->name);
         put_bytes_field(point, "folder", folder);
+        put_bytes_field(point, "dir", dir);
         point["duration_s"] = found->second->duration_s;
         points.push_back(std::move(point));
     }
@@ -453,6 +486,8 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
                           {"explained_variance_ratio",
                            {proj.explained_variance_ratio[0], proj.explained_variance_ratio[1]}},
                           {"folders", folders},
+                          {"dirs", dirs},
+                          {"total", points.size()},
                           {"points", std::move(points)}};
 }
 
@@ -461,6 +496,13 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     if (req.has_param("model"))
         given = req.get_param_value("model");
     std::string model = resolve_model(ctx.engine, given);
+    std::int64_t max_points = 0;
+    if (req.has_param("max_points")) {
+        auto v = parse_int_param("max_points", req.get_param_value("max_points"), 1, 10'000'000);
+        if (!v)
+            return send_error(res, v.error());
+        max_points = *v;
+    }
     auto spaces = ctx.engine.catalog().spaces();
     if (!spaces)
         return send_error(res, spaces.error());
@@ -478,7 +520,7 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         std::lock_guard lock(ctx.mu);
         auto it = ctx.maps.find(model);
         if (it != ctx.maps.end() && it->second.n_items == space->n_items)
-            return send_json(res, *it->second.body);
+            return send_map(res, *it->second.body, max_points);
     }
     auto body = compute_map(ctx, model);
     if (!body)
@@ -488,7 +530,7 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         std::lock_guard lock(ctx.mu);
         ctx.maps[model] = MapEntry{space->n_items, shared};
     }
-    send_json(res, *shared);
+    send_map(res, *shared, max_points);
 }
 
 void handle_models(ServerContext& ctx, httplib::Response& res) {
@@ -591,7 +633,9 @@ void register_library_routes(httplib::Server& server, ServerContext& ctx) {
         auto st = ctx.engine.catalog().stats();
         if (!st)
             return send_error(res, st.error());
-        send_json(res, stats_json(*st, ctx.engine.catalog().path().string()));
+        auto j = stats_json(*st, ctx.engine.catalog().path().string());
+        j["max_upload_bytes"] = ctx.options.max_upload_bytes;  // the page checks before sending
+        send_json(res, j);
     });
     server.Get("/api/models", [&ctx](const httplib::Request&, httplib::Response& res) {
         handle_models(ctx, res);

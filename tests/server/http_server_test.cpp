@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -439,6 +440,14 @@ TEST_F(HttpServerTest, OversizedUploadIs413) {
     std::string big(2 << 20, 'x');  // the suite's limit is 1 MiB
     auto r = search({{"file", big, "big.wav", "audio/wav"}});
     expect_error(r, 413, "PayloadTooLarge");
+    if (r && r->status == 413) {  // the message says the limit and the flag that raises it
+        EXPECT_NE(r->body.find("limit of 1 MB"), std::string::npos) << r->body;
+        EXPECT_NE(r->body.find("--max-upload-mb"), std::string::npos) << r->body;
+    }
+    // The page reads the limit from /api/stats to check before uploading.
+    auto st = client().Get("/api/stats");
+    ASSERT_TRUE(st);
+    EXPECT_EQ(body_json(st)["max_upload_bytes"], 1 << 20);
     // The server is fine afterwards.
     auto h = client().Get("/health");
     ASSERT_TRUE(h);
@@ -485,6 +494,47 @@ TEST_F(HttpServerTest, AudioStreamsTheIndexedFileWithRanges) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 416);
     EXPECT_EQ(r->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
+}
+
+TEST_F(HttpServerTest, ZipOfSeveralItemsIsAValidArchive) {
+    auto a = lib_->id_of("noise_1");
+    auto b = lib_->id_of("sine_220");
+    auto r = client().Get("/api/zip?ids=" + std::to_string(a) + "," + std::to_string(b) + "," +
+                          std::to_string(a));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/zip");
+    EXPECT_EQ(r->get_header_value("Content-Disposition"),
+              "attachment; filename=\"earshot-2-sounds.zip\"");
+    const std::string& zip = r->body;
+    ASSERT_GT(zip.size(), 22u);
+    EXPECT_EQ(zip.substr(0, 4), std::string("PK\x03\x04", 4));
+    // The end record: 2 entries; each file's bytes are in the archive as they are on disk.
+    auto eocd = zip.substr(zip.size() - 22);
+    EXPECT_EQ(eocd.substr(0, 4), std::string("PK\x05\x06", 4));
+    EXPECT_EQ(static_cast<unsigned char>(eocd[10]), 2u);
+    for (const char* name : {"noise/noise_1.wav", "tones/sine_220.wav"}) {
+        std::ifstream in(lib_->lib / name, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        ASSERT_GT(bytes.size(), 100u);
+        EXPECT_NE(zip.find(bytes), std::string::npos) << name;
+    }
+    // unzip (scripts/setup.sh installs it) checks the CRCs and the directory.
+    if (std::system("command -v unzip >/dev/null 2>&1") == 0) {
+        auto file = lib_->dir / "sel.zip";
+        std::ofstream(file, std::ios::binary) << zip;
+        EXPECT_EQ(std::system(("unzip -tq '" + file.string() + "' >/dev/null").c_str()), 0);
+        auto list = lib_->dir / "list.txt";
+        EXPECT_EQ(
+            std::system(("unzip -Z1 '" + file.string() + "' > '" + list.string() + "'").c_str()),
+            0);
+        std::ifstream in(list);
+        std::string names((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(names, "noise_1.wav\nsine_220.wav\n");
+    }
+    expect_error(client().Get("/api/zip"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/zip?ids=1,x"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/zip?ids=99999"), 404, "NotFound");
 }
 
 TEST_F(HttpServerTest, DownloadKeepsTheFileName) {
@@ -568,6 +618,58 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     ASSERT_TRUE(again);
     EXPECT_EQ(again->body, r->body);
     expect_error(client().Get("/api/map?model=nope"), 404, "NotFound");
+    // Subfolders for the colours; max_points thins the points evenly, "total" counts them all.
+    EXPECT_EQ(j["dirs"], json::array({"noise", "swap", "tones"}));
+    EXPECT_EQ(j["total"], 10);
+    EXPECT_EQ(j["points"][0]["dir"], j["points"][0]["folder"]);
+    auto few = client().Get("/api/map?max_points=4");
+    ASSERT_TRUE(few);
+    ASSERT_EQ(few->status, 200) << few->body;
+    auto f = body_json(few);
+    EXPECT_EQ(f["points"].size(), 4u);
+    EXPECT_EQ(f["total"], 10);
+    EXPECT_EQ(f["points"][0]["id"], j["points"][0]["id"]);
+    EXPECT_EQ(f["points"][1]["id"], j["points"][2]["id"]);  // every 10/4-th point
+    auto all = client().Get("/api/map?max_points=1000");
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->body, r->body);
+    expect_error(client().Get("/api/map?max_points=0"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/map?max_points=x"), 400, "InvalidArgument");
+}
+
+TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {
+    auto a = lib_->id_of("sine_220");
+    auto b = lib_->id_of("sine_440");
+    auto r =
+        search({{"ids", std::to_string(a) + "," + std::to_string(b), "", ""}, {"k", "3", "", ""}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["query"], "2 items");
+    ASSERT_EQ(j["results"].size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_NE(j["results"][i]["id"], a);
+        EXPECT_NE(j["results"][i]["id"], b);
+        EXPECT_EQ(j["results"][i]["rank"], static_cast<int>(i + 1));
+    }
+    // One id: the same as searching by that id.
+    auto one = search({{"ids", std::to_string(a), "", ""}, {"k", "3", "", ""}});
+    auto by_id = search({{"id", std::to_string(a), "", ""}, {"k", "3", "", ""}});
+    ASSERT_TRUE(one && by_id);
+    ASSERT_EQ(one->status, 200) << one->body;
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(body_json(one)["results"][i]["id"], body_json(by_id)["results"][i]["id"]);
+    }
+    expect_error(search({{"ids", "1,x", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"ids", "1,,2", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"ids", "99999", "", ""}}), 404, "NotFound");
+    expect_error(search({{"ids", std::to_string(a), "", ""}, {"id", std::to_string(b), "", ""}}),
+                 400, "InvalidArgument");
+    expect_error(search({{"ids", std::to_string(a), "", ""}, {"by", "segments", "", ""}}), 400,
+                 "InvalidArgument");
+    std::string many;
+    for (int i = 1; i <= 1001; ++i) many += (i > 1 ? "," : "") + std::to_string(i);
+    expect_error(search({{"ids", many, "", ""}}), 400, "InvalidArgument");
 }
 
 TEST_F(HttpServerTest, ServesThePageAndJson404s) {
@@ -580,6 +682,10 @@ TEST_F(HttpServerTest, ServesThePageAndJson404s) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
+    r = client().Get("/favicon.ico");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "image/x-icon");
     expect_error(client().Get("/nothing-here.html"), 404, "NotFound");
     expect_error(client().Get("/api/nothing"), 404, "NotFound");
     expect_error(client().Delete("/api/items/1"), 404);

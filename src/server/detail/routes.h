@@ -113,6 +113,8 @@ void send_unauthorized(httplib::Response& res);
 
 void register_search_routes(httplib::Server& server, ServerContext& ctx);
 void register_library_routes(httplib::Server& server, ServerContext& ctx);
+// GET /api/zip?ids= (zip_stream.cpp); before register_library_routes' /api/ catch-all.
+void register_zip_routes(httplib::Server& server, ServerContext& ctx);
 
 // Answers with a JSON body and status.
 void send_json(httplib::Response& res, const nlohmann::json& body, int status = 200);
