@@ -126,11 +126,8 @@ int run_search(const SearchCliOptions& o) {
         for (const auto& t : r.tags) tags += (tags.empty() ? "  [" : ", ") + t.tag;
         if (!tags.empty())
             tags += "]";
-        fmt::print(
-            "{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}{}{}
-            ", r.rank, r.score, r.distance,
-            r.duration_s,
-            where, r.path, r.same_recording ? "  [same recording]" : "", tags);
+        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}{}{}\n", r.rank, r.score, r.distance,
+                   r.duration_s, where, r.path, r.same_recording ? "  [same recording]" : "", tags);
     }
     return 0;
 }

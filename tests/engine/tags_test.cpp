@@ -76,8 +76,9 @@ TEST_F(EngineTagsTest, IndexStoresTopClassifierLabelsAsTags) {
         EXPECT_LE(t.tags.size(), kMaxItemTags);
         for (std::size_t i = 0; i < t.tags.size(); ++i) {
             EXPECT_GE(t.tags[i].score, kMinTagScore);
-            if (i > 0)
+            if (i > 0) {
                 EXPECT_LE(t.tags[i].score, t.tags[i - 1].score);
+            }
         }
     }
     // Results carry their tags.
