@@ -75,6 +75,7 @@ class Hit(NamedTuple):
     duration_s: float
     distance: float  #: smaller is closer (the metric's distance)
     score: float  #: similarity in [0, 1] for cosine/correlation, 1 / (1 + distance) otherwise
+    tags: Tuple[str, ...] = ()  #: the item's tags, best first (docs/cli.md "Tags")
 
 
 class Failure(NamedTuple):
@@ -289,6 +290,22 @@ def models(models_dir: Optional[PathLike] = None) -> List[ModelInfo]:
     return [ModelInfo(**d) for d in _earshot.models(mdir)]
 
 
+def _tag_list(tags: Union[str, Sequence[str]]) -> List[str]:
+    if isinstance(tags, str):
+        return [tags] if tags else []
+    return [str(t) for t in tags if t]
+
+
+def _folder(folder: Optional[PathLike]) -> str:
+    # An existing directory as the catalog stores paths (absolute); anything else as given.
+    if folder is None:
+        return ""
+    text = os.fspath(folder)
+    if text and os.path.isdir(text):
+        return os.path.normpath(os.path.abspath(text))
+    return text
+
+
 class Library:
     """A catalog of embedded audio (an SQLite file, or a catalog URI the engine accepts).
 
@@ -366,6 +383,9 @@ class Library:
         index: str = "",
         ef_search: int = 0,
         nprobe: int = 0,
+        tags: Union[str, Sequence[str]] = (),
+        folder: Optional[PathLike] = None,
+        allow_silent: bool = False,
     ) -> List[Hit]:
         """The k catalog items most similar to `query`, best first (`earshot search`).
 
@@ -377,12 +397,25 @@ class Library:
           - an Embedding from earshot.embed (its model is the space).
         metric: cosine, euclidean, manhattan or correlation. min_duration / max_duration (s)
         filter by item length. index/ef_search/nprobe as `earshot search --index ...`.
+        tags: only items with every one of these tags (a str is one tag); folder: only items
+        under this folder. Both apply inside the search (k results that pass, whenever k exist).
+        A silent query (peak below -50 dBFS) raises InvalidArgumentError unless allow_silent.
         """
         if isinstance(query, Embedding):
             model = model or query.model
             query = query.embedding
         req = _earshot.search_request(
-            model or "", metric, k, min_duration, max_duration, index, ef_search, nprobe
+            model or "",
+            metric,
+            k,
+            min_duration,
+            max_duration,
+            index,
+            ef_search,
+            nprobe,
+            _tag_list(tags),
+            _folder(folder),
+            bool(allow_silent),
         )
         if isinstance(query, np.ndarray):
             if sample_rate is not None:
@@ -472,10 +505,24 @@ class Library:
         """One catalog item by id (NotFoundError if there is none)."""
         return Item(*self._lib.item(int(id)))
 
-    def items(self, query: str = "", *, limit: Optional[int] = None, offset: int = 0) -> List[Item]:
-        """Items ordered by id; query filters by a case-insensitive substring of path, name,
-        title, artist or labels (`earshot list --query`)."""
-        return [Item(*t) for t in self._lib.items(query, offset, -1 if limit is None else limit)]
+    def items(
+        self,
+        query: str = "",
+        *,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        tags: Union[str, Sequence[str]] = (),
+        folder: Optional[PathLike] = None,
+    ) -> List[Item]:
+        """Items ordered by id; query filters by a case-insensitive substring of the path, the
+        name or a tag (`earshot list --query`); tags: only items with every one of these tags; folder:
+        only items under this folder (`earshot list --tag --folder`)."""
+        return [
+            Item(*t)
+            for t in self._lib.items(
+                query, offset, -1 if limit is None else limit, _tag_list(tags), _folder(folder)
+            )
+        ]
 
     def spaces(self) -> List[Tuple[str, int, int, int]]:
         """(space, dim, items, segments) of each embedding space in the catalog."""

@@ -28,6 +28,7 @@ class Hit(NamedTuple):
     duration_s: float
     distance: float
     score: float
+    tags: Tuple[str, ...] = ...
 
 class Failure(NamedTuple):
     path: str
@@ -145,6 +146,9 @@ class Library:
         index: str = ...,
         ef_search: int = ...,
         nprobe: int = ...,
+        tags: Union[str, Sequence[str]] = ...,
+        folder: Optional[PathLike] = ...,
+        allow_silent: bool = ...,
     ) -> List[Hit]: ...
     def vectors(self, space: Optional[str] = ...) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
     def add_vectors(
@@ -164,6 +168,14 @@ class Library:
         metrics: Optional[Sequence[str]] = ...,
     ) -> EvalReport: ...
     def item(self, id: int) -> Item: ...
-    def items(self, query: str = ..., *, limit: Optional[int] = ..., offset: int = ...) -> List[Item]: ...
+    def items(
+        self,
+        query: str = ...,
+        *,
+        limit: Optional[int] = ...,
+        offset: int = ...,
+        tags: Union[str, Sequence[str]] = ...,
+        folder: Optional[PathLike] = ...,
+    ) -> List[Item]: ...
     def spaces(self) -> List[Tuple[str, int, int, int]]: ...
     def remove(self, paths: Union[PathLike, Sequence[PathLike]]) -> int: ...

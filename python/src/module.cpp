@@ -433,8 +433,14 @@ public:
                                  std::optional<double> max_duration,
                                  const std::string& index,
                                  std::size_t ef_search,
-                                 std::size_t nprobe) {
+                                 std::size_t nprobe,
+                                 const std::vector<std::string>& tags,
+                                 const std::string& folder,
+                                 bool allow_silent) {
         SearchRequest req;
+        req.filter.tags = tags;
+        req.filter.folder = folder;
+        req.allow_silent = allow_silent;
         req.model = model;
         req.metric = unwrap(parse_metric(metric), Stage::kCatalog);
         if (k < 1)
@@ -450,12 +456,14 @@ public:
         return req;
     }
 
-    // [(rank, id, path, name, duration_s, distance, score)] best first
+    // [(rank, id, path, name, duration_s, distance, score, (tag, ...))] best first
     static py::list hits(const SearchResponse& resp) {
         py::list out;
         for (const auto& r : resp.results) {
-            out.append(
-                py::make_tuple(r.rank, r.id, r.path, r.name, r.duration_s, r.distance, r.score));
+            py::list tags;
+            for (const auto& t : r.tags) tags.append(t.tag);
+            out.append(py::make_tuple(r.rank, r.id, r.path, r.name, r.duration_s, r.distance,
+                                      r.score, py::tuple(tags)));
         }
         return out;
     }
@@ -631,11 +639,18 @@ public:
         return item_tuple(unwrap(std::move(r), Stage::kCatalog));
     }
 
-    py::list items(const std::string& query, std::int64_t offset, std::int64_t limit) {
+    py::list items(const std::string& query,
+                   std::int64_t offset,
+                   std::int64_t limit,
+                   const std::vector<std::string>& tags,
+                   const std::string& folder) {
         Result<std::vector<ItemRecord>> r = make_error(ErrorCode::kInternal, "");
         {
             py::gil_scoped_release nogil;
-            r = engine_->catalog().list_items(offset, limit, query);
+            ItemFilter filter(query);
+            filter.tags = tags;
+            filter.folder = folder;
+            r = engine_->catalog().list_items(offset, limit, filter);
         }
         py::list out;
         for (const auto& it : unwrap(std::move(r), Stage::kCatalog)) out.append(item_tuple(it));
@@ -728,7 +743,7 @@ PYBIND11_MODULE(_earshot, m) {
     py::class_<earshot::SearchRequest>(m, "SearchRequest");
     m.def("search_request", &Library::request, py::arg("model"), py::arg("metric"), py::arg("k"),
           py::arg("min_duration"), py::arg("max_duration"), py::arg("index"), py::arg("ef_search"),
-          py::arg("nprobe"));
+          py::arg("nprobe"), py::arg("tags"), py::arg("folder"), py::arg("allow_silent"));
 
     py::class_<Library, std::shared_ptr<Library>>(m, "Library")
         .def(py::init<const std::string&, bool, const std::string&, int>(), py::arg("db"),

@@ -9,10 +9,12 @@
 #include <set>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "core/utf8.h"
 #include "server/detail/routes.h"
 #include "server/json_codec.h"
 
@@ -23,7 +25,8 @@ namespace fs = std::filesystem;
 
 // ---- items' folders ------------------------------------------------------------------------
 
-// The items' common folder, recomputed when the item count changes.
+}  // namespace
+
 std::string library_root(ServerContext& ctx) {
     auto count = ctx.engine.catalog().count_items();
     if (!count)
@@ -48,6 +51,8 @@ std::string library_root(ServerContext& ctx) {
     ctx.root = root;
     return root;
 }
+
+namespace {
 
 // ---- serving an item's file ----------------------------------------------------------------
 
@@ -265,24 +270,101 @@ void handle_items(ServerContext& ctx, const httplib::Request& req, httplib::Resp
             return send_error(res, v.error());
         limit = *v;
     }
-    std::string q = req.has_param("q") ? req.get_param_value("q") : "";
-    if (q.size() > 500)
-        return send_error(res, Error(ErrorCode::kInvalidArgument, "q is longer than 500 bytes"));
+    std::string root = library_root(ctx);
+    auto filter = parse_item_filter(req, root, true);
+    if (!filter)
+        return send_error(res, filter.error());
     auto& cat = ctx.engine.catalog();
-    auto items = cat.list_items(offset, limit, q);
+    auto items = cat.list_items(offset, limit, *filter);
     if (!items)
         return send_error(res, items.error());
-    auto total = cat.count_items(q);
+    auto total = cat.count_items(*filter);
     if (!total)
         return send_error(res, total.error());
-    std::string root = library_root(ctx);
+    std::vector<std::int64_t> ids;
+    for (const auto& it : *items) ids.push_back(it.id);
+    auto tags = cat.get_tags(ids);
+    if (!tags)
+        return send_error(res, tags.error());
+    std::unordered_map<std::int64_t, const std::vector<TagScore>*> tags_of;
+    for (const auto& t : *tags) tags_of[t.item_id] = &t.tags;
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& it : *items) arr.push_back(item_json(it, folder_of(it.path, root)));
+    for (const auto& it : *items) {
+        auto j = item_json(it, folder_of(it.path, root));
+        auto t = tags_of.find(it.id);
+        j["tags"] = tags_json(t == tags_of.end() ? std::vector<TagScore>{} : *t->second);
+        arr.push_back(std::move(j));
+    }
+    nlohmann::json tag_filters = nlohmann::json::array();
+    for (const auto& t : filter->tags) tag_filters.push_back(utf8_lossy(t));
     send_json(res, {{"total", *total},
                     {"offset", offset},
                     {"limit", limit},
-                    {"q", q},
+                    {"q", utf8_lossy(filter->query)},
+                    {"tag", std::move(tag_filters)},
                     {"items", std::move(arr)}});
+}
+
+// GET /api/tags: per tag, how many items (passing q/tag/folder) carry it.
+void handle_tags(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    std::int64_t limit = 200;
+    if (req.has_param("limit")) {
+        auto v = parse_int_param("limit", req.get_param_value("limit"), 1, 10000);
+        if (!v)
+            return send_error(res, v.error());
+        limit = *v;
+    }
+    auto filter = parse_item_filter(req, library_root(ctx), true);
+    if (!filter)
+        return send_error(res, filter.error());
+    auto& cat = ctx.engine.catalog();
+    auto counts = cat.tag_counts(*filter);
+    if (!counts)
+        return send_error(res, counts.error());
+    auto total = cat.count_items(*filter);
+    if (!total)
+        return send_error(res, total.error());
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& c : *counts) {
+        if (static_cast<std::int64_t>(arr.size()) >= limit)
+            break;
+        nlohmann::json row = nlohmann::json::object();
+        put_bytes_field(row, "tag", c.name);
+        row["count"] = c.count;
+        arr.push_back(std::move(row));
+    }
+    send_json(res, {{"total", *total}, {"tags", std::move(arr)}});
+}
+
+// GET /api/folders: every folder under the library root holding items (passing q/tag/folder),
+// with how many lie under it.
+void handle_folders(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    const std::string root = library_root(ctx);
+    auto filter = parse_item_filter(req, root, true);
+    if (!filter)
+        return send_error(res, filter.error());
+    auto& cat = ctx.engine.catalog();
+    auto counts = cat.folder_counts(*filter);
+    if (!counts)
+        return send_error(res, counts.error());
+    auto total = cat.count_items(*filter);
+    if (!total)
+        return send_error(res, total.error());
+    const std::string prefix = root.empty() || root == "/" ? root : root + "/";
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& c : *counts) {
+        if (c.name.size() <= prefix.size() || c.name.compare(0, prefix.size(), prefix) != 0)
+            continue;  // the root itself and its ancestors
+        nlohmann::json row = nlohmann::json::object();
+        put_bytes_field(row, "folder", std::string_view(c.name).substr(prefix.size()));
+        row["count"] = c.count;
+        arr.push_back(std::move(row));
+    }
+    nlohmann::json j = nlohmann::json::object();
+    put_bytes_field(j, "root", root);
+    j["total"] = *total;
+    j["folders"] = std::move(arr);
+    send_json(res, j);
 }
 
 void handle_item(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -293,6 +375,10 @@ void handle_item(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     if (!item)
         return send_error(res, item.error());
     auto j = item_json(*item, folder_of(item->path, library_root(ctx)));
+    auto tags = ctx.engine.catalog().tags_of(*id);
+    if (!tags)
+        return send_error(res, tags.error());
+    j["tags"] = tags_json(*tags);
     nlohmann::json models = nlohmann::json::array();
     if (auto spaces = ctx.engine.catalog().spaces()) {
         for (const auto& s : *spaces) {
@@ -559,6 +645,12 @@ void register_library_routes(httplib::Server& server, ServerContext& ctx) {
     });
     server.Get("/api/items", [&ctx](const httplib::Request& req, httplib::Response& res) {
         handle_items(ctx, req, res);
+    });
+    server.Get("/api/tags", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_tags(ctx, req, res);
+    });
+    server.Get("/api/folders", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_folders(ctx, req, res);
     });
     server.Get(R"(/api/items/([^/]+))",
                [&ctx](const httplib::Request& req, httplib::Response& res) {

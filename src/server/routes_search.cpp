@@ -18,8 +18,10 @@ namespace {
 constexpr std::int64_t kMaxK = 1000;
 constexpr std::size_t kMaxCentroidIds = 1000;
 
-Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& engine) {
+Result<SearchRequest> parse_search_request(const httplib::Request& req, ServerContext& ctx) {
+    Engine& engine = ctx.engine;
     SearchRequest sr;
+    EARSHOT_ASSIGN_OR_RETURN(sr.filter, parse_item_filter(req, library_root(ctx), false));
     sr.model = resolve_model(engine, request_param(req, "model"));
     if (auto metric = request_param(req, "metric"); metric && !metric->empty()) {
         EARSHOT_ASSIGN_OR_RETURN(sr.metric, parse_metric(*metric));
@@ -54,6 +56,14 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
     }
     if (auto v = request_param(req, "end"); v && !v->empty()) {
         EARSHOT_ASSIGN_OR_RETURN(sr.query_end_s, parse_seconds_param("end", *v));
+    }
+    if (auto v = request_param(req, "allow_silent"); v && !v->empty()) {
+        if (*v == "1" || *v == "true")
+            sr.allow_silent = true;
+        else if (*v != "0" && *v != "false")
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("'allow_silent' must be 1, 0, true or false, got '{}'",
+                                          v->substr(0, 64)));
     }
     if (sr.min_duration_s && sr.max_duration_s && *sr.min_duration_s > *sr.max_duration_s) {
         return make_error(ErrorCode::kInvalidArgument, "min_duration is above max_duration");
@@ -102,7 +112,7 @@ Result<SearchResponse> search_centroid(Engine& engine, const std::string& text, 
 void handle_search(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
     // The place in the uploads' line taken before the body was read (big multipart bodies).
     auto ticket = take_upload_ticket();
-    auto sr = parse_search_request(req, ctx.engine);
+    auto sr = parse_search_request(req, ctx);
     if (!sr) {
         send_error(res, sr.error());
         return;
@@ -206,6 +216,10 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
             return;
         }
         resp = ctx.engine.search_id(*id, *sr);
+    }
+    if (!resp && is_silent_query(resp.error())) {
+        send_json(res, error_json("SilentQuery", resp.error().message()), 422);
+        return;
     }
     if (!resp) {
         send_error(res, resp.error());

@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <netinet/in.h>
+#include <set>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -325,6 +327,102 @@ TEST_F(HttpServerTest, SearchByUploadLeavesIdenticalBytesOut) {
     EXPECT_NE(j["results"][0]["name"].get<std::string>().find("sine_"), std::string::npos);
     // Upload and id together is ambiguous.
     expect_error(search({{"file", bytes, "q.wav", "audio/wav"}, {"id", "1", "", ""}}), 400);
+}
+
+TEST_F(HttpServerTest, TagsFoldersFiltersAndFacets) {
+    auto& cat = lib_->engine->catalog();
+    const auto n0 = lib_->id_of("noise_0");
+    const auto n3 = lib_->id_of("noise_3");
+    const auto s220 = lib_->id_of("sine_220");
+    ASSERT_TRUE(cat.set_tags({{n0, {{"Violin, fiddle", 0.8f}, {"Hum", 0.3f}}},
+                              {n3, {{"Violin, fiddle", 0.6f}}},
+                              {s220, {{"Hum", 0.5f}}}}));
+    // Facets: tags with counts (ties by name), narrowed by the other filters.
+    auto r = client().Get("/api/tags");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["total"], 10);
+    ASSERT_EQ(j["tags"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["tags"][0]["tag"], "Hum");
+    EXPECT_EQ(j["tags"][0]["count"], 2);
+    EXPECT_EQ(j["tags"][1]["tag"], "Violin, fiddle");
+    j = body_json(client().Get("/api/tags?folder=noise"));
+    EXPECT_EQ(j["total"], 4);
+    ASSERT_EQ(j["tags"].size(), 2u);
+    EXPECT_EQ(j["tags"][0]["tag"], "Violin, fiddle");
+    EXPECT_EQ(j["tags"][0]["count"], 2);
+    j = body_json(client().Get("/api/folders"));
+    EXPECT_EQ(j["root"], lib_->lib.string());
+    std::map<std::string, int> folders;
+    for (const auto& f : j["folders"]) folders[f["folder"]] = f["count"];
+    EXPECT_EQ(folders, (std::map<std::string, int>{{"noise", 4}, {"swap", 1}, {"tones", 5}}));
+    j = body_json(client().Get("/api/folders?tag=hum"));
+    EXPECT_EQ(j["total"], 2);
+    EXPECT_EQ(j["folders"].size(), 2u);
+
+    // Item filters: tag (whole name, any case; repeatable = all), folder, q on tags.
+    j = body_json(client().Get("/api/items?tag=violin%2C%20FIDDLE"));
+    EXPECT_EQ(j["total"], 2);
+    ASSERT_EQ(j["items"].size(), 2u);
+    EXPECT_EQ(j["items"][0]["tags"][0]["tag"], "Violin, fiddle");
+    EXPECT_EQ(body_json(client().Get("/api/items?q=fiddle"))["total"], 2);
+    EXPECT_EQ(body_json(client().Get("/api/items?tag=Hum&tag=Violin%2C%20fiddle"))["total"], 1);
+    EXPECT_EQ(body_json(client().Get("/api/items?folder=tones&tag=Hum"))["total"], 1);
+    EXPECT_EQ(body_json(client().Get("/api/items?tag=Violin"))["total"], 0);
+    j = body_json(client().Get("/api/items/" + std::to_string(n0)));
+    ASSERT_EQ(j["tags"].size(), 2u);
+    EXPECT_EQ(j["tags"][0]["tag"], "Violin, fiddle");
+
+    // Search: the filter applies inside the search, so k tagged results come back although
+    // the unfiltered top-k of a tone are tones.
+    auto bytes = read_bytes(lib_->lib / "tones" / "sine_440.wav");
+    r = search({{"file", bytes, "q.wav", "audio/wav"}, {"k", "2", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    for (const auto& res : body_json(r)["results"])
+        EXPECT_NE(res["name"].get<std::string>().find("sine_"), std::string::npos);
+    r = search({{"file", bytes, "q.wav", "audio/wav"},
+                {"k", "2", "", ""},
+                {"tag", "Violin, fiddle", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 2u) << j.dump();
+    std::set<std::int64_t> got = {j["results"][0]["id"], j["results"][1]["id"]};
+    EXPECT_EQ(got, (std::set<std::int64_t>{n0, n3}));
+    EXPECT_EQ(j["results"][0]["tags"][0]["tag"], "Violin, fiddle");
+    r = search(
+        {{"id", std::to_string(s220), "", ""}, {"k", "10", "", ""}, {"folder", "noise", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 4u);
+    for (const auto& res : j["results"])
+        EXPECT_NE(res["path"].get<std::string>().find("/noise/"), std::string::npos);
+
+    // Bad input.
+    std::string many = "/api/items?tag=a";
+    for (int i = 0; i < 16; ++i) many += "&tag=a" + std::to_string(i);
+    expect_error(client().Get(many), 400, "InvalidArgument");
+    expect_error(client().Get("/api/tags?tag=" + std::string(1001, 'x')), 400, "InvalidArgument");
+    expect_error(client().Get("/api/tags?limit=0"), 400, "InvalidArgument");
+    expect_error(
+        search({{"id", std::to_string(s220), "", ""}, {"tag", std::string(1001, 'x'), "", ""}}),
+        400, "InvalidArgument");
+    ASSERT_TRUE(cat.set_tags({{n0, {}}, {n3, {}}, {s220, {}}}));
+}
+
+TEST_F(HttpServerTest, SilentUploadIs422UnlessAllowed) {
+    testing::TempDir tmp;
+    testing::write_wav16(tmp / "silent.wav", std::vector<float>(16000, 0.0f), 16000);
+    auto bytes = read_bytes(tmp / "silent.wav");
+    auto r = search({{"file", bytes, "silent.wav", "audio/wav"}});
+    expect_error(r, 422, "SilentQuery");
+    EXPECT_NE(r->body.find("allow_silent"), std::string::npos) << r->body;
+    r = search({{"file", bytes, "silent.wav", "audio/wav"}, {"allow_silent", "1", "", ""}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    expect_error(
+        search({{"file", bytes, "silent.wav", "audio/wav"}, {"allow_silent", "maybe", "", ""}}),
+        400, "InvalidArgument");
 }
 
 TEST_F(HttpServerTest, NonAudioUploadIs415) {

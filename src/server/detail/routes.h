@@ -126,6 +126,22 @@ void send_error(httplib::Response& res, const Error& error, int status = 0);
 // body, or a top-level member of a JSON body. nullopt if absent.
 std::optional<std::string> request_param(const httplib::Request& req, const std::string& name);
 
+// Every value of a repeatable parameter, in order: multipart form fields, then the query
+// string / urlencoded body, then a JSON body member (a string, or an array of strings).
+std::vector<std::string> request_params(const httplib::Request& req, const std::string& name);
+
+// The items' common folder (recomputed when the item count changes): what `folder` fields and
+// the folder= filter are relative to.
+std::string library_root(ServerContext& ctx);
+
+// The tag= (repeatable) and folder= filters of a request, and q= when with_query. folder= is
+// relative to library_root (or absolute). kInvalidArgument for more than kMaxTagFilters tags, a
+// value over 1000 bytes (q: 500) or a value with a NUL byte. Empty values are ignored.
+inline constexpr std::size_t kMaxTagFilters = 16;
+Result<ItemFilter> parse_item_filter(const httplib::Request& req,
+                                     const std::string& root,
+                                     bool with_query);
+
 // Parses a strictly decimal, positive item id ("12"; not "+12", "12x", "1/..", "0").
 Result<std::int64_t> parse_item_id(std::string_view text);
 // "1,2,3" → the distinct ids in their first order; at most `max_ids` distinct ids.
