@@ -116,8 +116,8 @@ int run_search(const SearchCliOptions& o) {
             where = fmt::format("{:6.2f}-{:<6.2f} -> {:7.2f}-{:<7.2f} ", r.match->query_start_s,
                                 r.match->query_end_s, r.match->item_start_s, r.match->item_end_s);
         }
-        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}\n", r.rank, r.score, r.distance,
-                   r.duration_s, where, r.path);
+        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}{}\n", r.rank, r.score, r.distance,
+                   r.duration_s, where, r.path, r.same_recording ? "  [same recording]" : "");
     }
     return 0;
 }
