@@ -879,6 +879,7 @@ const mapView = {
   grid: null,
   canvas: null,
   dpr: 1,
+  cw: 0, ch: 0,       // the canvas' CSS size (set by resize)
 
   init() {
     this.canvas = $('#map');
@@ -890,6 +891,8 @@ const mapView = {
     const w = c.clientWidth;
     const h = c.clientHeight;
     if (w === 0 || h === 0) return;
+    this.cw = w;  // kept: reading clientWidth per point would cost a layout query each time
+    this.ch = h;
     this.dpr = window.devicePixelRatio || 1;
     c.width = Math.round(w * this.dpr);
     c.height = Math.round(h * this.dpr);
@@ -897,8 +900,8 @@ const mapView = {
   },
   // World [-1, 1]² to CSS pixels of the canvas (the layout fills the canvas' width and height).
   units() {
-    const w = this.canvas.clientWidth;
-    const h = this.canvas.clientHeight;
+    const w = this.cw;
+    const h = this.ch;
     return {w, h, ux: w / 2 * 0.94 * this.zoom, uy: h / 2 * 0.9 * this.zoom};
   },
   toScreen(p) {
@@ -930,6 +933,7 @@ const mapView = {
     this.cats = [...counts.keys()].sort();
     const index = new Map(this.cats.map((c, i) => [c, i]));
     for (const p of this.pts) p.cat = index.get(p[key]);
+    this.byCat = null;
     this.colours = categoryColours(this.cats.length);
     const legend = $('#legend');
     legend.replaceChildren();
@@ -987,15 +991,22 @@ const mapView = {
     ctx.clearRect(0, 0, w, h);
     const r = this.radius();
     const size = r * 2;
+    const {ux, uy} = this.units();
+    const ox = w / 2 - this.cx * ux;
+    const oy = h / 2 + this.cy * uy;
     // One path per colour: fast for 100k points.
-    const byCat = Array.from({length: this.cats.length}, () => []);
-    this.pts.forEach((p, i) => byCat[p.cat].push(i));
+    if (!this.byCat) {
+      this.byCat = Array.from({length: this.cats.length}, () => []);
+      this.pts.forEach((p, i) => this.byCat[p.cat].push(i));
+    }
     ctx.globalAlpha = 0.85;
-    byCat.forEach((idx, ci) => {
+    this.byCat.forEach((idx, ci) => {
       ctx.fillStyle = this.colours[ci];
       ctx.beginPath();
       for (const i of idx) {
-        const [sx, sy] = this.toScreen(this.pts[i]);
+        const p = this.pts[i];
+        const sx = ox + p.x * ux;
+        const sy = oy - p.y * uy;
         if (sx < -size || sy < -size || sx > w + size || sy > h + size) continue;
         if (r >= 3) {
           ctx.moveTo(sx + r, sy);
@@ -1163,6 +1174,8 @@ function showSelection(it, play) {
   $('#sel-download').href = mediaUrl(it.id, 'download');
   $('#sel-download').setAttribute('download', it.name);
   $('#sel-more').onclick = () => moreLikeThis(it.id, it.name);
+  // On a phone the panel is under the map: bring it into view.
+  if (window.matchMedia('(max-width: 600px)').matches) sel.scrollIntoView({block: 'nearest'});
 }
 
 function updateBoxSelection() {

@@ -111,6 +111,15 @@ void send_busy(httplib::Response& res, const std::string& message, int retry_aft
     send_json(res, error_json("Unavailable", message), 503);
 }
 
+void prefer_gzip(const httplib::Request& req) {
+    // The Request is httplib's own non-const local, passed to handlers as const.
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    auto it = headers.find("Accept-Encoding");
+    if (it == headers.end() || it->second.find("br") == std::string::npos)
+        return;
+    it->second = it->second.find("gzip") != std::string::npos ? "gzip" : "identity";
+}
+
 bool authorized(const ServerContext& ctx, const httplib::Request& req) {
     const std::string& token = ctx.options.token;
     if (token.empty() || req.path.rfind("/api/", 0) != 0)
@@ -253,6 +262,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     });
     // Before the body is read: authentication, and a place in line for uploads.
     http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+        server::prefer_gzip(req);
         if (!server::authorized(ctx, req)) {
             if (req.method != "GET" && req.method != "HEAD")
                 server::t_close_after = true;  // the body stays unread

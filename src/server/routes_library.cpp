@@ -435,23 +435,41 @@ std::string dir_of(std::string_view item_path, std::string_view root) {
     return slash == std::string_view::npos ? std::string() : std::string(rest.substr(0, slash));
 }
 
-// At most max_points of the map's points, evenly spread over the list (deterministic), with
-// "total" still counting all of them.
-void send_map(httplib::Response& res, const nlohmann::json& body, std::int64_t max_points) {
+// The map as JSON text with at most max_points of its points (0 = all), evenly spread over the
+// list (deterministic); "total" still counts all of them.
+std::string dump_map(const nlohmann::json& body, std::int64_t max_points) {
+    constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
     const auto& points = body["points"];
     const auto n = static_cast<std::int64_t>(points.size());
-    if (max_points <= 0 || n <= max_points)
-        return send_json(res, body);
-    nlohmann::json out = nlohmann::json::object();
+    const std::int64_t kept = max_points <= 0 || n <= max_points ? n : max_points;
+    std::string out = "{";
+    bool first = true;
     for (const auto& [key, value] : body.items()) {
-        if (key != "points")
-            out[key] = value;
+        if (!first)
+            out += ',';
+        first = false;
+        out += nlohmann::json(key).dump();
+        out += ':';
+        if (key != "points") {
+            out += value.dump(-1, ' ', false, kReplace);
+            continue;
+        }
+        out += '[';
+        for (std::int64_t i = 0; i < kept; ++i) {
+            if (i > 0)
+                out += ',';
+            out += points[static_cast<std::size_t>(i * n / kept)].dump(-1, ' ', false, kReplace);
+        }
+        out += ']';
     }
-    nlohmann::json kept = nlohmann::json::array();
-    for (std::int64_t i = 0; i < max_points; ++i)
-        kept.push_back(points[static_cast<std::size_t>(i * n / max_points)]);
-    out["points"] = std::move(kept);
-    send_json(res, out);
+    out += '}';
+    return out;
+}
+
+void send_map_text(httplib::Response& res, std::shared_ptr<const std::string> text) {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(*text, "application/json");
 }
 
 Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model) {
@@ -516,21 +534,35 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
                                                  "'{}' (it has: {})",
                                                  model, known.empty() ? "none" : known)));
     }
+    std::shared_ptr<const nlohmann::json> shared;
     {
         std::lock_guard lock(ctx.mu);
         auto it = ctx.maps.find(model);
-        if (it != ctx.maps.end() && it->second.n_items == space->n_items)
-            return send_map(res, *it->second.body, max_points);
+        if (it != ctx.maps.end() && it->second.n_items == space->n_items) {
+            auto dump = it->second.dumps.find(max_points);
+            if (dump != it->second.dumps.end())
+                return send_map_text(res, dump->second);
+            shared = it->second.body;
+        }
     }
-    auto body = compute_map(ctx, model);
-    if (!body)
-        return send_error(res, body.error());
-    auto shared = std::make_shared<const nlohmann::json>(std::move(*body));
+    if (!shared) {
+        auto body = compute_map(ctx, model);
+        if (!body)
+            return send_error(res, body.error());
+        shared = std::make_shared<const nlohmann::json>(std::move(*body));
+    }
+    auto text = std::make_shared<const std::string>(dump_map(*shared, max_points));
     {
         std::lock_guard lock(ctx.mu);
-        ctx.maps[model] = MapEntry{space->n_items, shared};
+        auto& entry = ctx.maps[model];
+        if (entry.body != shared) {
+            entry = MapEntry{space->n_items, shared, {}};
+        }
+        if (entry.dumps.size() >= 8)  // a few max_points values in use at once
+            entry.dumps.clear();
+        entry.dumps[max_points] = text;
     }
-    send_map(res, *shared, max_points);
+    send_map_text(res, text);
 }
 
 void handle_models(ServerContext& ctx, httplib::Response& res) {

@@ -691,6 +691,20 @@ TEST_F(HttpServerTest, ServesThePageAndJson404s) {
     expect_error(client().Delete("/api/items/1"), 404);
 }
 
+// A browser that accepts brotli gets gzip: httplib's brotli (quality 11) took 0.3 s per app.js
+// and 54 s for a 50k-point map.
+TEST_F(HttpServerTest, AnswersGzipToClientsThatAcceptBrotli) {
+    auto r = client().Get("/app.js", {{"Accept-Encoding", "br, gzip"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Encoding"), "gzip");
+    EXPECT_NE(r->body.find("function"), std::string::npos);  // decompressed by the client
+    r = client().Get("/app.js", {{"Accept-Encoding", "br"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Encoding"), "");
+}
+
 // Raw garbage on the socket gets an error answer (or a closed connection); the server lives on.
 TEST_F(HttpServerTest, GarbageRequestsDoNotHurtTheServer) {
     const std::string requests[] = {
