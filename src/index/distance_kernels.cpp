@@ -239,7 +239,9 @@ void f32_to_f16(const float* in, std::uint16_t* out, std::size_t n) {
 // GCC 12's _mm512_cvtph_ps passes _mm512_undefined_ps() as the mask source: a false
 // -Wmaybe-uninitialized once inlined.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n) {
     std::size_t i = 0;
 #if defined(__AVX512F__)
@@ -263,7 +265,9 @@ void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n) {
 // GCC 12's _mm512_cvtph_ps / _mm512_cvtepu8_epi32 pass undefined vectors as mask sources: false
 // (maybe-)uninitialized warnings once inlined.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
