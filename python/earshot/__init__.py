@@ -41,6 +41,8 @@ __all__ = [
     "Item",
     "IndexReport",
     "Failure",
+    "DuplicateMember",
+    "DuplicateGroups",
     "Embedding",
     "EvalReport",
     "EvalMetrics",
@@ -76,6 +78,33 @@ class Hit(NamedTuple):
     distance: float  #: smaller is closer (the metric's distance)
     score: float  #: similarity in [0, 1] for cosine/correlation, 1 / (1 + distance) otherwise
     tags: Tuple[str, ...] = ()  #: the item's tags, best first (docs/cli.md "Tags")
+    #: the same recording as the query (another encode, trim, gain; docs/dedup.md)
+    same_recording: bool = False
+    #: when same_recording: the query starts this many seconds into the result
+    same_recording_offset_s: float = 0.0
+
+
+class DuplicateMember(NamedTuple):
+    """One item of a same-recording group (`Library.dedup`)."""
+
+    id: int
+    path: str
+    name: str
+    duration_s: float
+    #: this member starts offset_s seconds into the group's first member (0 for that one)
+    offset_s: float
+    similarity: float  #: of the link that joined it (bit agreement or correlation)
+    method: str  #: "chromaprint" (music) or "signature" (the short-sound check), as `earshot dedup`
+
+
+class DuplicateGroups(NamedTuple):
+    """`Library.dedup`'s answer: groups of 2 or more items, largest first; in each group the
+    reference (the longest member) first."""
+
+    space: str
+    items: int  #: items compared (with a fingerprint)
+    unfingerprinted: int  #: items without a fingerprint (`earshot reindex --fingerprints`)
+    groups: List[List[DuplicateMember]]
 
 
 class Failure(NamedTuple):
@@ -325,7 +354,8 @@ class Library:
         text = os.fspath(db)
         self._db = text if _is_uri(text) else _path(text)
         mdir = _path(models_dir) if models_dir is not None else ""
-        self._lib = _earshot.Library(self._db, bool(create), mdir, int(threads))
+        self._threads = int(threads)
+        self._lib = _earshot.Library(self._db, bool(create), mdir, self._threads)
 
     @property
     def db(self) -> str:
@@ -527,6 +557,18 @@ class Library:
     def spaces(self) -> List[Tuple[str, int, int, int]]:
         """(space, dim, items, segments) of each embedding space in the catalog."""
         return [tuple(s) for s in self._lib.spaces()]
+
+    def dedup(self, space: Optional[str] = None) -> DuplicateGroups:
+        """Groups the items that are the same recording (another encode, bitrate, sample rate,
+        channel count, gain, a few seconds trimmed), as `earshot dedup`. space: the embedding space
+        used for candidates and short sounds (default: the catalog's default)."""
+        name, items, unfingerprinted, groups = self._lib.dedup(space or "", self._threads)
+        return DuplicateGroups(
+            name,
+            items,
+            unfingerprinted,
+            [[DuplicateMember(*m) for m in g] for g in groups],
+        )
 
     def remove(self, paths: Union[PathLike, Sequence[PathLike]]) -> int:
         """Removes items by path; returns how many were removed (`earshot remove`)."""

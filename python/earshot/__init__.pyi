@@ -29,6 +29,23 @@ class Hit(NamedTuple):
     distance: float
     score: float
     tags: Tuple[str, ...] = ...
+    same_recording: bool = ...
+    same_recording_offset_s: float = ...
+
+class DuplicateMember(NamedTuple):
+    id: int
+    path: str
+    name: str
+    duration_s: float
+    offset_s: float
+    similarity: float
+    method: str
+
+class DuplicateGroups(NamedTuple):
+    space: str
+    items: int
+    unfingerprinted: int
+    groups: List[List[DuplicateMember]]
 
 class Failure(NamedTuple):
     path: str
@@ -178,4 +195,5 @@ class Library:
         folder: Optional[PathLike] = ...,
     ) -> List[Item]: ...
     def spaces(self) -> List[Tuple[str, int, int, int]]: ...
+    def dedup(self, space: Optional[str] = ...) -> DuplicateGroups: ...
     def remove(self, paths: Union[PathLike, Sequence[PathLike]]) -> int: ...

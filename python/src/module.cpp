@@ -24,6 +24,7 @@
 
 #include "audio/decoder.h"
 #include "core/log.h"
+#include "engine/dedup.h"
 #include "engine/engine.h"
 #include "engine/evaluation.h"
 #include "engine/importer.h"
@@ -456,14 +457,16 @@ public:
         return req;
     }
 
-    // [(rank, id, path, name, duration_s, distance, score, (tag, ...))] best first
+    // [(rank, id, path, name, duration_s, distance, score, (tag, ...), same_recording,
+    //   same_recording_offset_s)] best first
     static py::list hits(const SearchResponse& resp) {
         py::list out;
         for (const auto& r : resp.results) {
             py::list tags;
             for (const auto& t : r.tags) tags.append(t.tag);
             out.append(py::make_tuple(r.rank, r.id, r.path, r.name, r.duration_s, r.distance,
-                                      r.score, py::tuple(tags)));
+                                      r.score, py::tuple(tags), r.same_recording,
+                                      r.same_recording_offset_s));
         }
         return out;
     }
@@ -688,6 +691,30 @@ public:
         return unwrap(std::move(r), Stage::kCatalog);
     }
 
+    // (space, items, unfingerprinted, [[(id, path, name, duration_s, offset_s, similarity,
+    //   method)]]) groups largest first, the reference first in each (docs/dedup.md)
+    py::tuple dedup(const std::string& space, int threads) {
+        Result<DedupReport> r = make_error(ErrorCode::kInternal, "");
+        {
+            py::gil_scoped_release nogil;
+            DedupOptions options;
+            options.space = space;
+            options.threads = threads;
+            r = find_duplicates(*engine_, options);
+        }
+        const DedupReport report = unwrap(std::move(r), Stage::kCatalog);
+        py::list groups;
+        for (const auto& g : report.groups) {
+            py::list members;
+            for (const auto& m : g.members)
+                members.append(py::make_tuple(m.id, m.path, m.name, m.duration_s, m.offset_s,
+                                              m.similarity,
+                                              m.by_chromaprint ? "chromaprint" : "signature"));
+            groups.append(members);
+        }
+        return py::make_tuple(report.space, report.items, report.unfingerprinted, groups);
+    }
+
 private:
     std::string db_;
     std::unique_ptr<Engine> engine_;
@@ -762,5 +789,6 @@ PYBIND11_MODULE(_earshot, m) {
         .def("count", &Library::count)
         .def("spaces", &Library::spaces)
         .def("remove", &Library::remove)
+        .def("dedup", &Library::dedup, py::arg("space"), py::arg("threads"))
         .def("_time_search_vector", &Library::time_search_vector);
 }
