@@ -35,6 +35,19 @@ constexpr int kMaxLevel = 64;
 constexpr std::size_t kExactFilterFloor = 2048;
 constexpr std::size_t kSelectivitySamples = 256;
 
+// hnswlib 0.6.2's insertion walk (searchBaseLayer) prefetches the slot after a link list's last
+// entry; for a full list on a node's top layer that slot is past the end of the node's upper-layer
+// block (its own malloc), a 4-byte heap read AddressSanitizer reports (docs/reliability.md). Each
+// upper-layer list therefore gets one spare tableint after it: hnswlib computes every upper-layer
+// address and allocation from size_links_per_element_, so widening that stride before the first
+// insertion gives every list the slot. Index files keep hnswlib's unpadded per-level lists.
+void pad_link_lists(Hnsw& h) {
+    h.size_links_per_element_ += sizeof(tableint);
+}
+std::size_t file_links_per_level(const Hnsw& h) {
+    return h.size_links_per_element_ - sizeof(tableint);
+}
+
 // hnswlib space whose distances are our kernels (distance_kernels.h): 1 - <a, b> for unit rows,
 // squared L2 otherwise. hnswlib 0.6.2's own AVX-512 kernels run one FMA chain (latency-bound:
 // ~2x slower at d = 1024); ours keep four accumulators. The same kernels give the exact
@@ -229,13 +242,12 @@ public:
         out.pod(static_cast<std::int32_t>(hnsw_->maxlevel_));
         out.pod(static_cast<std::uint32_t>(hnsw_->enterpoint_node_));
         out.bytes(hnsw_->data_level0_memory_, n * hnsw_->size_data_per_element_);
+        const std::size_t list_bytes = file_links_per_level(*hnsw_);
         for (std::size_t i = 0; i < n; ++i) {
-            const auto bytes =
-                static_cast<std::uint32_t>(static_cast<std::size_t>(hnsw_->element_levels_[i]) *
-                                           hnsw_->size_links_per_element_);
-            out.pod(bytes);
-            if (bytes > 0)
-                out.bytes(hnsw_->linkLists_[i], bytes);
+            const int levels = hnsw_->element_levels_[i];
+            out.pod(static_cast<std::uint32_t>(static_cast<std::size_t>(levels) * list_bytes));
+            for (int l = 1; l <= levels; ++l)
+                out.bytes(hnsw_->get_linklist(static_cast<tableint>(i), l), list_bytes);
         }
         return out.ok() ? ok_status() : make_error(ErrorCode::kIoError, "hnsw: write failed");
     }
@@ -286,6 +298,7 @@ private:
                                            static_cast<std::size_t>(spec_.hnsw_m),
                                            static_cast<std::size_t>(spec_.hnsw_ef_construction),
                                            /*random_seed=*/100);
+            pad_link_lists(*hnsw_);
             advise_huge_pages(*hnsw_);
             return;
         }
@@ -786,17 +799,20 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
             h.linkLists_[i] = nullptr;
             continue;
         }
-        if (bytes % h.size_links_per_element_ != 0 ||
-            bytes / h.size_links_per_element_ > static_cast<std::size_t>(max_level) ||
+        const std::size_t list_bytes = file_links_per_level(h);
+        if (bytes % list_bytes != 0 || bytes / list_bytes > static_cast<std::size_t>(max_level) ||
             bytes > in.remaining()) {
             return make_error(ErrorCode::kCorruption, "hnsw payload: bad upper-layer links");
         }
-        h.linkLists_[i] = static_cast<char*>(std::malloc(bytes));
+        const int levels = static_cast<int>(bytes / list_bytes);
+        const std::size_t padded = static_cast<std::size_t>(levels) * h.size_links_per_element_;
+        h.linkLists_[i] = static_cast<char*>(std::calloc(1, padded));
         if (h.linkLists_[i] == nullptr)
             return make_error(ErrorCode::kInternal, "hnsw load: out of memory");
-        const int levels = static_cast<int>(bytes / h.size_links_per_element_);
         h.element_levels_[i] = levels;
-        EARSHOT_RETURN_IF_ERROR(in.bytes(h.linkLists_[i], bytes));
+        for (int l = 1; l <= levels; ++l)
+            EARSHOT_RETURN_IF_ERROR(
+                in.bytes(h.get_linklist(static_cast<tableint>(i), l), list_bytes));
         for (int l = 1; l <= levels; ++l) {
             if (!links_ok(
                     reinterpret_cast<unsigned int*>(h.get_linklist(static_cast<tableint>(i), l)),
