@@ -21,14 +21,40 @@ const state = {
   query: null,        // {kind: 'file', file: File} | {kind: 'id', id, name}
   models: [],
   defaultModel: '',
-  page: {offset: 0, limit: 20, total: 0, q: ''},
+  page: {offset: 0, limit: 20, total: 0},
+  itemsKey: null,     // the filters of the item list shown
   map: null,          // last /api/map response
   names: new Map(),   // item id -> name, from everything seen so far
   results: [],        // the current results (ringed on the map)
   tab: 'search',
   maxUpload: 0,       // the server's upload limit in bytes (0 = unknown)
   zip: true,          // the server zips a selection (GET /api/zip)
+  // Filters on every list: text (name, path or tag), tags (all of them), one folder (relative to
+  // the library root). They narrow the audio search (inside it), the listing, the map and the list.
+  filters: {q: '', tags: [], folder: ''},
+  mapKey: '',         // model and filters of the map shown
+  facetsOpen: {},     // per view: the facet lists opened or folded by the user
 };
+
+const hasFilters = (f = state.filters) => f.q !== '' || f.tags.length > 0 || f.folder !== '';
+
+// The filters as API parameters (tag repeated: tag names may contain commas).
+function filterParams(f = state.filters, {folder = true} = {}) {
+  const u = new URLSearchParams();
+  if (f.q) u.set('q', f.q);
+  for (const t of f.tags) u.append('tag', t);
+  if (folder && f.folder) u.set('folder', f.folder);
+  return u;
+}
+
+// The filters in words: “tuner”, tag Guitar, in 04_bass.
+function describeFilters(f = state.filters) {
+  const parts = [];
+  if (f.q) parts.push('“' + f.q + '”');
+  for (const t of f.tags) parts.push('tag ' + t);
+  if (f.folder) parts.push('in ' + f.folder);
+  return parts.join(', ');
+}
 
 // Access token: a server started with --token-file answers 401 to /api/ requests without
 // "Authorization: Bearer <token>". The page then asks once and keeps the token in localStorage;
@@ -92,6 +118,7 @@ async function api(path, options = {}) {
     const msg = body && body.error ? body.error.message : res.status + ' ' + res.statusText;
     const err = new Error(msg);
     err.status = res.status;
+    err.code = body && body.error ? body.error.code : '';
     throw err;
   }
   return body;
@@ -347,10 +374,19 @@ function showTab(name, updateUrl = true) {
     $('#view-' + t).hidden = !on;
   }
   state.tab = name;
+  const slot = document.querySelector('.filters-slot[data-view="' + name + '"]');
+  if (slot && $('#filters').parentElement !== slot) {
+    slot.append($('#filters'));
+    // Facet lists: open in the search view's side column on a wide screen, folded above the map
+    // (and on a phone) unless opened there before.
+    const open = state.facetsOpen[name] !== undefined ? state.facetsOpen[name]
+      : name === 'search' && window.matchMedia('(min-width: 900px)').matches;
+    for (const d of document.querySelectorAll('#filters details')) d.open = open;
+  }
   if (name === 'library') {
-    if (!state.map || state.map.model !== $('#map-model').value) loadMap();
+    if (!state.map || state.mapKey !== mapKey()) loadMap();
     else mapView.resize();
-    if ($('#items').children.length === 0) loadItems();
+    if ($('#items').children.length === 0 || state.itemsKey !== filterParams().toString()) loadItems();
   }
   if (updateUrl) writeUrl(false);
 }
@@ -391,6 +427,7 @@ function writeUrl(push) {
   if ($('#k').value && $('#k').value !== '10') u.set('k', $('#k').value);
   if ($('#min-duration').value.trim()) u.set('min', $('#min-duration').value.trim());
   if ($('#max-duration').value.trim()) u.set('max', $('#max-duration').value.trim());
+  for (const [key, value] of filterParams()) u.append(key, value);
   if (state.tab === 'library') u.set('view', 'library');
   const text = u.toString();
   const url = location.pathname + (text ? '?' + text : '');
@@ -412,6 +449,11 @@ function readUrl() {
   $('#k').value = u.get('k') || '10';
   $('#min-duration').value = u.get('min') || '';
   $('#max-duration').value = u.get('max') || '';
+  state.filters = {q: (u.get('q') || '').trim(), tags: [...new Set(u.getAll('tag').filter((t) => t !== ''))],
+    folder: u.get('folder') || ''};
+  $('#filter').value = state.filters.q;
+  renderActiveFilters();
+  loadFacets();
   const id = Number(u.get('id'));
   const ids = (u.get('ids') || '').split(',').map(Number).filter((n) => n > 0);
   let search = false;
@@ -429,10 +471,12 @@ function readUrl() {
     $('#query').textContent = 'No query yet.';
     $('#query-player').hidden = true;
     $('#results').replaceChildren();
+    state.results = [];
     setStatus($('#status'), '');
   }
   showTab(u.get('view') === 'library' ? 'library' : 'search', false);
-  if (search) runSearch({push: false});
+  if (search || (state.query && state.query.kind === 'file')) runSearch({push: false});
+  else refreshListing();
 }
 
 // ---- query input: pick, drop, record ----------------------------------------------------------
@@ -589,6 +633,8 @@ function searchForm(opts) {
     fd.append('start', String(q.span[0]));
     fd.append('end', String(q.span[1]));
   }
+  for (const [key, value] of filterParams()) fd.append(key, value);
+  if (q.allowSilent) fd.append('allow_silent', '1');
   return fd;
 }
 
@@ -623,10 +669,12 @@ async function runSearch({push = false, focus = false} = {}) {
     if (seq !== searchSeq) return;
     renderResults(resp);
     const ms = Math.round(performance.now() - t0);
+    const only = hasFilters() ? ' · only ' + describeFilters() : '';
     setStatus(status, resp.results.length === 0
-      ? 'No results (try a wider duration range).'
+      ? (hasFilters() ? 'No results among the sounds matching ' + describeFilters() + ' (remove a filter above).'
+        : 'No results (try a wider duration range).')
       : resp.results.length + ' results for ' + queryLabel() + ' · ' + resp.model + ', ' + resp.metric +
-        ' · ' + ms + ' ms', 'ok');
+        ' · ' + ms + ' ms' + only, 'ok');
     if (focus) {
       const first = $('#results li.card');
       (first || $('#query')).focus();
@@ -635,7 +683,25 @@ async function runSearch({push = false, focus = false} = {}) {
     if (seq !== searchSeq) return;
     // The previous results stay (marked as such) so nothing the user was looking at is lost.
     const kept = $('#results').children.length;
-    setStatus(status, 'Search failed: ' + e.message + (kept ? ' (the results below are from the previous search)' : ''), 'error');
+    const previous = kept ? ' (the results below are from the previous search)' : '';
+    if (e.code === 'SilentQuery') {
+      // 422: the query is (nearly) silent, so its neighbours would be noise. Say so, and offer
+      // to search anyway (allow_silent=1).
+      const peak = /\(peak ([^,)]*)/.exec(e.message);
+      setStatus(status, 'Not searched: ' + queryLabel() + ' is silent' + (peak ? ' (peak ' + peak[1] + ')' : '') +
+        ', so the sounds nearest to it would be noise rather than matches. Try a louder recording or another stretch.' +
+        previous + ' ', 'error');
+      status.classList.add('silent');
+      const q = state.query;
+      status.append(el('button', {type: 'button', id: 'search-anyway', class: 'btn',
+        onclick: () => {
+          if (state.query !== q) return;
+          q.allowSilent = true;
+          runSearch({push: false});
+        }}, 'Search anyway'));
+      return;
+    }
+    setStatus(status, 'Search failed: ' + e.message + previous, 'error');
   } finally {
     if (seq === searchSeq) {
       btn.disabled = false;
@@ -723,11 +789,13 @@ function renderResults(resp) {
       el('span', {class: 'rank', 'aria-label': 'rank ' + r.rank}, String(r.rank)),
       nameEl,
       el('span', {class: 'meta', title: METRIC_HINTS[resp.metric] || ''},
-        fmtSeconds(r.duration_s) + ' · ' + (readable ? readable + ' · ' : '') + 'score ' + r.score.toFixed(3)));
+        fmtSeconds(r.duration_s) + (typeof r.score === 'number'
+          ? ' · ' + (readable ? readable + ' · ' : '') + 'score ' + r.score.toFixed(3) : '')));
     const li = el('li', {class: 'card', 'data-id': r.id, tabindex: first ? '0' : '-1',
       'aria-label': r.rank + '. ' + r.name + (readable ? ', ' + readable : '') + ', ' + fmtSeconds(r.duration_s)},
     head,
     el('div', {class: 'folder'}, folder ? 'in ' + folder : ''));
+    if (r.tags && r.tags.length > 0) li.append(tagChips(r.tags));
     if (r.same_recording) {
       // Another encode / gain / trim of the query (docs/dedup.md); "Hide same recording" hides it.
       li.classList.add('same-recording');
@@ -814,6 +882,179 @@ function setupResultKeys() {
       moreLikeThis(li.result.id, li.result.name);
     }
   });
+}
+
+// ---- filters: text, tags, folder ---------------------------------------------------------------
+
+// An item's tags as chips; a click shows only sounds with that tag (one tab stop less per card:
+// the facets above reach the same tags by keyboard).
+function tagChips(tags) {
+  const ul = el('ul', {class: 'chips tags', 'aria-label': 'Tags'});
+  for (const t of tags) {
+    const on = state.filters.tags.some((x) => x.toLowerCase() === t.tag.toLowerCase());
+    ul.append(el('li', {}, el('button', {type: 'button', class: 'chip tag', tabindex: '-1', 'data-tag': t.tag,
+      'aria-pressed': String(on), title: on ? 'Filtering by “' + t.tag + '”' : 'Show only sounds tagged “' + t.tag +
+        '” (' + Math.round(t.score * 100) + '% sure)',
+      onclick: () => addTag(t.tag)}, t.tag)));
+  }
+  return ul;
+}
+
+function addTag(tag) {
+  if (state.filters.tags.some((x) => x.toLowerCase() === tag.toLowerCase())) return;
+  setFilters(Object.assign({}, state.filters, {tags: [...state.filters.tags, tag]}));
+}
+
+function removeTag(tag) {
+  setFilters(Object.assign({}, state.filters, {tags: state.filters.tags.filter((x) => x !== tag)}));
+}
+
+// New filters: into the URL (a history entry: Back undoes a filter), then every list follows.
+function setFilters(f, {push = true} = {}) {
+  state.filters = {q: f.q.trim(), tags: f.tags, folder: f.folder};
+  $('#filter').value = state.filters.q;
+  renderActiveFilters();
+  loadFacets();
+  state.page.offset = 0;
+  if (state.query) {
+    runSearch({push});
+  } else {
+    writeUrl(push);
+    refreshListing();
+  }
+  if (state.tab === 'library') {
+    if (state.mapKey !== mapKey()) loadMap();
+    loadItems();
+  }
+}
+
+function renderActiveFilters() {
+  const ul = $('#active-filters');
+  const f = state.filters;
+  ul.replaceChildren();
+  const chip = (label, aria, change) => ul.append(el('li', {}, el('button', {type: 'button', class: 'chip on',
+    'aria-label': aria, title: aria, onclick: change}, label, el('span', {'aria-hidden': 'true'}, ' ×'))));
+  if (f.q) chip('“' + f.q + '”', 'Remove the text filter “' + f.q + '”', () => setFilters(Object.assign({}, f, {q: ''})));
+  for (const t of f.tags) chip('tag: ' + t, 'Remove the tag filter ' + t, () => removeTag(t));
+  if (f.folder) chip('in ' + f.folder, 'Remove the folder filter ' + f.folder, () => setFilters(Object.assign({}, f, {folder: ''})));
+  if ((f.q ? 1 : 0) + f.tags.length + (f.folder ? 1 : 0) >= 2) {
+    ul.append(el('li', {}, el('button', {type: 'button', class: 'chip clear', onclick: () => setFilters({q: '', tags: [], folder: ''})},
+      'Clear all')));
+  }
+  ul.hidden = !hasFilters();
+}
+
+// Facets: tags and folders with how many sounds (passing the other filters) have them. The folder
+// list leaves the folder filter out, so the other folders stay there to switch to.
+let facetSeq = 0;
+async function loadFacets() {
+  const seq = ++facetSeq;
+  const tagUrl = '/api/tags?limit=100' + (hasFilters() ? '&' + filterParams() : '');
+  const noFolder = filterParams(state.filters, {folder: false}).toString();
+  const folderUrl = '/api/folders' + (noFolder ? '?' + noFolder : '');
+  let tags;
+  let folders;
+  try {
+    [tags, folders] = await Promise.all([api(tagUrl), api(folderUrl)]);
+  } catch (e) {
+    if (seq === facetSeq) $('#tag-facets-count').textContent = '(unavailable: ' + e.message + ')';
+    return;
+  }
+  if (seq !== facetSeq) return;
+  const active = new Set(state.filters.tags.map((t) => t.toLowerCase()));
+  const tagList = $('#tag-list');
+  tagList.replaceChildren();
+  for (const t of tags.tags) {
+    const on = active.has(t.tag.toLowerCase());
+    tagList.append(el('li', {}, el('button', {type: 'button', class: 'facet-btn', 'data-tag': t.tag, 'aria-pressed': String(on),
+      onclick: () => (on ? removeTag(state.filters.tags.find((x) => x.toLowerCase() === t.tag.toLowerCase())) : addTag(t.tag))},
+    el('span', {class: 'facet-name'}, t.tag), ' ', el('span', {class: 'count'}, String(t.count)))));
+  }
+  if (tags.tags.length === 0) tagList.append(el('li', {class: 'hint'}, hasFilters() ? 'No tags among these sounds.' : 'No tags (earshot reindex --tags adds them).'));
+  $('#tag-facets-count').textContent = '(' + tags.tags.length + ')';
+  const folderList = $('#folder-list');
+  folderList.replaceChildren();
+  for (const f of folders.folders) {
+    const on = f.folder === state.filters.folder;
+    const depth = f.folder.split('/').length - 1;
+    folderList.append(el('li', {style: 'padding-left:' + depth * 0.9 + 'em'}, el('button', {type: 'button', class: 'facet-btn',
+      'data-folder': f.folder, 'aria-pressed': String(on), title: f.folder,
+      onclick: () => setFilters(Object.assign({}, state.filters, {folder: on ? '' : f.folder}))},
+    el('span', {class: 'facet-name'}, f.folder.split('/').pop()), ' ', el('span', {class: 'count'}, String(f.count)))));
+  }
+  if (folders.folders.length === 0) folderList.append(el('li', {class: 'hint'}, 'No subfolders.'));
+  $('#folder-facets-count').textContent = '(' + folders.folders.length + ')';
+  for (const list of [tagList, folderList]) rovingReset(list);
+}
+
+// A facet list is one tab stop; the arrow keys move within it (Home/End to the ends).
+function rovingReset(list) {
+  const buttons = [...list.querySelectorAll('button')];
+  const current = buttons.find((b) => b.getAttribute('aria-pressed') === 'true') || buttons[0];
+  for (const b of buttons) b.tabIndex = b === current ? 0 : -1;
+}
+
+function setupRoving(list) {
+  list.addEventListener('keydown', (ev) => {
+    const buttons = [...list.querySelectorAll('button')];
+    const i = buttons.indexOf(document.activeElement);
+    if (i < 0) return;
+    let j = -1;
+    if (ev.key === 'ArrowDown' || ev.key === 'ArrowRight') j = Math.min(buttons.length - 1, i + 1);
+    else if (ev.key === 'ArrowUp' || ev.key === 'ArrowLeft') j = Math.max(0, i - 1);
+    else if (ev.key === 'Home') j = 0;
+    else if (ev.key === 'End') j = buttons.length - 1;
+    if (j < 0) return;
+    ev.preventDefault();
+    buttons[i].tabIndex = -1;
+    buttons[j].tabIndex = 0;
+    buttons[j].focus();
+  });
+}
+
+// Without an audio query, the filters alone list the library's matching sounds as results.
+let listingSeq = 0;
+async function refreshListing() {
+  if (state.query) return;
+  const status = $('#status');
+  const seq = ++listingSeq;
+  if (!hasFilters()) {
+    if ($('#results').children.length > 0 || status.textContent) {
+      renderResults({results: [], metric: null});
+      setStatus(status, '');
+    }
+    return;
+  }
+  const opts = readOptions();
+  const limit = opts.error ? 10 : opts.k;
+  setStatus(status, 'Finding…', 'loading');
+  try {
+    const r = await api('/api/items?limit=' + limit + '&' + filterParams());
+    if (seq !== listingSeq || state.query) return;
+    renderResults({results: r.items.map((it, i) => Object.assign({rank: i + 1}, it)), metric: null});
+    setStatus(status, r.total === 0 ? 'No sounds match ' + describeFilters() + '.'
+      : (r.total === 1 ? '1 sound matches ' : r.total.toLocaleString('en') + ' sounds match ') + describeFilters() +
+        (r.items.length < r.total ? ' (the first ' + r.items.length + ' shown)' : '') +
+        '. Choose, drop or record a file to search among them by sound.', 'ok');
+  } catch (e) {
+    if (seq !== listingSeq) return;
+    setStatus(status, 'Could not list the sounds: ' + e.message, 'error');
+  }
+}
+
+function setupFilters() {
+  $('#filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('#filter').value.trim();
+    if (q.length > 500) return;
+    setFilters(Object.assign({}, state.filters, {q}));
+  });
+  setupRoving($('#tag-list'));
+  setupRoving($('#folder-list'));
+  for (const d of document.querySelectorAll('#filters details')) {
+    // The user's choice (a click on the summary flips it; Enter and Space click it too).
+    d.querySelector('summary').addEventListener('click', () => { state.facetsOpen[state.tab] = !d.open; });
+  }
 }
 
 // ---- models and stats -------------------------------------------------------------------------
@@ -1123,14 +1364,23 @@ const mapView = {
 window.earshotMap = mapView;  // for the browser tests and the curious
 window.earshotHoverAudio = hoverAudio;
 
+function mapKey() {
+  return $('#map-model').value + '|' + filterParams().toString();
+}
+
 async function loadMap() {
   const model = $('#map-model').value;
+  const key = mapKey();
+  state.mapKey = key;
   const status = $('#map-status');
   setStatus(status, 'Loading the map…', 'loading');
   $('#map').setAttribute('aria-busy', 'true');
   const t0 = performance.now();
   try {
-    const m = await api('/api/map?model=' + encodeURIComponent(model) + '&max_points=' + MAP_MAX_POINTS);
+    const filters = filterParams().toString();
+    const m = await api('/api/map?model=' + encodeURIComponent(model) + '&max_points=' + MAP_MAX_POINTS +
+      (filters ? '&' + filters : ''));
+    if (state.mapKey !== key) return;  // the filters changed meanwhile
     state.map = m;
     mapView.setData(m);
     mapView.resize();
@@ -1138,10 +1388,12 @@ async function loadMap() {
     const total = m.total || shown;
     const ev = m.explained_variance_ratio || [0, 0];
     setStatus(status, (shown < total ? shown.toLocaleString('en') + ' of ' + total.toLocaleString('en') + ' sounds (evenly thinned)'
-      : shown.toLocaleString('en') + ' sounds') + ', ' + m.method.toUpperCase() + ' of the ' + m.model +
+      : shown.toLocaleString('en') + ' sounds') + (filters ? ' matching ' + describeFilters() : '') + ', ' + m.method.toUpperCase() + ' of the ' + m.model +
       ' embeddings (' + Math.round(100 * (ev[0] + ev[1])) + '% of the variance) · ' +
       Math.round(performance.now() - t0) + ' ms.', 'ok');
   } catch (e) {
+    if (state.mapKey !== key) return;
+    state.mapKey = '';
     setStatus(status, 'Map unavailable: ' + e.message, 'error');
   } finally {
     $('#map').removeAttribute('aria-busy');
@@ -1392,11 +1644,14 @@ function setupMap() {
 // ---- item list --------------------------------------------------------------------------------
 
 async function loadItems() {
-  const {offset, limit, q} = state.page;
+  const {offset, limit} = state.page;
   const list = $('#items');
   list.setAttribute('aria-busy', 'true');
+  const filters = filterParams().toString();
+  state.itemsKey = filters;
   try {
-    const r = await api('/api/items?offset=' + offset + '&limit=' + limit + '&q=' + encodeURIComponent(q));
+    const r = await api('/api/items?offset=' + offset + '&limit=' + limit + (filters ? '&' + filters : ''));
+    if (state.itemsKey !== filters) return;
     state.page.total = r.total;
     list.replaceChildren();
     for (const it of r.items) {
@@ -1406,6 +1661,7 @@ async function loadItems() {
       list.append(el('li', {},
         name,
         el('span', {class: 'hint'}, (it.folder ? it.folder + ' · ' : '') + fmtSeconds(it.duration_s)),
+        it.tags && it.tags.length > 0 ? tagChips(it.tags) : '',
         el('span', {class: 'item-actions'},
           el('button', {type: 'button', class: 'btn', onclick: () => playItem(it)}, 'Play'),
           el('button', {type: 'button', class: 'btn', onclick: () => moreLikeThis(it.id, it.name)},
@@ -1434,12 +1690,6 @@ function playItem(it) {
 
 function setupLibrary() {
   $('#map-model').addEventListener('change', loadMap);
-  $('#browse-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    state.page.q = $('#filter').value.trim();
-    state.page.offset = 0;
-    loadItems();
-  });
   $('#prev').addEventListener('click', () => {
     state.page.offset = Math.max(0, state.page.offset - state.page.limit);
     loadItems();
@@ -1458,6 +1708,7 @@ async function main() {
   setupInput();
   setupLibrary();
   setupResultKeys();
+  setupFilters();
   $('#search-form').addEventListener('submit', (e) => {
     e.preventDefault();
     runSearch({push: false});
@@ -1466,7 +1717,12 @@ async function main() {
   for (const id of ['#model', '#metric', '#by', '#k', '#min-duration', '#max-duration']) {
     $(id).addEventListener('change', () => {
       if (id === '#metric') updateMetricHint();
-      if (state.query) runSearch({push: false}); else writeUrl(false);
+      if (state.query) {
+        runSearch({push: false});
+      } else {
+        writeUrl(false);
+        if (id === '#k') refreshListing();
+      }
     });
   }
   updateMetricHint();

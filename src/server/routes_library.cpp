@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sys/stat.h>
@@ -436,11 +437,21 @@ std::string dir_of(std::string_view item_path, std::string_view root) {
 }
 
 // The map as JSON text with at most max_points of its points (0 = all), evenly spread over the
-// list (deterministic); "total" still counts all of them.
-std::string dump_map(const nlohmann::json& body, std::int64_t max_points) {
+// list (deterministic); "total" still counts all of them. With `only` (sorted item ids: the items
+// passing a q/tag/folder filter), just those points, and "total" counts those.
+std::string dump_map(const nlohmann::json& body,
+                     std::int64_t max_points,
+                     const std::vector<std::int64_t>* only = nullptr) {
     constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
-    const auto& points = body["points"];
-    const auto n = static_cast<std::int64_t>(points.size());
+    const auto& all_points = body["points"];
+    std::vector<std::size_t> rows;  // the points that may be shown, in map order
+    rows.reserve(all_points.size());
+    for (std::size_t i = 0; i < all_points.size(); ++i) {
+        if (only == nullptr ||
+            std::binary_search(only->begin(), only->end(), all_points[i]["id"].get<std::int64_t>()))
+            rows.push_back(i);
+    }
+    const auto n = static_cast<std::int64_t>(rows.size());
     const std::int64_t kept = max_points <= 0 || n <= max_points ? n : max_points;
     std::string out = "{";
     bool first = true;
@@ -450,6 +461,10 @@ std::string dump_map(const nlohmann::json& body, std::int64_t max_points) {
         first = false;
         out += nlohmann::json(key).dump();
         out += ':';
+        if (key == "total") {
+            out += std::to_string(n);
+            continue;
+        }
         if (key != "points") {
             out += value.dump(-1, ' ', false, kReplace);
             continue;
@@ -458,7 +473,8 @@ std::string dump_map(const nlohmann::json& body, std::int64_t max_points) {
         for (std::int64_t i = 0; i < kept; ++i) {
             if (i > 0)
                 out += ',';
-            out += points[static_cast<std::size_t>(i * n / kept)].dump(-1, ' ', false, kReplace);
+            out += all_points[rows[static_cast<std::size_t>(i * n / kept)]].dump(-1, ' ', false,
+                                                                                 kReplace);
         }
         out += ']';
     }
@@ -521,6 +537,9 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
             return send_error(res, v.error());
         max_points = *v;
     }
+    auto filter = parse_item_filter(req, library_root(ctx), true);
+    if (!filter)
+        return send_error(res, filter.error());
     auto spaces = ctx.engine.catalog().spaces();
     if (!spaces)
         return send_error(res, spaces.error());
@@ -534,13 +553,21 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
                                                  "'{}' (it has: {})",
                                                  model, known.empty() ? "none" : known)));
     }
+    std::optional<std::vector<std::int64_t>> only;  // the items passing q/tag/folder, sorted
+    if (!filter->empty()) {
+        auto ids = ctx.engine.catalog().filter_ids(*filter);
+        if (!ids)
+            return send_error(res, ids.error());
+        only = std::move(*ids);
+        std::sort(only->begin(), only->end());
+    }
     std::shared_ptr<const nlohmann::json> shared;
     {
         std::lock_guard lock(ctx.mu);
         auto it = ctx.maps.find(model);
         if (it != ctx.maps.end() && it->second.n_items == space->n_items) {
             auto dump = it->second.dumps.find(max_points);
-            if (dump != it->second.dumps.end())
+            if (!only && dump != it->second.dumps.end())
                 return send_map_text(res, dump->second);
             shared = it->second.body;
         }
@@ -551,16 +578,19 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
             return send_error(res, body.error());
         shared = std::make_shared<const nlohmann::json>(std::move(*body));
     }
-    auto text = std::make_shared<const std::string>(dump_map(*shared, max_points));
+    auto text =
+        std::make_shared<const std::string>(dump_map(*shared, max_points, only ? &*only : nullptr));
     {
         std::lock_guard lock(ctx.mu);
         auto& entry = ctx.maps[model];
         if (entry.body != shared) {
             entry = MapEntry{space->n_items, shared, {}};
         }
-        if (entry.dumps.size() >= 8)  // a few max_points values in use at once
-            entry.dumps.clear();
-        entry.dumps[max_points] = text;
+        if (!only) {                      // filtered answers are not kept: too many filters
+            if (entry.dumps.size() >= 8)  // a few max_points values in use at once
+                entry.dumps.clear();
+            entry.dumps[max_points] = text;
+        }
     }
     send_map_text(res, text);
 }

@@ -21,7 +21,7 @@ constexpr std::size_t kMaxCentroidIds = 1000;
 Result<SearchRequest> parse_search_request(const httplib::Request& req, ServerContext& ctx) {
     Engine& engine = ctx.engine;
     SearchRequest sr;
-    EARSHOT_ASSIGN_OR_RETURN(sr.filter, parse_item_filter(req, library_root(ctx), false));
+    EARSHOT_ASSIGN_OR_RETURN(sr.filter, parse_item_filter(req, library_root(ctx), true));
     sr.model = resolve_model(engine, request_param(req, "model"));
     if (auto metric = request_param(req, "metric"); metric && !metric->empty()) {
         EARSHOT_ASSIGN_OR_RETURN(sr.metric, parse_metric(*metric));

@@ -398,6 +398,36 @@ TEST_F(HttpServerTest, TagsFoldersFiltersAndFacets) {
     for (const auto& res : j["results"])
         EXPECT_NE(res["path"].get<std::string>().find("/noise/"), std::string::npos);
 
+    // q on the search: name, path or tag text, also inside the search.
+    r = search(
+        {{"file", bytes, "q.wav", "audio/wav"}, {"k", "5", "", ""}, {"q", "FIDDLE", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 2u) << j.dump();
+    got = {j["results"][0]["id"], j["results"][1]["id"]};
+    EXPECT_EQ(got, (std::set<std::int64_t>{n0, n3}));
+    expect_error(
+        search({{"id", std::to_string(s220), "", ""}, {"q", std::string(501, 'x'), "", ""}}), 400,
+        "InvalidArgument");
+
+    // The map with the same filters: only the points passing them, "total" counts those.
+    j = body_json(client().Get("/api/map?tag=Hum"));
+    EXPECT_EQ(j["total"], 2);
+    ASSERT_EQ(j["points"].size(), 2u) << j.dump();
+    got = {j["points"][0]["id"], j["points"][1]["id"]};
+    EXPECT_EQ(got, (std::set<std::int64_t>{n0, s220}));
+    j = body_json(client().Get("/api/map?folder=noise&max_points=2"));
+    EXPECT_EQ(j["total"], 4);
+    ASSERT_EQ(j["points"].size(), 2u);
+    for (const auto& p : j["points"]) EXPECT_EQ(p["folder"], "noise");
+    j = body_json(client().Get("/api/map?q=sine_"));
+    EXPECT_EQ(j["total"], 5) << j.dump();
+    for (const auto& p : j["points"])
+        EXPECT_NE(p["name"].get<std::string>().find("sine_"), std::string::npos);
+    EXPECT_EQ(body_json(client().Get("/api/map?tag=nothing"))["points"].size(), 0u);
+    EXPECT_EQ(body_json(client().Get("/api/map"))["points"].size(), 10u);  // not cached filtered
+    expect_error(client().Get("/api/map?tag=" + std::string(1001, 'x')), 400, "InvalidArgument");
+
     // Bad input.
     std::string many = "/api/items?tag=a";
     for (int i = 0; i < 16; ++i) many += "&tag=a" + std::to_string(i);

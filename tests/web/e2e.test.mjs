@@ -581,6 +581,127 @@ test('library list filters and pages', async () => {
   await done(page);
 });
 
+// ---- tags, folders and the find box --------------------------------------------------------------
+
+// The tags shown on each result card (data-tag of its chips).
+const cardTags = (page) => page.locator('#results li.card').evaluateAll((ls) =>
+  ls.map((l) => [...l.querySelectorAll('.chip.tag')].map((c) => c.dataset.tag)));
+
+test('result cards show their tags; clicking a tag narrows the results to sounds with that tag', async () => {
+  const page = await searched();
+  const before = await cardTags(page);
+  assert.ok(before.some((t) => t.length > 0), 'no tags on the cards: ' + JSON.stringify(before));
+  // A tag some results have and others do not.
+  const all = [...new Set(before.flat())];
+  const tag = all.find((t) => before.some((ts) => !ts.includes(t)));
+  assert.ok(tag, 'every result has the same tags: ' + JSON.stringify(before));
+  const facts = await (await page.request.get(URL + '/api/items?limit=1&tag=' + encodeURIComponent(tag))).json();
+  await page.locator('#results li.card .chip.tag[data-tag="' + tag + '"]').first().click();
+  await page.waitForFunction((t) => new URLSearchParams(location.search).getAll('tag').includes(t) &&
+    document.querySelector('#status').classList.contains('ok') &&
+    document.querySelector('#status').textContent.includes('only tag ' + t), tag);
+  const after = await cardTags(page);
+  assert.ok(after.length > 0 && after.length <= facts.total, after.length + ' results, ' + facts.total + ' tagged ' + tag);
+  for (const ts of after) assert.ok(ts.includes(tag), JSON.stringify(ts) + ' lacks ' + tag);
+  assert.equal(await page.getAttribute('#results li.card .chip.tag[data-tag="' + tag + '"]', 'aria-pressed'), 'true');
+  assert.match(await page.textContent('#active-filters'), new RegExp('tag: ' + tag));
+  // The tag facet is pressed and counts the tagged sounds.
+  await page.waitForSelector('#tag-list button[data-tag="' + tag + '"][aria-pressed="true"]');
+  assert.match(await page.textContent('#tag-list button[data-tag="' + tag + '"] .count'), new RegExp('^' + facts.total + '$'));
+  // Removing the filter brings the other results back.
+  await page.click('#active-filters button[aria-label="Remove the tag filter ' + tag + '"]');
+  await page.waitForFunction((n) => !location.search.includes('tag=') &&
+    document.querySelectorAll('#results li.card').length === n &&
+    document.querySelector('#status').classList.contains('ok'), before.length);
+  await done(page);
+});
+
+test('a folder facet narrows the results and the map', async () => {
+  const page = await searched();
+  const folders = await (await page.request.get(URL + '/api/folders')).json();
+  const bass = folders.folders.find((f) => f.folder.endsWith('04_bass'));
+  assert.ok(bass, JSON.stringify(folders));
+  const facet = page.locator('#folder-list button[data-folder="' + bass.folder + '"]');
+  assert.match(await facet.textContent(), new RegExp('04_bass ' + bass.count));
+  await facet.click();
+  await page.waitForFunction((f) => new URLSearchParams(location.search).get('folder') === f &&
+    document.querySelector('#status').classList.contains('ok') &&
+    document.querySelector('#status').textContent.includes('in ' + f), bass.folder);
+  const where = await page.locator('#results li.card .folder').allTextContents();
+  assert.ok(where.length > 0 && where.length <= bass.count, where.length + ' results');
+  for (const w of where) assert.match(w, /04_bass/);
+  await page.waitForSelector('#folder-list button[data-folder="' + bass.folder + '"][aria-pressed="true"]');
+  // The map shows only that folder's sounds.
+  await openMap(page);
+  await page.waitForFunction((n) => document.querySelector('#map').dataset.points === String(n), bass.count);
+  const dirs = await page.evaluate(() => [...new Set(window.earshotMap.pts.map((p) => p.dir))]);
+  assert.deepEqual(dirs.map((d) => /04_bass$/.test(d)), dirs.map(() => true), dirs.join(', '));
+  assert.match(await page.textContent('#map-status'), /matching in .*04_bass/);
+  await done(page);
+});
+
+test('the find box finds sounds by a tag word, alone and with the audio query; the URL keeps it', async () => {
+  const page = await newPage();
+  // "tuner" is in no file name or folder, only in the "Electronic tuner" tag.
+  const expected = await (await page.request.get(URL + '/api/items?limit=1000&q=tuner')).json();
+  assert.ok(expected.total > 0, 'no item tagged with a tuner in the test catalog');
+  for (const it of expected.items) assert.ok(!/tuner/i.test(it.path), it.path);
+  await page.fill('#filter', 'tuner');
+  await page.press('#filter', 'Enter');
+  await waitForStatus(page, /sounds? match/);
+  assert.match(await page.textContent('#status'), /“tuner”/);
+  assert.equal(new globalThis.URL(page.url()).searchParams.get('q'), 'tuner');
+  const listed = await page.locator('#results li.card').evaluateAll((ls) => ls.map((l) => Number(l.dataset.id)));
+  assert.deepEqual(listed.sort(), expected.items.map((it) => it.id).slice(0, 10).sort());
+  for (const ts of await cardTags(page)) assert.ok(ts.some((t) => /tuner/i.test(t)), JSON.stringify(ts));
+  // With an audio query: the sounds most like it among those.
+  await page.setInputFiles('#file', QUERY);
+  await waitForStatus(page, /results for .*only “tuner”/);
+  const found = await cardTags(page);
+  assert.ok(found.length > 0);
+  for (const ts of found) assert.ok(ts.some((t) => /tuner/i.test(t)), JSON.stringify(ts));
+  // A link with the filter opens it again (no query: the listing).
+  const other = await newPage({path: '/?q=tuner'});
+  await waitForStatus(other, /sounds? match “tuner”/);
+  assert.equal(await other.inputValue('#filter'), 'tuner');
+  assert.match(await other.textContent('#active-filters'), /“tuner”/);
+  await done(other);
+  await done(page);
+});
+
+test('a silent query says so, and "Search anyway" searches with allow_silent', async () => {
+  const page = await newPage();
+  // 1 s of digital silence, 16 kHz mono 16-bit WAV.
+  const rate = 16000;
+  const data = Buffer.alloc(rate * 2);
+  const head = Buffer.alloc(44);
+  head.write('RIFF', 0); head.writeUInt32LE(36 + data.length, 4); head.write('WAVE', 8);
+  head.write('fmt ', 12); head.writeUInt32LE(16, 16); head.writeUInt16LE(1, 20); head.writeUInt16LE(1, 22);
+  head.writeUInt32LE(rate, 24); head.writeUInt32LE(rate * 2, 28); head.writeUInt16LE(2, 32); head.writeUInt16LE(16, 34);
+  head.write('data', 36); head.writeUInt32LE(data.length, 40);
+  const silent = path.join(os.tmpdir(), 'earshot-e2e-silent-' + process.pid + '.wav');
+  fs.writeFileSync(silent, Buffer.concat([head, data]));
+  // The allow_silent field of each search sent (Playwright does not show multipart bodies).
+  await page.evaluate(() => {
+    window.sentAllowSilent = [];
+    const plain = window.fetch;
+    window.fetch = (u, o) => {
+      if (String(u).includes('/api/search') && o && o.body instanceof FormData) window.sentAllowSilent.push(o.body.get('allow_silent'));
+      return plain(u, o);
+    };
+  });
+  await page.setInputFiles('#file', silent);
+  await page.waitForSelector('#status.error #search-anyway');
+  assert.match(await page.textContent('#status'), /silent.*peak -inf dBFS.*noise/);
+  assert.equal(await page.locator('#results li.card').count(), 0);
+  await page.click('#search-anyway');
+  await waitForStatus(page, /results for/);
+  assert.ok(await page.locator('#results li.card').count() > 0);
+  assert.deepEqual(await page.evaluate(() => window.sentAllowSilent), [null, '1']);
+  fs.rmSync(silent);
+  await done(page);
+});
+
 test('keyboard: tabs switch with the arrow keys and controls are reachable', async () => {
   const page = await newPage();
   await page.focus('#tab-search');
