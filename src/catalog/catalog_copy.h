@@ -1,6 +1,6 @@
 // Copies one catalog into another (any backends): `earshot migrate`. Items keep their path and
-// fields; vectors, segments and fingerprints are copied bit for bit; item ids are assigned by the destination
-// (in the source's id order per space).
+// fields; vectors, segments and fingerprints are copied bit for bit; item ids are assigned by the
+// destination (in the source's id order per space).
 #pragma once
 
 #include <cstdint>

@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 
 #include "cli/common.h"
-#include "core/npy.h"
 #include "cli/exit_codes.h"
+#include "core/npy.h"
 #include "server/json_codec.h"
 
 namespace earshot::cli {

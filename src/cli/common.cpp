@@ -119,7 +119,7 @@ std::string model_help(const std::string& what) {
 std::string index_help() {
     return fmt::format(
         "Index spec: flat (exact), SQ8 / SQfp16 (exact, scanning a compact copy), "
-        "HNSW<M>[,efC<N>] (e.g. HNSW{}), IVF<nlist>,PQ<m> (e.g. "
+        "HNSW<M>[,efC<N>][,SQfp16] (e.g. HNSW{}), IVF<nlist>,PQ<m> (e.g. "
         "IVF4096,PQ64) or auto (default: flat below {} items in the space, HNSW{} from there on)",
         kHnswDefaultM, thousands(kAutoAnnThreshold), kHnswDefaultM);
 }
@@ -134,6 +134,20 @@ std::string ef_search_help() {
 std::string nprobe_help() {
     return fmt::format("IVF lists probed per query (default max({}, nlist/16))",
                        kIvfMinDefaultNprobe);
+}
+
+std::string folder_filter(const std::string& folder) {
+    if (folder.empty())
+        return folder;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec))
+        return folder;
+    auto abs = std::filesystem::absolute(folder, ec);
+    if (ec)
+        return folder;
+    std::string out = abs.lexically_normal().string();
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
 }
 
 }  // namespace earshot::cli

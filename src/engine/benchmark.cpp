@@ -19,9 +19,9 @@
 
 #include "audio/decoder.h"
 #include "audio/trim.h"
-#include "core/npy.h"
 #include "catalog/catalog.h"
 #include "core/log.h"
+#include "core/npy.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/hnswlib_baseline.h"
@@ -417,8 +417,25 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         if (f > 0)
                             so.filter = keep_filter;
                         std::vector<std::int64_t> out;
+                        // Approximate distances (HNSW<M>,SQfp16, trained IVF-PQ): 2k candidates
+                        // re-ranked with exact float distances, as Engine::search_vector does
+                        // from the catalog (timed here; the catalog reads are not).
+                        const bool rerank = !index->exact_distances();
+                        if (rerank)
+                            so.k = 2 * options.k;
                         auto hits = index->search(queries.row_span(q), so);
                         if (hits) {
+                            if (rerank) {
+                                for (auto& h : *hits)
+                                    h.distance = static_cast<float>(exact_distance(q, h.id));
+                                std::sort(hits->begin(), hits->end(),
+                                          [](const SearchHit& a, const SearchHit& b) {
+                                              return a.distance < b.distance ||
+                                                     (a.distance == b.distance && a.id < b.id);
+                                          });
+                                if (hits->size() > options.k)
+                                    hits->resize(options.k);
+                            }
                             for (const auto& h : *hits) out.push_back(h.id);
                         }
                         return out;

@@ -28,6 +28,9 @@ void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n);
 float dot_f16(const float* q, const std::uint16_t* x, std::size_t d);
 float l2_squared_f16(const float* q, const std::uint16_t* x, std::size_t d);
 float l1_f16(const float* q, const std::uint16_t* x, std::size_t d);
+// The same with both sides in half precision (graph construction of `HNSW<M>,SQfp16`).
+float dot_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d);
+float l2_squared_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d);
 // sum q_i * c_i (a dot product with the raw codes).
 float dot_u8(const float* q, const std::uint8_t* c, std::size_t d);
 // sum |q_i - (lo + step * c_i)| (the decoded row).

@@ -11,6 +11,8 @@
 #include <limits>
 #include <mutex>
 #include <stdexcept>
+#include <sys/mman.h>
+#include <type_traits>
 #include <unordered_set>
 
 #include <hnswlib/hnswlib.h>
@@ -33,6 +35,19 @@ constexpr int kMaxLevel = 64;
 constexpr std::size_t kExactFilterFloor = 2048;
 constexpr std::size_t kSelectivitySamples = 256;
 
+// hnswlib 0.6.2's insertion walk (searchBaseLayer) prefetches the slot after a link list's last
+// entry; for a full list on a node's top layer that slot is past the end of the node's upper-layer
+// block (its own malloc), a 4-byte heap read AddressSanitizer reports (docs/reliability.md). Each
+// upper-layer list therefore gets one spare tableint after it: hnswlib computes every upper-layer
+// address and allocation from size_links_per_element_, so widening that stride before the first
+// insertion gives every list the slot. Index files keep hnswlib's unpadded per-level lists.
+void pad_link_lists(Hnsw& h) {
+    h.size_links_per_element_ += sizeof(tableint);
+}
+std::size_t file_links_per_level(const Hnsw& h) {
+    return h.size_links_per_element_ - sizeof(tableint);
+}
+
 // hnswlib space whose distances are our kernels (distance_kernels.h): 1 - <a, b> for unit rows,
 // squared L2 otherwise. hnswlib 0.6.2's own AVX-512 kernels run one FMA chain (latency-bound:
 // ~2x slower at d = 1024); ours keep four accumulators. The same kernels give the exact
@@ -46,16 +61,32 @@ float l2_distance(const void* a, const void* b, const void* dim) {
                                   *static_cast<const std::size_t*>(dim));
 }
 
+// `HNSW<M>,SQfp16`: the graph stores binary16 vectors (half the bytes per visited node).
+float ip_distance_f16(const void* a, const void* b, const void* dim) {
+    return 1.0f - detail::dot_f16_f16(static_cast<const std::uint16_t*>(a),
+                                      static_cast<const std::uint16_t*>(b),
+                                      *static_cast<const std::size_t*>(dim));
+}
+float l2_distance_f16(const void* a, const void* b, const void* dim) {
+    return detail::l2_squared_f16_f16(static_cast<const std::uint16_t*>(a),
+                                      static_cast<const std::uint16_t*>(b),
+                                      *static_cast<const std::size_t*>(dim));
+}
+
 class KernelSpace final : public hnswlib::SpaceInterface<float> {
 public:
-    KernelSpace(std::size_t dim, bool inner_product)
-        : dim_(dim), fn_(inner_product ? &ip_distance : &l2_distance) {}
-    std::size_t get_data_size() override { return dim_ * sizeof(float); }
+    KernelSpace(std::size_t dim, bool inner_product, bool half)
+        : dim_(dim),
+          value_bytes_(half ? sizeof(std::uint16_t) : sizeof(float)),
+          fn_(half ? (inner_product ? &ip_distance_f16 : &l2_distance_f16)
+                   : (inner_product ? &ip_distance : &l2_distance)) {}
+    std::size_t get_data_size() override { return dim_ * value_bytes_; }
     hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
     void* get_dist_func_param() override { return &dim_; }
 
 private:
     std::size_t dim_;
+    std::size_t value_bytes_;
     hnswlib::DISTFUNC<float> fn_;
 };
 
@@ -70,6 +101,19 @@ struct Scratch {
     std::vector<tableint> fresh;                       // unvisited neighbours of one node
     std::vector<float> query;                          // the query in stored form
 };
+
+// Asks for transparent huge pages on the level-0 block (vectors + links of every node): a
+// layer-0 walk touches a few hundred random nodes per query, each a TLB miss with 4 KiB pages.
+// Only the page-aligned interior can be advised; failure (THP off) is harmless.
+void advise_huge_pages(const Hnsw& h) {
+    const auto page = static_cast<std::uintptr_t>(4096);
+    const auto begin = reinterpret_cast<std::uintptr_t>(h.data_level0_memory_);
+    const std::uintptr_t end = begin + h.max_elements_ * h.size_data_per_element_;
+    const std::uintptr_t first = (begin + page - 1) & ~(page - 1);
+    const std::uintptr_t last = end & ~(page - 1);
+    if (last > first)
+        madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
 Scratch& scratch() {
     thread_local Scratch s;
     return s;
@@ -82,9 +126,9 @@ inline void prefetch(const void* p) {
 class HnswIndex final : public VectorIndex {
 public:
     HnswIndex(IndexSpec spec, int dim, Metric metric)
-        : spec_(std::move(spec)), dim_(dim), metric_(metric) {
+        : spec_(std::move(spec)), dim_(dim), metric_(metric), half_(spec_.sq_bits == 16) {
         space_ = std::make_unique<KernelSpace>(static_cast<std::size_t>(dim),
-                                               detail::uses_unit_rows(metric));
+                                               detail::uses_unit_rows(metric), half_);
     }
 
     const IndexSpec& spec() const override { return spec_; }
@@ -140,6 +184,7 @@ public:
         }
         return add_rows(ids, [&](std::size_t i, float* out) {
             detail::transform_for_metric(metric_, vectors.row(i), d, out);
+            return true;
         });
     }
 
@@ -162,6 +207,10 @@ public:
     Result<std::vector<SearchHit>> search(std::span<const float> query,
                                           const SearchOptions& options) const override;
 
+    // SQfp16: distances come from half-precision vectors; the caller re-ranks exactly (the
+    // engine from the catalog's float32 vectors, bench index from its data).
+    bool exact_distances() const override { return !half_; }
+
     std::size_t memory_bytes() const override {
         if (!hnsw_)
             return 0;
@@ -171,7 +220,7 @@ public:
                      hnsw_->size_links_per_element_;
         }
         // label map (node + bucket), per-element lock and level, visited list (u16 per element)
-        bytes += hnsw_->label_lookup_.size() * 48 +
+        bytes += hnsw_->label_lookup_.size() * 48 + labels_.capacity() * sizeof(std::int64_t) +
                  hnsw_->max_elements_ * (sizeof(std::mutex) + sizeof(int) + sizeof(void*) + 2);
         return bytes;
     }
@@ -193,13 +242,12 @@ public:
         out.pod(static_cast<std::int32_t>(hnsw_->maxlevel_));
         out.pod(static_cast<std::uint32_t>(hnsw_->enterpoint_node_));
         out.bytes(hnsw_->data_level0_memory_, n * hnsw_->size_data_per_element_);
+        const std::size_t list_bytes = file_links_per_level(*hnsw_);
         for (std::size_t i = 0; i < n; ++i) {
-            const auto bytes =
-                static_cast<std::uint32_t>(static_cast<std::size_t>(hnsw_->element_levels_[i]) *
-                                           hnsw_->size_links_per_element_);
-            out.pod(bytes);
-            if (bytes > 0)
-                out.bytes(hnsw_->linkLists_[i], bytes);
+            const int levels = hnsw_->element_levels_[i];
+            out.pod(static_cast<std::uint32_t>(static_cast<std::size_t>(levels) * list_bytes));
+            for (int l = 1; l <= levels; ++l)
+                out.bytes(hnsw_->get_linklist(static_cast<tableint>(i), l), list_bytes);
         }
         return out.ok() ? ok_status() : make_error(ErrorCode::kIoError, "hnsw: write failed");
     }
@@ -207,7 +255,8 @@ public:
     Status load_payload(detail::IndexReader& in);
 
 private:
-    // Adds rows produced by fill(i, out) (stored form, dim floats) under ids, in parallel.
+    // Adds rows under ids, in parallel. fill(i, out) writes row i's stored form as dim floats
+    // and returns true, or (compaction) copies the stored element bytes to out and returns false.
     template <typename Fill>
     Status add_rows(std::span<const std::int64_t> ids, Fill fill) {
         const auto d = static_cast<std::size_t>(dim_);
@@ -217,10 +266,15 @@ private:
             std::string error;
             parallel_for(ids.size(), threads_, 64, [&](std::size_t begin, std::size_t end) {
                 std::vector<float> row(d);
+                std::vector<std::uint16_t> half_row(half_ ? d : 0);
                 for (std::size_t i = begin; i < end; ++i) {
-                    fill(i, row.data());
+                    const void* point = row.data();
+                    if (fill(i, row.data()) && half_) {
+                        detail::f32_to_f16(row.data(), half_row.data(), d);
+                        point = half_row.data();
+                    }
                     try {
-                        hnsw_->addPoint(row.data(), static_cast<hnswlib::labeltype>(ids[i]));
+                        hnsw_->addPoint(point, static_cast<hnswlib::labeltype>(ids[i]));
                     } catch (const std::exception& e) {
                         std::lock_guard lock(error_mu);
                         error = e.what();
@@ -228,6 +282,7 @@ private:
                     }
                 }
             });
+            sync_labels();
             if (!error.empty())
                 return make_error(ErrorCode::kInternal, "hnsw add: " + error);
         } catch (const std::exception& e) {  // std::bad_alloc, hnswlib's runtime_error
@@ -243,11 +298,15 @@ private:
                                            static_cast<std::size_t>(spec_.hnsw_m),
                                            static_cast<std::size_t>(spec_.hnsw_ef_construction),
                                            /*random_seed=*/100);
+            pad_link_lists(*hnsw_);
+            advise_huge_pages(*hnsw_);
             return;
         }
         const std::size_t need = hnsw_->cur_element_count + n_new;
-        if (need > hnsw_->max_elements_)
+        if (need > hnsw_->max_elements_) {
             hnsw_->resizeIndex(std::max(need, hnsw_->max_elements_ * 2));
+            advise_huge_pages(*hnsw_);
+        }
     }
 
     // Rebuilds the graph from the live elements (drops tombstones).
@@ -261,22 +320,40 @@ private:
             }
         }
         std::unique_ptr<Hnsw> old = std::move(hnsw_);
-        const std::size_t bytes = static_cast<std::size_t>(dim_) * sizeof(float);
+        labels_.clear();
+        const std::size_t bytes = value_bytes() * static_cast<std::size_t>(dim_);
         auto st = add_rows(live_ids, [&](std::size_t i, float* out) {
             std::memcpy(out, old->getDataByInternalId(live[i]), bytes);
+            return false;  // already in stored form
         });
-        if (!st)
+        if (!st) {
             hnsw_ = std::move(old);  // out of memory: keep the tombstoned graph
+            labels_.clear();
+            sync_labels();
+        }
+    }
+
+    // labels_[internal] = item id for internal ids [labels_.size(), cur_element_count): new
+    // elements get the next internal ids, so only those are read.
+    void sync_labels() {
+        const std::size_t n = hnsw_ ? hnsw_->cur_element_count : 0;
+        const std::size_t from = std::min(labels_.size(), n);
+        labels_.resize(n);
+        for (std::size_t i = from; i < n; ++i)
+            labels_[i] =
+                static_cast<std::int64_t>(hnsw_->getExternalLabel(static_cast<tableint>(i)));
     }
 
     struct Candidate {
         float distance;
         tableint internal;
     };
+    std::size_t value_bytes() const { return half_ ? sizeof(std::uint16_t) : sizeof(float); }
     float exact_distance(const float* q, tableint internal) const;
     // Layer-0 best-first search: fills `out` with up to ef accepted candidates (unsorted), graph
-    // distances (1 - ip, squared L2 or L1 per Walk).
-    template <Walk kWalk, bool kDeletions, bool kFiltered>
+    // distances (1 - ip, squared L2 or L1 per Walk) over stored values of type T (float, or
+    // binary16 as uint16_t).
+    template <Walk kWalk, bool kDeletions, bool kFiltered, typename T>
     void graph_search(const float* q,
                       std::size_t ef,
                       const SearchOptions& options,
@@ -286,13 +363,31 @@ private:
     IndexSpec spec_;
     int dim_;
     Metric metric_;
+    bool half_;  // HNSW<M>,SQfp16
     int threads_ = 0;
     std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
     std::unique_ptr<Hnsw> hnsw_;
+    // Item id per internal id, contiguous: a filter reads these instead of the label at the end of
+    // each level-0 element (one cache miss per item in a scan of the passing items).
+    std::vector<std::int64_t> labels_;
 };
 
 float HnswIndex::exact_distance(const float* q, tableint internal) const {
     const auto d = static_cast<std::size_t>(dim_);
+    if (half_) {
+        const auto* x =
+            reinterpret_cast<const std::uint16_t*>(hnsw_->getDataByInternalId(internal));
+        switch (metric_) {
+            case Metric::kCosine:
+            case Metric::kCorrelation:
+                return std::clamp(1.0f - detail::dot_f16(q, x, d), 0.0f, 2.0f);
+            case Metric::kEuclidean:
+                return std::sqrt(detail::l2_squared_f16(q, x, d));
+            case Metric::kManhattan:
+                return detail::l1_f16(q, x, d);
+        }
+        return 0.0f;
+    }
     const auto* x = reinterpret_cast<const float*>(hnsw_->getDataByInternalId(internal));
     switch (metric_) {
         case Metric::kCosine:
@@ -306,7 +401,7 @@ float HnswIndex::exact_distance(const float* q, tableint internal) const {
     return 0.0f;
 }
 
-template <Walk kWalk, bool kDeletions, bool kFiltered>
+template <Walk kWalk, bool kDeletions, bool kFiltered, typename T>
 void HnswIndex::graph_search(const float* q,
                              std::size_t ef,
                              const SearchOptions& options,
@@ -317,21 +412,31 @@ void HnswIndex::graph_search(const float* q,
     const std::size_t stride = h.size_data_per_element_;
     const std::size_t data_offset = h.offsetData_;
     auto vector_of = [&](tableint i) {
-        return reinterpret_cast<const float*>(level0 + i * stride + data_offset);
+        return reinterpret_cast<const T*>(level0 + i * stride + data_offset);
     };
     // Manhattan walks the L2-built graph with L1 distances (navigating with L2 and re-ranking
     // the candidates by L1 measured recall@10 0.87 at ef 96; walking with L1 > 0.95).
     auto dist = [&](tableint i) {
-        const float* x = vector_of(i);
-        if constexpr (kWalk == Walk::kDot)
-            return 1.0f - detail::dot_f32(q, x, dim);
-        else if constexpr (kWalk == Walk::kL2)
-            return detail::l2_squared_f32(q, x, dim);
-        else
-            return detail::l1_f32(q, x, dim);
+        const T* x = vector_of(i);
+        if constexpr (std::is_same_v<T, float>) {
+            if constexpr (kWalk == Walk::kDot)
+                return 1.0f - detail::dot_f32(q, x, dim);
+            else if constexpr (kWalk == Walk::kL2)
+                return detail::l2_squared_f32(q, x, dim);
+            else
+                return detail::l1_f32(q, x, dim);
+        } else {
+            if constexpr (kWalk == Walk::kDot)
+                return 1.0f - detail::dot_f16(q, x, dim);
+            else if constexpr (kWalk == Walk::kL2)
+                return detail::l2_squared_f16(q, x, dim);
+            else
+                return detail::l1_f16(q, x, dim);
+        }
     };
-    // Lines of a vector prefetched ahead of its distance (the rest streams in behind them).
-    const std::size_t vector_lines = std::min<std::size_t>(8, (dim * sizeof(float) + 63) / 64);
+    // All lines of the next candidate's vector are prefetched while the current distance is
+    // computed (the hardware prefetcher does not follow the random jumps between nodes).
+    const std::size_t vector_lines = (dim * sizeof(T) + 63) / 64;
     auto prefetch_vector = [&](tableint i) {
         const char* p = level0 + i * stride + data_offset;
         for (std::size_t l = 0; l < vector_lines; ++l) prefetch(p + 64 * l);
@@ -368,7 +473,7 @@ void HnswIndex::graph_search(const float* q,
                 return false;
         }
         if constexpr (kFiltered)
-            return filter(static_cast<std::int64_t>(h.getExternalLabel(i)));
+            return filter(labels_[i]);
         return true;
     };
     Scratch& sc = scratch();
@@ -448,14 +553,32 @@ void HnswIndex::graph_search(const float* q,
 
 std::vector<HnswIndex::Candidate> HnswIndex::exact_scan(const float* q,
                                                         const SearchOptions& options) const {
+    // The filter first, over the contiguous labels; then the distances of the passing items.
     std::vector<Candidate> out;
     const Hnsw& h = *hnsw_;
-    for (tableint i = 0; i < h.cur_element_count; ++i) {
-        if (h.isMarkedDeleted(i))
+    const bool deletions = h.num_deleted_ > 0;
+    std::vector<tableint>& pass = scratch().fresh;
+    pass.clear();
+    const auto n = static_cast<tableint>(labels_.size());
+    for (tableint i = 0; i < n; ++i) {
+        if (options.filter && !options.filter(labels_[i]))
             continue;
-        if (options.filter && !options.filter(static_cast<std::int64_t>(h.getExternalLabel(i))))
+        if (deletions && h.isMarkedDeleted(i))
             continue;
-        out.push_back({exact_distance(q, i), i});
+        pass.push_back(i);
+    }
+    out.reserve(pass.size());
+    const std::size_t lines = (static_cast<std::size_t>(dim_) * value_bytes() + 63) / 64;
+    constexpr std::size_t kAhead = 4;
+    auto prefetch_row = [&](tableint i) {
+        const char* p = h.getDataByInternalId(i);
+        for (std::size_t l = 0; l < lines; ++l) prefetch(p + 64 * l);
+    };
+    for (std::size_t j = 0; j < std::min(kAhead, pass.size()); ++j) prefetch_row(pass[j]);
+    for (std::size_t j = 0; j < pass.size(); ++j) {
+        if (j + kAhead < pass.size())
+            prefetch_row(pass[j + kAhead]);
+        out.push_back({exact_distance(q, pass[j]), pass[j]});
     }
     return out;
 }
@@ -498,7 +621,7 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
             if (h.isMarkedDeleted(t))
                 continue;
             ++seen;
-            pass += options.filter(static_cast<std::int64_t>(h.getExternalLabel(t))) ? 1 : 0;
+            pass += options.filter(labels_[i]) ? 1 : 0;
         }
         const double fraction =
             seen == 0 ? 0.0 : static_cast<double>(pass) / static_cast<double>(seen);
@@ -517,15 +640,21 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
     if (!exact) {
         const bool deletions = h.num_deleted_ > 0;
         const bool filtered = static_cast<bool>(options.filter);
-        auto walk = [&]<Walk kWalk>() {
+        auto walk_typed = [&]<Walk kWalk, typename T>() {
             if (deletions && filtered)
-                graph_search<kWalk, true, true>(q, ef, options, cands);
+                graph_search<kWalk, true, true, T>(q, ef, options, cands);
             else if (deletions)
-                graph_search<kWalk, true, false>(q, ef, options, cands);
+                graph_search<kWalk, true, false, T>(q, ef, options, cands);
             else if (filtered)
-                graph_search<kWalk, false, true>(q, ef, options, cands);
+                graph_search<kWalk, false, true, T>(q, ef, options, cands);
             else
-                graph_search<kWalk, false, false>(q, ef, options, cands);
+                graph_search<kWalk, false, false, T>(q, ef, options, cands);
+        };
+        auto walk = [&]<Walk kWalk>() {
+            if (half_)
+                walk_typed.template operator()<kWalk, std::uint16_t>();
+            else
+                walk_typed.template operator()<kWalk, float>();
         };
         switch (metric_) {
             case Metric::kCosine:
@@ -612,7 +741,7 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
     const std::uint64_t max_m0 = 2 * std::uint64_t{m};
     const std::uint64_t expected_per_element =
         max_m0 * sizeof(tableint) + sizeof(hnswlib::linklistsizeint) +
-        static_cast<std::uint64_t>(dim_) * sizeof(float) + sizeof(hnswlib::labeltype);
+        static_cast<std::uint64_t>(dim_) * value_bytes() + sizeof(hnswlib::labeltype);
     if (per_element != expected_per_element)
         return make_error(ErrorCode::kCorruption, "hnsw payload: element size does not match dim");
     if (n > in.remaining() / per_element || n >= std::numeric_limits<tableint>::max())
@@ -643,11 +772,17 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
         }
         return true;
     };
+    std::vector<float> decoded(half_ ? static_cast<std::size_t>(dim_) : 0);
     for (std::size_t i = 0; i < n; ++i) {
         const auto t = static_cast<tableint>(i);
         if (!links_ok(reinterpret_cast<unsigned int*>(h.get_linklist0(t)), h.maxM0_))
             return make_error(ErrorCode::kCorruption, "hnsw payload: bad level-0 links");
         const float* v = reinterpret_cast<const float*>(h.getDataByInternalId(t));
+        if (half_) {
+            detail::f16_to_f32(reinterpret_cast<const std::uint16_t*>(v), decoded.data(),
+                               decoded.size());
+            v = decoded.data();
+        }
         if (!detail::all_finite(v, static_cast<std::size_t>(dim_)))
             return make_error(ErrorCode::kCorruption, "hnsw payload: non-finite vector");
         const auto label = h.getExternalLabel(t);
@@ -664,17 +799,20 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
             h.linkLists_[i] = nullptr;
             continue;
         }
-        if (bytes % h.size_links_per_element_ != 0 ||
-            bytes / h.size_links_per_element_ > static_cast<std::size_t>(max_level) ||
+        const std::size_t list_bytes = file_links_per_level(h);
+        if (bytes % list_bytes != 0 || bytes / list_bytes > static_cast<std::size_t>(max_level) ||
             bytes > in.remaining()) {
             return make_error(ErrorCode::kCorruption, "hnsw payload: bad upper-layer links");
         }
-        h.linkLists_[i] = static_cast<char*>(std::malloc(bytes));
+        const int levels = static_cast<int>(bytes / list_bytes);
+        const std::size_t padded = static_cast<std::size_t>(levels) * h.size_links_per_element_;
+        h.linkLists_[i] = static_cast<char*>(std::calloc(1, padded));
         if (h.linkLists_[i] == nullptr)
             return make_error(ErrorCode::kInternal, "hnsw load: out of memory");
-        const int levels = static_cast<int>(bytes / h.size_links_per_element_);
         h.element_levels_[i] = levels;
-        EARSHOT_RETURN_IF_ERROR(in.bytes(h.linkLists_[i], bytes));
+        for (int l = 1; l <= levels; ++l)
+            EARSHOT_RETURN_IF_ERROR(
+                in.bytes(h.get_linklist(static_cast<tableint>(i), l), list_bytes));
         for (int l = 1; l <= levels; ++l) {
             if (!links_ok(
                     reinterpret_cast<unsigned int*>(h.get_linklist(static_cast<tableint>(i), l)),
@@ -688,6 +826,8 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
         return make_error(ErrorCode::kCorruption, "hnsw payload: entry point is not on top level");
     h.maxlevel_ = max_level;
     h.enterpoint_node_ = entry;
+    labels_.clear();
+    sync_labels();
     return ok_status();
 }
 

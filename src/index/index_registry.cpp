@@ -109,8 +109,10 @@ const std::vector<IndexKind>& index_kinds() {
     static const std::vector<IndexKind> kKinds = {
         {"flat", "flat", "exact multi-threaded SIMD scan (the reference)", &make_flat_vector_index,
          &load_flat_vector_index},
-        {"hnsw", "HNSW<M>[,efC<N>]",
-         "hnswlib graph; per-query efSearch; tombstones for deletes, compacted past 20%",
+        {"hnsw", "HNSW<M>[,efC<N>][,SQfp16]",
+         "hnswlib graph; per-query efSearch; tombstones for deletes, compacted past 20%; "
+         ",SQfp16 keeps binary16 vectors in the graph (approximate distances, re-ranked "
+         "exactly by the caller: 2 x k from the catalog)",
          &make_hnsw_index, &load_hnsw_index},
         {"sq", "SQ8|SQfp16",
          "exact search over a compact copy (8-bit per-row scalar quantisation or binary16), "
@@ -148,14 +150,27 @@ Result<IndexSpec> parse_index_spec(std::string_view text) {
         spec.hnsw_m = m;
         spec.hnsw_ef_construction = kHnswDefaultEfConstruction;
         spec.text = "HNSW" + std::to_string(m);
-        if (m_part.size() < rest.size()) {
-            std::string_view opt = rest.substr(m_part.size() + 1);
+        // Options in this order: ,efC<N> then ,SQfp16.
+        if (t.back() == ',')
+            return tl::unexpected(bad_spec(text));
+        std::string_view opts =
+            m_part.size() < rest.size() ? rest.substr(m_part.size() + 1) : std::string_view();
+        std::string_view opt = opts.substr(0, opts.find(','));
+        if (opt.rfind("efc", 0) == 0) {
             int efc = 0;
-            if (opt.rfind("efc", 0) != 0 || !parse_positive(opt.substr(3), efc) || efc > 4096)
+            if (!parse_positive(opt.substr(3), efc) || efc > 4096)
                 return tl::unexpected(bad_spec(text));
             spec.hnsw_ef_construction = efc;
             if (efc != kHnswDefaultEfConstruction)
                 spec.text += ",efC" + std::to_string(efc);
+            opts = opt.size() < opts.size() ? opts.substr(opt.size() + 1) : std::string_view();
+            opt = opts;
+        }
+        if (opt == "sqfp16" && opt.size() == opts.size()) {
+            spec.sq_bits = 16;
+            spec.text += ",SQfp16";
+        } else if (!opts.empty()) {
+            return tl::unexpected(bad_spec(text));
         }
         return spec;
     }

@@ -40,7 +40,7 @@ struct IndexSpec {
     int hnsw_ef_construction = 0;  // ",efC<N>" (default kHnswDefaultEfConstruction)
     int ivf_nlist = 0;             // IVF<nlist>: coarse k-means lists
     int pq_m = 0;                  // PQ<m>: bytes per PQ code (8-bit sub-quantisers)
-    int sq_bits = 0;               // SQ8 / SQfp16: bits per stored value of the scanned copy
+    int sq_bits = 0;  // SQ8 / SQfp16 (and HNSW<M>,SQfp16): bits per stored value of the copy
 };
 
 inline constexpr int kHnswDefaultM = 32;
@@ -113,7 +113,7 @@ Status upsert(VectorIndex& index, std::span<const std::int64_t> ids, const Matri
 // One registry row: spec syntax, description, factory and payload loader.
 struct IndexKind {
     const char* name;    // "flat", "hnsw"
-    const char* syntax;  // "flat", "HNSW<M>[,efC<N>]"
+    const char* syntax;  // "flat", "HNSW<M>[,efC<N>][,SQfp16]"
     const char* description;
     Result<std::unique_ptr<VectorIndex>> (*make)(const IndexSpec& spec, int dim, Metric metric);
     Result<std::unique_ptr<VectorIndex>> (*load)(const IndexSpec& spec,

@@ -188,6 +188,39 @@ TEST(EngineAnnTest, IvfPqResultsCarryExactDistancesAndSurviveReopen) {
     }
 }
 
+TEST(EngineAnnTest, HnswSqfp16ResultsAreReRankedExactlyFromTheCatalog) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    put_random(engine->catalog(), 0, 2000, 3);
+    SearchRequest req;
+    req.model = "syn";
+    req.k = 10;
+    req.index = "flat";
+    auto exact = engine->search_id(7, req);
+    ASSERT_TRUE(exact);
+    req.index = "HNSW16,SQfp16";
+    req.ef_search = 2000;  // the walk reaches every item: the re-ranked 2k give flat's top k
+    auto half = engine->search_id(7, req);
+    ASSERT_TRUE(half) << half.error().to_string();
+    EXPECT_EQ(half->index, "HNSW16,SQfp16");
+    ASSERT_EQ(half->results.size(), exact->results.size());
+    for (std::size_t i = 0; i < half->results.size(); ++i) {
+        EXPECT_EQ(half->results[i].id, exact->results[i].id);
+        EXPECT_EQ(half->results[i].rank, static_cast<int>(i) + 1);
+        EXPECT_NEAR(half->results[i].distance, exact->results[i].distance,
+                    1e-5 * std::max(1.0f, exact->results[i].distance));
+    }
+    // The index file is reused by a second engine.
+    auto e2 = open_engine(dir);
+    ReindexOptions ro;
+    ro.space = "syn";
+    ro.metric = req.metric;
+    ro.index = "HNSW16,SQfp16";
+    auto rep = e2->reindex(ro);
+    ASSERT_TRUE(rep);
+    EXPECT_EQ(rep->action, "current");
+}
+
 TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
     TempDir dir;
     auto engine = open_engine(dir);

@@ -191,11 +191,11 @@ TEST_P(EveryIndexKind, EmptyIndexAndBadQueries) {
 INSTANTIATE_TEST_SUITE_P(
     Kinds,
     EveryIndexKind,
-    ::testing::Combine(::testing::Values("flat", "HNSW32", "HNSW16", "IVF32,PQ12", "SQ8", "SQfp16"),
-                       ::testing::Values(Metric::kCosine,
-                                         Metric::kEuclidean,
-                                         Metric::kManhattan,
-                                         Metric::kCorrelation)),
+    ::testing::Combine(
+        ::testing::Values(
+            "flat", "HNSW32", "HNSW16", "HNSW32,SQfp16", "IVF32,PQ12", "SQ8", "SQfp16"),
+        ::testing::Values(
+            Metric::kCosine, Metric::kEuclidean, Metric::kManhattan, Metric::kCorrelation)),
     [](const auto& param_info) {
         std::string spec = std::get<0>(param_info.param);
         std::replace(spec.begin(), spec.end(), ',', '_');
@@ -216,6 +216,19 @@ TEST(IndexRegistryTest, ParsesSpecs) {
     EXPECT_EQ(parse_index_spec("HNSW").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW0").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW32,foo").error().code(), ErrorCode::kInvalidArgument);
+    auto h16 = parse_index_spec("hnsw16,efc64,sqfp16");
+    ASSERT_TRUE(h16);
+    EXPECT_EQ(h16->kind, "hnsw");
+    EXPECT_EQ(h16->text, "HNSW16,efC64,SQfp16");
+    EXPECT_EQ(h16->hnsw_ef_construction, 64);
+    EXPECT_EQ(h16->sq_bits, 16);
+    EXPECT_EQ(parse_index_spec("HNSW32,SQfp16")->text, "HNSW32,SQfp16");
+    EXPECT_EQ(parse_index_spec("HNSW32,SQfp16")->sq_bits, 16);
+    EXPECT_EQ(parse_index_spec("HNSW32")->sq_bits, 0);
+    EXPECT_EQ(parse_index_spec("HNSW32,").error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(parse_index_spec("HNSW32,efC64,").error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(parse_index_spec("HNSW32,SQfp16,efC64").error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(parse_index_spec("HNSW32,SQ8").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("lsh").error().code(), ErrorCode::kInvalidArgument);
     auto ivf = parse_index_spec("ivf4096,pq32x8");
     ASSERT_TRUE(ivf);
@@ -249,6 +262,68 @@ TEST(IndexRegistryTest, AutoChoiceBySize) {
     EXPECT_EQ(auto_index_spec(10), "flat");
     EXPECT_EQ(auto_index_spec(kAutoAnnThreshold - 1), "flat");
     EXPECT_EQ(auto_index_spec(kAutoAnnThreshold), "HNSW32");
+}
+
+}  // namespace
+}  // namespace earshot
+
+namespace earshot {
+namespace {
+
+// HNSW<M>,SQfp16 walks half-precision vectors; callers re-rank 2 x k candidates with the exact
+// float32 distances (Engine::search_vector, bench index). With an efSearch that lets the walk
+// reach every item, that re-ranking gives exactly flat's top k (ids and distances).
+TEST(HnswSqfp16Test, ReRankingTwoKCandidatesEqualsExactSearch) {
+    for (Metric metric : {Metric::kCosine, Metric::kEuclidean, Metric::kManhattan}) {
+        auto index = make_index("HNSW16,SQfp16", static_cast<int>(kDim), metric);
+        ASSERT_TRUE(index);
+        EXPECT_FALSE((*index)->exact_distances());
+        ASSERT_TRUE((*index)->add(fixture().ids, fixture().data));
+        FlatIndex flat(static_cast<int>(kDim), metric);
+        ASSERT_TRUE(flat.add(fixture().ids, fixture().data));
+        const std::size_t k = 10;
+        for (std::size_t q = 0; q < kQueries; ++q) {
+            SearchOptions o;
+            o.k = 2 * k;
+            o.ef_search = kN;
+            auto cands = (*index)->search(fixture().queries.row_span(q), o);
+            ASSERT_TRUE(cands);
+            ASSERT_EQ(cands->size(), 2 * k);
+            for (auto& h : *cands) {
+                h.distance = static_cast<float>(
+                    naive_distance(metric, fixture().queries.row_span(q),
+                                   fixture().data.row_span(static_cast<std::size_t>(h.id - 1))));
+            }
+            std::sort(cands->begin(), cands->end(), [](const auto& a, const auto& b) {
+                return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+            });
+            SearchOptions e;
+            e.k = k;
+            auto want = flat.search(fixture().queries.row_span(q), e);
+            ASSERT_TRUE(want);
+            ASSERT_EQ(want->size(), k);
+            for (std::size_t i = 0; i < k; ++i) {
+                EXPECT_EQ((*cands)[i].id, (*want)[i].id) << metric_name(metric) << " q " << q;
+                EXPECT_NEAR((*cands)[i].distance, (*want)[i].distance,
+                            1e-4 * std::max(1.0f, (*want)[i].distance));
+            }
+        }
+    }
+}
+
+TEST(HnswSqfp16Test, StoresHalfTheVectorBytes) {
+    auto plain = make_index("HNSW16", 256, Metric::kCosine);
+    auto half = make_index("HNSW16,SQfp16", 256, Metric::kCosine);
+    ASSERT_TRUE(plain && half);
+    Matrix data = clustered(2000, 256, 7);
+    auto ids = ids_from(1, 2000);
+    ASSERT_TRUE((*plain)->add(ids, data));
+    ASSERT_TRUE((*half)->add(ids, data));
+    // 256 x 2 bytes fewer per item.
+    const double saved = (static_cast<double>((*plain)->memory_bytes()) -
+                          static_cast<double>((*half)->memory_bytes())) /
+                         2000.0;
+    EXPECT_GT(saved, 400.0);
 }
 
 }  // namespace
