@@ -93,8 +93,9 @@ TEST(ModelRegistryTest, EveryRegisteredModelLoadsAndEmbedsAClip) {
         }
         ASSERT_TRUE(m) << spec << ": " << m.error().to_string();
         const ModelInfo& info = (*m)->info();
-        if (!kind.takes_path)
+        if (!kind.takes_path) {
             EXPECT_EQ(info.name, kind.name);
+        }
         EXPECT_FALSE(info.name.empty());
         EXPECT_GT(info.dim, 0);
         ASSERT_GT(info.sample_rate_hz, 0);
