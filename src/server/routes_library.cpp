@@ -64,6 +64,7 @@ struct FileHandle {
 
 struct OpenedItem {
     ItemRecord item;
+    std::filesystem::path path;  // the file on this machine (item.path resolved under --root)
     std::shared_ptr<FileHandle> file;
     std::int64_t size = 0;
 };
@@ -98,9 +99,20 @@ std::optional<OpenedItem> open_item(ServerContext& ctx,
         return std::nullopt;
     }
     fs::path path(item->path);
+    // A library-relative key (indexed with --root) resolves under this server's own --root; a key
+    // that would climb out of it ("..") is refused like any other unusable path.
+    if (!path.is_absolute() && !ctx.options.library_root.empty() && !path.empty() &&
+        path.lexically_normal() == path && *path.begin() != "..") {
+        path = ctx.options.library_root / path;
+    }
     if (!path.is_absolute() || path.lexically_normal() != path) {
         send_error(res, Error(ErrorCode::kNotFound,
-                              fmt::format("item {} has no audio file on this machine", *id)));
+                              fmt::format("item {} has no audio file on this machine{}", *id,
+                                          fs::path(item->path).is_relative() &&
+                                                  ctx.options.library_root.empty()
+                                              ? " (its key is library-relative: start serve "
+                                                "with --root DIR)"
+                                              : "")));
         return std::nullopt;
     }
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -125,6 +137,7 @@ std::optional<OpenedItem> open_item(ServerContext& ctx,
     }
     OpenedItem out;
     out.item = std::move(*item);
+    out.path = std::move(path);
     out.file = std::move(handle);
     out.size = static_cast<std::int64_t>(st.st_size);
     return out;
@@ -325,7 +338,7 @@ void handle_waveform(ServerContext& ctx, const httplib::Request& req, httplib::R
         if (it != ctx.waveforms.end())
             return send_json(res, *it->second);
     }
-    auto w = compute_waveform(opened->item.path, static_cast<std::size_t>(points));
+    auto w = compute_waveform(opened->path, static_cast<std::size_t>(points));
     if (!w)
         return send_error(res, w.error());
     auto body = std::make_shared<const nlohmann::json>(nlohmann::json{
