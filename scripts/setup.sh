@@ -21,7 +21,7 @@ PACKAGES=(
   pybind11-dev python3-pybind11 python3-dev python3-pytest python3-distributed
 )
 # Browser tests (tests/web): Debian's Chromium, and Node.js + npm unless the machine has them.
-PACKAGES+=(chromium)
+PACKAGES+=(chromium unzip)  # unzip checks the page's zip download (GET /api/zip)
 command -v node >/dev/null || PACKAGES+=(nodejs)
 command -v npm >/dev/null || PACKAGES+=(npm)
 

@@ -41,6 +41,8 @@ __all__ = [
     "Item",
     "IndexReport",
     "Failure",
+    "DuplicateMember",
+    "DuplicateGroups",
     "Embedding",
     "EvalReport",
     "EvalMetrics",
@@ -75,6 +77,34 @@ class Hit(NamedTuple):
     duration_s: float
     distance: float  #: smaller is closer (the metric's distance)
     score: float  #: similarity in [0, 1] for cosine/correlation, 1 / (1 + distance) otherwise
+    tags: Tuple[str, ...] = ()  #: the item's tags, best first (docs/cli.md "Tags")
+    #: the same recording as the query (another encode, trim, gain; docs/dedup.md)
+    same_recording: bool = False
+    #: when same_recording: the query starts this many seconds into the result
+    same_recording_offset_s: float = 0.0
+
+
+class DuplicateMember(NamedTuple):
+    """One item of a same-recording group (`Library.dedup`)."""
+
+    id: int
+    path: str
+    name: str
+    duration_s: float
+    #: this member starts offset_s seconds into the group's first member (0 for that one)
+    offset_s: float
+    similarity: float  #: of the link that joined it (bit agreement or correlation)
+    method: str  #: "chromaprint" (music) or "signature" (the short-sound check), as `earshot dedup`
+
+
+class DuplicateGroups(NamedTuple):
+    """`Library.dedup`'s answer: groups of 2 or more items, largest first; in each group the
+    reference (the longest member) first."""
+
+    space: str
+    items: int  #: items compared (with a fingerprint)
+    unfingerprinted: int  #: items without a fingerprint (`earshot reindex --fingerprints`)
+    groups: List[List[DuplicateMember]]
 
 
 class Failure(NamedTuple):
@@ -289,6 +319,22 @@ def models(models_dir: Optional[PathLike] = None) -> List[ModelInfo]:
     return [ModelInfo(**d) for d in _earshot.models(mdir)]
 
 
+def _tag_list(tags: Union[str, Sequence[str]]) -> List[str]:
+    if isinstance(tags, str):
+        return [tags] if tags else []
+    return [str(t) for t in tags if t]
+
+
+def _folder(folder: Optional[PathLike]) -> str:
+    # An existing directory as the catalog stores paths (absolute); anything else as given.
+    if folder is None:
+        return ""
+    text = os.fspath(folder)
+    if text and os.path.isdir(text):
+        return os.path.normpath(os.path.abspath(text))
+    return text
+
+
 class Library:
     """A catalog of embedded audio (an SQLite file, or a catalog URI the engine accepts).
 
@@ -308,7 +354,8 @@ class Library:
         text = os.fspath(db)
         self._db = text if _is_uri(text) else _path(text)
         mdir = _path(models_dir) if models_dir is not None else ""
-        self._lib = _earshot.Library(self._db, bool(create), mdir, int(threads))
+        self._threads = int(threads)
+        self._lib = _earshot.Library(self._db, bool(create), mdir, self._threads)
 
     @property
     def db(self) -> str:
@@ -366,6 +413,9 @@ class Library:
         index: str = "",
         ef_search: int = 0,
         nprobe: int = 0,
+        tags: Union[str, Sequence[str]] = (),
+        folder: Optional[PathLike] = None,
+        allow_silent: bool = False,
     ) -> List[Hit]:
         """The k catalog items most similar to `query`, best first (`earshot search`).
 
@@ -377,12 +427,25 @@ class Library:
           - an Embedding from earshot.embed (its model is the space).
         metric: cosine, euclidean, manhattan or correlation. min_duration / max_duration (s)
         filter by item length. index/ef_search/nprobe as `earshot search --index ...`.
+        tags: only items with every one of these tags (a str is one tag); folder: only items
+        under this folder. Both apply inside the search (k results that pass, whenever k exist).
+        A silent query (peak below -50 dBFS) raises InvalidArgumentError unless allow_silent.
         """
         if isinstance(query, Embedding):
             model = model or query.model
             query = query.embedding
         req = _earshot.search_request(
-            model or "", metric, k, min_duration, max_duration, index, ef_search, nprobe
+            model or "",
+            metric,
+            k,
+            min_duration,
+            max_duration,
+            index,
+            ef_search,
+            nprobe,
+            _tag_list(tags),
+            _folder(folder),
+            bool(allow_silent),
         )
         if isinstance(query, np.ndarray):
             if sample_rate is not None:
@@ -472,14 +535,40 @@ class Library:
         """One catalog item by id (NotFoundError if there is none)."""
         return Item(*self._lib.item(int(id)))
 
-    def items(self, query: str = "", *, limit: Optional[int] = None, offset: int = 0) -> List[Item]:
-        """Items ordered by id; query filters by a case-insensitive substring of path, name,
-        title, artist or labels (`earshot list -q`)."""
-        return [Item(*t) for t in self._lib.items(query, offset, -1 if limit is None else limit)]
+    def items(
+        self,
+        query: str = "",
+        *,
+        limit: Optional[int] = None,
+        offset: int = 0,
+        tags: Union[str, Sequence[str]] = (),
+        folder: Optional[PathLike] = None,
+    ) -> List[Item]:
+        """Items ordered by id; query filters by a case-insensitive substring of the path, the
+        name or a tag (`earshot list --query`); tags: only items with every one of these tags; folder:
+        only items under this folder (`earshot list --tag --folder`)."""
+        return [
+            Item(*t)
+            for t in self._lib.items(
+                query, offset, -1 if limit is None else limit, _tag_list(tags), _folder(folder)
+            )
+        ]
 
     def spaces(self) -> List[Tuple[str, int, int, int]]:
         """(space, dim, items, segments) of each embedding space in the catalog."""
         return [tuple(s) for s in self._lib.spaces()]
+
+    def dedup(self, space: Optional[str] = None) -> DuplicateGroups:
+        """Groups the items that are the same recording (another encode, bitrate, sample rate,
+        channel count, gain, a few seconds trimmed), as `earshot dedup`. space: the embedding space
+        used for candidates and short sounds (default: the catalog's default)."""
+        name, items, unfingerprinted, groups = self._lib.dedup(space or "", self._threads)
+        return DuplicateGroups(
+            name,
+            items,
+            unfingerprinted,
+            [[DuplicateMember(*m) for m in g] for g in groups],
+        )
 
     def remove(self, paths: Union[PathLike, Sequence[PathLike]]) -> int:
         """Removes items by path; returns how many were removed (`earshot remove`)."""

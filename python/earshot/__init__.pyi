@@ -28,6 +28,24 @@ class Hit(NamedTuple):
     duration_s: float
     distance: float
     score: float
+    tags: Tuple[str, ...] = ...
+    same_recording: bool = ...
+    same_recording_offset_s: float = ...
+
+class DuplicateMember(NamedTuple):
+    id: int
+    path: str
+    name: str
+    duration_s: float
+    offset_s: float
+    similarity: float
+    method: str
+
+class DuplicateGroups(NamedTuple):
+    space: str
+    items: int
+    unfingerprinted: int
+    groups: List[List[DuplicateMember]]
 
 class Failure(NamedTuple):
     path: str
@@ -145,6 +163,9 @@ class Library:
         index: str = ...,
         ef_search: int = ...,
         nprobe: int = ...,
+        tags: Union[str, Sequence[str]] = ...,
+        folder: Optional[PathLike] = ...,
+        allow_silent: bool = ...,
     ) -> List[Hit]: ...
     def vectors(self, space: Optional[str] = ...) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
     def add_vectors(
@@ -164,6 +185,15 @@ class Library:
         metrics: Optional[Sequence[str]] = ...,
     ) -> EvalReport: ...
     def item(self, id: int) -> Item: ...
-    def items(self, query: str = ..., *, limit: Optional[int] = ..., offset: int = ...) -> List[Item]: ...
+    def items(
+        self,
+        query: str = ...,
+        *,
+        limit: Optional[int] = ...,
+        offset: int = ...,
+        tags: Union[str, Sequence[str]] = ...,
+        folder: Optional[PathLike] = ...,
+    ) -> List[Item]: ...
     def spaces(self) -> List[Tuple[str, int, int, int]]: ...
+    def dedup(self, space: Optional[str] = ...) -> DuplicateGroups: ...
     def remove(self, paths: Union[PathLike, Sequence[PathLike]]) -> int: ...

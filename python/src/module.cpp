@@ -24,6 +24,7 @@
 
 #include "audio/decoder.h"
 #include "core/log.h"
+#include "engine/dedup.h"
 #include "engine/engine.h"
 #include "engine/evaluation.h"
 #include "engine/importer.h"
@@ -433,8 +434,14 @@ public:
                                  std::optional<double> max_duration,
                                  const std::string& index,
                                  std::size_t ef_search,
-                                 std::size_t nprobe) {
+                                 std::size_t nprobe,
+                                 const std::vector<std::string>& tags,
+                                 const std::string& folder,
+                                 bool allow_silent) {
         SearchRequest req;
+        req.filter.tags = tags;
+        req.filter.folder = folder;
+        req.allow_silent = allow_silent;
         req.model = model;
         req.metric = unwrap(parse_metric(metric), Stage::kCatalog);
         if (k < 1)
@@ -450,12 +457,16 @@ public:
         return req;
     }
 
-    // [(rank, id, path, name, duration_s, distance, score)] best first
+    // [(rank, id, path, name, duration_s, distance, score, (tag, ...), same_recording,
+    //   same_recording_offset_s)] best first
     static py::list hits(const SearchResponse& resp) {
         py::list out;
         for (const auto& r : resp.results) {
-            out.append(
-                py::make_tuple(r.rank, r.id, r.path, r.name, r.duration_s, r.distance, r.score));
+            py::list tags;
+            for (const auto& t : r.tags) tags.append(t.tag);
+            out.append(py::make_tuple(r.rank, r.id, r.path, r.name, r.duration_s, r.distance,
+                                      r.score, py::tuple(tags), r.same_recording,
+                                      r.same_recording_offset_s));
         }
         return out;
     }
@@ -631,11 +642,18 @@ public:
         return item_tuple(unwrap(std::move(r), Stage::kCatalog));
     }
 
-    py::list items(const std::string& query, std::int64_t offset, std::int64_t limit) {
+    py::list items(const std::string& query,
+                   std::int64_t offset,
+                   std::int64_t limit,
+                   const std::vector<std::string>& tags,
+                   const std::string& folder) {
         Result<std::vector<ItemRecord>> r = make_error(ErrorCode::kInternal, "");
         {
             py::gil_scoped_release nogil;
-            r = engine_->catalog().list_items(offset, limit, query);
+            ItemFilter filter(query);
+            filter.tags = tags;
+            filter.folder = folder;
+            r = engine_->catalog().list_items(offset, limit, filter);
         }
         py::list out;
         for (const auto& it : unwrap(std::move(r), Stage::kCatalog)) out.append(item_tuple(it));
@@ -671,6 +689,30 @@ public:
             r = engine_->remove_paths(paths);
         }
         return unwrap(std::move(r), Stage::kCatalog);
+    }
+
+    // (space, items, unfingerprinted, [[(id, path, name, duration_s, offset_s, similarity,
+    //   method)]]) groups largest first, the reference first in each (docs/dedup.md)
+    py::tuple dedup(const std::string& space, int threads) {
+        Result<DedupReport> r = make_error(ErrorCode::kInternal, "");
+        {
+            py::gil_scoped_release nogil;
+            DedupOptions options;
+            options.space = space;
+            options.threads = threads;
+            r = find_duplicates(*engine_, options);
+        }
+        const DedupReport report = unwrap(std::move(r), Stage::kCatalog);
+        py::list groups;
+        for (const auto& g : report.groups) {
+            py::list members;
+            for (const auto& m : g.members)
+                members.append(py::make_tuple(m.id, m.path, m.name, m.duration_s, m.offset_s,
+                                              m.similarity,
+                                              m.by_chromaprint ? "chromaprint" : "signature"));
+            groups.append(members);
+        }
+        return py::make_tuple(report.space, report.items, report.unfingerprinted, groups);
     }
 
 private:
@@ -728,7 +770,7 @@ PYBIND11_MODULE(_earshot, m) {
     py::class_<earshot::SearchRequest>(m, "SearchRequest");
     m.def("search_request", &Library::request, py::arg("model"), py::arg("metric"), py::arg("k"),
           py::arg("min_duration"), py::arg("max_duration"), py::arg("index"), py::arg("ef_search"),
-          py::arg("nprobe"));
+          py::arg("nprobe"), py::arg("tags"), py::arg("folder"), py::arg("allow_silent"));
 
     py::class_<Library, std::shared_ptr<Library>>(m, "Library")
         .def(py::init<const std::string&, bool, const std::string&, int>(), py::arg("db"),
@@ -747,5 +789,6 @@ PYBIND11_MODULE(_earshot, m) {
         .def("count", &Library::count)
         .def("spaces", &Library::spaces)
         .def("remove", &Library::remove)
+        .def("dedup", &Library::dedup, py::arg("space"), py::arg("threads"))
         .def("_time_search_vector", &Library::time_search_vector);
 }

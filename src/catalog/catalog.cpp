@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <new>
 #include <string_view>
@@ -80,22 +81,6 @@ Status check_blob_size(std::span<const std::byte> blob,
     }
     return ok_status();
 }
-
-// "%<query with % _ \ escaped>%" for LIKE ... ESCAPE '\'.
-std::string like_pattern(std::string_view query) {
-    std::string p = "%";
-    for (char c : query) {
-        if (c == '%' || c == '_' || c == '\\')
-            p += '\\';
-        p += c;
-    }
-    p += '%';
-    return p;
-}
-
-constexpr std::string_view kFilterClause =
-    " WHERE (path LIKE ?1 ESCAPE '\\' OR name LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\'"
-    " OR artist LIKE ?1 ESCAPE '\\' OR labels LIKE ?1 ESCAPE '\\')";
 
 std::uint32_t read_be32(const unsigned char* p) {
     return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
@@ -216,6 +201,11 @@ public:
                     if (!stored)
                         id = tl::unexpected(stored.error());
                 }
+                if (id && r.tags) {
+                    auto stored = set_tags_one({*id, *r.tags});
+                    if (!stored)
+                        id = tl::unexpected(stored.error());
+                }
                 if (!id) {
                     return tl::unexpected(id.error().with_context("item " + std::to_string(i) +
                                                                   " '" + r.item.path + "'"));
@@ -254,21 +244,19 @@ public:
 
     Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
                                                std::int64_t limit,
-                                               const std::string& query) override {
+                                               const ItemFilter& filter) override {
         return locked("list_items", [&]() -> Result<std::vector<ItemRecord>> {
             if (offset < 0) {
                 return make_error(ErrorCode::kInvalidArgument,
                                   "offset must be >= 0, got " + std::to_string(offset));
             }
-            std::string sql = "SELECT " + std::string(kItemColumns) + " FROM items";
-            if (!query.empty())
-                sql += kFilterClause;
-            sql += " ORDER BY id LIMIT ?2 OFFSET ?3";
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 3);
+            std::string sql = "SELECT " + std::string(kItemColumns) + " FROM items" + f.where +
+                              " ORDER BY id LIMIT ?1 OFFSET ?2";
             EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached(sql));
-            if (!query.empty())
-                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, like_pattern(query)));
-            EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, limit < 0 ? -1 : limit));
-            EARSHOT_RETURN_IF_ERROR(s->bind_int64(3, offset));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, limit < 0 ? -1 : limit));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(2, offset));
+            EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 3));
             std::vector<ItemRecord> out;
             while (true) {
                 EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
@@ -280,16 +268,103 @@ public:
         });
     }
 
-    Result<std::int64_t> count_items(const std::string& query) override {
+    Result<std::int64_t> count_items(const ItemFilter& filter) override {
         return locked("count_items", [&]() -> Result<std::int64_t> {
-            std::string sql = "SELECT count(*) FROM items";
-            if (!query.empty())
-                sql += kFilterClause;
-            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached(sql));
-            if (!query.empty())
-                EARSHOT_RETURN_IF_ERROR(s->bind_text(1, like_pattern(query)));
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 1);
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT count(*) FROM items" + f.where));
+            EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
             EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
             return row ? s->column_int64(0) : 0;
+        });
+    }
+
+    Result<std::vector<std::int64_t>> filter_ids(const ItemFilter& filter) override {
+        return locked("filter_ids", [&]() -> Result<std::vector<std::int64_t>> {
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 1);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT id FROM items" + f.where + " ORDER BY id"));
+            EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
+            std::vector<std::int64_t> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back(s->column_int64(0));
+            }
+            return out;
+        });
+    }
+
+    Status set_tags(const std::vector<ItemTags>& items) override {
+        return locked("set_tags", [&]() -> Status {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            for (const auto& it : items) EARSHOT_RETURN_IF_ERROR(set_tags_one(it));
+            return tx.commit();
+        });
+    }
+
+    Result<std::vector<ItemTags>> get_tags(const std::vector<std::int64_t>& ids) override {
+        return locked("get_tags", [&]() -> Result<std::vector<ItemTags>> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            std::vector<ItemTags> out;
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                         db_->cached("SELECT tag, score FROM item_tags WHERE "
+                                                     "item_id = ?1 ORDER BY score DESC, tag"));
+                for (std::int64_t id : ids) {
+                    s->reset();
+                    EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                    ItemTags t{id, {}};
+                    while (true) {
+                        EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                        if (!row)
+                            break;
+                        t.tags.push_back(
+                            {s->column_text(0), static_cast<float>(s->column_double(1))});
+                    }
+                    if (!t.tags.empty())
+                        out.push_back(std::move(t));
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
+    Result<std::vector<NameCount>> tag_counts(const ItemFilter& filter) override {
+        return locked("tag_counts", [&]() -> Result<std::vector<NameCount>> {
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 1);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT t.tag, count(*) AS n FROM item_tags t JOIN items ON "
+                                    "items.id = t.item_id" +
+                                    f.where + " GROUP BY t.tag ORDER BY n DESC, t.tag"));
+            EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
+            std::vector<NameCount> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back({s->column_text(0), s->column_int64(1)});
+            }
+            return out;
+        });
+    }
+
+    Result<std::vector<std::int64_t>> items_without_tags() override {
+        return locked("items_without_tags", [&]() -> Result<std::vector<std::int64_t>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT id FROM items WHERE NOT EXISTS (SELECT 1 FROM "
+                                    "item_tags t WHERE t.item_id = items.id) ORDER BY id"));
+            std::vector<std::int64_t> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back(s->column_int64(0));
+            }
+            return out;
         });
     }
 
@@ -774,6 +849,44 @@ private:
         return r;
     }
 
+    static Status bind_params(Statement& s, const std::vector<std::string>& params, int first) {
+        for (std::size_t i = 0; i < params.size(); ++i)
+            EARSHOT_RETURN_IF_ERROR(s.bind_text(first + static_cast<int>(i), params[i]));
+        return ok_status();
+    }
+
+    // REQUIRES: a write transaction is open.
+    Status set_tags_one(const ItemTags& t) {
+        EARSHOT_RETURN_IF_ERROR(detail::validate_tags(t));
+        {
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT 1 FROM items WHERE id = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, t.item_id));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            if (!row) {
+                return make_error(ErrorCode::kNotFound,
+                                  "no item with id " + std::to_string(t.item_id));
+            }
+        }
+        {
+            EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                     db_->cached("DELETE FROM item_tags WHERE item_id = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, t.item_id));
+            EARSHOT_RETURN_IF_ERROR(s->run());
+        }
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto s, db_->cached("INSERT INTO item_tags(item_id, tag, score) VALUES (?1, ?2, ?3) "
+                                "ON CONFLICT(item_id, tag) DO UPDATE SET score = "
+                                "max(score, excluded.score)"));
+        for (const auto& tag : t.tags) {
+            s->reset();
+            EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, t.item_id));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(2, tag.tag));
+            EARSHOT_RETURN_IF_ERROR(s->bind_double(3, tag.score));
+            EARSHOT_RETURN_IF_ERROR(s->run());
+        }
+        return ok_status();
+    }
+
     // REQUIRES: a write transaction is open.
     Status put_fingerprint_one(const FingerprintRecord& r) {
         if (r.data.empty()) {
@@ -1024,6 +1137,25 @@ Status prepare_catalog(Database& db, bool read_only, bool in_memory) {
 }
 
 }  // namespace
+
+Result<std::vector<TagScore>> Catalog::tags_of(std::int64_t id) {
+    EARSHOT_ASSIGN_OR_RETURN(auto tags, get_tags({id}));
+    if (tags.empty())
+        return std::vector<TagScore>{};
+    return std::move(tags.front().tags);
+}
+
+Result<std::vector<NameCount>> Catalog::folder_counts(const ItemFilter& filter) {
+    EARSHOT_ASSIGN_OR_RETURN(auto items, list_items(0, -1, filter));
+    std::map<std::string, std::int64_t> counts;
+    for (const auto& it : items) {
+        for (auto& f : detail::path_folders(it.path)) ++counts[std::move(f)];
+    }
+    std::vector<NameCount> out;
+    out.reserve(counts.size());
+    for (auto& [name, n] : counts) out.push_back({name, n});
+    return out;
+}
 
 Result<std::unique_ptr<Catalog>> Catalog::open(const fs::path& path,
                                                const CatalogOptions& options) {

@@ -21,7 +21,7 @@
 
 namespace earshot {
 
-inline constexpr int kCatalogSchemaVersion = 3;
+inline constexpr int kCatalogSchemaVersion = 4;
 
 struct ItemRecord {
     std::int64_t id = 0;  // assigned by the catalog (> 0)
@@ -46,6 +46,43 @@ struct FingerprintRecord {
     std::int64_t item_id = 0;
     int version = 0;
     std::vector<std::uint8_t> data;
+};
+
+// An item's tag (schema v4): a classifier label of the model that indexed it and its score (mean
+// sigmoid output over the item's segments, 0..1). Tag names are the model's label names verbatim
+// ("Violin, fiddle"): they may contain commas.
+struct TagScore {
+    std::string tag;
+    float score = 0.0f;
+};
+
+struct ItemTags {
+    std::int64_t item_id = 0;
+    std::vector<TagScore> tags;  // best first
+};
+
+// How many (filtered) items carry a tag, or lie under a folder.
+struct NameCount {
+    std::string name;
+    std::int64_t count = 0;
+};
+
+// Which items a listing, count or search keeps: every given condition must hold.
+struct ItemFilter {
+    ItemFilter() = default;
+    // A filter on the text query alone (what list_items/count_items took before tags).
+    ItemFilter(std::string q) : query(std::move(q)) {}  // NOLINT(google-explicit-constructor)
+    ItemFilter(const char* q) : query(q) {}             // NOLINT(google-explicit-constructor)
+
+    // Case-insensitive (ASCII) substring of the item's name, its path or one of its tags.
+    std::string query;
+    // The item has every one of these tags (whole tag name, ASCII case-insensitive).
+    std::vector<std::string> tags;
+    // The item's path lies under this folder (path starts with folder + "/"; a trailing "/" of
+    // folder is ignored). Compared byte for byte with the stored path.
+    std::string folder;
+
+    bool empty() const { return query.empty() && tags.empty() && folder.empty(); }
 };
 
 struct SegmentRecord {
@@ -138,6 +175,8 @@ public:
         // exports and links stay valid). An existing item with the same path keeps its own id;
         // item.id already taken by another path fails (kAlreadyExists / constraint error).
         bool keep_id = false;
+        // Replaces the item's tags (same transaction) when set; unset leaves them as they are.
+        std::optional<std::vector<TagScore>> tags{};
     };
     virtual Result<std::vector<std::int64_t>> put_items(const std::string& space,
                                                         const std::vector<PutRequest>& items) = 0;
@@ -145,12 +184,32 @@ public:
     virtual Result<std::optional<ItemRecord>> find_by_path(const std::string& path) = 0;
     // kNotFound for an unknown id.
     virtual Result<ItemRecord> get_item(std::int64_t id) = 0;
-    // Items ordered by id; query (if non-empty) is a case-insensitive substring of path, name,
-    // title, artist or labels. limit < 0 means no limit; kInvalidArgument if offset < 0.
+    // Items passing the filter (ItemFilter: text query on name/path/tags, tags, folder), ordered
+    // by id. limit < 0 means no limit; kInvalidArgument if offset < 0.
     virtual Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
                                                        std::int64_t limit,
-                                                       const std::string& query = "") = 0;
-    virtual Result<std::int64_t> count_items(const std::string& query = "") = 0;
+                                                       const ItemFilter& filter = {}) = 0;
+    virtual Result<std::int64_t> count_items(const ItemFilter& filter = {}) = 0;
+    // Ids of the items passing the filter, ascending.
+    virtual Result<std::vector<std::int64_t>> filter_ids(const ItemFilter& filter) = 0;
+
+    // Replaces the tags of these items, all in one transaction (an empty list removes an item's
+    // tags). kNotFound if an item does not exist; kInvalidArgument for an empty tag name or a
+    // non-finite score.
+    virtual Status set_tags(const std::vector<ItemTags>& items) = 0;
+    // The tags of these items (best first); items without tags are left out, unknown ids ignored.
+    virtual Result<std::vector<ItemTags>> get_tags(const std::vector<std::int64_t>& ids) = 0;
+    // For each tag, how many items passing the filter carry it; most frequent first, then by
+    // name.
+    virtual Result<std::vector<NameCount>> tag_counts(const ItemFilter& filter = {}) = 0;
+    // Ids of items with no tags at all, ascending.
+    virtual Result<std::vector<std::int64_t>> items_without_tags() = 0;
+    // One item's tags (empty if none).
+    Result<std::vector<TagScore>> tags_of(std::int64_t id);
+    // For each folder holding items that pass the filter, how many of them lie under it
+    // (recursively); every ancestor folder of an item's path is counted, up to "/" excluded.
+    // Ordered by folder path.
+    Result<std::vector<NameCount>> folder_counts(const ItemFilter& filter = {});
     // Whether the item has a vector in this space.
     virtual Result<bool> has_embedding(std::int64_t id, const std::string& space) = 0;
 

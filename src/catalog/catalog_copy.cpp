@@ -51,6 +51,9 @@ Result<CopyReport> copy_catalog(Catalog& from,
                         req.fingerprint = std::move(fp->data);
                         req.fingerprint_version = fp->version;
                     }
+                    EARSHOT_ASSIGN_OR_RETURN(auto tags, from.tags_of(item.id));
+                    if (!tags.empty())
+                        req.tags = std::move(tags);
                 }
                 batch.push_back(std::move(req));
                 if (copied.insert(item.id).second)

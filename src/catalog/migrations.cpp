@@ -1,6 +1,7 @@
 #include "catalog/migrations.h"
 
 #include <chrono>
+#include <cmath>
 #include <iterator>
 #include <string>
 
@@ -90,16 +91,103 @@ CREATE TABLE fingerprints (
 );
 )sql";
 
+// Version 4 (#16): tags: an item's top classifier labels with their scores (docs/http-api.md).
+// Keep in sync with pg_catalog.cpp and docs/formats.md ("Catalog").
+constexpr std::string_view kSchemaV4 = R"sql(
+CREATE TABLE item_tags (
+    item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    tag     TEXT NOT NULL,
+    score   REAL NOT NULL,
+    PRIMARY KEY (item_id, tag)
+);
+CREATE INDEX item_tags_tag ON item_tags(tag COLLATE NOCASE, item_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3},
+    {4, kSchemaV4},
 };
 static_assert(std::size(kMigrations) > 0 &&
                   kMigrations[std::size(kMigrations) - 1].version == kCatalogSchemaVersion,
               "the last migration must produce kCatalogSchemaVersion");
 
+// "%<query with % _ \ escaped>%" for LIKE ... ESCAPE '\'.
+std::string like_pattern(std::string_view query) {
+    std::string p = "%";
+    for (char c : query) {
+        if (c == '%' || c == '_' || c == '\\')
+            p += '\\';
+        p += c;
+    }
+    p += '%';
+    return p;
+}
+
 }  // namespace
+
+FilterSql item_filter_sql(const ItemFilter& filter, SqlDialect dialect, int first_param) {
+    const bool pg = dialect == SqlDialect::kPostgres;
+    FilterSql out;
+    std::vector<std::string> conds;
+    auto param = [&](std::string value) {
+        out.params.push_back(std::move(value));
+        return std::string(pg ? "$" : "?") +
+               std::to_string(first_param + static_cast<int>(out.params.size()) - 1);
+    };
+    if (!filter.query.empty()) {
+        const std::string like = pg ? " ILIKE " : " LIKE ";
+        const std::string q = param(like_pattern(filter.query));
+        const std::string esc = " ESCAPE '\\'";
+        conds.push_back("(items.path" + like + q + esc + " OR items.name" + like + q + esc +
+                        " OR EXISTS (SELECT 1 FROM item_tags tq WHERE tq.item_id = items.id AND "
+                        "tq.tag" +
+                        like + q + esc + "))");
+    }
+    for (const std::string& tag : filter.tags) {
+        const std::string t = param(tag);
+        conds.push_back(
+            "EXISTS (SELECT 1 FROM item_tags tf WHERE tf.item_id = items.id AND " +
+            (pg ? "lower(tf.tag) = lower(" + t + "))" : "tf.tag = " + t + " COLLATE NOCASE)"));
+    }
+    if (!filter.folder.empty()) {
+        std::string folder = filter.folder;
+        while (!folder.empty() && folder.back() == '/') folder.pop_back();
+        const std::string f = param(folder + "/");
+        conds.push_back(pg ? "left(items.path, length(" + f + ")) = " + f
+                           : "substr(items.path, 1, length(" + f + ")) = " + f);
+    }
+    for (std::size_t i = 0; i < conds.size(); ++i)
+        out.where += (i == 0 ? " WHERE " : " AND ") + conds[i];
+    return out;
+}
+
+Status validate_tags(const ItemTags& tags) {
+    for (const auto& t : tags.tags) {
+        if (t.tag.empty() || t.tag.size() > 200 || t.tag.find('\0') != std::string::npos) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              "item " + std::to_string(tags.item_id) +
+                                  ": a tag must be 1..200 bytes without NUL, got '" +
+                                  t.tag.substr(0, 64) + "'");
+        }
+        if (!std::isfinite(t.score)) {
+            return make_error(ErrorCode::kInvalidArgument, "item " + std::to_string(tags.item_id) +
+                                                               ": tag '" + t.tag +
+                                                               "' has a non-finite score");
+        }
+    }
+    return ok_status();
+}
+
+std::vector<std::string> path_folders(std::string_view path) {
+    std::vector<std::string> out;
+    for (std::size_t i = 1; i < path.size(); ++i) {
+        if (path[i] == '/' && path[i - 1] != '/')
+            out.emplace_back(path.substr(0, i));
+    }
+    return out;
+}
 
 std::span<const Migration> catalog_migrations() {
     return kMigrations;

@@ -5,8 +5,11 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "catalog/catalog.h"
 #include "catalog/sqlite_handle.h"
 #include "core/status.h"
 
@@ -30,5 +33,22 @@ std::span<const Migration> catalog_migrations();
 // under the write lock, so two processes creating the same file at once is safe.
 // kNotSupported if the database is newer than this build.
 Status migrate_catalog(Database& db);
+
+// SQL of an ItemFilter for both backends: `where` is " WHERE <conditions>" (empty for an empty
+// filter) over the table `items` (columns path, name, id) and params are its text parameters,
+// numbered ?first.. (SQLite) or $first.. (PostgreSQL) in order.
+enum class SqlDialect { kSqlite, kPostgres };
+struct FilterSql {
+    std::string where;
+    std::vector<std::string> params;
+};
+FilterSql item_filter_sql(const ItemFilter& filter, SqlDialect dialect, int first_param);
+
+// kInvalidArgument for an empty tag name, one with a NUL byte or over 200 bytes, or a score
+// that is not finite.
+Status validate_tags(const ItemTags& tags);
+
+// The ancestors of an item path for folder_counts ("/a/b/c.wav" -> "/a", "/a/b").
+std::vector<std::string> path_folders(std::string_view path);
 
 }  // namespace earshot::detail

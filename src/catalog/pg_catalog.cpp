@@ -19,12 +19,14 @@
 #include <string_view>
 #include <thread>
 #include <unistd.h>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "catalog/catalog.h"
 #include "catalog/ingest_queue.h"
+#include "catalog/migrations.h"
 #include "core/log.h"
 
 namespace earshot {
@@ -154,11 +156,23 @@ CREATE TABLE fingerprints (
 );
 )sql";
 
+// Version 4 (#16): tags, as SQLite v4.
+constexpr std::string_view kPgSchemaV4 = R"sql(
+CREATE TABLE item_tags (
+    item_id bigint NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    tag     text NOT NULL,
+    score   double precision NOT NULL,
+    PRIMARY KEY (item_id, tag)
+);
+CREATE INDEX item_tags_tag ON item_tags(lower(tag), item_id);
+)sql";
+
 struct PgMigration {
     int version;
     std::string_view sql;
 };
-constexpr PgMigration kPgMigrations[] = {{1, kPgSchemaV1}, {2, kPgSchemaV2}, {3, kPgSchemaV3}};
+constexpr PgMigration kPgMigrations[] = {
+    {1, kPgSchemaV1}, {2, kPgSchemaV2}, {3, kPgSchemaV3}, {4, kPgSchemaV4}};
 static_assert(kPgMigrations[std::size(kPgMigrations) - 1].version == kCatalogSchemaVersion,
               "the PostgreSQL catalog needs a migration to kCatalogSchemaVersion (pg_catalog.cpp)");
 
@@ -311,21 +325,6 @@ Status check_blob_size(std::span<const std::byte> blob,
     return ok_status();
 }
 
-std::string like_pattern(std::string_view query) {
-    std::string p = "%";
-    for (char c : query) {
-        if (c == '%' || c == '_' || c == '\\')
-            p += '\\';
-        p += c;
-    }
-    p += '%';
-    return p;
-}
-
-constexpr std::string_view kFilterClause =
-    " WHERE (path ILIKE $1 ESCAPE '\\' OR name ILIKE $1 ESCAPE '\\' OR title ILIKE $1 ESCAPE '\\'"
-    " OR artist ILIKE $1 ESCAPE '\\' OR labels ILIKE $1 ESCAPE '\\')";
-
 void ignore_notice(void*, const char*) {}
 
 // One libpq connection.
@@ -467,6 +466,14 @@ private:
     Connection& c_;
     bool open_ = false;
 };
+
+// `{1,2,3}`: ids as a PostgreSQL array literal, for `= ANY($1::bigint[])`.
+std::string int64_array_literal(const std::vector<std::int64_t>& ids) {
+    std::string list = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
+    list += "}";
+    return list;
+}
 
 ItemRecord read_item(const PgResult& r, int row) {
     ItemRecord it;
@@ -685,26 +692,23 @@ public:
 
     Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
                                                std::int64_t limit,
-                                               const std::string& query) override {
+                                               const ItemFilter& filter) override {
         return locked("list_items", [&]() -> Result<std::vector<ItemRecord>> {
             if (offset < 0) {
                 return make_error(ErrorCode::kInvalidArgument,
                                   "offset must be >= 0, got " + std::to_string(offset));
             }
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kPostgres, 3);
             Params p;
-            std::string sql = item_select();
-            p.text(like_pattern(query));
-            if (!query.empty())
-                sql += kFilterClause;
-            else
-                sql += " WHERE $1::text IS NOT NULL";
-            sql += " ORDER BY id LIMIT $2 OFFSET $3";
             if (limit < 0)
                 p.null();
             else
                 p.i64(limit);
             p.i64(offset);
-            EARSHOT_ASSIGN_OR_RETURN(auto r, conn_->query(sql, p));
+            for (const auto& v : f.params) p.text(v);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r,
+                conn_->query(item_select() + f.where + " ORDER BY id LIMIT $1 OFFSET $2", p));
             std::vector<ItemRecord> out;
             out.reserve(static_cast<std::size_t>(r.rows()));
             for (int i = 0; i < r.rows(); ++i) out.push_back(read_item(r, i));
@@ -712,16 +716,88 @@ public:
         });
     }
 
-    Result<std::int64_t> count_items(const std::string& query) override {
+    Result<std::int64_t> count_items(const ItemFilter& filter) override {
         return locked("count_items", [&]() -> Result<std::int64_t> {
-            std::string sql = "SELECT count(*)::int8 FROM items";
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kPostgres, 1);
             Params p;
-            if (!query.empty()) {
-                sql += kFilterClause;
-                p.text(like_pattern(query));
-            }
-            EARSHOT_ASSIGN_OR_RETURN(auto r, conn_->query(sql, p));
+            for (const auto& v : f.params) p.text(v);
+            EARSHOT_ASSIGN_OR_RETURN(auto r,
+                                     conn_->query("SELECT count(*)::int8 FROM items" + f.where, p));
             return r.i64(0, 0);
+        });
+    }
+
+    Result<std::vector<std::int64_t>> filter_ids(const ItemFilter& filter) override {
+        return locked("filter_ids", [&]() -> Result<std::vector<std::int64_t>> {
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kPostgres, 1);
+            Params p;
+            for (const auto& v : f.params) p.text(v);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT id FROM items" + f.where + " ORDER BY id", p));
+            std::vector<std::int64_t> out;
+            out.reserve(static_cast<std::size_t>(r.rows()));
+            for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
+            return out;
+        });
+    }
+
+    Status set_tags(const std::vector<ItemTags>& items) override {
+        return locked("set_tags", [&]() -> Status {
+            PgTransaction tx(*conn_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin());
+            for (const auto& it : items) EARSHOT_RETURN_IF_ERROR(set_tags_one(it));
+            return tx.commit();
+        });
+    }
+
+    Result<std::vector<ItemTags>> get_tags(const std::vector<std::int64_t>& ids) override {
+        return locked("get_tags", [&]() -> Result<std::vector<ItemTags>> {
+            std::vector<ItemTags> out;
+            if (ids.empty())
+                return out;
+            const std::string list = int64_array_literal(ids);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT item_id, tag, score FROM item_tags WHERE item_id = "
+                                     "ANY($1::bigint[]) ORDER BY item_id, score DESC, tag",
+                                     Params().text(list)));
+            std::unordered_map<std::int64_t, std::vector<TagScore>> by_id;
+            for (int i = 0; i < r.rows(); ++i)
+                by_id[r.i64(i, 0)].push_back({r.text(i, 1), static_cast<float>(r.f64(i, 2))});
+            for (std::int64_t id : ids) {
+                auto it = by_id.find(id);
+                if (it != by_id.end())
+                    out.push_back({id, it->second});
+            }
+            return out;
+        });
+    }
+
+    Result<std::vector<NameCount>> tag_counts(const ItemFilter& filter) override {
+        return locked("tag_counts", [&]() -> Result<std::vector<NameCount>> {
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kPostgres, 1);
+            Params p;
+            for (const auto& v : f.params) p.text(v);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT t.tag, count(*)::int8 AS n FROM item_tags t JOIN "
+                                     "items ON items.id = t.item_id" +
+                                         f.where + " GROUP BY t.tag ORDER BY n DESC, t.tag",
+                                     p));
+            std::vector<NameCount> out;
+            out.reserve(static_cast<std::size_t>(r.rows()));
+            for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.i64(i, 1)});
+            return out;
+        });
+    }
+
+    Result<std::vector<std::int64_t>> items_without_tags() override {
+        return locked("items_without_tags", [&]() -> Result<std::vector<std::int64_t>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT id FROM items WHERE NOT EXISTS (SELECT 1 FROM "
+                                     "item_tags t WHERE t.item_id = items.id) ORDER BY id"));
+            std::vector<std::int64_t> out;
+            out.reserve(static_cast<std::size_t>(r.rows()));
+            for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
+            return out;
         });
     }
 
@@ -922,10 +998,7 @@ public:
     Result<std::vector<FingerprintRecord>> load_fingerprints(
         const std::vector<std::int64_t>& ids) override {
         return locked("load_fingerprints", [&]() -> Result<std::vector<FingerprintRecord>> {
-            std::string list = "{";
-            for (std::size_t i = 0; i < ids.size(); ++i)
-                list += (i ? "," : "") + std::to_string(ids[i]);
-            list += "}";
+            const std::string list = int64_array_literal(ids);
             EARSHOT_ASSIGN_OR_RETURN(
                 auto r, ids.empty()
                             ? conn_->query("SELECT item_id, version::int8, data FROM fingerprints "
@@ -1345,6 +1418,11 @@ private:
                 if (!stored)
                     id = tl::unexpected(stored.error());
             }
+            if (id && r.tags) {
+                auto stored = set_tags_one({*id, *r.tags});
+                if (!stored)
+                    id = tl::unexpected(stored.error());
+            }
             if (!id) {
                 return tl::unexpected(id.error().with_context("item " + std::to_string(i) + " '" +
                                                               r.item.path + "'"));
@@ -1362,6 +1440,25 @@ private:
         const auto* p = reinterpret_cast<const std::uint8_t*>(b.data());
         out.data.assign(p, p + b.size());
         return out;
+    }
+
+    // REQUIRES: a transaction is open.
+    Status set_tags_one(const ItemTags& t) {
+        EARSHOT_RETURN_IF_ERROR(detail::validate_tags(t));
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto found, conn_->query("SELECT 1 FROM items WHERE id = $1", Params().i64(t.item_id)));
+        if (found.rows() == 0)
+            return make_error(ErrorCode::kNotFound, "no item with id " + std::to_string(t.item_id));
+        EARSHOT_RETURN_IF_ERROR(
+            conn_->exec("DELETE FROM item_tags WHERE item_id = $1", Params().i64(t.item_id)));
+        for (const auto& tag : t.tags) {
+            EARSHOT_RETURN_IF_ERROR(
+                conn_->exec("INSERT INTO item_tags(item_id, tag, score) VALUES ($1, $2, $3) "
+                            "ON CONFLICT (item_id, tag) DO UPDATE SET score = "
+                            "greatest(item_tags.score, excluded.score)",
+                            Params().i64(t.item_id).text(tag.tag).f64(tag.score)));
+        }
+        return {};
     }
 
     // REQUIRES: a transaction is open.

@@ -12,6 +12,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "core/npy.h"
 #include "server/json_codec.h"
 
 namespace earshot::cli {
@@ -23,21 +24,6 @@ struct ExportCliOptions {
     std::string format = "jsonl";
     std::string out;
 };
-
-std::string npy_header(std::size_t rows, std::size_t cols) {
-    std::string dict =
-        fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, cols);
-    std::size_t total = 10 + dict.size() + 1;
-    std::size_t pad = (64 - total % 64) % 64;
-    dict += std::string(pad, ' ') + "\n";
-    std::string h = "\x93NUMPY";
-    h += static_cast<char>(1);
-    h += static_cast<char>(0);
-    auto len = static_cast<std::uint16_t>(dict.size());
-    h += static_cast<char>(len & 0xff);
-    h += static_cast<char>(len >> 8);
-    return h + dict;
-}
 
 int run_export(const ExportCliOptions& o) {
     if (o.format != "npy" && o.format != "jsonl") {
@@ -105,7 +91,7 @@ int run_export(const ExportCliOptions& o) {
         return report_error("export",
                             Error(ErrorCode::kIoError, fmt::format("cannot write '{}'", out_path)));
     }
-    npy << npy_header(order.size(), set->vectors.n_cols);
+    npy << npy_f32_header(order.size(), set->vectors.n_cols);
     for (auto row : order) {
         npy.write(reinterpret_cast<const char*>(set->vectors.row(row)),
                   static_cast<std::streamsize>(set->vectors.n_cols * sizeof(float)));

@@ -1,6 +1,7 @@
 // The small catalog-management subcommands: list, info, remove, models.
 #include "cli/cmd_library.h"
 
+#include <map>
 #include <memory>
 
 #include <fmt/format.h>
@@ -16,6 +17,8 @@ namespace {
 struct ListCliOptions {
     CommonOptions common;
     std::string query;
+    std::vector<std::string> tags;
+    std::string folder;
     std::int64_t offset = 0;
     std::int64_t limit = 100;
     bool json = false;
@@ -26,23 +29,74 @@ int run_list(const ListCliOptions& o) {
     if (!engine)
         return report_error("list", engine.error());
     auto& cat = (*engine)->catalog();
-    auto items = cat.list_items(o.offset, o.limit, o.query);
+    ItemFilter filter(o.query);
+    filter.tags = o.tags;
+    filter.folder = folder_filter(o.folder);
+    auto items = cat.list_items(o.offset, o.limit, filter);
     if (!items)
         return report_error("list", items.error());
-    auto total = cat.count_items(o.query);
+    auto total = cat.count_items(filter);
     if (!total)
         return report_error("list", total.error());
+    std::vector<std::int64_t> ids;
+    for (const auto& it : *items) ids.push_back(it.id);
+    auto tags = cat.get_tags(ids);
+    if (!tags)
+        return report_error("list", tags.error());
+    std::map<std::int64_t, std::vector<TagScore>> tags_of;
+    for (auto& t : *tags) tags_of[t.item_id] = std::move(t.tags);
     if (o.json) {
         nlohmann::json arr = nlohmann::json::array();
-        for (const auto& it : *items) arr.push_back(server::item_json(it));
+        for (const auto& it : *items) {
+            auto j = server::item_json(it);
+            j["tags"] = server::tags_json(tags_of[it.id]);
+            arr.push_back(std::move(j));
+        }
         print_json({{"total", *total}, {"offset", o.offset}, {"items", arr}});
         return 0;
     }
     for (const auto& it : *items) {
-        fmt::print("{:>6}  {:>7.2f}s  {:<24}  {}\n", it.id, it.duration_s, it.labels.substr(0, 24),
+        std::string t;
+        for (const auto& tag : tags_of[it.id]) t += (t.empty() ? "" : ", ") + tag.tag;
+        fmt::print("{:>6}  {:>7.2f}s  {:<24}  {}\n", it.id, it.duration_s, t.substr(0, 24),
                    it.path);
     }
     fmt::print("{} of {} item(s)\n", items->size(), *total);
+    return 0;
+}
+
+struct TagsCliOptions {
+    CommonOptions common;
+    std::string query;
+    std::vector<std::string> tags;
+    std::string folder;
+    bool json = false;
+};
+
+int run_tags(const TagsCliOptions& o) {
+    auto engine = open_engine(o.common, false);
+    if (!engine)
+        return report_error("tags", engine.error());
+    ItemFilter filter(o.query);
+    filter.tags = o.tags;
+    filter.folder = folder_filter(o.folder);
+    auto counts = (*engine)->catalog().tag_counts(filter);
+    if (!counts)
+        return report_error("tags", counts.error());
+    if (o.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& c : *counts) {
+            nlohmann::json row = nlohmann::json::object();
+            server::put_bytes_field(row, "tag", c.name);
+            row["count"] = c.count;
+            arr.push_back(std::move(row));
+        }
+        print_json({{"tags", arr}});
+        return 0;
+    }
+    for (const auto& c : *counts) fmt::print("{:>7}  {}\n", c.count, c.name);
+    if (counts->empty())
+        fmt::print("no tags (earshot reindex --tags fills them for an existing catalog)\n");
     return 0;
 }
 
@@ -184,11 +238,26 @@ void setup_list(CLI::App& app) {
     auto opts = std::make_shared<ListCliOptions>();
     auto* cmd = app.add_subcommand("list", "List catalog items");
     add_common_options(*cmd, opts->common);
-    cmd->add_option("-q,--query", opts->query, "Case-insensitive text filter on path/name/tags");
+    cmd->add_option("--query", opts->query, "Case-insensitive text filter on path/name/tags");
+    cmd->add_option("--tag", opts->tags,
+                    "Only items with this tag (repeatable: every tag must match; whole tag "
+                    "name, case-insensitive)");
+    cmd->add_option("--folder", opts->folder, "Only items under this folder");
     cmd->add_option("--offset", opts->offset, "Skip this many items")->capture_default_str();
     cmd->add_option("--limit", opts->limit, "At most this many items")->capture_default_str();
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->callback([opts] { throw CLI::RuntimeError(run_list(*opts)); });
+}
+
+void setup_tags(CLI::App& app) {
+    auto opts = std::make_shared<TagsCliOptions>();
+    auto* cmd = app.add_subcommand("tags", "Tags with how many items carry each (facets)");
+    add_common_options(*cmd, opts->common);
+    cmd->add_option("--query", opts->query, "Only items matching this text (path/name/tags)");
+    cmd->add_option("--tag", opts->tags, "Only items with this tag (repeatable)");
+    cmd->add_option("--folder", opts->folder, "Only items under this folder");
+    cmd->add_flag("--json", opts->json, "JSON output");
+    cmd->callback([opts] { throw CLI::RuntimeError(run_tags(*opts)); });
 }
 
 void setup_info(CLI::App& app) {

@@ -19,6 +19,7 @@ struct ReindexCliOptions {
     bool force = false;
     bool segments = false;
     bool fingerprints = false;
+    bool tags = false;
     std::string root;
     bool json = false;
 };
@@ -58,9 +59,46 @@ int run_fill_fingerprints(const ReindexCliOptions& o) {
     return r->failures.empty() ? 0 : exit_code_for(ErrorCode::kIoError);
 }
 
+// reindex --tags: tags for the items that have none (all with --force).
+int run_fill_tags(const ReindexCliOptions& o) {
+    auto engine = open_engine(o.common, /*create=*/false);
+    if (!engine)
+        return report_error("reindex", engine.error());
+    ProgressBar bar(!o.json);
+    auto r = (*engine)->fill_tags(
+        o.space, o.force, o.root,
+        [&](std::size_t done, std::size_t total) { bar.update(done, total, "tags"); });
+    bar.finish();
+    if (!r)
+        return report_error("reindex", r.error());
+    if (o.json) {
+        nlohmann::json failures = nlohmann::json::array();
+        for (const auto& f : r->failures)
+            failures.push_back({{"path", f.path}, {"reason", f.reason}});
+        print_json({{"db", o.common.db},
+                    {"tags",
+                     {{"considered", r->total},
+                      {"tagged", r->tagged},
+                      {"failed", r->failed},
+                      {"failures", std::move(failures)}}},
+                    {"elapsed_s", r->elapsed_s}});
+        return 0;
+    }
+    for (const auto& f : r->failures) fmt::print(stderr, "earshot: {}: {}\n", f.path, f.reason);
+    fmt::print("tags: {} items tagged, {} failed, of {} {}, {}\n", r->tagged, r->failed, r->total,
+               o.force ? "items" : "without tags", format_duration(r->elapsed_s));
+    return r->failures.empty() ? 0 : exit_code_for(ErrorCode::kIoError);
+}
+
 int run_reindex(const ReindexCliOptions& o) {
+    if (o.fingerprints && o.tags) {
+        return report_error("reindex", Error(ErrorCode::kInvalidArgument,
+                                             "give --fingerprints or --tags, not both"));
+    }
     if (o.fingerprints)
         return run_fill_fingerprints(o);
+    if (o.tags)
+        return run_fill_tags(o);
     auto metric = parse_metric(o.metric);
     if (!metric)
         return report_error("reindex", metric.error());
@@ -111,9 +149,12 @@ void setup_reindex(CLI::App& app) {
                   "The index over the space's stored segments (search --by segments)");
     cmd->add_flag("--fingerprints", opts->fingerprints,
                   "Instead: fingerprint the items that have no fingerprint (earshot dedup)");
-    cmd->add_option(
-        "--root", opts->root,
-        "With --fingerprints: folder that item keys indexed with --root are relative to");
+    cmd->add_flag("--tags", opts->tags,
+                  "Instead: tag the items that have no tags (all with --force) with the model's "
+                  "classifier labels (mn04, yamnet, musicnn)");
+    cmd->add_option("--root", opts->root,
+                    "With --fingerprints / --tags: folder that item keys indexed with --root are "
+                    "relative to");
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->footer(

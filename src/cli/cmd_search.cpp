@@ -28,6 +28,9 @@ struct SearchCliOptions {
     std::size_t ef_search = 0;
     std::size_t nprobe = 0;
     std::string by;
+    std::vector<std::string> tags;
+    std::string folder;
+    bool allow_silent = false;
     bool json = false;
 };
 
@@ -65,6 +68,9 @@ Result<SearchRequest> make_request(const SearchCliOptions& o) {
     req.ef_search = o.ef_search;
     req.nprobe = o.nprobe;
     EARSHOT_ASSIGN_OR_RETURN(req.by, parse_search_by(o.by));
+    req.filter.tags = o.tags;
+    req.filter.folder = folder_filter(o.folder);
+    req.allow_silent = o.allow_silent;
     req.min_duration_s = o.min_duration;
     req.max_duration_s = o.max_duration;
     if (o.min_duration && o.max_duration && *o.min_duration > *o.max_duration) {
@@ -116,8 +122,12 @@ int run_search(const SearchCliOptions& o) {
             where = fmt::format("{:6.2f}-{:<6.2f} -> {:7.2f}-{:<7.2f} ", r.match->query_start_s,
                                 r.match->query_end_s, r.match->item_start_s, r.match->item_end_s);
         }
-        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}\n", r.rank, r.score, r.distance,
-                   r.duration_s, where, r.path);
+        std::string tags;
+        for (const auto& t : r.tags) tags += (tags.empty() ? "  [" : ", ") + t.tag;
+        if (!tags.empty())
+            tags += "]";
+        fmt::print("{:>4}  {:>7.4f}  {:>9.4f}  {:>7.2f}  {}{}{}{}\n", r.rank, r.score, r.distance,
+                   r.duration_s, where, r.path, r.same_recording ? "  [same recording]" : "", tags);
     }
     return 0;
 }
@@ -151,6 +161,13 @@ void setup_search(CLI::App& app) {
     cmd->add_option("--by", opts->by,
                     "items (default): whole-item vectors; segments: the query's segments "
                     "against every stored segment, each result says where it matched");
+    cmd->add_option("--tag", opts->tags,
+                    "Only items with this tag (repeatable: every tag must match; whole tag "
+                    "name, case-insensitive; `earshot tags` lists them)");
+    cmd->add_option("--folder", opts->folder, "Only items under this folder");
+    cmd->add_flag("--allow-silent", opts->allow_silent,
+                  "Search even if the query is silent (peak below -50 dBFS; refused otherwise, "
+                  "exit code 8)");
     cmd->add_flag("--json", opts->json, "JSON output (format in docs/cli.md)");
     cmd->footer(
         "Examples:\n  earshot search kick.wav --db lib.earshot -k 5\n"

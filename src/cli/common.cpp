@@ -136,4 +136,18 @@ std::string nprobe_help() {
                        kIvfMinDefaultNprobe);
 }
 
+std::string folder_filter(const std::string& folder) {
+    if (folder.empty())
+        return folder;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(folder, ec))
+        return folder;
+    auto abs = std::filesystem::absolute(folder, ec);
+    if (ec)
+        return folder;
+    std::string out = abs.lexically_normal().string();
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
+}
+
 }  // namespace earshot::cli

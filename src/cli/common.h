@@ -54,6 +54,10 @@ std::string nprobe_help();
 // 50000 -> "50,000" (as docs/cli.md writes numbers).
 std::string thousands(std::size_t n);
 
+// A --folder filter as the catalog compares it: an existing directory made absolute and
+// normalised (no trailing '/'), anything else as given (keys relative to an index --root).
+std::string folder_filter(const std::string& folder);
+
 double now_seconds();
 std::string format_duration(double seconds);
 

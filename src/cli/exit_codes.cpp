@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string>
 
+#include "engine/engine.h"
+
 namespace earshot::cli {
 
 int exit_code_for(ErrorCode code) {
@@ -31,6 +33,8 @@ int report_error(std::string_view command, const Error& error) {
     std::string msg = error.message();
     std::fprintf(stderr, "earshot %.*s: %s\n", static_cast<int>(command.size()), command.data(),
                  msg.c_str());
+    if (is_silent_query(error))
+        return static_cast<int>(ExitCode::kSilentQuery);
     return exit_code_for(error.code());
 }
 

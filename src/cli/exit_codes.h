@@ -17,6 +17,7 @@ enum class ExitCode : int {
     kIoError = 5,
     kNotSupported = 6,
     kUnavailable = 7,
+    kSilentQuery = 8,  // search: the query audio is silent (--allow-silent searches anyway)
 };
 
 int exit_code_for(ErrorCode code);

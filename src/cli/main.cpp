@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     earshot::cli::setup_search(app);
     earshot::cli::setup_embed(app);
     earshot::cli::setup_list(app);
+    earshot::cli::setup_tags(app);
     earshot::cli::setup_info(app);
     earshot::cli::setup_remove(app);
     earshot::cli::setup_export(app);

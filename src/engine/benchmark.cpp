@@ -21,6 +21,7 @@
 #include "audio/trim.h"
 #include "catalog/catalog.h"
 #include "core/log.h"
+#include "core/npy.h"
 #include "core/thread_pool.h"
 #include "engine/engine.h"
 #include "engine/hnswlib_baseline.h"
@@ -470,23 +471,6 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
 
 namespace {
 
-// NumPy format 1.0 header for a float32 (rows, cols) C-order array, padded to a fixed 128 bytes so
-// that it can be rewritten in place once the row count is known.
-std::string npy_header(std::size_t rows, std::size_t cols) {
-    constexpr std::size_t kHeaderBytes = 128;  // magic (6) + version (2) + length (2) + dict
-    std::string dict =
-        fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, cols);
-    dict.resize(kHeaderBytes - 10 - 1, ' ');
-    dict += '\n';
-    std::string h = "\x93NUMPY";
-    h += static_cast<char>(1);
-    h += static_cast<char>(0);
-    const auto len = static_cast<std::uint16_t>(dict.size());
-    h += static_cast<char>(len & 0xff);
-    h += static_cast<char>(len >> 8);
-    return h + dict;
-}
-
 // The rows (and their metadata lines) of one file, over all offsets.
 struct FileWindows {
     std::vector<float> vectors;  // rows × dim, row-major
@@ -603,7 +587,7 @@ Result<WindowsReport> make_windows_corpus(const WindowsOptions& options) {
             fmt::format("cannot write '{}'", npy ? meta_part.string() : npy_part.string()));
     }
     const auto dim = static_cast<std::size_t>(info.dim);
-    npy << npy_header(0, dim);
+    npy << npy_f32_header(0, dim);
 
     WindowsProgress progress;
     progress.total = files.size();
@@ -693,7 +677,7 @@ Result<WindowsReport> make_windows_corpus(const WindowsOptions& options) {
                                       files.size(), options.folder.string()));
     }
     npy.seekp(0);
-    npy << npy_header(report.rows, dim);
+    npy << npy_f32_header(report.rows, dim);
     npy.close();
     meta.close();
     if (!npy || !meta) {

@@ -111,6 +111,11 @@ std::string labels_text(const std::vector<LabelScore>& labels, std::size_t n) {
     return s;
 }
 
+std::string dbfs_text(float peak) {
+    return peak > 0.0f ? fmt::format("{:.1f} dBFS", 20.0 * std::log10(static_cast<double>(peak)))
+                       : std::string("-inf dBFS (all zero)");
+}
+
 // Rejects audio no model can embed: NaN/Inf samples (float WAVs can hold them) and, after
 // embedding, vectors that came out non-finite (samples so large that the spectrum overflows).
 // kCorruption with the count or the peak, so that one such file is skipped with a reason.
@@ -220,6 +225,39 @@ Result<EmbedResult> embed_buffer(AudioBuffer audio,
 }
 
 }  // namespace
+
+std::vector<TagScore> tags_from_labels(const std::vector<LabelScore>& labels) {
+    std::vector<TagScore> out;
+    for (const auto& l : labels) {
+        if (out.size() >= kMaxItemTags)
+            break;
+        if (l.score >= kMinTagScore && std::isfinite(l.score) && !l.name.empty())
+            out.push_back({l.name, l.score});
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const TagScore& a, const TagScore& b) { return a.score > b.score; });
+    return out;
+}
+
+Status check_query_not_silent(std::span<const float> samples, const std::string& query_name) {
+    float peak = 0.0f;
+    for (float x : samples) peak = std::max(peak, std::fabs(x));
+    const double threshold = std::pow(10.0, kSilentQueryDbfs / 20.0);
+    if (static_cast<double>(peak) >= threshold)
+        return ok_status();
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{}the query '{}' is silent (peak {}, below {:g} dBFS): its "
+                    "nearest neighbours would be noise. Use a louder recording or "
+                    "another stretch, or search anyway with --allow-silent (HTTP "
+                    "allow_silent=1)",
+                    kSilentQueryMessage, query_name, dbfs_text(peak), kSilentQueryDbfs));
+}
+
+bool is_silent_query(const Error& error) {
+    return error.code() == ErrorCode::kInvalidArgument &&
+           error.message().find(kSilentQueryMessage) != std::string::npos;
+}
 
 Segmenting default_segmenting(const ModelInfo& info) {
     if (info.segment_s > kMaxNativeSegmentS)
@@ -436,6 +474,14 @@ struct Engine::State {
     };
 
     EngineOptions options;
+
+    // The sorted ids passing a search filter, or null when there is no filter.
+    Result<std::shared_ptr<const std::vector<std::int64_t>>> allowed_ids(const ItemFilter& f) {
+        if (f.empty())
+            return std::shared_ptr<const std::vector<std::int64_t>>{};
+        EARSHOT_ASSIGN_OR_RETURN(auto ids, catalog->filter_ids(f));
+        return std::make_shared<const std::vector<std::int64_t>>(std::move(ids));
+    }
     std::unique_ptr<Catalog> catalog;  // thread-safe (serialises its calls)
 
     std::mutex models_mu;
@@ -1066,7 +1112,7 @@ Result<Catalog::PutRequest> process_file(const IndexJob& job,
     AudioInfo info;
     EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio(job.file, opts, &info));
     EARSHOT_ASSIGN_OR_RETURN(auto fp, compute_fingerprint(audio.samples, audio.sample_rate_hz));
-    auto embedded = embed_buffer(std::move(audio), info, model, 3, segmenting);
+    auto embedded = embed_buffer(std::move(audio), info, model, kMaxItemTags, segmenting);
     if (!embedded) {
         return tl::unexpected(
             embedded.error().with_context(fmt::format("embed '{}'", job.file.string())));
@@ -1089,6 +1135,8 @@ Result<Catalog::PutRequest> process_file(const IndexJob& job,
     it.title = emb.info.title;
     it.artist = emb.info.artist;
     it.labels = labels_text(emb.labels, 3);
+    if (!model.info().labels.empty())
+        req.tags = tags_from_labels(emb.labels);  // models without a head leave tags as they are
     req.vector = std::move(emb.embedding);
     req.segments = std::move(emb.segments.segments);
     req.segment_times.reserve(emb.segments.start_s.size());
@@ -1527,6 +1575,24 @@ bool exact_hash_ok(const std::string& exclude_hash, const std::string& item_hash
     return exclude_hash.empty() || item_hash != exclude_hash;
 }
 
+// Gives each result its item's tags (one catalog read for all).
+Status attach_tags(Catalog& catalog, SearchResponse& resp) {
+    if (resp.results.empty())
+        return ok_status();
+    std::vector<std::int64_t> ids;
+    ids.reserve(resp.results.size());
+    for (const auto& r : resp.results) ids.push_back(r.id);
+    EARSHOT_ASSIGN_OR_RETURN(auto tags, catalog.get_tags(ids));
+    std::unordered_map<std::int64_t, std::vector<TagScore>*> by_id;
+    for (auto& t : tags) by_id[t.item_id] = &t.tags;
+    for (auto& r : resp.results) {
+        auto it = by_id.find(r.id);
+        if (it != by_id.end())
+            r.tags = *it->second;
+    }
+    return ok_status();
+}
+
 // For an index whose distances are approximate (IVF-PQ): gives each hit (SearchHit or
 // SearchResultItem) its exact distance and score from the stored vector (one catalog read each),
 // drops hits whose item is gone, orders by (distance, id) and keeps the best k.
@@ -1575,8 +1641,12 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
     const auto* durations = &entry->durations;
     auto min_d = req.min_duration_s;
     auto max_d = req.max_duration_s;
-    so.filter = [durations, min_d, max_d, exclude_id](std::int64_t id) {
+    EARSHOT_ASSIGN_OR_RETURN(auto allowed_ids, s_->allowed_ids(req.filter));
+    const auto* allowed = allowed_ids.get();
+    so.filter = [durations, min_d, max_d, exclude_id, allowed](std::int64_t id) {
         if (exclude_id && id == *exclude_id)
+            return false;
+        if (allowed && !std::binary_search(allowed->begin(), allowed->end(), id))
             return false;
         if (min_d || max_d) {
             auto it = durations->find(id);
@@ -1634,6 +1704,7 @@ Result<SearchResponse> Engine::search_vector(std::span<const float> vector,
         for (std::size_t i = 0; i < resp.results.size(); ++i)
             resp.results[i].rank = static_cast<int>(i) + 1;
     }
+    EARSHOT_RETURN_IF_ERROR(attach_tags(*s_->catalog, resp));
     return resp;
 }
 
@@ -1660,9 +1731,13 @@ Result<SearchResponse> Engine::search_segments(const Matrix& segments,
     const auto* durations = &entry->durations;
     auto min_d = req.min_duration_s;
     auto max_d = req.max_duration_s;
-    so.filter = [durations, min_d, max_d, exclude_id](std::int64_t sid) {
+    EARSHOT_ASSIGN_OR_RETURN(auto allowed_ids, s_->allowed_ids(req.filter));
+    const auto* allowed = allowed_ids.get();
+    so.filter = [durations, min_d, max_d, exclude_id, allowed](std::int64_t sid) {
         const std::int64_t id = segment_item(sid);
         if (exclude_id && id == *exclude_id)
+            return false;
+        if (allowed && !std::binary_search(allowed->begin(), allowed->end(), id))
             return false;
         if (min_d || max_d) {
             auto it = durations->find(id);
@@ -1788,6 +1863,7 @@ Result<SearchResponse> Engine::search_segments(const Matrix& segments,
         resp.results.resize(req.k);
     for (std::size_t i = 0; i < resp.results.size(); ++i)
         resp.results[i].rank = static_cast<int>(i) + 1;
+    EARSHOT_RETURN_IF_ERROR(attach_tags(*s_->catalog, resp));
     return resp;
 }
 
@@ -1803,22 +1879,42 @@ void mark_same_recording(Engine& engine,
                          SearchResponse& resp,
                          const Fingerprint& query,
                          std::span<const float> query_vector) {
+    // A whole-file cosine search already has the distance; otherwise read the result's vector.
+    const bool have_cosine = resp.metric == Metric::kCosine && resp.by == SearchBy::kItems;
+    std::map<std::int64_t, double> near;  // result id -> cosine distance to the query
+    for (const auto& r : resp.results) {
+        double distance = r.distance;
+        if (!have_cosine) {
+            auto v = engine.catalog().get_embedding(r.id, resp.model);
+            if (!v || v->size() != query_vector.size())
+                continue;
+            distance = naive_distance(Metric::kCosine, query_vector, *v);
+        }
+        if (distance <= kMaxSameRecordingDistance)
+            near.emplace(r.id, distance);
+    }
+    if (near.empty())
+        return;  // (an empty id list would load every fingerprint)
+    std::vector<std::int64_t> ids;
+    for (const auto& [id, d] : near) ids.push_back(id);
+    auto stored = engine.catalog().load_fingerprints(ids);
+    if (!stored)
+        return;
+    std::map<std::int64_t, Fingerprint> fps;
+    for (const auto& rec : *stored) {
+        if (rec.version != kFingerprintVersion)
+            continue;
+        if (auto fp = decode_fingerprint(rec.data))
+            fps.emplace(rec.item_id, std::move(*fp));
+    }
     SameRecordingOptions thresholds;
     for (auto& r : resp.results) {
-        auto v = engine.catalog().get_embedding(r.id, resp.model);
-        if (!v || v->size() != query_vector.size())
-            continue;
-        const double distance = naive_distance(Metric::kCosine, query_vector, *v);
-        if (distance > kMaxSameRecordingDistance)
-            continue;
-        auto stored = engine.catalog().get_fingerprint(r.id);
-        if (!stored || !stored->has_value() || (*stored)->version != kFingerprintVersion)
-            continue;
-        auto fp = decode_fingerprint((*stored)->data);
-        if (!fp)
+        auto d = near.find(r.id);
+        auto fp = fps.find(r.id);
+        if (d == near.end() || fp == fps.end())
             continue;
         // The result's time t is the query's time t + offset_s.
-        const auto m = same_recording(query, *fp, distance, thresholds);
+        const auto m = same_recording(query, fp->second, d->second, thresholds);
         r.same_recording = m.same;
         r.same_recording_offset_s = m.same ? -m.offset_s : 0.0;
     }
@@ -1851,6 +1947,8 @@ Result<SearchResponse> Engine::search_file(const fs::path& query, const SearchRe
     opts.target_sample_rate_hz = m->info().sample_rate_hz;
     AudioInfo info;
     EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio(query, opts, &info));
+    if (!r.allow_silent)
+        EARSHOT_RETURN_IF_ERROR(check_query_not_silent(audio.samples, query.string()));
     auto fp = compute_fingerprint(audio.samples, audio.sample_rate_hz);
     auto embedded = embed_buffer(std::move(audio), info, *m, 0, seg);
     if (!embedded) {
@@ -1884,6 +1982,8 @@ Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
     opts.check = decode_check;
     AudioInfo info;
     EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio_memory(bytes, name, opts, &info));
+    if (!r.allow_silent)
+        EARSHOT_RETURN_IF_ERROR(check_query_not_silent(audio.samples, name));
     Segmenting seg;
     if (r.by == SearchBy::kSegments) {
         EARSHOT_ASSIGN_OR_RETURN(seg, s_->query_segmenting(*m, r));
@@ -1902,6 +2002,35 @@ Result<SearchResponse> Engine::search_bytes(std::span<const std::uint8_t> bytes,
     return resp;
 }
 
+namespace {
+
+// "More like this stretch" of a library item: refuses a silent stretch (the item's file decoded
+// at its own rate). Best effort: an item whose file is gone or does not decode is not checked.
+Status check_stretch_not_silent(const ItemRecord& item, const SearchRequest& req) {
+    std::error_code ec;
+    const fs::path file(item.path);
+    if (!file.is_absolute() || !fs::is_regular_file(file, ec))
+        return ok_status();
+    auto audio = decode_audio(file, DecodeOptions{}, nullptr);
+    if (!audio || audio->sample_rate_hz <= 0)
+        return ok_status();
+    const double rate = static_cast<double>(audio->sample_rate_hz);
+    const std::size_t n = audio->samples.size();
+    const auto at = [&](double s) {
+        return std::min(n, static_cast<std::size_t>(std::max(0.0, s) * rate));
+    };
+    const std::size_t begin = at(req.query_start_s.value_or(0.0));
+    const std::size_t end = req.query_end_s ? at(*req.query_end_s) : n;
+    if (begin >= end)
+        return ok_status();
+    return check_query_not_silent(
+        std::span<const float>(audio->samples.data() + begin, end - begin),
+        fmt::format("{} {:g}-{:g} s", item.name, req.query_start_s.value_or(0.0),
+                    req.query_end_s.value_or(static_cast<double>(n) / rate)));
+}
+
+}  // namespace
+
 Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& req) {
     std::string space = req.model.empty() ? default_space() : req.model;
     EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->get_item(id));
@@ -1909,6 +2038,8 @@ Result<SearchResponse> Engine::search_id(std::int64_t id, const SearchRequest& r
     r.model = space;
     if (r.by == SearchBy::kSegments) {
         EARSHOT_ASSIGN_OR_RETURN(auto segs, s_->catalog->get_segments(id, space));
+        if ((req.query_start_s || req.query_end_s) && !req.allow_silent)
+            EARSHOT_RETURN_IF_ERROR(check_stretch_not_silent(item, req));
         if (req.query_start_s || req.query_end_s) {
             // Only the segments overlapping the span (at least the one nearest to its middle).
             const double from = req.query_start_s.value_or(0.0);
@@ -1953,6 +2084,96 @@ Result<ReindexReport> Engine::reindex(const ReindexOptions& options) {
     EARSHOT_ASSIGN_OR_RETURN(auto entry, s_->search_entry(space, options.metric, options.index,
                                                           options.force, options.segments));
     return entry->report;
+}
+
+Result<Engine::TagFillReport> Engine::fill_tags(
+    const std::string& model_name,
+    bool force,
+    const fs::path& root,
+    const std::function<void(std::size_t, std::size_t)>& on_progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m, model(model_name));
+    if (m->info().labels.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("model '{}' has no classifier head, so it gives no tags "
+                                      "(models with tags: mn04, yamnet, musicnn)",
+                                      m->info().name));
+    }
+    std::vector<std::int64_t> ids;
+    if (force) {
+        EARSHOT_ASSIGN_OR_RETURN(ids, s_->catalog->filter_ids(ItemFilter{}));
+    } else {
+        EARSHOT_ASSIGN_OR_RETURN(ids, s_->catalog->items_without_tags());
+    }
+    TagFillReport rep;
+    rep.total = ids.size();
+    const std::size_t n_threads = static_cast<std::size_t>(std::max(
+        1, std::min<int>(s_->options.threads > 0 ? s_->options.threads : hardware_threads(),
+                         static_cast<int>(std::max<std::size_t>(1, ids.size())))));
+    if (n_threads > 1)
+        set_inference_threads(1);
+    struct RestoreThreads {
+        int threads;
+        bool on;
+        ~RestoreThreads() {
+            if (on)
+                set_inference_threads(threads);
+        }
+    } restore{s_->options.threads, n_threads > 1};
+    constexpr std::size_t kBatch = 64;
+    for (std::size_t start = 0; start < ids.size(); start += kBatch) {
+        const std::size_t end = std::min(ids.size(), start + kBatch);
+        std::vector<std::optional<Result<std::vector<TagScore>>>> out(end - start);
+        std::vector<std::string> paths(end - start);
+        std::atomic<std::size_t> next{start};
+        auto work = [&] {
+            for (std::size_t i = next.fetch_add(1); i < end; i = next.fetch_add(1)) {
+                auto item = s_->catalog->get_item(ids[i]);
+                if (!item) {
+                    out[i - start] = tl::unexpected(item.error());
+                    continue;
+                }
+                paths[i - start] = item->path;
+                const fs::path file = root.empty() || fs::path(item->path).is_absolute()
+                                          ? fs::path(item->path)
+                                          : root / item->path;
+                auto emb = embed_audio_file(file, *m, kMaxItemTags);
+                if (!emb)
+                    out[i - start] = tl::unexpected(emb.error());
+                else
+                    out[i - start] = tags_from_labels(emb->labels);
+            }
+        };
+        std::vector<std::thread> threads;
+        for (std::size_t t = 1; t < n_threads; ++t) threads.emplace_back(work);
+        work();
+        for (auto& t : threads) t.join();
+        std::vector<ItemTags> batch;
+        for (std::size_t i = start; i < end; ++i) {
+            auto& r = *out[i - start];
+            if (!r) {
+                if (r.error().code() == ErrorCode::kNotFound && paths[i - start].empty())
+                    continue;  // removed meanwhile
+                ++rep.failed;
+                rep.failures.push_back({paths[i - start], r.error().message()});
+                continue;
+            }
+            if (!r->empty())
+                ++rep.tagged;
+            batch.push_back({ids[i], std::move(*r)});
+        }
+        auto stored = s_->catalog->set_tags(batch);
+        if (!stored && stored.error().code() == ErrorCode::kNotFound) {
+            // An item was removed meanwhile: store the others one by one.
+            for (const auto& b : batch) (void)s_->catalog->set_tags({b});
+        } else if (!stored) {
+            return tl::unexpected(stored.error());
+        }
+        if (on_progress)
+            on_progress(end, ids.size());
+    }
+    rep.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
 }
 
 Result<std::vector<SearchHit>> Engine::nearest(std::span<const float> vector,

@@ -117,7 +117,22 @@ struct SearchRequest {
     // overlap [query_start_s, query_end_s] ("more like this segment"). Unset: all of them.
     std::optional<double> query_start_s;
     std::optional<double> query_end_s;
+    // Only items passing this filter (tags, folder, text) can be results. Applied inside the
+    // index search (its filter callback), so k results that pass come back whenever k exist.
+    ItemFilter filter;
+    // Search even when the query audio is silent (peak below kSilentQueryDbfs); otherwise such a
+    // query fails (is_silent_query).
+    bool allow_silent = false;
 };
+
+// A query whose peak is below this (dBFS) is refused as silent unless allow_silent.
+inline constexpr double kSilentQueryDbfs = -50.0;
+// The error of a silent query is kInvalidArgument with a message starting with this; the server
+// answers it with 422 and code "SilentQuery", the CLI with exit code 8 (is_silent_query).
+inline constexpr std::string_view kSilentQueryMessage = "silent query: ";
+bool is_silent_query(const Error& error);
+// The silent-query error naming the query and its peak if samples peak below kSilentQueryDbfs.
+Status check_query_not_silent(std::span<const float> samples, const std::string& query_name);
 
 // Where a segment search matched: the query span and the item span (seconds from each file's
 // start). Spans are those of the best segment pair, widened to the other hits of the item at the
@@ -142,6 +157,7 @@ struct SearchResultItem {
     // judged from the stored fingerprints; false when either has no fingerprint.
     bool same_recording = false;
     double same_recording_offset_s = 0.0;  // the query starts this far into the result
+    std::vector<TagScore> tags;            // the item's tags, best first
 };
 
 struct SearchResponse {
@@ -157,6 +173,12 @@ struct LabelScore {
     std::string name;
     float score = 0.0f;
 };
+
+// Tags stored at index time: the model's classifier labels (mean score over the segments), at
+// most kMaxItemTags of them with a score >= kMinTagScore, best first (docs/cli.md "Tags").
+inline constexpr std::size_t kMaxItemTags = 5;
+inline constexpr float kMinTagScore = 0.2f;
+std::vector<TagScore> tags_from_labels(const std::vector<LabelScore>& labels);
 
 struct EmbedResult {
     std::string model;
@@ -254,6 +276,24 @@ public:
     Result<std::vector<SearchHit>> nearest(std::span<const float> vector,
                                            const SearchRequest& req,
                                            const SearchOptions& options);
+
+    // Fills the tags of items that have none (all items with force) by embedding their files
+    // again with `model` (empty: default_space()); the model must have a classifier head
+    // (kInvalidArgument otherwise). Items whose file is gone or does not decode are counted as
+    // failed and skipped. on_progress(done, total) is called from the calling thread.
+    struct TagFillReport {
+        std::size_t total = 0;   // items considered
+        std::size_t tagged = 0;  // items that got at least one tag
+        std::size_t failed = 0;
+        std::vector<IndexFailure> failures;
+        double elapsed_s = 0.0;
+    };
+    // root: the folder that item keys indexed with --root are relative to (empty: keys are paths).
+    Result<TagFillReport> fill_tags(
+        const std::string& model,
+        bool force,
+        const std::filesystem::path& root = {},
+        const std::function<void(std::size_t, std::size_t)>& on_progress = {});
 
     // Drops cached indexes (e.g. to free memory). Not needed for correctness: a search notices
     // catalog writes (the space's generation) and refreshes its index.

@@ -186,6 +186,32 @@ bool get_le(std::span<const std::uint8_t>& in, T& v) {
     return true;
 }
 
+// Pearson correlation of two n_frames × kSignatureBands blocks after removing each band's mean.
+double detail_correlation(const float* pa, const float* pb, std::size_t n_frames) {
+    std::vector<double> ma(kSignatureBands, 0.0), mb(kSignatureBands, 0.0);
+    for (std::size_t f = 0; f < n_frames; ++f) {
+        for (int k = 0; k < kSignatureBands; ++k) {
+            ma[k] += pa[f * kSignatureBands + k];
+            mb[k] += pb[f * kSignatureBands + k];
+        }
+    }
+    for (int k = 0; k < kSignatureBands; ++k) {
+        ma[k] /= static_cast<double>(n_frames);
+        mb[k] /= static_cast<double>(n_frames);
+    }
+    double sab = 0, saa = 0, sbb = 0;
+    for (std::size_t f = 0; f < n_frames; ++f) {
+        for (int k = 0; k < kSignatureBands; ++k) {
+            const double da = pa[f * kSignatureBands + k] - ma[k];
+            const double db = pb[f * kSignatureBands + k] - mb[k];
+            sab += da * db;
+            saa += da * da;
+            sbb += db * db;
+        }
+    }
+    return saa > 0 && sbb > 0 ? sab / std::sqrt(saa * sbb) : 0.0;
+}
+
 }  // namespace
 
 Result<Fingerprint> compute_fingerprint(std::span<const float> samples, int sample_rate_hz) {
@@ -327,6 +353,7 @@ SignatureMatch compare_signatures(const Fingerprint& a, const Fingerprint& b) {
         if (r > best.correlation) {
             best.correlation = r;
             best.offset_s = a.onset_s - b.onset_s + lag * kSignatureHopS;
+            best.detail_correlation = detail_correlation(pa, pb, static_cast<std::size_t>(i1 - i0));
         }
     }
     best.correlation = std::max(best.correlation, 0.0);
@@ -355,7 +382,8 @@ SameRecording same_recording(const Fingerprint& a,
     const double longer = std::max(a.sounding_s, b.sounding_s);
     const bool durations_agree =
         shorter > 0 && longer <= shorter * options.max_sounding_ratio + 0.05;
-    out.same = m.correlation >= options.min_correlation && durations_agree &&
+    out.same = m.correlation >= options.min_correlation &&
+               m.detail_correlation >= options.min_detail_correlation && durations_agree &&
                embedding_distance >= 0 && embedding_distance <= options.max_embedding_distance;
     return out;
 }

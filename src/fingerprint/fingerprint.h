@@ -65,15 +65,19 @@ ChromaprintMatch compare_chromaprint(std::span<const std::uint32_t> a,
 
 struct SignatureMatch {
     double correlation = 0.0;  // Pearson correlation of the overlapping frames, best lag
-    double offset_s = 0.0;     // as ChromaprintMatch, from the onsets and the lag
+    // At that lag, the correlation of the bands' movements: each band's mean over the frames
+    // removed first, so a steady spectrum (noise transposed to another note) does not count.
+    double detail_correlation = 0.0;
+    double offset_s = 0.0;  // as ChromaprintMatch, from the onsets and the lag
 };
 // Correlates the band signatures over lags of up to ±2 frames. correlation 0 if either is empty.
 SignatureMatch compare_signatures(const Fingerprint& a, const Fingerprint& b);
 
 // Thresholds of same_recording() (docs/dedup.md says how they were chosen).
 struct SameRecordingOptions {
-    double min_bit_agreement = 0.80;  // Chromaprint: share of equal bits
-    double min_correlation = 0.95;    // short sounds: band-signature correlation
+    double min_bit_agreement = 0.80;       // Chromaprint: share of equal bits
+    double min_correlation = 0.95;         // short sounds: band-signature correlation
+    double min_detail_correlation = 0.90;  // short sounds: the same, each band's mean removed
     // Short sounds: cosine distance of the two items' embeddings must be at most this (the
     // caller supplies it; a negative distance means "unknown" and fails the check).
     double max_embedding_distance = 0.25;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)) || defined(__F16C__)
 // GCC 12's _mm512_reduce_add_ps uses _mm256_undefined_pd(), which trips -Wuninitialized
@@ -240,7 +239,9 @@ void f32_to_f16(const float* in, std::uint16_t* out, std::size_t n) {
 // GCC 12's _mm512_cvtph_ps passes _mm512_undefined_ps() as the mask source: a false
 // -Wmaybe-uninitialized once inlined.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no such warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n) {
     std::size_t i = 0;
 #if defined(__AVX512F__)
@@ -264,7 +265,9 @@ void f16_to_f32(const std::uint16_t* in, float* out, std::size_t n) {
 // GCC 12's _mm512_cvtph_ps / _mm512_cvtepu8_epi32 pass undefined vectors as mask sources: false
 // (maybe-)uninitialized warnings once inlined.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // (clang has no -Wmaybe-uninitialized)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
@@ -277,26 +280,38 @@ inline __m512 load_u8(const std::uint8_t* c) {
         _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c))));
 }
 
-// Op::step(q, x, acc) on 16 lanes, Load(p) decodes 16 stored values; Tail(q, x) one value.
-template <typename Op, typename T, typename Load, typename Tail>
-float compact_kernel(const float* q, const T* x, std::size_t d, Load load, Tail tail) {
+inline __m512 load_f32(const float* x) {
+    return _mm512_loadu_ps(x);
+}
+
+// Op::step(a, b, acc) on 16 lanes; LoadA/LoadB decode 16 stored values of each side; Tail(a, b)
+// one value.
+template <typename Op, typename A, typename B, typename LoadA, typename LoadB, typename Tail>
+float unrolled_kernel(
+    const A* a, const B* b, std::size_t d, LoadA load_a, LoadB load_b, Tail tail) {
     __m512 acc0 = _mm512_setzero_ps();
     __m512 acc1 = _mm512_setzero_ps();
     __m512 acc2 = _mm512_setzero_ps();
     __m512 acc3 = _mm512_setzero_ps();
     std::size_t i = 0;
     for (; i + 64 <= d; i += 64) {
-        acc0 = Op::step(_mm512_loadu_ps(q + i), load(x + i), acc0);
-        acc1 = Op::step(_mm512_loadu_ps(q + i + 16), load(x + i + 16), acc1);
-        acc2 = Op::step(_mm512_loadu_ps(q + i + 32), load(x + i + 32), acc2);
-        acc3 = Op::step(_mm512_loadu_ps(q + i + 48), load(x + i + 48), acc3);
+        acc0 = Op::step(load_a(a + i), load_b(b + i), acc0);
+        acc1 = Op::step(load_a(a + i + 16), load_b(b + i + 16), acc1);
+        acc2 = Op::step(load_a(a + i + 32), load_b(b + i + 32), acc2);
+        acc3 = Op::step(load_a(a + i + 48), load_b(b + i + 48), acc3);
     }
-    for (; i + 16 <= d; i += 16) acc0 = Op::step(_mm512_loadu_ps(q + i), load(x + i), acc0);
+    for (; i + 16 <= d; i += 16) acc0 = Op::step(load_a(a + i), load_b(b + i), acc0);
     float rest = 0.0f;
-    for (; i < d; ++i) rest += tail(q[i], x[i]);
+    for (; i < d; ++i) rest += tail(a[i], b[i]);
     return _mm512_reduce_add_ps(
                _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3))) +
            rest;
+}
+
+// A float query against compactly stored values.
+template <typename Op, typename T, typename Load, typename Tail>
+float compact_kernel(const float* q, const T* x, std::size_t d, Load load, Tail tail) {
+    return unrolled_kernel<Op>(q, x, d, load_f32, load, tail);
 }
 #endif
 
@@ -336,35 +351,7 @@ float l2_squared_f16(const float* q, const std::uint16_t* x, std::size_t d) {
 }
 
 namespace {
-#if defined(__AVX512F__)
-template <typename Op>
-float f16_pair_kernel(const std::uint16_t* a, const std::uint16_t* b, std::size_t d) {
-    __m512 acc0 = _mm512_setzero_ps();
-    __m512 acc1 = _mm512_setzero_ps();
-    __m512 acc2 = _mm512_setzero_ps();
-    __m512 acc3 = _mm512_setzero_ps();
-    std::size_t i = 0;
-    for (; i + 64 <= d; i += 64) {
-        acc0 = Op::step(load_f16(a + i), load_f16(b + i), acc0);
-        acc1 = Op::step(load_f16(a + i + 16), load_f16(b + i + 16), acc1);
-        acc2 = Op::step(load_f16(a + i + 32), load_f16(b + i + 32), acc2);
-        acc3 = Op::step(load_f16(a + i + 48), load_f16(b + i + 48), acc3);
-    }
-    for (; i + 16 <= d; i += 16) acc0 = Op::step(load_f16(a + i), load_f16(b + i), acc0);
-    float rest = 0.0f;
-    for (; i < d; ++i) {
-        const float x = float_from_half(a[i]);
-        const float y = float_from_half(b[i]);
-        if constexpr (std::is_same_v<Op, Dot512>)
-            rest += x * y;
-        else
-            rest += (x - y) * (x - y);
-    }
-    return _mm512_reduce_add_ps(
-               _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3))) +
-           rest;
-}
-#else
+#if !defined(__AVX512F__)
 template <typename Kernel>
 float f16_pair_blocked(const std::uint16_t* a, const std::uint16_t* b, std::size_t d, Kernel k) {
     float x[64];
@@ -383,7 +370,9 @@ float f16_pair_blocked(const std::uint16_t* a, const std::uint16_t* b, std::size
 
 float dot_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d) {
 #if defined(__AVX512F__)
-    return f16_pair_kernel<Dot512>(a, b, d);
+    return unrolled_kernel<Dot512>(
+        a, b, d, load_f16, load_f16,
+        [](std::uint16_t x, std::uint16_t y) { return float_from_half(x) * float_from_half(y); });
 #else
     return f16_pair_blocked(a, b, d, dot_f32);
 #endif
@@ -391,7 +380,11 @@ float dot_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d)
 
 float l2_squared_f16_f16(const std::uint16_t* a, const std::uint16_t* b, std::size_t d) {
 #if defined(__AVX512F__)
-    return f16_pair_kernel<L2512>(a, b, d);
+    return unrolled_kernel<L2512>(a, b, d, load_f16, load_f16,
+                                  [](std::uint16_t x, std::uint16_t y) {
+                                      const float diff = float_from_half(x) - float_from_half(y);
+                                      return diff * diff;
+                                  });
 #else
     return f16_pair_blocked(a, b, d, l2_squared_f32);
 #endif

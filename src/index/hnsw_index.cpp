@@ -35,6 +35,19 @@ constexpr int kMaxLevel = 64;
 constexpr std::size_t kExactFilterFloor = 2048;
 constexpr std::size_t kSelectivitySamples = 256;
 
+// hnswlib 0.6.2's insertion walk (searchBaseLayer) prefetches the slot after a link list's last
+// entry; for a full list on a node's top layer that slot is past the end of the node's upper-layer
+// block (its own malloc), a 4-byte heap read AddressSanitizer reports (docs/reliability.md). Each
+// upper-layer list therefore gets one spare tableint after it: hnswlib computes every upper-layer
+// address and allocation from size_links_per_element_, so widening that stride before the first
+// insertion gives every list the slot. Index files keep hnswlib's unpadded per-level lists.
+void pad_link_lists(Hnsw& h) {
+    h.size_links_per_element_ += sizeof(tableint);
+}
+std::size_t file_links_per_level(const Hnsw& h) {
+    return h.size_links_per_element_ - sizeof(tableint);
+}
+
 // hnswlib space whose distances are our kernels (distance_kernels.h): 1 - <a, b> for unit rows,
 // squared L2 otherwise. hnswlib 0.6.2's own AVX-512 kernels run one FMA chain (latency-bound:
 // ~2x slower at d = 1024); ours keep four accumulators. The same kernels give the exact
@@ -207,7 +220,7 @@ public:
                      hnsw_->size_links_per_element_;
         }
         // label map (node + bucket), per-element lock and level, visited list (u16 per element)
-        bytes += hnsw_->label_lookup_.size() * 48 +
+        bytes += hnsw_->label_lookup_.size() * 48 + labels_.capacity() * sizeof(std::int64_t) +
                  hnsw_->max_elements_ * (sizeof(std::mutex) + sizeof(int) + sizeof(void*) + 2);
         return bytes;
     }
@@ -229,13 +242,12 @@ public:
         out.pod(static_cast<std::int32_t>(hnsw_->maxlevel_));
         out.pod(static_cast<std::uint32_t>(hnsw_->enterpoint_node_));
         out.bytes(hnsw_->data_level0_memory_, n * hnsw_->size_data_per_element_);
+        const std::size_t list_bytes = file_links_per_level(*hnsw_);
         for (std::size_t i = 0; i < n; ++i) {
-            const auto bytes =
-                static_cast<std::uint32_t>(static_cast<std::size_t>(hnsw_->element_levels_[i]) *
-                                           hnsw_->size_links_per_element_);
-            out.pod(bytes);
-            if (bytes > 0)
-                out.bytes(hnsw_->linkLists_[i], bytes);
+            const int levels = hnsw_->element_levels_[i];
+            out.pod(static_cast<std::uint32_t>(static_cast<std::size_t>(levels) * list_bytes));
+            for (int l = 1; l <= levels; ++l)
+                out.bytes(hnsw_->get_linklist(static_cast<tableint>(i), l), list_bytes);
         }
         return out.ok() ? ok_status() : make_error(ErrorCode::kIoError, "hnsw: write failed");
     }
@@ -270,6 +282,7 @@ private:
                     }
                 }
             });
+            sync_labels();
             if (!error.empty())
                 return make_error(ErrorCode::kInternal, "hnsw add: " + error);
         } catch (const std::exception& e) {  // std::bad_alloc, hnswlib's runtime_error
@@ -285,6 +298,7 @@ private:
                                            static_cast<std::size_t>(spec_.hnsw_m),
                                            static_cast<std::size_t>(spec_.hnsw_ef_construction),
                                            /*random_seed=*/100);
+            pad_link_lists(*hnsw_);
             advise_huge_pages(*hnsw_);
             return;
         }
@@ -306,13 +320,28 @@ private:
             }
         }
         std::unique_ptr<Hnsw> old = std::move(hnsw_);
+        labels_.clear();
         const std::size_t bytes = value_bytes() * static_cast<std::size_t>(dim_);
         auto st = add_rows(live_ids, [&](std::size_t i, float* out) {
             std::memcpy(out, old->getDataByInternalId(live[i]), bytes);
             return false;  // already in stored form
         });
-        if (!st)
+        if (!st) {
             hnsw_ = std::move(old);  // out of memory: keep the tombstoned graph
+            labels_.clear();
+            sync_labels();
+        }
+    }
+
+    // labels_[internal] = item id for internal ids [labels_.size(), cur_element_count): new
+    // elements get the next internal ids, so only those are read.
+    void sync_labels() {
+        const std::size_t n = hnsw_ ? hnsw_->cur_element_count : 0;
+        const std::size_t from = std::min(labels_.size(), n);
+        labels_.resize(n);
+        for (std::size_t i = from; i < n; ++i)
+            labels_[i] =
+                static_cast<std::int64_t>(hnsw_->getExternalLabel(static_cast<tableint>(i)));
     }
 
     struct Candidate {
@@ -338,6 +367,9 @@ private:
     int threads_ = 0;
     std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
     std::unique_ptr<Hnsw> hnsw_;
+    // Item id per internal id, contiguous: a filter reads these instead of the label at the end of
+    // each level-0 element (one cache miss per item in a scan of the passing items).
+    std::vector<std::int64_t> labels_;
 };
 
 float HnswIndex::exact_distance(const float* q, tableint internal) const {
@@ -441,7 +473,7 @@ void HnswIndex::graph_search(const float* q,
                 return false;
         }
         if constexpr (kFiltered)
-            return filter(static_cast<std::int64_t>(h.getExternalLabel(i)));
+            return filter(labels_[i]);
         return true;
     };
     Scratch& sc = scratch();
@@ -521,14 +553,32 @@ void HnswIndex::graph_search(const float* q,
 
 std::vector<HnswIndex::Candidate> HnswIndex::exact_scan(const float* q,
                                                         const SearchOptions& options) const {
+    // The filter first, over the contiguous labels; then the distances of the passing items.
     std::vector<Candidate> out;
     const Hnsw& h = *hnsw_;
-    for (tableint i = 0; i < h.cur_element_count; ++i) {
-        if (h.isMarkedDeleted(i))
+    const bool deletions = h.num_deleted_ > 0;
+    std::vector<tableint>& pass = scratch().fresh;
+    pass.clear();
+    const auto n = static_cast<tableint>(labels_.size());
+    for (tableint i = 0; i < n; ++i) {
+        if (options.filter && !options.filter(labels_[i]))
             continue;
-        if (options.filter && !options.filter(static_cast<std::int64_t>(h.getExternalLabel(i))))
+        if (deletions && h.isMarkedDeleted(i))
             continue;
-        out.push_back({exact_distance(q, i), i});
+        pass.push_back(i);
+    }
+    out.reserve(pass.size());
+    const std::size_t lines = (static_cast<std::size_t>(dim_) * value_bytes() + 63) / 64;
+    constexpr std::size_t kAhead = 4;
+    auto prefetch_row = [&](tableint i) {
+        const char* p = h.getDataByInternalId(i);
+        for (std::size_t l = 0; l < lines; ++l) prefetch(p + 64 * l);
+    };
+    for (std::size_t j = 0; j < std::min(kAhead, pass.size()); ++j) prefetch_row(pass[j]);
+    for (std::size_t j = 0; j < pass.size(); ++j) {
+        if (j + kAhead < pass.size())
+            prefetch_row(pass[j + kAhead]);
+        out.push_back({exact_distance(q, pass[j]), pass[j]});
     }
     return out;
 }
@@ -571,7 +621,7 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
             if (h.isMarkedDeleted(t))
                 continue;
             ++seen;
-            pass += options.filter(static_cast<std::int64_t>(h.getExternalLabel(t))) ? 1 : 0;
+            pass += options.filter(labels_[i]) ? 1 : 0;
         }
         const double fraction =
             seen == 0 ? 0.0 : static_cast<double>(pass) / static_cast<double>(seen);
@@ -749,17 +799,20 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
             h.linkLists_[i] = nullptr;
             continue;
         }
-        if (bytes % h.size_links_per_element_ != 0 ||
-            bytes / h.size_links_per_element_ > static_cast<std::size_t>(max_level) ||
+        const std::size_t list_bytes = file_links_per_level(h);
+        if (bytes % list_bytes != 0 || bytes / list_bytes > static_cast<std::size_t>(max_level) ||
             bytes > in.remaining()) {
             return make_error(ErrorCode::kCorruption, "hnsw payload: bad upper-layer links");
         }
-        h.linkLists_[i] = static_cast<char*>(std::malloc(bytes));
+        const int levels = static_cast<int>(bytes / list_bytes);
+        const std::size_t padded = static_cast<std::size_t>(levels) * h.size_links_per_element_;
+        h.linkLists_[i] = static_cast<char*>(std::calloc(1, padded));
         if (h.linkLists_[i] == nullptr)
             return make_error(ErrorCode::kInternal, "hnsw load: out of memory");
-        const int levels = static_cast<int>(bytes / h.size_links_per_element_);
         h.element_levels_[i] = levels;
-        EARSHOT_RETURN_IF_ERROR(in.bytes(h.linkLists_[i], bytes));
+        for (int l = 1; l <= levels; ++l)
+            EARSHOT_RETURN_IF_ERROR(
+                in.bytes(h.get_linklist(static_cast<tableint>(i), l), list_bytes));
         for (int l = 1; l <= levels; ++l) {
             if (!links_ok(
                     reinterpret_cast<unsigned int*>(h.get_linklist(static_cast<tableint>(i), l)),
@@ -773,6 +826,8 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
         return make_error(ErrorCode::kCorruption, "hnsw payload: entry point is not on top level");
     h.maxlevel_ = max_level;
     h.enterpoint_node_ = entry;
+    labels_.clear();
+    sync_labels();
     return ok_status();
 }
 

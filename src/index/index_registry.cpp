@@ -119,8 +119,8 @@ const std::vector<IndexKind>& index_kinds() {
          "the best max(64, 10 x k) candidates (efSearch) re-ranked with the float32 rows",
          &make_sq_index, &load_sq_index},
         {"ivfpq", "IVF<nlist>,PQ<m>",
-         "faiss inverted lists of m-byte PQ codes, 8-bit re-ranking; per-query nprobe; exact "
-         "until 16 x nlist items are there to train on",
+         "faiss inverted lists of m-byte PQ codes, half-precision re-ranking; per-query nprobe; "
+         "exact until 16 x nlist items are there to train on",
          &make_ivfpq_index, &load_ivfpq_index},
     };
     return kKinds;

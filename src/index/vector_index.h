@@ -2,7 +2,7 @@
 // (hnswlib graph, our build flags), `SQ8` / `SQfp16` (exact search that scans an 8-bit /
 // half-precision copy and re-ranks the best candidates with the float32 rows) and
 // `IVF<nlist>,PQ<m>` (faiss inverted lists of PQ codes with
-// 8-bit re-ranking, for memory at scale), chosen by a spec string ("flat", "HNSW32",
+// half-precision re-ranking, for memory at scale), chosen by a spec string ("flat", "HNSW32",
 // "HNSW16,efC100", "IVF4096,PQ32").
 // Items are our 64-bit item ids; vectors are n × d float32, row-major. All four metrics:
 // cosine/correlation as inner product of normalised (centred) rows, euclidean natively, manhattan

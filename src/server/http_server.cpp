@@ -96,7 +96,7 @@ bool same_secret(std::string_view a, std::string_view b) {
 }
 
 bool is_media_path(const std::string& path) {
-    static const std::regex re(R"(/api/items/[^/]+/(audio|download))");
+    static const std::regex re(R"(/api/items/[^/]+/(audio|download)|/api/zip)");
     return std::regex_match(path, re);
 }
 }  // namespace
@@ -109,6 +109,15 @@ void send_busy(httplib::Response& res, const std::string& message, int retry_aft
     res.set_header("Retry-After", std::to_string(retry_after_s));
     t_close_after = true;
     send_json(res, error_json("Unavailable", message), 503);
+}
+
+void prefer_gzip(const httplib::Request& req) {
+    // The Request is httplib's own non-const local, passed to handlers as const.
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    auto it = headers.find("Accept-Encoding");
+    if (it == headers.end() || it->second.find("br") == std::string::npos)
+        return;
+    it->second = it->second.find("gzip") != std::string::npos ? "gzip" : "identity";
 }
 
 bool authorized(const ServerContext& ctx, const httplib::Request& req) {
@@ -253,6 +262,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     });
     // Before the body is read: authentication, and a place in line for uploads.
     http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+        server::prefer_gzip(req);
         if (!server::authorized(ctx, req)) {
             if (req.method != "GET" && req.method != "HEAD")
                 server::t_close_after = true;  // the body stays unread
@@ -308,7 +318,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
         std::string message;
         switch (res.status) {
             case 413:
-                message = "request body is larger than the upload limit";
+                message = fmt::format(
+                    "the upload is larger than this server's limit of {:g} MB (start earshot "
+                    "serve with a larger --max-upload-mb to raise it)",
+                    static_cast<double>(ctx.options.max_upload_bytes) / (1024.0 * 1024.0));
                 break;
             case 404:
                 message = fmt::format("no route for {} {}", req.method, req.path.substr(0, 200));
@@ -323,6 +336,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::create(Engine& engine,
     }));
 
     server::register_search_routes(http, ctx);
+    server::register_zip_routes(http, ctx);
     server::register_library_routes(http, ctx);
     register_static_routes(http, ctx);
 

@@ -81,6 +81,7 @@ nlohmann::json search_response_json(const SearchResponse& response) {
         row["distance"] = r.distance;
         row["score"] = r.score;
         row["same_recording"] = r.same_recording;
+        row["tags"] = tags_json(r.tags);
         if (r.same_recording)
             row["same_recording_offset_s"] = r.same_recording_offset_s;
         if (r.match) {
@@ -99,6 +100,17 @@ nlohmann::json search_response_json(const SearchResponse& response) {
     j["by"] = response.by == SearchBy::kSegments ? "segments" : "items";
     j["results"] = std::move(results);
     return j;
+}
+
+nlohmann::json tags_json(const std::vector<TagScore>& tags) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& t : tags) {
+        nlohmann::json row = nlohmann::json::object();
+        put_bytes_field(row, "tag", t.tag);
+        row["score"] = t.score;
+        arr.push_back(std::move(row));
+    }
+    return arr;
 }
 
 nlohmann::json item_json(const ItemRecord& it, std::string_view folder) {

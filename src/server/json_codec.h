@@ -31,6 +31,8 @@ void put_bytes_field(nlohmann::json& j, const std::string& key, std::string_view
 
 // The `earshot search --json` shape (docs/cli.md), each result with its id.
 nlohmann::json search_response_json(const SearchResponse& response);
+// [{"tag": ..., "score": ...}, ...] (tag as put_bytes_field).
+nlohmann::json tags_json(const std::vector<TagScore>& tags);
 // The `earshot list --json` item shape.
 nlohmann::json item_json(const ItemRecord& item);
 // The same plus "folder" (see folder_of).

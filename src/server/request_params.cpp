@@ -2,6 +2,7 @@
 // from the routes so that fuzz/fuzz_http_params.cpp can exercise it without the engine.
 #include <charconv>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -32,6 +33,72 @@ std::optional<std::string> request_param(const httplib::Request& req, const std:
     return std::nullopt;
 }
 
+std::vector<std::string> request_params(const httplib::Request& req, const std::string& name) {
+    std::vector<std::string> out;
+    auto files = req.files.equal_range(name);
+    for (auto it = files.first; it != files.second; ++it) {
+        if (it->second.filename.empty())
+            out.push_back(it->second.content);
+    }
+    auto params = req.params.equal_range(name);
+    for (auto it = params.first; it != params.second; ++it) out.push_back(it->second);
+    auto type = req.get_header_value("Content-Type");
+    if (out.empty() && type.rfind("application/json", 0) == 0 && !req.body.empty()) {
+        auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains(name)) {
+            const auto& v = j[name];
+            if (v.is_string())
+                out.push_back(v.get<std::string>());
+            if (v.is_array()) {
+                for (const auto& e : v) {
+                    if (e.is_string())
+                        out.push_back(e.get<std::string>());
+                }
+            }
+        }
+    }
+    return out;
+}
+
+Result<ItemFilter> parse_item_filter(const httplib::Request& req,
+                                     const std::string& root,
+                                     bool with_query) {
+    auto check = [](std::string_view name, const std::string& v, std::size_t max) -> Status {
+        if (v.size() > max || v.find('\0') != std::string::npos) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("'{}' must be at most {} bytes without NUL", name, max));
+        }
+        return ok_status();
+    };
+    ItemFilter f;
+    for (auto& t : request_params(req, "tag")) {
+        EARSHOT_RETURN_IF_ERROR(check("tag", t, 1000));
+        if (!t.empty())
+            f.tags.push_back(std::move(t));
+    }
+    if (f.tags.size() > kMaxTagFilters) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("at most {} 'tag' filters, got {}", kMaxTagFilters, f.tags.size()));
+    }
+    if (auto folder = request_param(req, "folder"); folder && !folder->empty()) {
+        EARSHOT_RETURN_IF_ERROR(check("folder", *folder, 1000));
+        if (folder->front() == '/' || root.empty())
+            f.folder = *folder;
+        else
+            f.folder = root + (root.back() == '/' ? "" : "/") + *folder;
+    }
+    if (with_query) {
+        if (auto q = request_param(req, "q"); q && !q->empty()) {
+            if (q->size() > 500)
+                return make_error(ErrorCode::kInvalidArgument, "q is longer than 500 bytes");
+            EARSHOT_RETURN_IF_ERROR(check("q", *q, 500));
+            f.query = *q;
+        }
+    }
+    return f;
+}
+
 Result<std::int64_t> parse_item_id(std::string_view text) {
     std::int64_t id = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
@@ -42,6 +109,26 @@ Result<std::int64_t> parse_item_id(std::string_view text) {
             fmt::format("item id must be a positive integer, got '{}'", text.substr(0, 64)));
     }
     return id;
+}
+
+Result<std::vector<std::int64_t>> parse_item_id_list(std::string_view text, std::size_t max_ids) {
+    std::vector<std::int64_t> ids;
+    std::set<std::int64_t> seen;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t comma = text.find(',', start);
+        if (comma == std::string_view::npos)
+            comma = text.size();
+        EARSHOT_ASSIGN_OR_RETURN(auto id, parse_item_id(text.substr(start, comma - start)));
+        if (seen.insert(id).second)
+            ids.push_back(id);
+        if (ids.size() > max_ids) {
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("`ids` takes at most {} items", max_ids));
+        }
+        start = comma + 1;
+    }
+    return ids;
 }
 
 Result<std::int64_t> parse_int_param(std::string_view name,

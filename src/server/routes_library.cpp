@@ -5,14 +5,17 @@
 #include <fcntl.h>
 #include <limits>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "core/utf8.h"
 #include "server/detail/routes.h"
 #include "server/json_codec.h"
 
@@ -23,7 +26,8 @@ namespace fs = std::filesystem;
 
 // ---- items' folders ------------------------------------------------------------------------
 
-// The items' common folder, recomputed when the item count changes.
+}  // namespace
+
 std::string library_root(ServerContext& ctx) {
     auto count = ctx.engine.catalog().count_items();
     if (!count)
@@ -48,6 +52,8 @@ std::string library_root(ServerContext& ctx) {
     ctx.root = root;
     return root;
 }
+
+namespace {
 
 // ---- serving an item's file ----------------------------------------------------------------
 
@@ -278,24 +284,101 @@ void handle_items(ServerContext& ctx, const httplib::Request& req, httplib::Resp
             return send_error(res, v.error());
         limit = *v;
     }
-    std::string q = req.has_param("q") ? req.get_param_value("q") : "";
-    if (q.size() > 500)
-        return send_error(res, Error(ErrorCode::kInvalidArgument, "q is longer than 500 bytes"));
+    std::string root = library_root(ctx);
+    auto filter = parse_item_filter(req, root, true);
+    if (!filter)
+        return send_error(res, filter.error());
     auto& cat = ctx.engine.catalog();
-    auto items = cat.list_items(offset, limit, q);
+    auto items = cat.list_items(offset, limit, *filter);
     if (!items)
         return send_error(res, items.error());
-    auto total = cat.count_items(q);
+    auto total = cat.count_items(*filter);
     if (!total)
         return send_error(res, total.error());
-    std::string root = library_root(ctx);
+    std::vector<std::int64_t> ids;
+    for (const auto& it : *items) ids.push_back(it.id);
+    auto tags = cat.get_tags(ids);
+    if (!tags)
+        return send_error(res, tags.error());
+    std::unordered_map<std::int64_t, const std::vector<TagScore>*> tags_of;
+    for (const auto& t : *tags) tags_of[t.item_id] = &t.tags;
     nlohmann::json arr = nlohmann::json::array();
-    for (const auto& it : *items) arr.push_back(item_json(it, folder_of(it.path, root)));
+    for (const auto& it : *items) {
+        auto j = item_json(it, folder_of(it.path, root));
+        auto t = tags_of.find(it.id);
+        j["tags"] = tags_json(t == tags_of.end() ? std::vector<TagScore>{} : *t->second);
+        arr.push_back(std::move(j));
+    }
+    nlohmann::json tag_filters = nlohmann::json::array();
+    for (const auto& t : filter->tags) tag_filters.push_back(utf8_lossy(t));
     send_json(res, {{"total", *total},
                     {"offset", offset},
                     {"limit", limit},
-                    {"q", q},
+                    {"q", utf8_lossy(filter->query)},
+                    {"tag", std::move(tag_filters)},
                     {"items", std::move(arr)}});
+}
+
+// GET /api/tags: per tag, how many items (passing q/tag/folder) carry it.
+void handle_tags(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    std::int64_t limit = 200;
+    if (req.has_param("limit")) {
+        auto v = parse_int_param("limit", req.get_param_value("limit"), 1, 10000);
+        if (!v)
+            return send_error(res, v.error());
+        limit = *v;
+    }
+    auto filter = parse_item_filter(req, library_root(ctx), true);
+    if (!filter)
+        return send_error(res, filter.error());
+    auto& cat = ctx.engine.catalog();
+    auto counts = cat.tag_counts(*filter);
+    if (!counts)
+        return send_error(res, counts.error());
+    auto total = cat.count_items(*filter);
+    if (!total)
+        return send_error(res, total.error());
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& c : *counts) {
+        if (static_cast<std::int64_t>(arr.size()) >= limit)
+            break;
+        nlohmann::json row = nlohmann::json::object();
+        put_bytes_field(row, "tag", c.name);
+        row["count"] = c.count;
+        arr.push_back(std::move(row));
+    }
+    send_json(res, {{"total", *total}, {"tags", std::move(arr)}});
+}
+
+// GET /api/folders: every folder under the library root holding items (passing q/tag/folder),
+// with how many lie under it.
+void handle_folders(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
+    const std::string root = library_root(ctx);
+    auto filter = parse_item_filter(req, root, true);
+    if (!filter)
+        return send_error(res, filter.error());
+    auto& cat = ctx.engine.catalog();
+    auto counts = cat.folder_counts(*filter);
+    if (!counts)
+        return send_error(res, counts.error());
+    auto total = cat.count_items(*filter);
+    if (!total)
+        return send_error(res, total.error());
+    const std::string prefix = root.empty() || root == "/" ? root : root + "/";
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& c : *counts) {
+        if (c.name.size() <= prefix.size() || c.name.compare(0, prefix.size(), prefix) != 0)
+            continue;  // the root itself and its ancestors
+        nlohmann::json row = nlohmann::json::object();
+        put_bytes_field(row, "folder", std::string_view(c.name).substr(prefix.size()));
+        row["count"] = c.count;
+        arr.push_back(std::move(row));
+    }
+    nlohmann::json j = nlohmann::json::object();
+    put_bytes_field(j, "root", root);
+    j["total"] = *total;
+    j["folders"] = std::move(arr);
+    send_json(res, j);
 }
 
 void handle_item(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -306,6 +389,10 @@ void handle_item(ServerContext& ctx, const httplib::Request& req, httplib::Respo
     if (!item)
         return send_error(res, item.error());
     auto j = item_json(*item, folder_of(item->path, library_root(ctx)));
+    auto tags = ctx.engine.catalog().tags_of(*id);
+    if (!tags)
+        return send_error(res, tags.error());
+    j["tags"] = tags_json(*tags);
     nlohmann::json models = nlohmann::json::array();
     if (auto spaces = ctx.engine.catalog().spaces()) {
         for (const auto& s : *spaces) {
@@ -352,6 +439,68 @@ void handle_waveform(ServerContext& ctx, const httplib::Request& req, httplib::R
     send_json(res, *body);
 }
 
+// The item's folder below the library root, all levels ("" at the root): the map's colours.
+std::string dir_of(std::string_view item_path, std::string_view root) {
+    std::string_view rest = item_path;
+    if (!root.empty() && item_path.substr(0, root.size()) == root)
+        rest = item_path.substr(root.size());
+    while (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+    std::size_t slash = rest.rfind('/');
+    return slash == std::string_view::npos ? std::string() : std::string(rest.substr(0, slash));
+}
+
+// The map as JSON text with at most max_points of its points (0 = all), evenly spread over the
+// list (deterministic); "total" still counts all of them. With `only` (sorted item ids: the items
+// passing a q/tag/folder filter), just those points, and "total" counts those.
+std::string dump_map(const nlohmann::json& body,
+                     std::int64_t max_points,
+                     const std::vector<std::int64_t>* only = nullptr) {
+    constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
+    const auto& all_points = body["points"];
+    std::vector<std::size_t> rows;  // the points that may be shown, in map order
+    rows.reserve(all_points.size());
+    for (std::size_t i = 0; i < all_points.size(); ++i) {
+        if (only == nullptr ||
+            std::binary_search(only->begin(), only->end(), all_points[i]["id"].get<std::int64_t>()))
+            rows.push_back(i);
+    }
+    const auto n = static_cast<std::int64_t>(rows.size());
+    const std::int64_t kept = max_points <= 0 || n <= max_points ? n : max_points;
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [key, value] : body.items()) {
+        if (!first)
+            out += ',';
+        first = false;
+        out += nlohmann::json(key).dump();
+        out += ':';
+        if (key == "total") {
+            out += std::to_string(n);
+            continue;
+        }
+        if (key != "points") {
+            out += value.dump(-1, ' ', false, kReplace);
+            continue;
+        }
+        out += '[';
+        for (std::int64_t i = 0; i < kept; ++i) {
+            if (i > 0)
+                out += ',';
+            out += all_points[rows[static_cast<std::size_t>(i * n / kept)]].dump(-1, ' ', false,
+                                                                                 kReplace);
+        }
+        out += ']';
+    }
+    out += '}';
+    return out;
+}
+
+void send_map_text(httplib::Response& res, std::shared_ptr<const std::string> text) {
+    res.status = 200;
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(*text, "application/json");
+}
+
 Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model) {
     auto& cat = ctx.engine.catalog();
     EARSHOT_ASSIGN_OR_RETURN(auto set, cat.load_embeddings(model));
@@ -361,6 +510,7 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
     for (const auto& it : items) by_id[it.id] = &it;
     std::string root = library_root(ctx);
     std::set<std::string> folders;
+    std::set<std::string> dirs;
     nlohmann::json points = nlohmann::json::array();
     for (std::size_t i = 0; i < set.ids.size(); ++i) {
         auto found = by_id.find(set.ids[i]);
@@ -368,10 +518,13 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
             continue;
         std::string folder = folder_of(found->second->path, root);
         folders.insert(folder);
+        std::string dir = dir_of(found->second->path, root);
+        dirs.insert(dir);
         nlohmann::json point = {
             {"id", set.ids[i]}, {"x", proj.xy[i * 2]}, {"y", proj.xy[i * 2 + 1]}};
         put_bytes_field(point, "name", found->second->name);
         put_bytes_field(point, "folder", folder);
+        put_bytes_field(point, "dir", dir);
         point["duration_s"] = found->second->duration_s;
         points.push_back(std::move(point));
     }
@@ -380,6 +533,8 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
                           {"explained_variance_ratio",
                            {proj.explained_variance_ratio[0], proj.explained_variance_ratio[1]}},
                           {"folders", folders},
+                          {"dirs", dirs},
+                          {"total", points.size()},
                           {"points", std::move(points)}};
 }
 
@@ -388,6 +543,16 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     if (req.has_param("model"))
         given = req.get_param_value("model");
     std::string model = resolve_model(ctx.engine, given);
+    std::int64_t max_points = 0;
+    if (req.has_param("max_points")) {
+        auto v = parse_int_param("max_points", req.get_param_value("max_points"), 1, 10'000'000);
+        if (!v)
+            return send_error(res, v.error());
+        max_points = *v;
+    }
+    auto filter = parse_item_filter(req, library_root(ctx), true);
+    if (!filter)
+        return send_error(res, filter.error());
     auto spaces = ctx.engine.catalog().spaces();
     if (!spaces)
         return send_error(res, spaces.error());
@@ -401,21 +566,46 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
                                                  "'{}' (it has: {})",
                                                  model, known.empty() ? "none" : known)));
     }
+    std::optional<std::vector<std::int64_t>> only;  // the items passing q/tag/folder, sorted
+    if (!filter->empty()) {
+        auto ids = ctx.engine.catalog().filter_ids(*filter);
+        if (!ids)
+            return send_error(res, ids.error());
+        only = std::move(*ids);
+        std::sort(only->begin(), only->end());
+    }
+    std::shared_ptr<const nlohmann::json> shared;
     {
         std::lock_guard lock(ctx.mu);
         auto it = ctx.maps.find(model);
-        if (it != ctx.maps.end() && it->second.n_items == space->n_items)
-            return send_json(res, *it->second.body);
+        if (it != ctx.maps.end() && it->second.n_items == space->n_items) {
+            auto dump = it->second.dumps.find(max_points);
+            if (!only && dump != it->second.dumps.end())
+                return send_map_text(res, dump->second);
+            shared = it->second.body;
+        }
     }
-    auto body = compute_map(ctx, model);
-    if (!body)
-        return send_error(res, body.error());
-    auto shared = std::make_shared<const nlohmann::json>(std::move(*body));
+    if (!shared) {
+        auto body = compute_map(ctx, model);
+        if (!body)
+            return send_error(res, body.error());
+        shared = std::make_shared<const nlohmann::json>(std::move(*body));
+    }
+    auto text =
+        std::make_shared<const std::string>(dump_map(*shared, max_points, only ? &*only : nullptr));
     {
         std::lock_guard lock(ctx.mu);
-        ctx.maps[model] = MapEntry{space->n_items, shared};
+        auto& entry = ctx.maps[model];
+        if (entry.body != shared) {
+            entry = MapEntry{space->n_items, shared, {}};
+        }
+        if (!only) {                      // filtered answers are not kept: too many filters
+            if (entry.dumps.size() >= 8)  // a few max_points values in use at once
+                entry.dumps.clear();
+            entry.dumps[max_points] = text;
+        }
     }
-    send_json(res, *shared);
+    send_map_text(res, text);
 }
 
 void handle_models(ServerContext& ctx, httplib::Response& res) {
@@ -518,7 +708,9 @@ void register_library_routes(httplib::Server& server, ServerContext& ctx) {
         auto st = ctx.engine.catalog().stats();
         if (!st)
             return send_error(res, st.error());
-        send_json(res, stats_json(*st, ctx.engine.catalog().path().string()));
+        auto j = stats_json(*st, ctx.engine.catalog().path().string());
+        j["max_upload_bytes"] = ctx.options.max_upload_bytes;  // the page checks before sending
+        send_json(res, j);
     });
     server.Get("/api/models", [&ctx](const httplib::Request&, httplib::Response& res) {
         handle_models(ctx, res);
@@ -528,6 +720,12 @@ void register_library_routes(httplib::Server& server, ServerContext& ctx) {
     });
     server.Get("/api/items", [&ctx](const httplib::Request& req, httplib::Response& res) {
         handle_items(ctx, req, res);
+    });
+    server.Get("/api/tags", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_tags(ctx, req, res);
+    });
+    server.Get("/api/folders", [&ctx](const httplib::Request& req, httplib::Response& res) {
+        handle_folders(ctx, req, res);
     });
     server.Get(R"(/api/items/([^/]+))",
                [&ctx](const httplib::Request& req, httplib::Response& res) {

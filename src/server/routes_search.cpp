@@ -1,5 +1,7 @@
 // POST /api/search: by uploaded audio (multipart field `file`) or by library item (`id`).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <span>
 
 #include <fmt/format.h>
@@ -14,9 +16,12 @@ namespace earshot::server {
 namespace {
 
 constexpr std::int64_t kMaxK = 1000;
+constexpr std::size_t kMaxCentroidIds = 1000;
 
-Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& engine) {
+Result<SearchRequest> parse_search_request(const httplib::Request& req, ServerContext& ctx) {
+    Engine& engine = ctx.engine;
     SearchRequest sr;
+    EARSHOT_ASSIGN_OR_RETURN(sr.filter, parse_item_filter(req, library_root(ctx), true));
     sr.model = resolve_model(engine, request_param(req, "model"));
     if (auto metric = request_param(req, "metric"); metric && !metric->empty()) {
         EARSHOT_ASSIGN_OR_RETURN(sr.metric, parse_metric(*metric));
@@ -52,22 +57,84 @@ Result<SearchRequest> parse_search_request(const httplib::Request& req, Engine& 
     if (auto v = request_param(req, "end"); v && !v->empty()) {
         EARSHOT_ASSIGN_OR_RETURN(sr.query_end_s, parse_seconds_param("end", *v));
     }
+    if (auto v = request_param(req, "allow_silent"); v && !v->empty()) {
+        if (*v == "1" || *v == "true")
+            sr.allow_silent = true;
+        else if (*v != "0" && *v != "false")
+            return make_error(ErrorCode::kInvalidArgument,
+                              fmt::format("'allow_silent' must be 1, 0, true or false, got '{}'",
+                                          v->substr(0, 64)));
+    }
     if (sr.min_duration_s && sr.max_duration_s && *sr.min_duration_s > *sr.max_duration_s) {
         return make_error(ErrorCode::kInvalidArgument, "min_duration is above max_duration");
     }
     return sr;
 }
 
+// ids=1,2,3: the mean of the items' L2-normalised whole-file vectors is the query ("search like
+// these"); the given items are left out of the results.
+Result<SearchResponse> search_centroid(Engine& engine, const std::string& text, SearchRequest sr) {
+    EARSHOT_ASSIGN_OR_RETURN(auto ids, parse_item_id_list(text, kMaxCentroidIds));
+    if (sr.by == SearchBy::kSegments) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "`ids` searches compare whole files (by=items)");
+    }
+    const std::string model = sr.model;  // resolved by parse_search_request
+    std::vector<double> sum;
+    for (auto id : ids) {
+        EARSHOT_ASSIGN_OR_RETURN(auto v, engine.catalog().get_embedding(id, model));
+        if (sum.empty())
+            sum.assign(v.size(), 0.0);
+        if (v.size() != sum.size())
+            return make_error(ErrorCode::kInternal, "embeddings of different sizes");
+        double norm = 0.0;
+        for (float x : v) norm += static_cast<double>(x) * x;
+        norm = norm > 0.0 ? std::sqrt(norm) : 1.0;
+        for (std::size_t i = 0; i < v.size(); ++i) sum[i] += v[i] / norm;
+    }
+    std::vector<float> centroid(sum.size());
+    for (std::size_t i = 0; i < sum.size(); ++i)
+        centroid[i] = static_cast<float>(sum[i] / static_cast<double>(ids.size()));
+    const std::size_t k = sr.k;
+    sr.k = k + ids.size();
+    EARSHOT_ASSIGN_OR_RETURN(
+        auto resp, engine.search_vector(centroid, fmt::format("{} items", ids.size()), sr));
+    std::erase_if(resp.results, [&](const SearchResultItem& r) {
+        return std::binary_search(ids.begin(), ids.end(), r.id);
+    });
+    if (resp.results.size() > k)
+        resp.results.resize(k);
+    for (std::size_t i = 0; i < resp.results.size(); ++i)
+        resp.results[i].rank = static_cast<int>(i + 1);
+    return resp;
+}
+
 void handle_search(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
     // The place in the uploads' line taken before the body was read (big multipart bodies).
     auto ticket = take_upload_ticket();
-    auto sr = parse_search_request(req, ctx.engine);
+    auto sr = parse_search_request(req, ctx);
     if (!sr) {
         send_error(res, sr.error());
         return;
     }
     bool has_upload = req.has_file("file") && !req.get_file_value("file").filename.empty();
     auto id_text = request_param(req, "id");
+    auto ids_text = request_param(req, "ids");
+    if (ids_text && !ids_text->empty()) {
+        ticket.reset();
+        if (has_upload || (id_text && !id_text->empty())) {
+            send_error(res, Error(ErrorCode::kInvalidArgument,
+                                  "give one of an uploaded `file`, an `id` or `ids`"));
+            return;
+        }
+        auto resp = search_centroid(ctx.engine, *ids_text, *sr);
+        if (!resp) {
+            send_error(res, resp.error());
+            return;
+        }
+        send_json(res, search_response_json(*resp));
+        return;
+    }
     if (has_upload == (id_text && !id_text->empty())) {
         send_error(res, Error(ErrorCode::kInvalidArgument,
                               has_upload ? "give either an uploaded `file` or an `id`, not both"
@@ -149,6 +216,10 @@ void handle_search(const httplib::Request& req, httplib::Response& res, ServerCo
             return;
         }
         resp = ctx.engine.search_id(*id, *sr);
+    }
+    if (!resp && is_silent_query(resp.error())) {
+        send_json(res, error_json("SilentQuery", resp.error().message()), 422);
+        return;
     }
     if (!resp) {
         send_error(res, resp.error());

@@ -65,7 +65,7 @@ TEST(CatalogPgTest, CreatesVersionedSchemaOnFirstUse) {
     EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
               std::to_string(kCatalogSchemaVersion));
     EXPECT_EQ(pg.psql(db, "SELECT value FROM meta WHERE key = 'magic'"), "earshot-catalog");
-    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "8");
+    EXPECT_EQ(pg.psql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "9");
     // Opening again (and concurrently from two objects) leaves the schema as it is.
     auto c2 = open_pg(db);
     ASSERT_TRUE(c2);
@@ -136,6 +136,7 @@ TEST(CatalogPgTest, MigratesAVersion1Catalog) {
                       "ALTER TABLE spaces DROP COLUMN generation; "
                       "ALTER TABLE embeddings DROP COLUMN generation; "
                       "DROP TABLE ingest_jobs; DROP TABLE ingest_workers; DROP TABLE fingerprints; "
+                      "DROP TABLE item_tags; "
                       "UPDATE meta SET value = '1' WHERE key = 'schema_version'")
                   .rfind("ERROR", 0),
               std::string::npos);

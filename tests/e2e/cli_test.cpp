@@ -237,7 +237,7 @@ TEST_F(CliTest, ExportJsonlAndNpyAgree) {
 }
 
 TEST_F(CliTest, ListInfoAndRemove) {
-    auto list = run("list --json --limit 5 -q 03_GUITAR" + db());
+    auto list = run("list --json --limit 5 --query 03_GUITAR" + db());
     ASSERT_EQ(list.exit_code, 0) << list.err;
     auto lj = json::parse(list.out);
     EXPECT_EQ(lj["total"], 64);
@@ -258,6 +258,59 @@ TEST_F(CliTest, ListInfoAndRemove) {
     EXPECT_EQ(json::parse(info2.out)["items"], ij["items"].get<int>() - 1);
     auto again = run("remove " + q(victim) + " --db " + q(tmp / "copy.earshot"));
     EXPECT_EQ(again.exit_code, 3);
+}
+
+TEST_F(CliTest, TagsFacetsTagFilterInsideSearchAndSilentQuery) {
+    // Tags for the items without any (all of them in a catalog made before tags existed; the
+    // suite's catalog persists in the build tree).
+    auto fill = run("reindex --tags --json" + db());
+    ASSERT_EQ(fill.exit_code, 0) << fill.err;
+    EXPECT_TRUE(json::parse(fill.out)["tags"]["failures"].empty()) << fill.out;
+    // Facets: the catalog was indexed with a model that has a classifier head.
+    auto t = run("tags --json" + db());
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    auto facets = json::parse(t.out);
+    ASSERT_FALSE(facets["tags"].empty()) << t.out;
+    // The rarest tag (without a quote, for the shell) that is on at least 2 items.
+    std::string tag;
+    int count = 0;
+    for (const auto& f : facets["tags"]) {
+        const std::string name = f["tag"];
+        if (name.find('\'') == std::string::npos && f["count"].get<int>() >= 2) {
+            tag = name;
+            count = f["count"];
+        }
+    }
+    ASSERT_FALSE(tag.empty()) << t.out;
+    auto l = run("list --json --limit 1000 --tag " + q(tag) + db());
+    ASSERT_EQ(l.exit_code, 0) << l.err;
+    auto listed = json::parse(l.out);
+    EXPECT_EQ(listed["total"], count);
+    for (const auto& it : listed["items"]) {
+        bool has = false;
+        for (const auto& x : it["tags"]) has = has || x["tag"] == tag;
+        EXPECT_TRUE(has) << it.dump();
+    }
+    // Search with the tag: every item carrying it comes back (but the query itself), although
+    // most are not among the query's unfiltered nearest neighbours.
+    auto s = run("search " + q(guitar_query()) + " -k 1000 --json --tag " + q(tag) + db());
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    auto found = json::parse(s.out);
+    EXPECT_GE(static_cast<int>(found["results"].size()), count - 1);
+    for (const auto& r : found["results"]) {
+        bool has = false;
+        for (const auto& x : r["tags"]) has = has || x["tag"] == tag;
+        EXPECT_TRUE(has) << r.dump();
+    }
+    // A silent query is refused with exit code 8 unless --allow-silent.
+    testing::TempDir tmp;
+    testing::write_wav16(tmp / "silent.wav", std::vector<float>(16000, 0.0f), 16000);
+    auto silent = run("search " + q(tmp / "silent.wav") + db());
+    EXPECT_EQ(silent.exit_code, 8) << silent.out << silent.err;
+    EXPECT_NE(silent.err.find("silent"), std::string::npos) << silent.err;
+    EXPECT_NE(silent.err.find("--allow-silent"), std::string::npos) << silent.err;
+    auto allowed = run("search " + q(tmp / "silent.wav") + " --allow-silent" + db());
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
 }
 
 TEST_F(CliTest, HelpForEverySubcommand) {

@@ -101,5 +101,29 @@ TEST(HelpDocsTest, IndexDefaultsAgree) {
     expect_all("reindex --help", run_help("reindex --help"), index);
 }
 
+// `-q` means --quiet wherever it exists (#15: it was --query in `list`).
+TEST(HelpDocsTest, ShortQIsQuietEverywhere) {
+    int with_q = 0;
+    for (const char* sub : {"index",         "worker",
+                            "migrate",       "search",
+                            "embed",         "list",
+                            "info",          "remove",
+                            "export",        "models",
+                            "eval",          "bench",
+                            "serve",         "train autoencoder",
+                            "train siamese", "train projection",
+                            "similarity",    "import",
+                            "reindex",       "check",
+                            "dedup"}) {
+        const auto help = run_help(std::string(sub) + " --help");
+        ASSERT_NE(help.find("--help"), std::string::npos) << sub << ": " << help;
+        if (help.find("-q,") == std::string::npos && help.find("-q ") == std::string::npos)
+            continue;
+        ++with_q;
+        EXPECT_NE(help.find("-q,--quiet"), std::string::npos) << sub << ": " << help;
+    }
+    EXPECT_GE(with_q, 4);
+}
+
 }  // namespace
 }  // namespace earshot

@@ -189,9 +189,11 @@ TEST_F(PgCliTest, ThreeIndexProcessesOneKilledIndexEveryFileExactlyOnce) {
     EXPECT_EQ(sql_count(db_, "SELECT count(*) FROM items WHERE path LIKE '/%'"), 0)
         << "keys are relative to --root";
     EXPECT_EQ(sql_count(db_, "SELECT count(*) FROM ingest_jobs WHERE state = 'done'"), kFiles);
+    // Tried once, or twice when the killed process (or, under load, a worker whose 2 s lease ran
+    // out) had claimed it first: a claim counts an attempt. Never retried beyond that.
     EXPECT_EQ(sql_count(db_,
                         "SELECT count(*) FROM ingest_jobs WHERE state = 'failed' AND "
-                        "error <> '' AND attempts = 1"),
+                        "error <> '' AND attempts BETWEEN 1 AND 2"),
               2);
     // The workers' done counts add up to the files: no file was embedded and stored twice (an
     // `index` process still queuing while another finished a batch used to queue that batch

@@ -8,7 +8,8 @@
 // *different* originals of one gm_fluidr3 group_id that were grouped (different notes of a
 // preset; separately: the same note at the other velocity).
 //   earshot_dedup_eval [--music N] [--presets N] [--model mfcc] [--seed 1] [--dir D] [--keep]
-//                      [--threshold 0.8] [--max-embedding-distance 0.02] [--min-correlation 0.9]
+//                      [--threshold 0.8] [--max-embedding-distance D] [--min-correlation C]
+//                      [--min-detail-correlation C]   (defaults: SameRecordingOptions)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -161,6 +162,8 @@ int main(int argc, char** argv) {
             options.thresholds.max_embedding_distance = std::stod(next());
         else if (a == "--min-correlation")
             options.thresholds.min_correlation = std::stod(next());
+        else if (a == "--min-detail-correlation")
+            options.thresholds.min_detail_correlation = std::stod(next());
         else {
             std::fprintf(stderr, "unknown argument %s\n", a.c_str());
             return 2;
@@ -299,7 +302,7 @@ int main(int argc, char** argv) {
             return true;
         };
         std::vector<double> same_c, same_d, same_r, diff_c, diff_d, diff_r, vel_c, vel_d, vel_r,
-            pre_c, pre_d, pre_r;
+            pre_c, pre_d, pre_r, same_x, diff_x, vel_x, pre_x;
         for (std::size_t i = 0; i < files.size(); ++i) {
             const auto& a = files[i];
             const auto& sa = sources[static_cast<std::size_t>(a.source)];
@@ -323,7 +326,13 @@ int main(int argc, char** argv) {
                 std::vector<float> vb;
                 if (!load(b.name, fb, vb))
                     continue;
-                const double c = compare_signatures(fa, fb).correlation;
+                const auto sm = compare_signatures(fa, fb);
+                const double c = sm.correlation;
+                (same   ? same_x
+                 : diff ? diff_x
+                 : vel  ? vel_x
+                        : pre_x)
+                    .push_back(sm.detail_correlation);
                 const double d = naive_distance(Metric::kCosine, va, vb);
                 const double r = std::max(fa.sounding_s, fb.sounding_s) /
                                  std::max(1e-3, std::min(fa.sounding_s, fb.sounding_s));
@@ -342,7 +351,11 @@ int main(int argc, char** argv) {
             return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
         };
         fmt::print("one-shot pairs, quantiles 0 / 0.01 / 0.05 / 0.5 / 0.95 / 0.99 / 1:\n");
-        for (const auto& [label, v] : {std::pair{"copies: correlation", &same_c},
+        for (const auto& [label, v] : {std::pair{"copies: detail correlation", &same_x},
+                                       {"other notes: detail corr.", &diff_x},
+                                       {"other velocity: detail corr.", &vel_x},
+                                       {"same note, other preset: det.", &pre_x},
+                                       {"copies: correlation", &same_c},
                                        {"copies: cosine distance", &same_d},
                                        {"copies: sounding ratio", &same_r},
                                        {"other notes: correlation", &diff_c},
@@ -401,9 +414,11 @@ int main(int argc, char** argv) {
                 const auto& xb = sources[static_cast<std::size_t>(b.source)];
                 if (!is_music && xa.group == xb.group && xa.note == xb.note)
                     ++fp_velocity;
-                else if (!is_music && xa.group == xb.group)
-                    ++fp_note;
-                else if (++fp_other <= 12 && a.transform.empty() && b.transform.empty())
+                else if (!is_music && xa.group == xb.group) {
+                    if (++fp_note <= 40 && a.transform.empty() && b.transform.empty())
+                        std::fprintf(stderr, "other note grouped: %s and %s\n",
+                                     xa.path.filename().c_str(), xb.path.filename().c_str());
+                } else if (++fp_other && a.transform.empty() && b.transform.empty())
                     std::fprintf(stderr, "false pair: %s and %s\n", xa.path.filename().c_str(),
                                  xb.path.filename().c_str());
             }
@@ -441,9 +456,11 @@ int main(int argc, char** argv) {
     };
     std::size_t n_music_files = 0;
     for (const auto& name : present) n_music_files += sources[by_name[name]->source].music;
-    fmt::print("model {}, seed {}; thresholds: bits {:.2f}, correlation {:.2f}, embedding {:.3f}\n",
-               model, seed, options.thresholds.min_bit_agreement,
-               options.thresholds.min_correlation, options.thresholds.max_embedding_distance);
+    fmt::print(
+        "model {}, seed {}; thresholds: bits {:.2f}, correlation {:.2f}, detail {:.2f}, "
+        "embedding {:.3f}\n",
+        model, seed, options.thresholds.min_bit_agreement, options.thresholds.min_correlation,
+        options.thresholds.min_detail_correlation, options.thresholds.max_embedding_distance);
     fmt::print(
         "{} files ({} music from {} excerpts, {} one-shots); index {:.0f} s, dedup {:.2f} s, "
         "{} candidate pairs of {} ({:.3f} %)\n\n",

@@ -23,16 +23,7 @@ using testing::TempDir;
 
 constexpr int kRate = 44100;
 
-testing::FixtureSpec spec(
-    std::string container, std::string codec, int rate, int channels, std::int64_t bit_rate = 0) {
-    testing::FixtureSpec s;
-    s.container = std::move(container);
-    s.codec = std::move(codec);
-    s.sample_rate_hz = rate;
-    s.channels = channels;
-    s.bit_rate = bit_rate;
-    return s;
-}
+using testing::fixture_spec;
 
 // Writes x (mono, rate_in) per spec with gain and the first trim_s seconds dropped.
 void write_copy(const fs::path& path,
@@ -41,18 +32,7 @@ void write_copy(const fs::path& path,
                 const testing::FixtureSpec& s,
                 double gain_db = 0.0,
                 double trim_s = 0.0) {
-    const double g = std::pow(10.0, gain_db / 20.0);
-    const auto skip = static_cast<std::size_t>(trim_s * rate_in);
-    const double ratio = static_cast<double>(s.sample_rate_hz) / rate_in;
-    const auto n = static_cast<std::int64_t>(static_cast<double>(x.size() - skip) * ratio);
-    auto st = testing::encode_fixture(path, s, n, [&](int, std::int64_t i) {
-        const double at = static_cast<double>(i) / ratio + static_cast<double>(skip);
-        const auto k = static_cast<std::size_t>(at);
-        const double f = at - static_cast<double>(k);
-        const float a = x[std::min(k, x.size() - 1)];
-        const float b = x[std::min(k + 1, x.size() - 1)];
-        return static_cast<float>(std::clamp(g * (a + f * (b - a)), -1.0, 1.0));
-    });
+    auto st = testing::write_transformed_copy(path, x, rate_in, s, gain_db, trim_s);
     ASSERT_TRUE(st) << path << ": " << st.error().to_string();
 }
 
@@ -90,23 +70,26 @@ TEST(DedupTest, GroupsGeneratedCopiesWithOffsetsAndLeavesDistinctItemsAlone) {
     const fs::path lib = dir / "audio";
     fs::create_directories(lib);
     const auto tune = testing::make_tune(11, 20.0, kRate);
-    write_copy(lib / "tune.flac", tune, kRate, spec("flac", "flac", 44100, 1));
-    write_copy(lib / "tune_64k_trim2.mp3", tune, kRate, spec("mp3", "libmp3lame", 44100, 2, 64000),
-               0.0, 2.0);
-    write_copy(lib / "tune_quiet.opus", tune, kRate, spec("opus", "libopus", 48000, 2, 48000),
-               -6.0);
-    write_copy(lib / "tune_22k.wav", tune, kRate, spec("wav", "pcm_s16le", 22050, 1), 0.0, 0.5);
+    write_copy(lib / "tune.flac", tune, kRate, fixture_spec("flac", "flac", 44100, 1));
+    write_copy(lib / "tune_64k_trim2.mp3", tune, kRate,
+               fixture_spec("mp3", "libmp3lame", 44100, 2, 64000), 0.0, 2.0);
+    write_copy(lib / "tune_quiet.opus", tune, kRate,
+               fixture_spec("opus", "libopus", 48000, 2, 48000), -6.0);
+    write_copy(lib / "tune_22k.wav", tune, kRate, fixture_spec("wav", "pcm_s16le", 22050, 1), 0.0,
+               0.5);
     for (std::uint32_t seed : {12u, 13u}) {
         write_copy(lib / ("other" + std::to_string(seed) + ".flac"),
-                   testing::make_tune(seed, 20.0, kRate), kRate, spec("flac", "flac", 44100, 1));
+                   testing::make_tune(seed, 20.0, kRate), kRate,
+                   fixture_spec("flac", "flac", 44100, 1));
     }
     const auto note = testing::make_note(261.6, 1.5, kRate);
-    write_copy(lib / "note.wav", note, kRate, spec("wav", "pcm_s16le", 44100, 1));
-    write_copy(lib / "note.mp3", note, kRate, spec("mp3", "libmp3lame", 44100, 1, 128000), -6.0);
+    write_copy(lib / "note.wav", note, kRate, fixture_spec("wav", "pcm_s16le", 44100, 1));
+    write_copy(lib / "note.mp3", note, kRate, fixture_spec("mp3", "libmp3lame", 44100, 1, 128000),
+               -6.0);
     write_copy(lib / "note_up.wav", testing::make_note(277.2, 1.5, kRate), kRate,
-               spec("wav", "pcm_s16le", 44100, 1));
+               fixture_spec("wav", "pcm_s16le", 44100, 1));
     write_copy(lib / "note_fifth.wav", testing::make_note(392.0, 1.5, kRate), kRate,
-               spec("wav", "pcm_s16le", 44100, 1));
+               fixture_spec("wav", "pcm_s16le", 44100, 1));
 
     auto engine = open_engine(dir);
     index_folder(*engine, lib);
@@ -154,6 +137,17 @@ TEST(DedupTest, GroupsGeneratedCopiesWithOffsetsAndLeavesDistinctItemsAlone) {
         }
     }
     EXPECT_EQ(marked, 3u);
+    // With another metric the cosine distance comes from the stored vectors: the same marks.
+    SearchRequest euclidean = req;
+    euclidean.metric = Metric::kEuclidean;
+    auto resp_l2 = engine->search_file(lib / "tune_quiet.opus", euclidean);
+    ASSERT_TRUE(resp_l2) << resp_l2.error().to_string();
+    std::size_t marked_l2 = 0;
+    for (const auto& res : resp_l2->results) {
+        EXPECT_EQ(res.same_recording, res.name.rfind("tune", 0) == 0) << res.name;
+        marked_l2 += res.same_recording;
+    }
+    EXPECT_EQ(marked_l2, 3u);
     const auto note_id = engine->find_item((lib / "note.wav").string());
     ASSERT_TRUE(note_id);
     auto by_id = engine->search_id(*note_id, req);
@@ -167,8 +161,8 @@ TEST(DedupTest, ReindexFingerprintsFillsACatalogWithoutThem) {
     const fs::path lib = dir / "audio";
     fs::create_directories(lib);
     const auto tune = testing::make_tune(21, 12.0, kRate);
-    write_copy(lib / "a.flac", tune, kRate, spec("flac", "flac", 44100, 1));
-    write_copy(lib / "b.ogg", tune, kRate, spec("ogg", "libvorbis", 32000, 2), 3.0, 1.0);
+    write_copy(lib / "a.flac", tune, kRate, fixture_spec("flac", "flac", 44100, 1));
+    write_copy(lib / "b.ogg", tune, kRate, fixture_spec("ogg", "libvorbis", 32000, 2), 3.0, 1.0);
     auto engine = open_engine(dir);
     index_folder(*engine, lib);
     // As a catalog indexed before fingerprints existed: none stored.
@@ -227,11 +221,11 @@ TEST(DedupTest, SharedAudioCopiesAreGroupedAndOtherNotesOfThePresetAreNot) {
         const bool is_music = i < music.size();
         fs::copy_file(data / sources[i], lib / (stem + fs::path(sources[i]).extension().string()));
         write_copy(lib / (stem + "_a.mp3"), audio->samples, kRate,
-                   spec("mp3", "libmp3lame", 44100, 1, 64000), 0.0, is_music ? 2.0 : 0.0);
+                   fixture_spec("mp3", "libmp3lame", 44100, 1, 64000), 0.0, is_music ? 2.0 : 0.0);
         write_copy(lib / (stem + "_b.opus"), audio->samples, kRate,
-                   spec("opus", "libopus", 48000, 2, 64000), -6.0);
+                   fixture_spec("opus", "libopus", 48000, 2, 64000), -6.0);
         write_copy(lib / (stem + "_c.wav"), audio->samples, kRate,
-                   spec("wav", "pcm_s16le", 22050, 1), 6.0);
+                   fixture_spec("wav", "pcm_s16le", 22050, 1), 6.0);
     }
     auto engine = open_engine(dir);
     index_folder(*engine, lib);

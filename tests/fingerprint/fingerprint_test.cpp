@@ -30,20 +30,7 @@ Fingerprint copy_fingerprint(const TempDir& dir,
                              double gain_db = 0.0,
                              double trim_s = 0.0) {
     const fs::path path = dir / name;
-    const double g = std::pow(10.0, gain_db / 20.0);
-    const auto skip = static_cast<std::int64_t>(trim_s * kRate);
-    const double ratio = static_cast<double>(spec.sample_rate_hz) / kRate;
-    const auto n = static_cast<std::int64_t>(static_cast<double>(x.size() - skip) * ratio);
-    auto st = testing::encode_fixture(path, spec, n, [&](int, std::int64_t i) {
-        // Nearest-sample rate change is enough for a test signal below 5 kHz... but aliasing
-        // would change it; linear interpolation keeps it close to a real resampler.
-        const double at = static_cast<double>(i) / ratio + static_cast<double>(skip);
-        const auto k = static_cast<std::size_t>(at);
-        const double f = at - static_cast<double>(k);
-        const float a = x[std::min(k, x.size() - 1)];
-        const float b = x[std::min(k + 1, x.size() - 1)];
-        return static_cast<float>(g * (a + f * (b - a)));
-    });
+    auto st = testing::write_transformed_copy(path, x, kRate, spec, gain_db, trim_s);
     EXPECT_TRUE(st) << name << ": " << st.error().to_string();
     DecodeOptions opts;
     opts.target_sample_rate_hz = 16000;
@@ -60,16 +47,7 @@ Fingerprint fingerprint_of(const std::vector<float>& x, int rate = kRate) {
     return *fp;
 }
 
-testing::FixtureSpec spec(
-    std::string container, std::string codec, int rate, int channels, std::int64_t bit_rate = 0) {
-    testing::FixtureSpec s;
-    s.container = std::move(container);
-    s.codec = std::move(codec);
-    s.sample_rate_hz = rate;
-    s.channels = channels;
-    s.bit_rate = bit_rate;
-    return s;
-}
+using testing::fixture_spec;
 
 TEST(FingerprintTest, TranscodedTrimmedAndGainedCopiesAreTheSameRecordingAtTheRightOffset) {
     TempDir dir;
@@ -84,10 +62,10 @@ TEST(FingerprintTest, TranscodedTrimmedAndGainedCopiesAreTheSameRecordingAtTheRi
         double trim_s;
     };
     const std::vector<Case> cases = {
-        {"mp3_64k_trim3.mp3", spec("mp3", "libmp3lame", 44100, 2, 64000), 0.0, 3.0},
-        {"opus_32k.opus", spec("opus", "libopus", 48000, 1, 32000), -6.0, 0.0},
-        {"vorbis_22k_trim1.ogg", spec("ogg", "libvorbis", 22050, 2), 6.0, 1.3},
-        {"wav_8k.wav", spec("wav", "pcm_s16le", 8000, 1), 0.0, 0.0},
+        {"mp3_64k_trim3.mp3", fixture_spec("mp3", "libmp3lame", 44100, 2, 64000), 0.0, 3.0},
+        {"opus_32k.opus", fixture_spec("opus", "libopus", 48000, 1, 32000), -6.0, 0.0},
+        {"vorbis_22k_trim1.ogg", fixture_spec("ogg", "libvorbis", 22050, 2), 6.0, 1.3},
+        {"wav_8k.wav", fixture_spec("wav", "pcm_s16le", 8000, 1), 0.0, 0.0},
     };
     for (const auto& c : cases) {
         const Fingerprint copy = copy_fingerprint(dir, tune, c.spec, c.name, c.gain_db, c.trim_s);
@@ -121,9 +99,9 @@ TEST(FingerprintTest, ShortSoundCopiesMatchByBandSignature) {
     EXPECT_LT(original.sounding_s, kShortSoundS);
     EXPECT_GT(original.n_signature_frames(), 20u);
     for (const auto& [name, s, gain] :
-         {std::tuple{std::string("n.mp3"), spec("mp3", "libmp3lame", 44100, 1, 96000), 0.0},
-          std::tuple{std::string("n.opus"), spec("opus", "libopus", 48000, 2, 48000), -6.0},
-          std::tuple{std::string("n.wav"), spec("wav", "pcm_s16le", 22050, 2), 6.0}}) {
+         {std::tuple{std::string("n.mp3"), fixture_spec("mp3", "libmp3lame", 44100, 1, 96000), 0.0},
+          std::tuple{std::string("n.opus"), fixture_spec("opus", "libopus", 48000, 2, 48000), -6.0},
+          std::tuple{std::string("n.wav"), fixture_spec("wav", "pcm_s16le", 22050, 2), 6.0}}) {
         const Fingerprint copy = copy_fingerprint(dir, note, s, name, gain);
         const auto m = same_recording(original, copy, /*embedding_distance=*/0.005);
         EXPECT_TRUE(m.same) << name << ": correlation " << m.similarity << ", sounding "

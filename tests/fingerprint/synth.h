@@ -1,12 +1,18 @@
 // Test-only signals for the fingerprint and dedup tests: a seeded "tune" (notes with harmonics
-// and envelopes over noise-burst beats) and a single plucked note, at any rate.
+// and envelopes over noise-burst beats) and a single plucked note, at any rate; and encoded,
+// gained, trimmed copies of them.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <numbers>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "../audio/encode_fixture.h"
 
 namespace earshot::testing {
 
@@ -55,6 +61,40 @@ inline std::vector<float> make_note(double f0, double duration_s, int rate_hz, d
         x[i] = static_cast<float>(0.4 * std::min(1.0, s / 0.01) * std::exp(-decay * s) * v);
     }
     return x;
+}
+
+inline FixtureSpec fixture_spec(
+    std::string container, std::string codec, int rate, int channels, std::int64_t bit_rate = 0) {
+    FixtureSpec s;
+    s.container = std::move(container);
+    s.codec = std::move(codec);
+    s.sample_rate_hz = rate;
+    s.channels = channels;
+    s.bit_rate = bit_rate;
+    return s;
+}
+
+// Encodes x (mono at rate_in) to path per spec, with gain (dB, clipped to [-1, 1]) and the first
+// trim_s seconds dropped. The rate change interpolates linearly, close enough to a real
+// resampler for these signals.
+inline Status write_transformed_copy(const std::filesystem::path& path,
+                                     const std::vector<float>& x,
+                                     int rate_in,
+                                     const FixtureSpec& spec,
+                                     double gain_db = 0.0,
+                                     double trim_s = 0.0) {
+    const double g = std::pow(10.0, gain_db / 20.0);
+    const auto skip = static_cast<std::size_t>(trim_s * rate_in);
+    const double ratio = static_cast<double>(spec.sample_rate_hz) / rate_in;
+    const auto n = static_cast<std::int64_t>(static_cast<double>(x.size() - skip) * ratio);
+    return encode_fixture(path, spec, n, [&](int, std::int64_t i) {
+        const double at = static_cast<double>(i) / ratio + static_cast<double>(skip);
+        const auto k = static_cast<std::size_t>(at);
+        const double f = at - static_cast<double>(k);
+        const float a = x[std::min(k, x.size() - 1)];
+        const float b = x[std::min(k + 1, x.size() - 1)];
+        return static_cast<float>(std::clamp(g * (a + f * (b - a)), -1.0, 1.0));
+    });
 }
 
 }  // namespace earshot::testing

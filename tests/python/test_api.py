@@ -1,6 +1,8 @@
 """Every call of the documented Python API on a gm_fluidr3 subset, checked against the CLI."""
 
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -240,3 +242,41 @@ def test_items_remove_and_open_existing(indexed, subset, tmp_path):
     assert other.remove([files[0]]) == 0
     assert len(other) == 2
     assert files[0] not in [h.path for h in other.search(files[1], k=5, model=MODEL)]
+
+
+def test_same_recording_and_dedup_match_cli(subset, tmp_path):
+    """A re-encoded, quieter, resampled copy of a note is marked as the same recording in search
+    results and grouped with its original by Library.dedup, as the CLI reports it."""
+    _folder, files, _ = subset
+    original = files[0]
+    lib_dir = tmp_path / "audio"
+    lib_dir.mkdir()
+    for f in [original, files[7], files[13]]:
+        shutil.copy2(f, lib_dir / os.path.basename(f))
+    copy = lib_dir / "copy_of_first.flac"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", original, "-af", "volume=-4dB", "-ar", "32000",
+                    "-ac", "2", str(copy)], check=True)
+    db = str(tmp_path / "lib.earshot")
+    lib = earshot.Library(db)
+    lib.index([str(lib_dir)], model=MODEL)
+    orig_path = str(lib_dir / os.path.basename(original))
+
+    hits = lib.search(str(copy), k=3, model=MODEL)
+    by_path = {h.path: h for h in hits}
+    assert by_path[orig_path].same_recording
+    assert abs(by_path[orig_path].same_recording_offset_s) < 0.1
+    assert not any(h.same_recording for h in hits if h.path != orig_path)
+    cli = cli_json("search", str(copy), "--db", db, "-k", 3, "--model", MODEL)
+    assert [r["same_recording"] for r in cli["results"]] == [h.same_recording for h in hits]
+
+    report = lib.dedup()
+    assert report.items == 4 and report.unfingerprinted == 0
+    assert len(report.groups) == 1
+    group = report.groups[0]
+    assert sorted(m.path for m in group) == sorted([orig_path, str(copy)])
+    assert isinstance(group[0], earshot.DuplicateMember) and group[0].offset_s == 0.0
+    cli = cli_json("dedup", "--db", db)
+    assert [[m["id"] for m in g["members"]] for g in cli["groups"]] == [
+        [m.id for m in g] for g in report.groups]
+    assert [[m["method"] for m in g["members"]] for g in cli["groups"]] == [
+        [m.method for m in g] for g in report.groups]

@@ -7,9 +7,12 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <netinet/in.h>
+#include <set>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -326,6 +329,132 @@ TEST_F(HttpServerTest, SearchByUploadLeavesIdenticalBytesOut) {
     expect_error(search({{"file", bytes, "q.wav", "audio/wav"}, {"id", "1", "", ""}}), 400);
 }
 
+TEST_F(HttpServerTest, TagsFoldersFiltersAndFacets) {
+    auto& cat = lib_->engine->catalog();
+    const auto n0 = lib_->id_of("noise_0");
+    const auto n3 = lib_->id_of("noise_3");
+    const auto s220 = lib_->id_of("sine_220");
+    ASSERT_TRUE(cat.set_tags({{n0, {{"Violin, fiddle", 0.8f}, {"Hum", 0.3f}}},
+                              {n3, {{"Violin, fiddle", 0.6f}}},
+                              {s220, {{"Hum", 0.5f}}}}));
+    // Facets: tags with counts (ties by name), narrowed by the other filters.
+    auto r = client().Get("/api/tags");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["total"], 10);
+    ASSERT_EQ(j["tags"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["tags"][0]["tag"], "Hum");
+    EXPECT_EQ(j["tags"][0]["count"], 2);
+    EXPECT_EQ(j["tags"][1]["tag"], "Violin, fiddle");
+    j = body_json(client().Get("/api/tags?folder=noise"));
+    EXPECT_EQ(j["total"], 4);
+    ASSERT_EQ(j["tags"].size(), 2u);
+    EXPECT_EQ(j["tags"][0]["tag"], "Violin, fiddle");
+    EXPECT_EQ(j["tags"][0]["count"], 2);
+    j = body_json(client().Get("/api/folders"));
+    EXPECT_EQ(j["root"], lib_->lib.string());
+    std::map<std::string, int> folders;
+    for (const auto& f : j["folders"]) folders[f["folder"]] = f["count"];
+    EXPECT_EQ(folders, (std::map<std::string, int>{{"noise", 4}, {"swap", 1}, {"tones", 5}}));
+    j = body_json(client().Get("/api/folders?tag=hum"));
+    EXPECT_EQ(j["total"], 2);
+    EXPECT_EQ(j["folders"].size(), 2u);
+
+    // Item filters: tag (whole name, any case; repeatable = all), folder, q on tags.
+    j = body_json(client().Get("/api/items?tag=violin%2C%20FIDDLE"));
+    EXPECT_EQ(j["total"], 2);
+    ASSERT_EQ(j["items"].size(), 2u);
+    EXPECT_EQ(j["items"][0]["tags"][0]["tag"], "Violin, fiddle");
+    EXPECT_EQ(body_json(client().Get("/api/items?q=fiddle"))["total"], 2);
+    EXPECT_EQ(body_json(client().Get("/api/items?tag=Hum&tag=Violin%2C%20fiddle"))["total"], 1);
+    EXPECT_EQ(body_json(client().Get("/api/items?folder=tones&tag=Hum"))["total"], 1);
+    EXPECT_EQ(body_json(client().Get("/api/items?tag=Violin"))["total"], 0);
+    j = body_json(client().Get("/api/items/" + std::to_string(n0)));
+    ASSERT_EQ(j["tags"].size(), 2u);
+    EXPECT_EQ(j["tags"][0]["tag"], "Violin, fiddle");
+
+    // Search: the filter applies inside the search, so k tagged results come back although
+    // the unfiltered top-k of a tone are tones.
+    auto bytes = read_bytes(lib_->lib / "tones" / "sine_440.wav");
+    r = search({{"file", bytes, "q.wav", "audio/wav"}, {"k", "2", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    for (const auto& res : body_json(r)["results"])
+        EXPECT_NE(res["name"].get<std::string>().find("sine_"), std::string::npos);
+    r = search({{"file", bytes, "q.wav", "audio/wav"},
+                {"k", "2", "", ""},
+                {"tag", "Violin, fiddle", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 2u) << j.dump();
+    std::set<std::int64_t> got = {j["results"][0]["id"], j["results"][1]["id"]};
+    EXPECT_EQ(got, (std::set<std::int64_t>{n0, n3}));
+    EXPECT_EQ(j["results"][0]["tags"][0]["tag"], "Violin, fiddle");
+    r = search(
+        {{"id", std::to_string(s220), "", ""}, {"k", "10", "", ""}, {"folder", "noise", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 4u);
+    for (const auto& res : j["results"])
+        EXPECT_NE(res["path"].get<std::string>().find("/noise/"), std::string::npos);
+
+    // q on the search: name, path or tag text, also inside the search.
+    r = search(
+        {{"file", bytes, "q.wav", "audio/wav"}, {"k", "5", "", ""}, {"q", "FIDDLE", "", ""}});
+    ASSERT_EQ(r->status, 200) << r->body;
+    j = body_json(r);
+    ASSERT_EQ(j["results"].size(), 2u) << j.dump();
+    got = {j["results"][0]["id"], j["results"][1]["id"]};
+    EXPECT_EQ(got, (std::set<std::int64_t>{n0, n3}));
+    expect_error(
+        search({{"id", std::to_string(s220), "", ""}, {"q", std::string(501, 'x'), "", ""}}), 400,
+        "InvalidArgument");
+
+    // The map with the same filters: only the points passing them, "total" counts those.
+    j = body_json(client().Get("/api/map?tag=Hum"));
+    EXPECT_EQ(j["total"], 2);
+    ASSERT_EQ(j["points"].size(), 2u) << j.dump();
+    got = {j["points"][0]["id"], j["points"][1]["id"]};
+    EXPECT_EQ(got, (std::set<std::int64_t>{n0, s220}));
+    j = body_json(client().Get("/api/map?folder=noise&max_points=2"));
+    EXPECT_EQ(j["total"], 4);
+    ASSERT_EQ(j["points"].size(), 2u);
+    for (const auto& p : j["points"]) EXPECT_EQ(p["folder"], "noise");
+    j = body_json(client().Get("/api/map?q=sine_"));
+    EXPECT_EQ(j["total"], 5) << j.dump();
+    for (const auto& p : j["points"])
+        EXPECT_NE(p["name"].get<std::string>().find("sine_"), std::string::npos);
+    EXPECT_EQ(body_json(client().Get("/api/map?tag=nothing"))["points"].size(), 0u);
+    EXPECT_EQ(body_json(client().Get("/api/map"))["points"].size(), 10u);  // not cached filtered
+    expect_error(client().Get("/api/map?tag=" + std::string(1001, 'x')), 400, "InvalidArgument");
+
+    // Bad input.
+    std::string many = "/api/items?tag=a";
+    for (int i = 0; i < 16; ++i) many += "&tag=a" + std::to_string(i);
+    expect_error(client().Get(many), 400, "InvalidArgument");
+    expect_error(client().Get("/api/tags?tag=" + std::string(1001, 'x')), 400, "InvalidArgument");
+    expect_error(client().Get("/api/tags?limit=0"), 400, "InvalidArgument");
+    expect_error(
+        search({{"id", std::to_string(s220), "", ""}, {"tag", std::string(1001, 'x'), "", ""}}),
+        400, "InvalidArgument");
+    ASSERT_TRUE(cat.set_tags({{n0, {}}, {n3, {}}, {s220, {}}}));
+}
+
+TEST_F(HttpServerTest, SilentUploadIs422UnlessAllowed) {
+    testing::TempDir tmp;
+    testing::write_wav16(tmp / "silent.wav", std::vector<float>(16000, 0.0f), 16000);
+    auto bytes = read_bytes(tmp / "silent.wav");
+    auto r = search({{"file", bytes, "silent.wav", "audio/wav"}});
+    expect_error(r, 422, "SilentQuery");
+    EXPECT_NE(r->body.find("allow_silent"), std::string::npos) << r->body;
+    r = search({{"file", bytes, "silent.wav", "audio/wav"}, {"allow_silent", "1", "", ""}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    expect_error(
+        search({{"file", bytes, "silent.wav", "audio/wav"}, {"allow_silent", "maybe", "", ""}}),
+        400, "InvalidArgument");
+}
+
 TEST_F(HttpServerTest, NonAudioUploadIs415) {
     expect_error(
         search({{"file", "just some text, not audio at all\n", "notes.txt", "text/plain"}}), 415,
@@ -341,6 +470,14 @@ TEST_F(HttpServerTest, OversizedUploadIs413) {
     std::string big(2 << 20, 'x');  // the suite's limit is 1 MiB
     auto r = search({{"file", big, "big.wav", "audio/wav"}});
     expect_error(r, 413, "PayloadTooLarge");
+    if (r && r->status == 413) {  // the message says the limit and the flag that raises it
+        EXPECT_NE(r->body.find("limit of 1 MB"), std::string::npos) << r->body;
+        EXPECT_NE(r->body.find("--max-upload-mb"), std::string::npos) << r->body;
+    }
+    // The page reads the limit from /api/stats to check before uploading.
+    auto st = client().Get("/api/stats");
+    ASSERT_TRUE(st);
+    EXPECT_EQ(body_json(st)["max_upload_bytes"], 1 << 20);
     // The server is fine afterwards.
     auto h = client().Get("/health");
     ASSERT_TRUE(h);
@@ -387,6 +524,47 @@ TEST_F(HttpServerTest, AudioStreamsTheIndexedFileWithRanges) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 416);
     EXPECT_EQ(r->get_header_value("Content-Range"), "bytes */" + std::to_string(size));
+}
+
+TEST_F(HttpServerTest, ZipOfSeveralItemsIsAValidArchive) {
+    auto a = lib_->id_of("noise_1");
+    auto b = lib_->id_of("sine_220");
+    auto r = client().Get("/api/zip?ids=" + std::to_string(a) + "," + std::to_string(b) + "," +
+                          std::to_string(a));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), "application/zip");
+    EXPECT_EQ(r->get_header_value("Content-Disposition"),
+              "attachment; filename=\"earshot-2-sounds.zip\"");
+    const std::string& zip = r->body;
+    ASSERT_GT(zip.size(), 22u);
+    EXPECT_EQ(zip.substr(0, 4), std::string("PK\x03\x04", 4));
+    // The end record: 2 entries; each file's bytes are in the archive as they are on disk.
+    auto eocd = zip.substr(zip.size() - 22);
+    EXPECT_EQ(eocd.substr(0, 4), std::string("PK\x05\x06", 4));
+    EXPECT_EQ(static_cast<unsigned char>(eocd[10]), 2u);
+    for (const char* name : {"noise/noise_1.wav", "tones/sine_220.wav"}) {
+        std::ifstream in(lib_->lib / name, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        ASSERT_GT(bytes.size(), 100u);
+        EXPECT_NE(zip.find(bytes), std::string::npos) << name;
+    }
+    // unzip (scripts/setup.sh installs it) checks the CRCs and the directory.
+    if (std::system("command -v unzip >/dev/null 2>&1") == 0) {
+        auto file = lib_->dir / "sel.zip";
+        std::ofstream(file, std::ios::binary) << zip;
+        EXPECT_EQ(std::system(("unzip -tq '" + file.string() + "' >/dev/null").c_str()), 0);
+        auto list = lib_->dir / "list.txt";
+        EXPECT_EQ(
+            std::system(("unzip -Z1 '" + file.string() + "' > '" + list.string() + "'").c_str()),
+            0);
+        std::ifstream in(list);
+        std::string names((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_EQ(names, "noise_1.wav\nsine_220.wav\n");
+    }
+    expect_error(client().Get("/api/zip"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/zip?ids=1,x"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/zip?ids=99999"), 404, "NotFound");
 }
 
 TEST_F(HttpServerTest, DownloadKeepsTheFileName) {
@@ -470,6 +648,58 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     ASSERT_TRUE(again);
     EXPECT_EQ(again->body, r->body);
     expect_error(client().Get("/api/map?model=nope"), 404, "NotFound");
+    // Subfolders for the colours; max_points thins the points evenly, "total" counts them all.
+    EXPECT_EQ(j["dirs"], json::array({"noise", "swap", "tones"}));
+    EXPECT_EQ(j["total"], 10);
+    EXPECT_EQ(j["points"][0]["dir"], j["points"][0]["folder"]);
+    auto few = client().Get("/api/map?max_points=4");
+    ASSERT_TRUE(few);
+    ASSERT_EQ(few->status, 200) << few->body;
+    auto f = body_json(few);
+    EXPECT_EQ(f["points"].size(), 4u);
+    EXPECT_EQ(f["total"], 10);
+    EXPECT_EQ(f["points"][0]["id"], j["points"][0]["id"]);
+    EXPECT_EQ(f["points"][1]["id"], j["points"][2]["id"]);  // every 10/4-th point
+    auto all = client().Get("/api/map?max_points=1000");
+    ASSERT_TRUE(all);
+    EXPECT_EQ(all->body, r->body);
+    expect_error(client().Get("/api/map?max_points=0"), 400, "InvalidArgument");
+    expect_error(client().Get("/api/map?max_points=x"), 400, "InvalidArgument");
+}
+
+TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {
+    auto a = lib_->id_of("sine_220");
+    auto b = lib_->id_of("sine_440");
+    auto r =
+        search({{"ids", std::to_string(a) + "," + std::to_string(b), "", ""}, {"k", "3", "", ""}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = body_json(r);
+    EXPECT_EQ(j["query"], "2 items");
+    ASSERT_EQ(j["results"].size(), 3u);
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_NE(j["results"][i]["id"], a);
+        EXPECT_NE(j["results"][i]["id"], b);
+        EXPECT_EQ(j["results"][i]["rank"], static_cast<int>(i + 1));
+    }
+    // One id: the same as searching by that id.
+    auto one = search({{"ids", std::to_string(a), "", ""}, {"k", "3", "", ""}});
+    auto by_id = search({{"id", std::to_string(a), "", ""}, {"k", "3", "", ""}});
+    ASSERT_TRUE(one && by_id);
+    ASSERT_EQ(one->status, 200) << one->body;
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(body_json(one)["results"][i]["id"], body_json(by_id)["results"][i]["id"]);
+    }
+    expect_error(search({{"ids", "1,x", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"ids", "1,,2", "", ""}}), 400, "InvalidArgument");
+    expect_error(search({{"ids", "99999", "", ""}}), 404, "NotFound");
+    expect_error(search({{"ids", std::to_string(a), "", ""}, {"id", std::to_string(b), "", ""}}),
+                 400, "InvalidArgument");
+    expect_error(search({{"ids", std::to_string(a), "", ""}, {"by", "segments", "", ""}}), 400,
+                 "InvalidArgument");
+    std::string many;
+    for (int i = 1; i <= 1001; ++i) many += (i > 1 ? "," : "") + std::to_string(i);
+    expect_error(search({{"ids", many, "", ""}}), 400, "InvalidArgument");
 }
 
 TEST_F(HttpServerTest, ServesThePageAndJson404s) {
@@ -482,9 +712,27 @@ TEST_F(HttpServerTest, ServesThePageAndJson404s) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
+    r = client().Get("/favicon.ico");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "image/x-icon");
     expect_error(client().Get("/nothing-here.html"), 404, "NotFound");
     expect_error(client().Get("/api/nothing"), 404, "NotFound");
     expect_error(client().Delete("/api/items/1"), 404);
+}
+
+// A browser that accepts brotli gets gzip: httplib's brotli (quality 11) took 0.3 s per app.js
+// and 54 s for a 50k-point map.
+TEST_F(HttpServerTest, AnswersGzipToClientsThatAcceptBrotli) {
+    auto r = client().Get("/app.js", {{"Accept-Encoding", "br, gzip"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Encoding"), "gzip");
+    EXPECT_NE(r->body.find("function"), std::string::npos);  // decompressed by the client
+    r = client().Get("/app.js", {{"Accept-Encoding", "br"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Encoding"), "");
 }
 
 // Raw garbage on the socket gets an error answer (or a closed connection); the server lives on.
