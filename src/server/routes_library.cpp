@@ -28,6 +28,17 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
+fs::path item_file_path(const ServerOptions& options, const std::string& key) {
+    fs::path path(key);
+    if (path.empty() || path.lexically_normal() != path)
+        return {};
+    if (path.is_absolute())
+        return path;
+    if (options.library_root.empty() || *path.begin() == "..")
+        return {};
+    return options.library_root / path;
+}
+
 std::string library_root(ServerContext& ctx) {
     auto count = ctx.engine.catalog().count_items();
     if (!count)
@@ -87,7 +98,8 @@ std::int64_t file_mtime_ns(const struct stat& st) {
 }
 
 // Opens the file the catalog records for id. Only that file is ever served: the path comes from
-// the catalog (never from the request), must be absolute and normalised, must be a regular file
+// the catalog (never from the request), must be normalised and absolute or library-relative
+// (item_file_path: under --root), must be a regular file
 // (a FIFO or device is refused without blocking), and must still have the size and modification
 // time recorded at indexing, so a file swapped since (e.g. for a symlink to something else) is
 // refused with 409 until it is re-indexed. Sets the response itself on failure.
@@ -104,14 +116,8 @@ std::optional<OpenedItem> open_item(ServerContext& ctx,
         send_error(res, item.error());
         return std::nullopt;
     }
-    fs::path path(item->path);
-    // A library-relative key (indexed with --root) resolves under this server's own --root; a key
-    // that would climb out of it ("..") is refused like any other unusable path.
-    if (!path.is_absolute() && !ctx.options.library_root.empty() && !path.empty() &&
-        path.lexically_normal() == path && *path.begin() != "..") {
-        path = ctx.options.library_root / path;
-    }
-    if (!path.is_absolute() || path.lexically_normal() != path) {
+    const fs::path path = item_file_path(ctx.options, item->path);
+    if (path.empty()) {
         send_error(res, Error(ErrorCode::kNotFound,
                               fmt::format("item {} has no audio file on this machine{}", *id,
                                           fs::path(item->path).is_relative() &&

@@ -232,8 +232,9 @@ TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
             gone.push_back(*id);
         }
         for (int i = 0; i < 300; ++i) {
-            if (i == 150)
+            if (i == 150) {
                 ASSERT_EQ(*(*src)->remove_items(gone), 5);
+            }
             ItemRecord item;
             item.path = "/lib/f" + std::to_string(i) + ".wav";
             item.name = "f" + std::to_string(i) + ".wav";

@@ -906,12 +906,21 @@ TEST(HttpServerRootTest, RelativeKeysResolveUnderTheServersOwnRoot) {
         r = c.Get(base + "/waveform?points=50");
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << r->body;
+        // The zip of several items reads them from under the root too (stored, so the file's
+        // bytes appear in it as they are).
+        r = c.Get("/api/zip?ids=" + std::to_string(id_a));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_NE(r->body.find(bytes), std::string::npos);
     });
     serve(fs::path(), [&](httplib::Client& c) {
         auto r = c.Get(base + "/audio");
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 404) << r->body;
         EXPECT_NE(r->body.find("--root"), std::string::npos) << r->body;
+        r = c.Get("/api/zip?ids=" + std::to_string(id_a));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 404) << r->body;
     });
     // A root where the file is missing: 404, never a file from elsewhere.
     serve(dir.path(), [&](httplib::Client& c) {
