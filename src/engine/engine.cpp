@@ -332,6 +332,8 @@ std::string default_model() {
 std::vector<ModelListing> list_models(const fs::path& models_dir) {
     std::vector<ModelListing> out;
     for (const auto& k : model_kinds()) {
+        if (k.takes_path)
+            continue;  // torchscript:PATH etc. name no model by themselves
         ModelListing l;
         l.name = k.name;
         l.description = k.description;
