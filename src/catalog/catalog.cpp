@@ -719,6 +719,23 @@ public:
         return locked("spaces", [&]() { return spaces_locked(); });
     }
 
+    Result<std::vector<std::string>> nonempty_spaces() override {
+        return locked("nonempty_spaces", [&]() -> Result<std::vector<std::string>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT s.name FROM spaces s WHERE EXISTS "
+                                    "(SELECT 1 FROM embeddings e WHERE e.space = s.name) "
+                                    "ORDER BY s.name"));
+            std::vector<std::string> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back(s->column_text(0));
+            }
+            return out;
+        });
+    }
+
     Result<CatalogStats> stats() override {
         return locked("stats", [&]() -> Result<CatalogStats> {
             Transaction tx(*db_);

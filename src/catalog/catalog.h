@@ -255,6 +255,9 @@ public:
     virtual Result<std::vector<std::int64_t>> items_without_fingerprint(int version) = 0;
 
     virtual Result<std::vector<SpaceInfo>> spaces() = 0;
+    // Names of the spaces holding at least one whole-item vector, in spaces()' order. Unlike
+    // spaces() it counts nothing (one index probe per space), so a search may call it every time.
+    virtual Result<std::vector<std::string>> nonempty_spaces() = 0;
     virtual Result<CatalogStats> stats() = 0;
     // Runs SQLite's integrity check; kCorruption with its message if it fails.
     virtual Status check_integrity() = 0;

@@ -1039,6 +1039,18 @@ public:
         return locked("spaces", [&]() { return spaces_locked(); });
     }
 
+    Result<std::vector<std::string>> nonempty_spaces() override {
+        return locked("nonempty_spaces", [&]() -> Result<std::vector<std::string>> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT s.name FROM spaces s WHERE EXISTS "
+                                     "(SELECT 1 FROM embeddings e WHERE e.space = s.name) "
+                                     "ORDER BY s.name COLLATE \"C\""));
+            std::vector<std::string> out;
+            for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+            return out;
+        });
+    }
+
     Result<CatalogStats> stats() override {
         return locked("stats", [&]() -> Result<CatalogStats> {
             PgTransaction tx(*conn_);

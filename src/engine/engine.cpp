@@ -941,19 +941,13 @@ Catalog& Engine::catalog() {
 }
 
 std::string Engine::default_space() {
+    // Called by every search without a model: nonempty_spaces() probes an index per space where
+    // spaces() would count every item (7-15 ms per search on PostgreSQL at 839 items).
     const std::string def = default_model_name();
-    auto spaces = s_->catalog->spaces();
-    if (!spaces)
+    auto names = s_->catalog->nonempty_spaces();
+    if (!names || names->empty() || std::find(names->begin(), names->end(), def) != names->end())
         return def;
-    for (const auto& sp : *spaces) {
-        if (sp.space == def && sp.n_items > 0)
-            return def;
-    }
-    for (const auto& sp : *spaces) {
-        if (sp.n_items > 0)
-            return sp.space;
-    }
-    return def;
+    return names->front();
 }
 
 Result<const EmbeddingModel*> Engine::model(const std::string& name_in) {

@@ -296,6 +296,28 @@ TEST_P(CatalogBackendTest, ItemFieldsRoundTrip) {
     EXPECT_EQ(not_found.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_P(CatalogBackendTest, NonemptySpacesListsSpacesWithVectorsInSpacesOrder) {
+    auto c = open_ok(loc());
+    std::mt19937 rng(7);
+    EXPECT_TRUE(c->nonempty_spaces()->empty());
+    auto a = c->put_item(make_item("/a.wav"), "zeta", random_vector(rng, 4), Matrix(), {});
+    ASSERT_TRUE(a) << a.error().to_string();
+    auto b = c->put_item(make_item("/b.wav"), "alpha", random_vector(rng, 8), Matrix(), {});
+    ASSERT_TRUE(b) << b.error().to_string();
+    EXPECT_EQ(*c->nonempty_spaces(), (std::vector<std::string>{"alpha", "zeta"}));
+    // Emptied spaces stay in spaces() (with 0 items) but leave nonempty_spaces().
+    ASSERT_TRUE(c->remove_items({*b}));
+    EXPECT_EQ(*c->nonempty_spaces(), (std::vector<std::string>{"zeta"}));
+    std::vector<std::string> counted;
+    auto spaces = c->spaces();
+    ASSERT_TRUE(spaces);
+    for (const auto& sp : *spaces) {
+        if (sp.n_items > 0)
+            counted.push_back(sp.space);
+    }
+    EXPECT_EQ(*c->nonempty_spaces(), counted);
+}
+
 TEST_P(CatalogBackendTest, VectorsRoundTripBitExact) {
     auto c = open_ok(loc());
     std::mt19937 rng(1234);
