@@ -8,6 +8,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "engine/audio_files.h"
 #include "engine/evaluation.h"
 #include "train/trainer.h"
 
@@ -226,16 +227,10 @@ int run_autoencoder(const TrainCliOptions& o) {
             return report_error("train autoencoder",
                                 Error(ErrorCode::kNotFound, "no such folder: " + o.input));
         } else {
-            const auto& exts = audio_extensions();
-            for (const auto& e : fs::recursive_directory_iterator(o.input, ec)) {
-                if (!e.is_regular_file())
-                    continue;
-                std::string ext = e.path().extension().string();
-                for (auto& c : ext)
-                    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                if (std::find(exts.begin(), exts.end(), ext) != exts.end())
-                    files.push_back(e.path());
-            }
+            auto collected = collect_audio_files({fs::path(o.input)});
+            if (!collected)
+                return report_error("train autoencoder", collected.error());
+            files = std::move(collected->files);
         }
     } else {
         source = o.common.db;

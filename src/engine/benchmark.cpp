@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/npy.h"
 #include "core/thread_pool.h"
+#include "engine/audio_files.h"
 #include "engine/engine.h"
 #include "engine/hnswlib_baseline.h"
 #include "index/flat_index.h"
@@ -58,31 +59,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Audio files (by extension, audio_extensions()) under folder, recursively, sorted.
-Result<std::vector<fs::path>> audio_files_under(const fs::path& folder) {
-    std::vector<fs::path> files;
-    std::error_code ec;
-    for (fs::recursive_directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
-        if (!it->is_regular_file())
-            continue;
-        auto ext = it->path().extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const auto& exts = audio_extensions();
-        if (std::find(exts.begin(), exts.end(), ext) != exts.end())
-            files.push_back(it->path());
-    }
-    if (ec) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          fmt::format("'{}': {}", folder.string(), ec.message()));
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-}
 }  // namespace
 
 Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& options) {
-    EARSHOT_ASSIGN_OR_RETURN(auto files, audio_files_under(options.folder));
+    EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files({options.folder}));
+    auto& files = collected.files;
     if (files.size() > options.max_files)
         files.resize(options.max_files);
     if (files.empty()) {
@@ -554,7 +535,8 @@ Result<WindowsReport> make_windows_corpus(const WindowsOptions& options) {
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("'{}' is not a folder", options.folder.string()));
     }
-    EARSHOT_ASSIGN_OR_RETURN(auto files, audio_files_under(options.folder));
+    EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files({options.folder}));
+    auto& files = collected.files;
     if (files.empty()) {
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("no audio files under '{}'", options.folder.string()));

@@ -29,6 +29,7 @@
 #include "core/file_util.h"
 #include "core/log.h"
 #include "core/thread_pool.h"
+#include "engine/audio_files.h"
 #include "fingerprint/fingerprint.h"
 #include "index/flat_index.h"
 #include "index/index_file.h"
@@ -39,36 +40,7 @@
 namespace earshot {
 namespace fs = std::filesystem;
 
-const std::vector<std::string>& audio_extensions() {
-    static const std::vector<std::string> kExtensions = {
-        ".wav", ".wave", ".flac", ".ogg",  ".oga", ".opus", ".mp3", ".m4a", ".aac",
-        ".mp4", ".aif",  ".aiff", ".aifc", ".wma", ".webm", ".mka", ".caf", ".au"};
-    return kExtensions;
-}
-
 namespace {
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
-bool has_audio_extension(const fs::path& p) {
-    auto ext = lower(p.extension().string());
-    const auto& exts = audio_extensions();
-    return std::find(exts.begin(), exts.end(), ext) != exts.end();
-}
-
-// Absolute, normalised path used as the catalog key (symlinks are kept as given so that a
-// library's own layout is what users see).
-std::string catalog_path(const fs::path& p) {
-    std::error_code ec;
-    auto abs = fs::absolute(p, ec);
-    if (ec)
-        return p.lexically_normal().string();
-    return abs.lexically_normal().string();
-}
 
 std::int64_t mtime_ns(const fs::path& p) {
     std::error_code ec;
@@ -982,116 +954,6 @@ struct IndexOutcome {
     double audio_s = 0.0;
 };
 
-// What a stat mode is, for messages about files that are not regular.
-std::string file_kind(mode_t mode) {
-    if (S_ISFIFO(mode))
-        return "a FIFO (named pipe)";
-    if (S_ISSOCK(mode))
-        return "a socket";
-    if (S_ISCHR(mode))
-        return "a character device";
-    if (S_ISBLK(mode))
-        return "a block device";
-    if (S_ISDIR(mode))
-        return "a directory";
-    return "not a regular file";
-}
-
-struct CollectedFiles {
-    std::vector<fs::path> files;        // sorted by path, one per (device, inode)
-    std::vector<IndexFailure> skipped;  // non-regular or unreadable entries, with the reason
-};
-
-// The files `index` embeds: regular files named on the command line (any extension) and regular
-// files with an audio extension below the named folders. Directory symlinks are followed, but
-// each directory (device + inode) is walked once, so a link to "." or to an ancestor cannot loop.
-// A file reachable under several names (symlinks, hard links) is indexed once, under the first
-// name in path order. FIFOs, sockets and devices are never opened (opening a FIFO blocks): they
-// are reported in `skipped`. kInvalidArgument if a named path does not exist.
-Result<CollectedFiles> collect_index_files(const std::vector<fs::path>& roots) {
-    struct Found {
-        fs::path path;
-        dev_t dev;
-        ino_t ino;
-    };
-    std::vector<Found> found;
-    CollectedFiles out;
-    std::set<std::pair<dev_t, ino_t>> seen_dirs;
-    std::set<std::string> skipped_paths;  // a FIFO named twice is reported once
-    auto skip = [&](const fs::path& p, std::string reason) {
-        std::string key = catalog_path(p);
-        if (skipped_paths.insert(key).second)
-            out.skipped.push_back({std::move(key), std::move(reason)});
-    };
-    auto add = [&](const fs::path& p, const struct stat& st) {
-        if (S_ISREG(st.st_mode))
-            found.push_back({p, st.st_dev, st.st_ino});
-        else
-            skip(p, fmt::format("{}, not a regular file", file_kind(st.st_mode)));
-    };
-    for (const auto& root : roots) {
-        struct stat st {};
-        if (::stat(root.c_str(), &st) != 0) {
-            const int err = errno;
-            if (err == ENOENT) {
-                return make_error(ErrorCode::kInvalidArgument,
-                                  fmt::format("'{}': no such file or directory", root.string()));
-            }
-            skip(root, fmt::format("cannot stat: {}", std::strerror(err)));
-            continue;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            add(root, st);
-            continue;
-        }
-        std::vector<fs::path> stack{root};
-        seen_dirs.insert({st.st_dev, st.st_ino});
-        while (!stack.empty()) {
-            fs::path dir = std::move(stack.back());
-            stack.pop_back();
-            std::error_code ec;
-            std::vector<fs::path> entries;
-            for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec),
-                 end;
-                 !ec && it != end; it.increment(ec)) {
-                entries.push_back(it->path());
-            }
-            if (ec) {
-                skip(dir, fmt::format("cannot list: {}", ec.message()));
-                continue;
-            }
-            std::sort(entries.begin(), entries.end());
-            // Reverse so that the stack pops sub-folders in path order (deterministic choice of
-            // which name a linked folder is walked under).
-            for (auto e = entries.rbegin(); e != entries.rend(); ++e) {
-                struct stat est {};
-                if (::stat(e->c_str(), &est) != 0) {  // e.g. a dangling symlink
-                    if (has_audio_extension(*e))
-                        skip(*e, fmt::format("cannot stat: {}", std::strerror(errno)));
-                    continue;
-                }
-                if (S_ISDIR(est.st_mode)) {
-                    if (seen_dirs.insert({est.st_dev, est.st_ino}).second)
-                        stack.push_back(*e);
-                    else
-                        log_info("not walking '{}' again (a link to a folder already walked)",
-                                 e->string());
-                } else if (has_audio_extension(*e)) {
-                    add(*e, est);
-                }
-            }
-        }
-    }
-    std::sort(found.begin(), found.end(),
-              [](const Found& a, const Found& b) { return a.path < b.path; });
-    std::set<std::pair<dev_t, ino_t>> seen_files;
-    for (auto& f : found) {
-        if (seen_files.insert({f.dev, f.ino}).second)
-            out.files.push_back(std::move(f.path));
-    }
-    return out;
-}
-
 Result<Catalog::PutRequest> process_file(const IndexJob& job,
                                          const EmbeddingModel& model,
                                          const Segmenting& segmenting) {
@@ -1190,7 +1052,7 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
     }
 
     // 1. Collect files (sorted; each real file once; non-regular files skipped with a reason).
-    EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_index_files(options.paths));
+    EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
     std::vector<fs::path>& files = collected.files;
 
     IndexReport report;
@@ -1393,7 +1255,7 @@ Result<IndexReport> Engine::index_shared(const IndexOptions& options) {
 
     // 1. Queue the files (skipping those already embedded and unchanged).
     if (!options.paths.empty()) {
-        EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_index_files(options.paths));
+        EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
         for (const auto& f : collected.skipped) log_warning("skipped '{}': {}", f.path, f.reason);
         std::vector<fs::path>& files = collected.files;
         report.counts.total = files.size();
