@@ -196,7 +196,7 @@ public:
             EARSHOT_RETURN_IF_ERROR(tx.begin());
             for (std::size_t i = 0; i < items.size(); ++i) {
                 const PutRequest& r = items[i];
-                auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times);
+                auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times, r.keep_id);
                 if (id && !r.fingerprint.empty()) {
                     auto stored = put_fingerprint_one({*id, r.fingerprint_version, r.fingerprint});
                     if (!stored)
@@ -609,6 +609,56 @@ public:
         });
     }
 
+    Result<SegmentBatch> load_segments(const std::string& space,
+                                       const std::vector<std::int64_t>& ids,
+                                       std::int64_t max_per_item) override {
+        return locked("load_segments", [&]() -> Result<SegmentBatch> {
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
+            SegmentBatch out;
+            if (dim <= 0)
+                return out;
+            const auto cols = static_cast<std::size_t>(dim);
+            out.vectors.n_cols = cols;
+            std::vector<std::int64_t> sorted = ids;
+            std::sort(sorted.begin(), sorted.end());
+            sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT seq, start_s, end_s, vector "
+                                                             "FROM segments WHERE item_id = ?1 "
+                                                             "AND space = ?2 AND seq <= ?3 "
+                                                             "ORDER BY seq"));
+                for (std::int64_t id : sorted) {
+                    s->reset();
+                    EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                    EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+                    EARSHOT_RETURN_IF_ERROR(s->bind_int64(3, max_per_item));
+                    while (true) {
+                        EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                        if (!row)
+                            break;
+                        const std::int64_t seq = s->column_int64(0);
+                        if (seq >= max_per_item) {
+                            out.truncated.push_back(id);
+                            continue;
+                        }
+                        auto blob = s->column_blob(3);
+                        EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "segment vector"));
+                        out.item_ids.push_back(id);
+                        out.seq.push_back(seq);
+                        out.times.push_back({s->column_double(1), s->column_double(2)});
+                        out.vectors.data.resize(out.vectors.data.size() + cols);
+                        decode_floats(blob, {out.vectors.row(out.vectors.n_rows), cols});
+                        ++out.vectors.n_rows;
+                    }
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
     Status put_fingerprints(const std::vector<FingerprintRecord>& records) override {
         return locked("put_fingerprints", [&]() -> Status {
             Transaction tx(*db_);
@@ -889,7 +939,8 @@ private:
                                  const std::string& space,
                                  std::span<const float> vector,
                                  const Matrix& segments,
-                                 const std::vector<SegmentRecord>& segment_times) {
+                                 const std::vector<SegmentRecord>& segment_times,
+                                 bool keep_id = false) {
         EARSHOT_RETURN_IF_ERROR(validate(item, space, vector, segments, segment_times));
         const std::size_t dim = vector.size();
         // The space's dim is fixed by its first vector (0 = the space does not exist yet).
@@ -912,8 +963,8 @@ private:
                 auto s,
                 db_->cached(
                     "INSERT INTO items(path, name, duration_s, sample_rate_hz, channels, codec, "
-                    "size_bytes, mtime_ns, content_hash, title, artist, labels, added_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+                    "size_bytes, mtime_ns, content_hash, title, artist, labels, added_at, id) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
                     "ON CONFLICT(path) DO UPDATE SET name = excluded.name, "
                     "duration_s = excluded.duration_s, sample_rate_hz = excluded.sample_rate_hz, "
                     "channels = excluded.channels, codec = excluded.codec, "
@@ -934,6 +985,9 @@ private:
             EARSHOT_RETURN_IF_ERROR(s->bind_text(11, item.artist));
             EARSHOT_RETURN_IF_ERROR(s->bind_text(12, item.labels));
             EARSHOT_RETURN_IF_ERROR(s->bind_int64(13, now_unix_seconds()));
+            // NULL = a fresh id (INTEGER PRIMARY KEY AUTOINCREMENT).
+            EARSHOT_RETURN_IF_ERROR(keep_id && item.id > 0 ? s->bind_int64(14, item.id)
+                                                           : s->bind_null(14));
             EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
             if (!row)
                 return make_error(ErrorCode::kInternal, "upsert returned no id");

@@ -99,6 +99,16 @@ struct EmbeddingSet {
     Matrix vectors;                   // ids.size() × dim
 };
 
+// The segments of many items (Catalog::load_segments): one row per segment, ordered by item id
+// then seq.
+struct SegmentBatch {
+    std::vector<std::int64_t> item_ids;   // the item of each row
+    std::vector<std::int64_t> seq;        // its index within the item (0, 1, ...)
+    std::vector<SegmentRecord> times;     // aligned with the rows
+    Matrix vectors;                       // rows × dim
+    std::vector<std::int64_t> truncated;  // items that have more than max_per_item segments
+};
+
 struct SpaceInfo {
     std::string space;
     int dim = 0;
@@ -161,6 +171,10 @@ public:
         // stored fingerprint, if any, as it is.
         std::vector<std::uint8_t> fingerprint{};
         int fingerprint_version = 0;
+        // Insert a new item under item.id (> 0) instead of a fresh id (`migrate`, so ids in
+        // exports and links stay valid). An existing item with the same path keeps its own id;
+        // item.id already taken by another path fails (kAlreadyExists / constraint error).
+        bool keep_id = false;
         // Replaces the item's tags (same transaction) when set; unset leaves them as they are.
         std::optional<std::vector<TagScore>> tags{};
     };
@@ -224,6 +238,12 @@ public:
     // One item's segments (n × dim) and times; empty if none stored.
     virtual Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
         std::int64_t id, const std::string& space) = 0;
+    // The segments of many items at once (the first max_per_item of each), in one read
+    // transaction: on PostgreSQL one query per page of items instead of one round trip per item
+    // (an index load; docs/scaling.md). Unknown ids and items without segments give no rows.
+    virtual Result<SegmentBatch> load_segments(const std::string& space,
+                                               const std::vector<std::int64_t>& ids,
+                                               std::int64_t max_per_item) = 0;
 
     // Stores (replaces) fingerprints, all in one transaction. kNotFound if an item does not
     // exist; kInvalidArgument for empty data.

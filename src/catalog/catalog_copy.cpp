@@ -9,7 +9,8 @@ namespace earshot {
 
 Result<CopyReport> copy_catalog(Catalog& from,
                                 Catalog& to,
-                                const std::function<void(std::int64_t, std::int64_t)>& progress) {
+                                const std::function<void(std::int64_t, std::int64_t)>& progress,
+                                bool keep_ids) {
     constexpr std::int64_t kPage = 256;
     CopyReport rep;
     EARSHOT_ASSIGN_OR_RETURN(auto spaces, from.spaces());
@@ -35,6 +36,7 @@ Result<CopyReport> copy_catalog(Catalog& from,
                     continue;
                 Catalog::PutRequest req;
                 req.item = item;
+                req.keep_id = keep_ids;
                 const auto row = set.vectors.row_span(it->second);
                 req.vector.assign(row.begin(), row.end());
                 if (space.n_segments > 0) {

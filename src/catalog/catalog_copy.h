@@ -1,6 +1,6 @@
 // Copies one catalog into another (any backends): `earshot migrate`. Items keep their path and
-// fields; vectors, segments and fingerprints are copied bit for bit; item ids are assigned by the
-// destination (in the source's id order per space).
+// fields; vectors, segments and fingerprints are copied bit for bit; item ids are kept (keep_ids,
+// into an empty destination) or assigned by the destination (in the source's id order per space).
 #pragma once
 
 #include <cstdint>
@@ -24,9 +24,12 @@ struct CopyReport {
 // Copies every space of `from` into `to` in batches (one transaction each; a failed copy can be
 // run again: writes are upserts by path). Afterwards checks that `to` has at least the source's
 // per-space item and segment counts (kInternal if not). progress(done, total) per batch.
+// keep_ids: every new item gets its source id (ids in exports and links stay valid); an id already
+// used by another path in `to` fails the copy, so use it only into an empty catalog.
 Result<CopyReport> copy_catalog(
     Catalog& from,
     Catalog& to,
-    const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+    const std::function<void(std::int64_t, std::int64_t)>& progress = {},
+    bool keep_ids = false);
 
 }  // namespace earshot

@@ -5,6 +5,7 @@
 // (the failed transaction was rolled back by the server, and every write is an upsert or a
 // delete, so running it again is safe), giving up with kUnavailable after kReconnectTimeoutS.
 // Results are fetched in binary format; SQL casts pin the column types read here.
+#include <algorithm>
 #include <arpa/inet.h>
 #include <bit>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string_view>
 #include <thread>
 #include <unistd.h>
@@ -217,6 +219,7 @@ public:
         binary_.push_back(true);
         return *this;
     }
+    Params& opt_i64(std::optional<std::int64_t> v) { return v ? i64(*v) : null(); }
     Params& null() {
         values_.emplace_back();
         binary_.push_back(false);
@@ -652,6 +655,16 @@ public:
             PgTransaction tx(*conn_);
             EARSHOT_RETURN_IF_ERROR(tx.begin());
             EARSHOT_ASSIGN_OR_RETURN(auto ids, put_many(space, items));
+            // Explicit ids (keep_id) do not advance the identity: move it past them so later
+            // fresh ids never collide.
+            if (std::any_of(items.begin(), items.end(),
+                            [](const PutRequest& r) { return r.keep_id; })) {
+                EARSHOT_RETURN_IF_ERROR(
+                    conn_->exec("SELECT setval(s::regclass, GREATEST((SELECT max(id) FROM items), "
+                                "nextval(s::regclass))) "
+                                "FROM pg_get_serial_sequence('items', 'id') AS s",
+                                Params()));
+            }
             EARSHOT_RETURN_IF_ERROR(tx.commit());
             return ids;
         });
@@ -903,6 +916,58 @@ public:
                 EARSHOT_RETURN_IF_ERROR(check_blob_size(r.bytes(i, 2), cols, id, "segment vector"));
                 out.second.push_back({r.f64(i, 0), r.f64(i, 1)});
                 decode_floats(r.bytes(i, 2), {out.first.row(static_cast<std::size_t>(i)), cols});
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
+    Result<SegmentBatch> load_segments(const std::string& space,
+                                       const std::vector<std::int64_t>& ids,
+                                       std::int64_t max_per_item) override {
+        constexpr std::size_t kPage = 2000;  // items per query
+        return locked("load_segments", [&]() -> Result<SegmentBatch> {
+            PgTransaction tx(*conn_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
+            SegmentBatch out;
+            if (dim <= 0)
+                return out;
+            const auto cols = static_cast<std::size_t>(dim);
+            out.vectors.n_cols = cols;
+            std::vector<std::int64_t> sorted = ids;
+            std::sort(sorted.begin(), sorted.end());
+            sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+            for (std::size_t begin = 0; begin < sorted.size(); begin += kPage) {
+                const std::size_t end = std::min(sorted.size(), begin + kPage);
+                std::string list = "{";
+                for (std::size_t i = begin; i < end; ++i)
+                    list += (i > begin ? "," : "") + std::to_string(sorted[i]);
+                list += "}";
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto r, conn_->query("SELECT item_id, seq::int8, start_s::float8, "
+                                         "end_s::float8, vector FROM segments WHERE space = $1 "
+                                         "AND item_id = ANY($2::bigint[]) AND seq <= $3 "
+                                         "ORDER BY item_id, seq",
+                                         Params().text(space).text(list).i64(max_per_item)));
+                out.vectors.data.reserve(out.vectors.data.size() +
+                                         static_cast<std::size_t>(r.rows()) * cols);
+                for (int i = 0; i < r.rows(); ++i) {
+                    const std::int64_t id = r.i64(i, 0);
+                    const std::int64_t seq = r.i64(i, 1);
+                    if (seq >= max_per_item) {
+                        out.truncated.push_back(id);
+                        continue;
+                    }
+                    EARSHOT_RETURN_IF_ERROR(
+                        check_blob_size(r.bytes(i, 4), cols, id, "segment vector"));
+                    out.item_ids.push_back(id);
+                    out.seq.push_back(seq);
+                    out.times.push_back({r.f64(i, 2), r.f64(i, 3)});
+                    out.vectors.data.resize(out.vectors.data.size() + cols);
+                    decode_floats(r.bytes(i, 4), {out.vectors.row(out.vectors.n_rows), cols});
+                    ++out.vectors.n_rows;
+                }
             }
             EARSHOT_RETURN_IF_ERROR(tx.commit());
             return out;
@@ -1347,7 +1412,7 @@ private:
         ids.reserve(items.size());
         for (std::size_t i = 0; i < items.size(); ++i) {
             const PutRequest& r = items[i];
-            auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times);
+            auto id = put_one(r.item, space, r.vector, r.segments, r.segment_times, r.keep_id);
             if (id && !r.fingerprint.empty()) {
                 auto stored = put_fingerprint_one({*id, r.fingerprint_version, r.fingerprint});
                 if (!stored)
@@ -1418,7 +1483,8 @@ private:
                                  const std::string& space,
                                  std::span<const float> vector,
                                  const Matrix& segments,
-                                 const std::vector<SegmentRecord>& segment_times) {
+                                 const std::vector<SegmentRecord>& segment_times,
+                                 bool keep_id = false) {
         EARSHOT_RETURN_IF_ERROR(validate(item, space, vector, segments, segment_times));
         const std::size_t dim = vector.size();
         EARSHOT_ASSIGN_OR_RETURN(int current_dim, space_dim(space));
@@ -1438,8 +1504,9 @@ private:
             auto r,
             conn_->query(
                 "INSERT INTO items(path, name, duration_s, sample_rate_hz, channels, codec, "
-                "size_bytes, mtime_ns, content_hash, title, artist, labels, added_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+                "size_bytes, mtime_ns, content_hash, title, artist, labels, added_at, id) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                "COALESCE($14::int8, nextval(pg_get_serial_sequence('items', 'id')))) "
                 "ON CONFLICT (path) DO UPDATE SET name = excluded.name, "
                 "duration_s = excluded.duration_s, sample_rate_hz = excluded.sample_rate_hz, "
                 "channels = excluded.channels, codec = excluded.codec, "
@@ -1459,7 +1526,9 @@ private:
                     .text(item.title)
                     .text(item.artist)
                     .text(item.labels)
-                    .i64(now_unix_seconds())));
+                    .i64(now_unix_seconds())
+                    .opt_i64(keep_id && item.id > 0 ? std::optional<std::int64_t>(item.id)
+                                                    : std::nullopt)));
         if (r.rows() != 1)
             return make_error(ErrorCode::kInternal, "upsert returned no id");
         const std::int64_t id = r.i64(0, 0);

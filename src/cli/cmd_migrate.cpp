@@ -45,9 +45,14 @@ int run_migrate(const MigrateCliOptions& o) {
                               redact_uri(o.to), *existing)));
     }
     ProgressBar bar(!o.quiet && !o.json);
-    auto rep = copy_catalog(**from, **to, [&](std::int64_t done, std::int64_t total) {
-        bar.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total), "");
-    });
+    // Into an empty catalog items keep their ids (exports and links stay valid); --merge into a
+    // non-empty one lets the destination assign them.
+    auto rep = copy_catalog(
+        **from, **to,
+        [&](std::int64_t done, std::int64_t total) {
+            bar.update(static_cast<std::size_t>(done), static_cast<std::size_t>(total), "");
+        },
+        /*keep_ids=*/*existing == 0);
     bar.finish();
     if (!rep)
         return report_error("migrate", rep.error());
@@ -84,7 +89,8 @@ void setup_migrate(CLI::App& app) {
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");
     cmd->footer(
         "Example:\n  earshot migrate --from lib.earshot --to postgresql://earshot@db/lib\n"
-        "Vectors and segments are copied bit for bit; item ids are assigned by the destination. "
+        "Vectors and segments are copied bit for bit; item ids are kept (with --merge into a "
+        "non-empty catalog they are assigned by the destination). "
         "ANN index files are not copied (the destination builds its own).");
     cmd->callback([opts] { throw CLI::RuntimeError(run_migrate(*opts)); });
 }

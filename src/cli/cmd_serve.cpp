@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <pthread.h>
@@ -22,6 +23,7 @@ struct ServeCliOptions {
     std::string host = "127.0.0.1";
     int port = 8080;
     std::string web_dir;
+    std::string root;
     double max_upload_mb = 32.0;
     int workers = 0;
     int read_timeout_s = 20;
@@ -101,6 +103,15 @@ int run_serve(const ServeCliOptions& o) {
     so.port = o.port;
     so.web_dir = o.web_dir;
     so.models_dir = o.common.models_dir;
+    if (!o.root.empty()) {
+        std::error_code ec;
+        so.library_root = std::filesystem::canonical(o.root, ec);
+        if (ec || !std::filesystem::is_directory(so.library_root)) {
+            return report_error(
+                "serve",
+                Error(ErrorCode::kNotFound, fmt::format("--root '{}': not a directory", o.root)));
+        }
+    }
     so.max_upload_bytes = static_cast<std::size_t>(o.max_upload_mb * 1024.0 * 1024.0);
     so.worker_threads = o.workers;
     so.read_timeout_s = o.read_timeout_s;
@@ -177,6 +188,9 @@ void setup_serve(CLI::App& app) {
     cmd->add_option("--web-dir", opts->web_dir,
                     "Serve the page from this folder instead of the copy built into the binary "
                     "(for developing web/)");
+    cmd->add_option("--root", opts->root,
+                    "Library root on this machine: items indexed with --root (library-relative "
+                    "keys) are played and downloaded from under it");
     cmd->add_option("--max-upload-mb", opts->max_upload_mb,
                     "Largest request body accepted (uploads); larger ones get 413")
         ->capture_default_str();

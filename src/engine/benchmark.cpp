@@ -89,7 +89,7 @@ Result<std::vector<IngestBenchRow>> bench_ingest(const IngestBenchOptions& optio
     std::vector<std::string> names = options.models;
     if (names.empty()) {
         for (const auto& k : model_kinds()) {
-            if (*k.folder == '\0' || find_model_dir(k, options.models_dir))
+            if (!k.takes_path && (*k.folder == '\0' || find_model_dir(k, options.models_dir)))
                 names.emplace_back(k.name);
         }
     }

@@ -332,6 +332,8 @@ std::string default_model() {
 std::vector<ModelListing> list_models(const fs::path& models_dir) {
     std::vector<ModelListing> out;
     for (const auto& k : model_kinds()) {
+        if (k.takes_path)
+            continue;  // torchscript:PATH etc. name no model by themselves
         ModelListing l;
         l.name = k.name;
         l.description = k.description;
@@ -562,18 +564,24 @@ struct Engine::State {
                                           int dim) {
         SegmentRows out;
         out.vectors.n_cols = static_cast<std::size_t>(dim);
-        for (auto item : items) {
-            EARSHOT_ASSIGN_OR_RETURN(auto segs, catalog->get_segments(item, space));
-            auto n = std::min<std::size_t>(segs.first.n_rows,
-                                           static_cast<std::size_t>(kMaxSegmentsPerItem));
-            if (n < segs.first.n_rows)
-                log_warning("item {}: only its first {} segments are searched", item, n);
-            for (std::size_t i = 0; i < n; ++i) out.ids.push_back(segment_id(item, i));
-            out.vectors.data.insert(
-                out.vectors.data.end(), segs.first.data.begin(),
-                segs.first.data.begin() + static_cast<std::ptrdiff_t>(n * out.vectors.n_cols));
-            out.vectors.n_rows += n;
+        // One batched read (a query per page of items on PostgreSQL), not one per item.
+        EARSHOT_ASSIGN_OR_RETURN(auto batch,
+                                 catalog->load_segments(space, items, kMaxSegmentsPerItem));
+        for (auto item : batch.truncated) {
+            log_warning("item {}: only its first {} segments are searched", item,
+                        kMaxSegmentsPerItem);
         }
+        if (batch.vectors.n_rows > 0 && batch.vectors.n_cols != out.vectors.n_cols) {
+            return make_error(ErrorCode::kCorruption,
+                              fmt::format("space '{}': segments of dim {}, the space has {}", space,
+                                          batch.vectors.n_cols, dim));
+        }
+        out.ids.reserve(batch.item_ids.size());
+        for (std::size_t r = 0; r < batch.item_ids.size(); ++r)
+            out.ids.push_back(
+                segment_id(batch.item_ids[r], static_cast<std::size_t>(batch.seq[r])));
+        out.vectors.n_rows = batch.vectors.n_rows;
+        out.vectors.data = std::move(batch.vectors.data);
         return out;
     }
 

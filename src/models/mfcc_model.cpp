@@ -224,7 +224,7 @@ Result<std::unique_ptr<EmbeddingModel>> make_mfcc_model(
                               " summary features, the scaling table has " + std::to_string(kDim));
     }
     ModelInfo info;
-    info.name = "mfcc";
+    info.name = kMfccModelKind.name;
     info.description =
         "classical baseline: MFCC + deltas + spectral statistics (mean, std) per 1 s, no weights";
     info.license = "n/a (ours)";
@@ -234,5 +234,15 @@ Result<std::unique_ptr<EmbeddingModel>> make_mfcc_model(
     info.segment_hop_s = kHopS;
     return std::make_unique<MfccModel>(std::move(info), std::move(*extractor));
 }
+
+const ModelKind kMfccModelKind{
+    .name = "mfcc",
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_mfcc_model(source.weights_dir, options);
+        },
+    .description = "classical baseline: MFCC + deltas + spectral statistics, no weights",
+    .license = "n/a (ours)",
+};
 
 }  // namespace earshot

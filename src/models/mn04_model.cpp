@@ -271,7 +271,7 @@ Result<std::unique_ptr<EmbeddingModel>> make_mn04_model(const std::filesystem::p
         return tl::unexpected(frontend.error().with_context("mn04: front end"));
 
     ModelInfo info;
-    info.name = "mn04";
+    info.name = kMn04ModelKind.name;
     info.description =
         "EfficientAT mn04_as: MobileNetV3 x0.4 on AudioSet, 384-d per <= 10 s window";
     info.license = "MIT";
@@ -294,5 +294,19 @@ Result<std::unique_ptr<EmbeddingModel>> make_mn04_model(const std::filesystem::p
     detail::set_torch_threads(options.threads);
     return std::make_unique<Mn04Model>(std::move(info), std::move(*net), std::move(*frontend));
 }
+
+// The default model: best retrieval overall in docs/models.md.
+const ModelKind kMn04ModelKind{
+    .name = "mn04",
+    .folder = "mn04_as",
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_mn04_model(source.weights_dir, options);
+        },
+    .description =
+        "EfficientAT mn04_as (MobileNetV3, AudioSet 527 classes): general sounds, 384-d per <=10 s",
+    .license = "MIT",
+    .is_default = true,
+};
 
 }  // namespace earshot

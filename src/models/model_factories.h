@@ -1,5 +1,6 @@
-// Factories of the built-in model kinds (one per <arch>_model.cpp). Only model_registry.cpp and
-// tests include this; everyone else goes through make_model() in models/model_registry.h.
+// Registry rows and factories of the built-in model kinds (each row is defined in its
+// <arch>_model.cpp). Only model_registry.cpp and tests include this; everyone else goes through
+// make_model() in models/model_registry.h.
 #pragma once
 
 #include <filesystem>
@@ -10,6 +11,18 @@
 #include "models/model_registry.h"
 
 namespace earshot {
+
+// The rows, in the order model_registry.cpp lists them.
+extern const ModelKind kYamnetModelKind;       // yamnet_model.cpp
+extern const ModelKind kMn04ModelKind;         // mn04_model.cpp
+extern const ModelKind kMusicnnMsdModelKind;   // musicnn_model.cpp
+extern const ModelKind kMusicnnMttModelKind;   // musicnn_model.cpp
+extern const ModelKind kVggishModelKind;       // vggish_model.cpp
+extern const ModelKind kMfccModelKind;         // mfcc_model.cpp
+extern const ModelKind kTorchscriptModelKind;  // torchscript_model.cpp ("torchscript:PATH")
+extern const ModelKind kAutoencoderModelKind;  // trained_models.cpp ("ae:PATH")
+extern const ModelKind kSiameseModelKind;      // trained_models.cpp ("siamese:PATH")
+extern const ModelKind kProjectionModelKind;   // trained_models.cpp ("proj:PATH")
 
 // weights_dir: the folder holding weights.safetensors (and original/ labels), e.g.
 // ../shared/models/yamnet. kNotFound / kCorruption when weights are missing or malformed.

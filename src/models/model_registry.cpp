@@ -1,56 +1,86 @@
 #include "models/model_registry.h"
 
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "core/file_util.h"
 #include "models/model_factories.h"
 #include "models/torch_util.h"
-#include "models/torchscript_model.h"
-#include "models/trained_models.h"
 
 namespace earshot {
 namespace {
 
-// The one list of built-in models. Folder = where weights.safetensors lives under a models dir.
-constexpr ModelKind kModelKinds[] = {
-    {"yamnet", "yamnet", &make_yamnet_model,
-     "Google YAMNet (MobileNetV1, AudioSet 521 classes): general sounds, 1024-d per 0.96 s",
-     "Apache-2.0"},
-    {"mn04", "mn04_as", &make_mn04_model,
-     "EfficientAT mn04_as (MobileNetV3, AudioSet 527 classes): general sounds, 384-d per <=10 s",
-     "MIT"},
-    {"musicnn-msd", "msd_musicnn", &make_musicnn_msd_model,
-     "musicnn trained on the Million Song Dataset (50 tags): music, 200-d per 3 s", "ISC"},
-    {"musicnn-mtt", "mtt_musicnn", &make_musicnn_mtt_model,
-     "musicnn trained on MagnaTagATune (50 tags): music, 200-d per 3 s", "ISC"},
-    {"vggish", "vggish", &make_vggish_model,
-     "Google VGGish (VGG, YouTube-100M): general sounds, 128-d (PCA) per 0.96 s; weights not "
-     "shipped, convert them with tools/convert_vggish.py",
-     "Apache-2.0"},
-    {"mfcc", "", &make_mfcc_model,
-     "classical baseline: MFCC + deltas + spectral statistics, no weights", "n/a (ours)"},
+// The one list of built-in model kinds; each row lives in its model's source file.
+const ModelKind* const kBuiltInModelKinds[] = {
+    &kYamnetModelKind,  &kMn04ModelKind,       &kMusicnnMsdModelKind,  &kMusicnnMttModelKind,
+    &kVggishModelKind,  &kMfccModelKind,       &kTorchscriptModelKind, &kAutoencoderModelKind,
+    &kSiameseModelKind, &kProjectionModelKind,
 };
+
+std::vector<ModelKind>& rows() {
+    static std::vector<ModelKind> all = [] {
+        std::vector<ModelKind> v;
+        for (const ModelKind* k : kBuiltInModelKinds) v.push_back(*k);
+        return v;
+    }();
+    return all;
+}
+
+std::string spec_form(const ModelKind& k) {
+    return k.takes_path ? fmt::format("{}:PATH", k.name) : std::string(k.name);
+}
 
 }  // namespace
 
 std::span<const ModelKind> model_kinds() {
-    return kModelKinds;
+    return rows();
+}
+
+Status register_model_kind(const ModelKind& kind) {
+    const std::string_view name = kind.name == nullptr ? "" : kind.name;
+    if (name.empty() || name.find(':') != std::string_view::npos || kind.factory == nullptr) {
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("model kind '{}': needs a name without ':' and a factory", name));
+    }
+    for (const auto& k : rows()) {
+        if (name == k.name) {
+            return make_error(ErrorCode::kAlreadyExists,
+                              fmt::format("model kind '{}' is already registered", name));
+        }
+    }
+    rows().push_back(kind);
+    return ok_status();
+}
+
+const ModelKind* find_model_kind(std::string_view spec) {
+    const auto colon = spec.find(':');
+    const bool prefixed = colon != std::string_view::npos;
+    const std::string_view name = prefixed ? spec.substr(0, colon) : spec;
+    for (const auto& k : rows()) {
+        if (k.takes_path == prefixed && name == k.name)
+            return &k;
+    }
+    return nullptr;
 }
 
 std::string model_names() {
     std::string s;
-    for (const auto& k : kModelKinds) {
+    for (const auto& k : rows()) {
         if (!s.empty())
             s += ", ";
-        s += k.name;
+        s += spec_form(k);
     }
-    s += ", torchscript:PATH, ae:PATH, siamese:PATH, proj:PATH";
     return s;
 }
 
-// Chosen from the retrieval numbers in docs/models.md.
 const char* default_model_name() {
-    return "mn04";
+    for (const auto& k : rows()) {
+        if (k.is_default)
+            return k.name;
+    }
+    return rows().front().name;
 }
 
 void set_inference_threads(int threads) {
@@ -85,38 +115,22 @@ Result<std::filesystem::path> find_model_dir(const ModelKind& kind,
 
 Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
                                                    const ModelOptions& options) {
-    if (auto ref = parse_model_ref(name)) {
-        if (ref->kind == "torchscript") {
-            auto m = make_torchscript_model(ref->path, options);
-            if (!m)
-                return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
-            return m;
-        }
-        if (ref->kind == "ae" || ref->kind == "siamese" || ref->kind == "proj") {
-            auto m = make_trained_model(ref->kind, ref->path, options);
-            if (!m)
-                return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
-            return m;
-        }
+    const ModelKind* kind = find_model_kind(name);
+    if (kind == nullptr) {
         return make_error(ErrorCode::kInvalidArgument,
-                          fmt::format("unknown model kind '{}' in '{}' (known: torchscript:PATH, "
-                                      "ae:PATH, siamese:PATH, proj:PATH)",
-                                      ref->kind, name));
+                          fmt::format("unknown model '{}' (known: {})", name, model_names()));
     }
-    for (const auto& k : kModelKinds) {
-        if (name != k.name)
-            continue;
-        std::filesystem::path dir;
-        if (*k.folder != '\0') {
-            EARSHOT_ASSIGN_OR_RETURN(dir, find_model_dir(k, options.models_dir));
-        }
-        auto m = k.factory(dir, options);
-        if (!m)
-            return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
-        return m;
+    ModelSource source;
+    source.spec = name;
+    if (kind->takes_path)
+        source.path = name.substr(name.find(':') + 1);
+    if (*kind->folder != '\0') {
+        EARSHOT_ASSIGN_OR_RETURN(source.weights_dir, find_model_dir(*kind, options.models_dir));
     }
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("unknown model '{}' (known: {})", name, model_names()));
+    auto m = kind->factory(source, options);
+    if (!m)
+        return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
+    return m;
 }
 
 }  // namespace earshot

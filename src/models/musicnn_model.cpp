@@ -316,4 +316,26 @@ Result<std::unique_ptr<EmbeddingModel>> make_musicnn_mtt_model(
     return make_musicnn_model(kMtt, weights_dir, options);
 }
 
+const ModelKind kMusicnnMsdModelKind{
+    .name = kMsd.name,
+    .folder = kMsd.weights_id,
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_musicnn_model(kMsd, source.weights_dir, options);
+        },
+    .description = "musicnn trained on the Million Song Dataset (50 tags): music, 200-d per 3 s",
+    .license = "ISC",
+};
+
+const ModelKind kMusicnnMttModelKind{
+    .name = kMtt.name,
+    .folder = kMtt.weights_id,
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_musicnn_model(kMtt, source.weights_dir, options);
+        },
+    .description = "musicnn trained on MagnaTagATune (50 tags): music, 200-d per 3 s",
+    .license = "ISC",
+};
+
 }  // namespace earshot

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "features/log_mel.h"
+#include "models/model_factories.h"
 #include "models/torch_util.h"
 
 namespace earshot {
@@ -388,5 +389,18 @@ Result<std::unique_ptr<EmbeddingModel>> make_torchscript_model(const fs::path& p
     return std::make_unique<TorchScriptModel>(std::move(info), std::move(card), std::move(module),
                                               std::move(*frontend));
 }
+
+const ModelKind kTorchscriptModelKind{
+    .name = "torchscript",
+    .takes_path = true,
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_torchscript_model(source.path, options);
+        },
+    .description =
+        "any TorchScript archive with a model card (models/torchscript_model.h); the "
+        "space is named by the card",
+    .license = "as the file's card says",
+};
 
 }  // namespace earshot

@@ -14,6 +14,7 @@
 
 #include "core/safetensors.h"
 #include "models/detail/trained_networks.h"
+#include "models/model_factories.h"
 #include "models/torch_util.h"
 
 namespace earshot {
@@ -507,5 +508,39 @@ Result<float> learned_pair_score(const EmbeddingModel& model,
     }
     return siamese->pair_score(a, b);
 }
+
+const ModelKind kAutoencoderModelKind{
+    .name = "ae",
+    .takes_path = true,
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_trained_model("ae", source.path, options);
+        },
+    .description = "convolutional autoencoder trained by `earshot train ae`",
+    .license = "yours (trained on your data)",
+};
+
+const ModelKind kSiameseModelKind{
+    .name = "siamese",
+    .takes_path = true,
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_trained_model("siamese", source.path, options);
+        },
+    .description = "siamese similarity network trained by `earshot train siamese`",
+    .license = "yours (trained on your data)",
+};
+
+const ModelKind kProjectionModelKind{
+    .name = "proj",
+    .takes_path = true,
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_trained_model("proj", source.path, options);
+        },
+    .description =
+        "learned projection over a pretrained model, trained by `earshot train projection`",
+    .license = "yours (trained on your data)",
+};
 
 }  // namespace earshot

@@ -315,4 +315,17 @@ Result<std::unique_ptr<EmbeddingModel>> make_vggish_model(const std::filesystem:
     return detail::make_vggish_model(weights_dir, options, detail::VggishOptions{});
 }
 
+const ModelKind kVggishModelKind{
+    .name = "vggish",
+    .folder = "vggish",
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_vggish_model(source.weights_dir, options);
+        },
+    .description =
+        "Google VGGish (VGG, YouTube-100M): general sounds, 128-d (PCA) per 0.96 s; weights not "
+        "shipped, convert them with tools/convert_vggish.py",
+    .license = "Apache-2.0",
+};
+
 }  // namespace earshot

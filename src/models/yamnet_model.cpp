@@ -215,7 +215,7 @@ Result<std::unique_ptr<EmbeddingModel>> make_yamnet_model(const std::filesystem:
     detail::set_torch_threads(options.threads);
 
     ModelInfo info;
-    info.name = "yamnet";
+    info.name = kYamnetModelKind.name;
     info.description = "Google YAMNet (MobileNetV1, AudioSet 521 classes), 1024-d per 0.96 s";
     info.license = "Apache-2.0";
     info.dim = static_cast<int>(detail::kYamnetEmbeddingDim);
@@ -227,5 +227,17 @@ Result<std::unique_ptr<EmbeddingModel>> make_yamnet_model(const std::filesystem:
     return std::make_unique<YamnetModel>(std::move(info), std::move(*frontend),
                                          std::move(*network));
 }
+
+const ModelKind kYamnetModelKind{
+    .name = "yamnet",
+    .folder = "yamnet",
+    .factory =
+        [](const ModelSource& source, const ModelOptions& options) {
+            return make_yamnet_model(source.weights_dir, options);
+        },
+    .description =
+        "Google YAMNet (MobileNetV1, AudioSet 521 classes): general sounds, 1024-d per 0.96 s",
+    .license = "Apache-2.0",
+};
 
 }  // namespace earshot

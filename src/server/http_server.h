@@ -18,10 +18,14 @@
 namespace earshot {
 
 struct ServerOptions {
-    std::string host = "127.0.0.1";           // loopback unless asked otherwise
-    int port = 8080;                          // 0 = any free port (see HttpServer::port())
-    std::filesystem::path web_dir;            // empty = the page compiled into the binary
-    std::filesystem::path models_dir;         // for GET /api/models (empty = default search path)
+    std::string host = "127.0.0.1";    // loopback unless asked otherwise
+    int port = 8080;                   // 0 = any free port (see HttpServer::port())
+    std::filesystem::path web_dir;     // empty = the page compiled into the binary
+    std::filesystem::path models_dir;  // for GET /api/models (empty = default search path)
+    // Library root (absolute, normalised): items indexed with `--root` have library-relative
+    // keys, resolved under this directory for audio/download/waveform. Empty = such items have no
+    // file on this machine (404). Absolute keys are served as they are either way.
+    std::filesystem::path library_root;
     std::size_t max_upload_bytes = 32 << 20;  // larger request bodies get 413
     int read_timeout_s = 20;                  // per socket read (slow clients are dropped)
     int write_timeout_s = 60;                 // per socket write

@@ -31,6 +31,17 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
+fs::path item_file_path(const ServerOptions& options, const std::string& key) {
+    fs::path path(key);
+    if (path.empty() || path.lexically_normal() != path)
+        return {};
+    if (path.is_absolute())
+        return path;
+    if (options.library_root.empty() || *path.begin() == "..")
+        return {};
+    return options.library_root / path;
+}
+
 std::string library_root(ServerContext& ctx) {
     auto count = ctx.engine.catalog().count_items();
     if (!count)
@@ -73,6 +84,7 @@ struct FileHandle {
 
 struct OpenedItem {
     ItemRecord item;
+    std::filesystem::path path;  // the file on this machine (item.path resolved under --root)
     std::shared_ptr<FileHandle> file;
     std::int64_t size = 0;
 };
@@ -89,7 +101,8 @@ std::int64_t file_mtime_ns(const struct stat& st) {
 }
 
 // Opens the file the catalog records for id. Only that file is ever served: the path comes from
-// the catalog (never from the request), must be absolute and normalised, must be a regular file
+// the catalog (never from the request), must be normalised and absolute or library-relative
+// (item_file_path: under --root), must be a regular file
 // (a FIFO or device is refused without blocking), and must still have the size and modification
 // time recorded at indexing, so a file swapped since (e.g. for a symlink to something else) is
 // refused with 409 until it is re-indexed. Sets the response itself on failure.
@@ -106,10 +119,15 @@ std::optional<OpenedItem> open_item(ServerContext& ctx,
         send_error(res, item.error());
         return std::nullopt;
     }
-    fs::path path(item->path);
-    if (!path.is_absolute() || path.lexically_normal() != path) {
+    const fs::path path = item_file_path(ctx.options, item->path);
+    if (path.empty()) {
         send_error(res, Error(ErrorCode::kNotFound,
-                              fmt::format("item {} has no audio file on this machine", *id)));
+                              fmt::format("item {} has no audio file on this machine{}", *id,
+                                          fs::path(item->path).is_relative() &&
+                                                  ctx.options.library_root.empty()
+                                              ? " (its key is library-relative: start serve "
+                                                "with --root DIR)"
+                                              : "")));
         return std::nullopt;
     }
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -134,6 +152,7 @@ std::optional<OpenedItem> open_item(ServerContext& ctx,
     }
     OpenedItem out;
     out.item = std::move(*item);
+    out.path = std::move(path);
     out.file = std::move(handle);
     out.size = static_cast<std::int64_t>(st.st_size);
     return out;
@@ -415,7 +434,7 @@ void handle_waveform(ServerContext& ctx, const httplib::Request& req, httplib::R
         if (it != ctx.waveforms.end())
             return send_json(res, *it->second);
     }
-    auto w = compute_waveform(opened->item.path, static_cast<std::size_t>(points));
+    auto w = compute_waveform(opened->path, static_cast<std::size_t>(points));
     if (!w)
         return send_error(res, w.error());
     auto body = std::make_shared<const nlohmann::json>(nlohmann::json{

@@ -186,9 +186,9 @@ void handle_zip(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         auto item = ctx.engine.catalog().get_item(id);
         if (!item)
             return send_error(res, item.error());
-        fs::path path(item->path);
+        const fs::path path = item_file_path(ctx.options, item->path);
         ZipEntry e;
-        if (path.is_absolute() && path.lexically_normal() == path)
+        if (!path.empty())
             e.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (e.fd < 0) {
             return send_error(res, Error(ErrorCode::kNotFound,

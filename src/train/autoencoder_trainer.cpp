@@ -22,6 +22,12 @@
 namespace earshot {
 namespace {
 
+// libtorch messages carry a C++ backtrace after the first line.
+std::string first_line(const char* what) {
+    std::string s = what;
+    return s.substr(0, s.find('\n'));
+}
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -132,15 +138,24 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
         int since_best = 0;
         if (o.resume) {
             EARSHOT_ASSIGN_OR_RETURN(TrainedModelCard c, detail::load_trained_module(ckpt, *net));
-            torch::load(opt, ckpt_optim.string());
-            json state = json::parse(c.training_json);
-            const json& s = state.at("checkpoint");
-            first_epoch = s.at("epoch").get<int>() + 1;
-            best = s.at("best").get<double>();
-            since_best = s.at("since_best").get<int>();
-            report.best_epoch = s.at("best_epoch").get<int>();
-            report.train_losses = s.at("train_losses").get<std::vector<double>>();
-            report.val_losses = s.at("val_losses").get<std::vector<double>>();
+            // A damaged optimiser file or checkpoint state is the file's fault, not ours.
+            try {
+                torch::load(opt, ckpt_optim.string());
+                json state = json::parse(c.training_json);
+                const json& s = state.at("checkpoint");
+                first_epoch = s.at("epoch").get<int>() + 1;
+                best = s.at("best").get<double>();
+                since_best = s.at("since_best").get<int>();
+                report.best_epoch = s.at("best_epoch").get<int>();
+                report.train_losses = s.at("train_losses").get<std::vector<double>>();
+                report.val_losses = s.at("val_losses").get<std::vector<double>>();
+            } catch (const std::exception& e) {
+                return make_error(
+                    ErrorCode::kCorruption,
+                    fmt::format("train autoencoder: checkpoint {} / {} is damaged "
+                                "({}); delete them or train without --resume",
+                                ckpt.string(), ckpt_optim.string(), first_line(e.what())));
+            }
             if (c.input.mean != input.mean || c.input.std != input.std) {
                 return make_error(ErrorCode::kInvalidArgument,
                                   "train autoencoder: the checkpoint was made from other data "

@@ -3,8 +3,10 @@
 // the throwaway cluster of tests/pg_cluster.h.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <limits>
 #include <random>
 #include <set>
@@ -219,7 +221,20 @@ TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
     {
         auto src = open_catalog(sqlite_path);
         ASSERT_TRUE(src);
+        // Items removed before the copy leave holes in the ids: the copies must keep the ids
+        // (not renumber from 1), so ids in exports and links stay valid.
+        std::vector<std::int64_t> gone;
+        for (int i = 0; i < 5; ++i) {
+            ItemRecord item;
+            item.path = "/lib/gone" + std::to_string(i) + ".wav";
+            auto id = (*src)->put_item(item, "mn04", vec(16), Matrix(), {});
+            ASSERT_TRUE(id);
+            gone.push_back(*id);
+        }
         for (int i = 0; i < 300; ++i) {
+            if (i == 150) {
+                ASSERT_EQ(*(*src)->remove_items(gone), 5);
+            }
             ItemRecord item;
             item.path = "/lib/f" + std::to_string(i) + ".wav";
             item.name = "f" + std::to_string(i) + ".wav";
@@ -253,7 +268,7 @@ TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
     auto src = open_catalog(sqlite_path);
     auto pg = open_pg(db);
     ASSERT_TRUE(src && pg);
-    auto rep = copy_catalog(**src, *pg);
+    auto rep = copy_catalog(**src, *pg, {}, /*keep_ids=*/true);
     ASSERT_TRUE(rep) << rep.error().to_string();
     EXPECT_EQ(rep->items, 301);
     EXPECT_EQ(rep->vectors, 301 + 100);
@@ -264,7 +279,7 @@ TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
     const std::string back_path = (dir / "back.earshot").string();
     auto back = open_catalog(back_path);
     ASSERT_TRUE(back);
-    ASSERT_TRUE(copy_catalog(*pg, **back));
+    ASSERT_TRUE(copy_catalog(*pg, **back, {}, /*keep_ids=*/true));
 
     for (Catalog* c : {pg.get(), back->get()}) {
         EXPECT_EQ(*c->count_items(), 301);
@@ -282,6 +297,7 @@ TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
             auto other = c->find_by_path(item.path);
             ASSERT_TRUE(other && other->has_value()) << item.path;
             const ItemRecord& o = **other;
+            EXPECT_EQ(o.id, item.id) << item.path;
             EXPECT_EQ(o.name, item.name);
             EXPECT_EQ(o.duration_s, item.duration_s);
             EXPECT_EQ(o.size_bytes, item.size_bytes);
@@ -312,6 +328,79 @@ TEST(CatalogPgTest, MigrateSqliteToPostgresAndBackLosesNothing) {
             }
         }
     }
+    // A new item after a copy with kept ids gets a fresh id past them (no collision), in both.
+    const std::int64_t max_id = (*src)->list_items(0, -1).value().back().id;
+    for (Catalog* c : {pg.get(), back->get()}) {
+        ItemRecord fresh;
+        fresh.path = "/lib/after-migrate.wav";
+        auto id = c->put_item(fresh, "mn04", vec(16), Matrix(), {});
+        ASSERT_TRUE(id) << id.error().to_string();
+        EXPECT_GT(*id, max_id);
+    }
+    // Kept ids into a catalog where an id is taken by another path: an error, nothing renumbered.
+    ItemRecord clash;
+    clash.id = max_id;
+    clash.path = "/lib/clash.wav";
+    Catalog::PutRequest req;
+    req.item = clash;
+    req.vector = vec(16);
+    req.keep_id = true;
+    EXPECT_FALSE(pg->put_items("mn04", {req}));
+    EXPECT_FALSE((*back)->put_items("mn04", {req}));
+}
+
+// --- batched segment reads --------------------------------------------------------------------
+
+// load_segments (one query per page of items) against get_segments item by item, on the same
+// PostgreSQL catalog: same rows bit for bit, and the time of both printed (docs/scaling.md has the
+// figures at 5000 items: EARSHOT_SEGMENT_BENCH_ITEMS=5000). Default 600 items, to stay fast.
+TEST(CatalogPgTest, LoadSegmentsInOneReadMatchesPerItemReads) {
+    const char* env = std::getenv("EARSHOT_SEGMENT_BENCH_ITEMS");
+    const int n_items = env ? std::max(1, std::atoi(env)) : 600;
+    constexpr std::size_t kDim = 128;
+    constexpr std::size_t kSegs = 6;
+    const std::string db = fresh_db("segments");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    std::mt19937 rng(3);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<std::int64_t> ids;
+    for (int begin = 0; begin < n_items; begin += 250) {
+        std::vector<Catalog::PutRequest> batch;
+        for (int i = begin; i < std::min(n_items, begin + 250); ++i) {
+            auto r = request("/s/" + std::to_string(i) + ".wav", 0.0f, kDim);
+            for (float& x : r.vector) x = dist(rng);
+            r.segments = Matrix(kSegs, kDim);
+            for (float& x : r.segments.data) x = dist(rng);
+            for (std::size_t k = 0; k < kSegs; ++k)
+                r.segment_times.push_back({0.5 * double(k), 0.5 * double(k) + 0.96});
+            batch.push_back(std::move(r));
+        }
+        auto got = c->put_items("s", batch);
+        ASSERT_TRUE(got) << got.error().to_string();
+        ids.insert(ids.end(), got->begin(), got->end());
+    }
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    std::vector<float> per_item;
+    per_item.reserve(ids.size() * kSegs * kDim);
+    for (std::int64_t id : ids) {
+        auto seg = c->get_segments(id, "s");
+        ASSERT_TRUE(seg) << seg.error().to_string();
+        per_item.insert(per_item.end(), seg->first.data.begin(), seg->first.data.end());
+    }
+    const double t_items = std::chrono::duration<double>(Clock::now() - t0).count();
+    const auto t1 = Clock::now();
+    auto batch = c->load_segments("s", ids, 1 << 20);
+    const double t_batch = std::chrono::duration<double>(Clock::now() - t1).count();
+    ASSERT_TRUE(batch) << batch.error().to_string();
+    ASSERT_EQ(batch->vectors.n_rows, ids.size() * kSegs);
+    ASSERT_EQ(batch->vectors.data.size(), per_item.size());
+    EXPECT_EQ(std::memcmp(batch->vectors.data.data(), per_item.data(), per_item.size() * 4), 0);
+    std::cerr << n_items << " items x " << kSegs << " segments (dim " << kDim
+              << "): get_segments per item " << t_items << " s, load_segments " << t_batch << " s ("
+              << (t_batch > 0 ? t_items / t_batch : 0.0) << "x)\n";
 }
 
 // --- ingest queue ------------------------------------------------------------------------------

@@ -382,6 +382,52 @@ TEST_P(CatalogBackendTest, SegmentsRoundTrip) {
     EXPECT_TRUE(none->second.empty());
 }
 
+// load_segments (the batched read behind segment indexes) gives exactly what get_segments gives
+// item by item: ordered by item then seq, bit-identical, capped at max_per_item (the items over
+// the cap listed), unknown ids and items without segments contributing nothing.
+TEST_P(CatalogBackendTest, LoadSegmentsMatchesGetSegmentsItemByItem) {
+    auto c = open_ok(loc());
+    std::mt19937 rng(99);
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 30; ++i) {
+        const std::size_t n = static_cast<std::size_t>(i % 5);  // 0..4 segments
+        auto id = c->put_item(make_item("/seg" + std::to_string(i) + ".wav"), "s",
+                              random_vector(rng, 12), random_matrix(rng, n, 12), segment_times(n));
+        ASSERT_TRUE(id) << id.error().to_string();
+        ids.push_back(*id);
+    }
+    std::vector<std::int64_t> ask(ids.rbegin(), ids.rend());  // any order, with an unknown id
+    ask.push_back(ids.back() + 1000);
+    auto batch = c->load_segments("s", ask, 3);
+    ASSERT_TRUE(batch) << batch.error().to_string();
+    EXPECT_EQ(batch->vectors.n_cols, 12u);
+    std::size_t row = 0;
+    std::vector<std::int64_t> over;
+    for (std::int64_t id : ids) {
+        auto one = c->get_segments(id, "s");
+        ASSERT_TRUE(one);
+        if (one->first.n_rows > 3)
+            over.push_back(id);
+        for (std::size_t k = 0; k < std::min<std::size_t>(one->first.n_rows, 3); ++k, ++row) {
+            ASSERT_LT(row, batch->item_ids.size());
+            EXPECT_EQ(batch->item_ids[row], id);
+            EXPECT_EQ(batch->seq[row], static_cast<std::int64_t>(k));
+            EXPECT_EQ(batch->times[row].start_s, one->second[k].start_s);
+            EXPECT_EQ(batch->times[row].end_s, one->second[k].end_s);
+            EXPECT_TRUE(bit_equal(batch->vectors.row_span(row), one->first.row_span(k)));
+        }
+    }
+    EXPECT_EQ(row, batch->item_ids.size());
+    EXPECT_EQ(batch->vectors.n_rows, row);
+    EXPECT_EQ(batch->truncated, over);
+    auto none = c->load_segments("unknown-space", ids, 3);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->item_ids.empty());
+    auto empty = c->load_segments("s", {}, 3);
+    ASSERT_TRUE(empty);
+    EXPECT_TRUE(empty->item_ids.empty());
+}
+
 TEST_P(CatalogBackendTest, UpsertKeepsIdAndReplacesVectorAndSegments) {
     auto c = open_ok(loc());
     std::mt19937 rng(1234);

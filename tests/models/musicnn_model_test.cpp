@@ -35,7 +35,8 @@ constexpr double kLogmelLooseFraction = 0.01;
 struct Variant {
     const char* folder;
     const char* name;
-    ModelFactory factory;
+    Result<std::unique_ptr<EmbeddingModel>> (*factory)(const std::filesystem::path& weights_dir,
+                                                       const ModelOptions& options);
 };
 
 // Readable test names in CTest ("GetParam() = musicnn-msd").

@@ -876,5 +876,98 @@ TEST(HttpServerConcurrencyTest, SearchesStayCorrectWhileIndexing) {
     EXPECT_EQ(json::parse(h->body)["items"], 22);
 }
 
+// `serve --root DIR`: a catalog indexed with --root holds library-relative keys; a server on
+// another machine (here: another folder holding the same files, the original one gone) plays,
+// downloads and draws them from under its own root. Without a root they answer 404.
+TEST(HttpServerRootTest, RelativeKeysResolveUnderTheServersOwnRoot) {
+    testing::TempDir dir;
+    const fs::path lib = dir / "indexer" / "lib";
+    fs::create_directories(lib / "tones");
+    testing::write_wav16(lib / "tones" / "a.wav", testing::make_sine(440.0, 1.0, 16000), 16000);
+    testing::write_wav16(lib / "b.wav", testing::make_noise(1.0, 16000, 0.1f, 7), 16000);
+    EngineOptions eo;
+    eo.db_path = dir / "lib.earshot";
+    eo.threads = 1;
+    eo.create_if_missing = true;
+    auto engine = Engine::open(eo);
+    ASSERT_TRUE(engine) << engine.error().to_string();
+    IndexOptions io;
+    io.paths = {lib};
+    io.root = lib;
+    io.model = "mfcc";
+    auto report = (*engine)->index(io);
+    ASSERT_TRUE(report) << report.error().to_string();
+    ASSERT_EQ(report->counts.added, 2);
+    auto items = (*engine)->catalog().list_items(0, -1);
+    ASSERT_TRUE(items);
+    std::int64_t id_a = -1;
+    for (const auto& it : *items) {
+        EXPECT_TRUE(fs::path(it.path).is_relative()) << it.path;
+        if (it.path == "tones/a.wav")
+            id_a = it.id;
+    }
+    ASSERT_GE(id_a, 0);
+    // The "replica machine": the same files (same size and mtime) under another root.
+    const fs::path mirror = dir / "replica" / "samples";
+    fs::create_directories(mirror.parent_path());
+    fs::copy(lib, mirror, fs::copy_options::recursive);
+    for (const char* rel : {"tones/a.wav", "b.wav"})
+        fs::last_write_time(mirror / rel, fs::last_write_time(lib / rel));
+    const std::string bytes = read_bytes(lib / "tones" / "a.wav");
+    fs::remove_all(dir / "indexer");
+
+    auto serve = [&](const fs::path& root, auto&& check) {
+        ServerOptions so;
+        so.port = 0;
+        so.library_root = root;
+        so.models_dir = testing::models_dir();
+        auto s = HttpServer::create(**engine, so);
+        ASSERT_TRUE(s) << s.error().to_string();
+        std::thread runner([&] { (void)(*s)->run(); });
+        for (int i = 0; i < 500 && !(*s)->is_running(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        httplib::Client c("127.0.0.1", (*s)->port());
+        c.set_read_timeout(60, 0);
+        check(c);
+        (*s)->stop();
+        runner.join();
+    };
+    const std::string base = "/api/items/" + std::to_string(id_a);
+    serve(mirror, [&](httplib::Client& c) {
+        auto r = c.Get(base + "/audio");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_EQ(r->body, bytes);
+        r = c.Get(base + "/download");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_EQ(r->body, bytes);
+        r = c.Get(base + "/waveform?points=50");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        // The zip of several items reads them from under the root too (stored, so the file's
+        // bytes appear in it as they are).
+        r = c.Get("/api/zip?ids=" + std::to_string(id_a));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_NE(r->body.find(bytes), std::string::npos);
+    });
+    serve(fs::path(), [&](httplib::Client& c) {
+        auto r = c.Get(base + "/audio");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 404) << r->body;
+        EXPECT_NE(r->body.find("--root"), std::string::npos) << r->body;
+        r = c.Get("/api/zip?ids=" + std::to_string(id_a));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 404) << r->body;
+    });
+    // A root where the file is missing: 404, never a file from elsewhere.
+    serve(dir.path(), [&](httplib::Client& c) {
+        auto r = c.Get(base + "/audio");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 404) << r->body;
+    });
+}
+
 }  // namespace
 }  // namespace earshot

@@ -145,6 +145,18 @@ TEST(AutoencoderTrainerTest, LossFallsReloadsAndResumesExactly) {
     EXPECT_EQ(resumed->start_epoch, 4);
     EXPECT_EQ(resumed->train_losses, r->train_losses);
     EXPECT_EQ(file_hash(dir / "ae.st"), file_hash(out2));
+
+    // A damaged checkpoint is kCorruption (exit code 4), not an internal error.
+    { std::ofstream(out2.string() + ".ckpt.optim", std::ios::trunc) << "not a torch archive"; }
+    auto damaged_optim = train_autoencoder(tones.files, out2, rest);
+    ASSERT_FALSE(damaged_optim);
+    EXPECT_EQ(damaged_optim.error().code(), ErrorCode::kCorruption)
+        << damaged_optim.error().to_string();
+    EXPECT_NE(damaged_optim.error().message().find("--resume"), std::string::npos);
+    { std::ofstream(out2.string() + ".ckpt", std::ios::trunc) << "garbage"; }
+    auto damaged = train_autoencoder(tones.files, out2, rest);
+    ASSERT_FALSE(damaged);
+    EXPECT_EQ(damaged.error().code(), ErrorCode::kCorruption) << damaged.error().to_string();
 }
 
 TEST(SiameseTrainerTest, LearnsLabelsReloadsAndCliPrintsScore) {

@@ -144,6 +144,11 @@ std::optional<std::string> request_param(const httplib::Request& req, const std:
 // string / urlencoded body, then a JSON body member (a string, or an array of strings).
 std::vector<std::string> request_params(const httplib::Request& req, const std::string& name);
 
+// The file of an item's key on this machine: an absolute, normal key as it is; a library-relative
+// key (indexed with --root) under ServerOptions::library_root, unless it climbs out of it ("..").
+// Empty when the item has no usable file here (a relative key and no --root, or a bad key).
+std::filesystem::path item_file_path(const ServerOptions& options, const std::string& key);
+
 // The items' common folder (recomputed when the item count changes): what `folder` fields and
 // the folder= filter are relative to.
 std::string library_root(ServerContext& ctx);
