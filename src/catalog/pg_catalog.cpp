@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <bit>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <poll.h>
 #include <string_view>
 #include <thread>
 #include <unistd.h>
@@ -25,6 +27,7 @@
 #include <fmt/format.h>
 
 #include "catalog/catalog.h"
+#include "catalog/change_listener.h"
 #include "catalog/ingest_queue.h"
 #include "catalog/migrations.h"
 #include "core/log.h"
@@ -413,6 +416,7 @@ public:
     }
 
     const std::string& uri() const { return uri_; }
+    PGconn* raw() const { return conn_; }
 
 private:
     static std::string trimmed(const char* s) {
@@ -644,6 +648,7 @@ public:
             EARSHOT_RETURN_IF_ERROR(tx.begin());
             EARSHOT_ASSIGN_OR_RETURN(std::int64_t id,
                                      put_one(item, space, vector, segments, segment_times));
+            EARSHOT_RETURN_IF_ERROR(notify_change());
             EARSHOT_RETURN_IF_ERROR(tx.commit());
             return id;
         });
@@ -820,6 +825,9 @@ public:
                     auto r,
                     conn_->query("DELETE FROM items WHERE id = $1 RETURNING id", Params().i64(id)));
                 removed += r.rows();
+            }
+            if (removed > 0) {
+                EARSHOT_RETURN_IF_ERROR(notify_change());
             }
             EARSHOT_RETURN_IF_ERROR(tx.commit());
             return removed;
@@ -1347,6 +1355,10 @@ private:
 
     std::string context(const std::string& op) const { return "catalog '" + display_ + "': " + op; }
 
+    // Tells every listener (serve replicas, change_listener.h) that this transaction changed
+    // items; PostgreSQL delivers it at commit, once per transaction. REQUIRES: a transaction.
+    Status notify_change() { return conn_->exec(std::string("NOTIFY ") + kCatalogChangeChannel); }
+
     Result<int> space_dim(const std::string& space) {
         EARSHOT_ASSIGN_OR_RETURN(
             auto r,
@@ -1428,6 +1440,9 @@ private:
                                                               r.item.path + "'"));
             }
             ids.push_back(*id);
+        }
+        if (!ids.empty()) {
+            EARSHOT_RETURN_IF_ERROR(notify_change());
         }
         return ids;
     }
@@ -1560,7 +1575,69 @@ private:
     std::unique_ptr<Connection> conn_;
 };
 
+// LISTEN on its own connection; woken through poll() on the libpq socket.
+class PgChangeListener final : public CatalogChangeListener {
+public:
+    explicit PgChangeListener(std::string uri) : conn_(std::move(uri)) {}
+
+    Status listen() {
+        EARSHOT_RETURN_IF_ERROR(conn_.connect(false));
+        return conn_.exec(std::string("LISTEN ") + kCatalogChangeChannel);
+    }
+
+    Result<bool> wait(std::chrono::milliseconds timeout) override {
+        if (!conn_.ok()) {
+            // Lost earlier: listen again; what was written meanwhile was not announced to us.
+            EARSHOT_RETURN_IF_ERROR(listen());
+            return true;
+        }
+        PGconn* c = conn_.raw();
+        if (drain(c))
+            return true;
+        pollfd p{};
+        p.fd = PQsocket(c);
+        p.events = POLLIN;
+        const int rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+        if (rc < 0)
+            return errno == EINTR ? Result<bool>(false)
+                                  : make_error(ErrorCode::kIoError, "poll on the LISTEN socket");
+        if (rc == 0)
+            return false;
+        if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK) {
+            return make_error(ErrorCode::kUnavailable,
+                              "the LISTEN connection to PostgreSQL was lost");
+        }
+        return drain(c);
+    }
+
+private:
+    static bool drain(PGconn* c) {
+        bool any = false;
+        while (PGnotify* n = PQnotifies(c)) {
+            any = true;
+            PQfreemem(n);
+        }
+        return any;
+    }
+
+    Connection conn_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<CatalogChangeListener>> listen_catalog_changes(const std::string& uri) {
+    if (!is_postgres_uri(uri)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "catalog change notifications need a PostgreSQL catalog");
+    }
+    auto listener = std::make_unique<PgChangeListener>(uri);
+    auto ok = listener->listen();
+    if (!ok) {
+        return tl::unexpected(
+            ok.error().with_context("listen for changes of '" + redact_uri(uri) + "'"));
+    }
+    return std::unique_ptr<CatalogChangeListener>(std::move(listener));
+}
 
 bool is_postgres_uri(std::string_view s) {
     return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;

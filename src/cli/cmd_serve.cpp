@@ -1,5 +1,7 @@
 #include "cli/cmd_serve.h"
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -11,8 +13,11 @@
 
 #include <fmt/format.h>
 
+#include "catalog/catalog.h"
+#include "catalog/change_listener.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
+#include "core/log.h"
 #include "server/http_server.h"
 
 namespace earshot::cli {
@@ -155,6 +160,51 @@ int run_serve(const ServeCliOptions& o) {
                items ? *items : 0, o.common.db, token->empty() ? "" : ", token required");
     std::fflush(stdout);
 
+    // A replica on a PostgreSQL catalog refreshes its indexes when another process writes
+    // (NOTIFY at commit) rather than on the next search (docs/scaling.md, "Replicated serving").
+    std::atomic<bool> stopping{false};
+    std::thread follower;
+    if (is_postgres_uri(o.common.db)) {
+        auto listener = listen_catalog_changes(o.common.db);
+        if (!listener) {
+            fmt::print(stderr,
+                       "earshot serve: warning: not following catalog changes ({}); searches "
+                       "still see every write\n",
+                       listener.error().to_string());
+        } else {
+            follower = std::thread([&, l = std::move(*listener)] {
+                constexpr auto kMinRefreshInterval = std::chrono::milliseconds(1000);
+                auto last_refresh = std::chrono::steady_clock::now() - kMinRefreshInterval;
+                bool warned = false;
+                while (!stopping.load()) {
+                    auto changed = l->wait(std::chrono::milliseconds(500));
+                    if (!changed) {
+                        if (!warned) {
+                            log_warning("serve: following catalog changes: {}",
+                                        changed.error().to_string());
+                        }
+                        warned = true;
+                        std::this_thread::sleep_for(std::chrono::seconds(1));
+                        continue;
+                    }
+                    warned = false;
+                    if (*changed) {
+                        // At most one refresh per second (an update re-reads the space's ids and
+                        // rewrites the index file): a running ingest's commits are folded.
+                        const auto since = std::chrono::steady_clock::now() - last_refresh;
+                        if (since < kMinRefreshInterval)
+                            std::this_thread::sleep_for(kMinRefreshInterval - since);
+                        (void)l->wait(std::chrono::milliseconds(0));
+                        last_refresh = std::chrono::steady_clock::now();
+                        auto n = (*engine)->refresh_cached_indexes();
+                        if (!n)
+                            log_warning("serve: refreshing indexes: {}", n.error().to_string());
+                    }
+                }
+            });
+        }
+    }
+
     Status run_status = ok_status();
     std::thread runner([&] { run_status = (*server)->run(); });
     std::thread waiter([&] {
@@ -166,6 +216,9 @@ int run_serve(const ServeCliOptions& o) {
     // run() returned: if no signal came (socket failure), wake the waiter ourselves.
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();
+    stopping = true;
+    if (follower.joinable())
+        follower.join();
     if (!run_status)
         return report_error("serve", run_status.error());
     return 0;

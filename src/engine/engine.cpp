@@ -2200,6 +2200,33 @@ void Engine::invalidate_cache() {
     s_->invalidate();
 }
 
+Result<std::size_t> Engine::refresh_cached_indexes() {
+    std::vector<State::ResolvedKey> keys;
+    {
+        std::shared_lock lock(s_->search_mu);
+        for (const auto& [asked, key] : s_->resolved) {
+            // Flat indexes are rebuilt from the catalog whenever it moves: left to the next
+            // search, so that a stream of writes does not reload them over and over.
+            auto it = s_->cache.find(key);
+            if (it != s_->cache.end() && it->second.entry &&
+                it->second.entry->report.action != "in-memory")
+                keys.push_back(asked);
+        }
+    }
+    std::size_t refreshed = 0;
+    Status first_error = ok_status();
+    for (const auto& [space, metric, spec, segments] : keys) {
+        auto entry = s_->search_entry(space, metric, spec, false, segments);
+        if (entry)
+            ++refreshed;
+        else if (first_error)
+            first_error = tl::unexpected(entry.error());
+    }
+    if (!first_error)
+        return tl::unexpected(first_error.error());
+    return refreshed;
+}
+
 Result<std::int64_t> Engine::find_item(const std::string& key) {
     for (const auto& k : {key, catalog_path(key)}) {
         EARSHOT_ASSIGN_OR_RETURN(auto item, s_->catalog->find_by_path(k));

@@ -298,6 +298,12 @@ public:
     // Drops cached indexes (e.g. to free memory). Not needed for correctness: a search notices
     // catalog writes (the space's generation) and refreshes its index.
     void invalidate_cache();
+    // Brings every persisted index (HNSW, IVF-PQ: an incremental update) that a search has used
+    // and that is still cached up to the catalog now, instead of on the next search: `serve`
+    // calls it when another process announces a write (change_listener.h). Flat indexes, which
+    // are rebuilt whole, are left to the next search. Returns how many indexes were checked; the
+    // first error otherwise (the others are still refreshed).
+    Result<std::size_t> refresh_cached_indexes();
 
     // The id of the item stored under `key`: an imported record's key (its `id`/`key`/`path`
     // field) or a file path as given or canonicalised. kNotFound naming the key.

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <fstream>
+#include <iostream>
 #include <netinet/in.h>
 #include <random>
 #include <signal.h>
@@ -411,6 +412,9 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
             found = contains(port);
         }
         EXPECT_TRUE(found) << "replica on port " << port << " did not find the new item in 2 s";
+        std::cerr << "replica on port " << port << ": new item found "
+                  << std::chrono::duration<double>(std::chrono::steady_clock::now() - t_add).count()
+                  << " s after the index command returned\n";
     }
     auto removed = run("remove " + q(key) + db());
     ASSERT_EQ(removed.exit_code, 0) << removed.err;
@@ -427,6 +431,12 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
         kill(pid, SIGTERM);
         EXPECT_GE(wait_for(pid, 20), 0);
         pid = -1;
+    }
+    // Both replicas followed the catalog through LISTEN/NOTIFY (no fallback warning).
+    for (int r = 0; r < 2; ++r) {
+        const std::string log = slurp(dir_ / ("serve" + std::to_string(r) + ".log"));
+        EXPECT_EQ(log.find("not following catalog changes"), std::string::npos) << log;
+        EXPECT_EQ(log.find("following catalog changes:"), std::string::npos) << log;
     }
 }
 

@@ -320,6 +320,56 @@ TEST(EngineConcurrencyTest, RemovedItemsNeverAppearWhileAnEntryIsRefreshed) {
     for (auto id : removed) EXPECT_EQ(ids_of(*refreshed).count(id), 0u) << "removed item " << id;
 }
 
+// refresh_cached_indexes (what `serve` calls when PostgreSQL announces a write) does the refresh
+// the next search would have done: after it, the search finds another engine's write without
+// building anything. Indexes never searched (or dropped by invalidate_cache) are left alone.
+TEST(EngineConcurrencyTest, RefreshCachedIndexesTakesTheRefreshOffTheSearchPath) {
+    TempDir dir;
+    auto engine1 = open_engine(dir);
+    put_random(engine1->catalog(), "syn", 0, 2000, 24, 8);
+    auto none = engine1->refresh_cached_indexes();
+    ASSERT_TRUE(none) << none.error().to_string();
+    EXPECT_EQ(*none, 0u);
+    SearchRequest req;
+    req.model = "syn";
+    req.index = "HNSW16";
+    req.k = 10;
+    ASSERT_TRUE(engine1->search_id(5, req));
+
+    auto engine2 = open_engine(dir);
+    auto vec = engine2->catalog().get_embedding(5, "syn");
+    ASSERT_TRUE(vec);
+    Catalog::PutRequest twin;
+    twin.item.path = "twin-of-5";
+    twin.item.name = twin.item.path;
+    twin.vector = *vec;
+    auto twin_id = engine2->catalog().put_items("syn", {twin});
+    ASSERT_TRUE(twin_id);
+    // Without the index file the refresh is a full build, which the log shows.
+    std::filesystem::remove(index_file_path(dir / "lib.earshot", "syn", Metric::kCosine, "HNSW16"));
+    std::atomic<int> builds{0};
+    BuildWatcher watcher([&](const std::string&) { ++builds; });
+
+    auto n = engine1->refresh_cached_indexes();
+    ASSERT_TRUE(n) << n.error().to_string();
+    EXPECT_EQ(*n, 1u);
+    EXPECT_EQ(builds.load(), 1);
+    auto after = engine1->search_id(5, req);
+    ASSERT_TRUE(after) << after.error().to_string();
+    ASSERT_FALSE(after->results.empty());
+    EXPECT_EQ(after->results[0].id, (*twin_id)[0]);
+    EXPECT_EQ(builds.load(), 1) << "the search refreshed the index again";
+    auto current = engine1->refresh_cached_indexes();
+    ASSERT_TRUE(current);
+    EXPECT_EQ(*current, 1u);
+    EXPECT_EQ(builds.load(), 1);  // already current: nothing built
+
+    engine1->invalidate_cache();
+    auto dropped = engine1->refresh_cached_indexes();
+    ASSERT_TRUE(dropped);
+    EXPECT_EQ(*dropped, 0u);
+}
+
 TEST(EngineConcurrencyTest, SearchersKeepWorkingWhileAnotherEngineWrites) {
     TempDir dir;
     auto engine1 = open_engine(dir);
