@@ -113,8 +113,8 @@ bool PgCluster::run(const std::string& command, std::string* output) const {
 
 bool PgCluster::start() {
     std::string out;
-    const std::string opts = "-c listen_addresses='' -k " + dir_.string() + " -p " +
-                             std::to_string(port_) +
+    const std::string opts = "-c listen_addresses='" + listen_addresses_ + "' -k " + dir_.string() +
+                             " -p " + std::to_string(port_) +
                              " -c fsync=off -c full_page_writes=off -c max_connections=60";
     if (!run(as_postgres(quote((bin_ / "pg_ctl").string()) + " -D " +
                          quote((dir_ / "data").string()) + " -l " +
@@ -126,6 +126,13 @@ bool PgCluster::start() {
     }
     running_ = true;
     return true;
+}
+
+bool PgCluster::listen_on(const std::string& addresses) {
+    if (running_ && !stop())
+        return false;
+    listen_addresses_ = addresses;
+    return start();
 }
 
 bool PgCluster::stop() {

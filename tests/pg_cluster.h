@@ -31,6 +31,10 @@ public:
 
     bool stop();
     bool start();
+    // Also listens on TCP at these addresses (PostgreSQL's listen_addresses, e.g. "10.77.1.1";
+    // "" = the unix socket only, the default), restarting the server. Connections from such
+    // addresses need a pg_hba.conf line (data/pg_hba.conf, then a restart or reload).
+    bool listen_on(const std::string& addresses);
 
     const std::filesystem::path& dir() const { return dir_; }
     int port() const { return port_; }
@@ -42,6 +46,7 @@ private:
     std::filesystem::path bin_;
     std::filesystem::path dir_;
     int port_ = 5432;
+    std::string listen_addresses_;
     bool ok_ = false;
     bool running_ = false;
     std::string error_;

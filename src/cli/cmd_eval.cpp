@@ -149,13 +149,13 @@ void setup_eval(CLI::App& app) {
         ->capture_default_str();
     cmd->add_flag("--ann", opts->ann,
                   "Report recall@k of --index against exact search on the stored vectors");
-    cmd->add_option("--index", opts->index, "--ann: " + index_help())->capture_default_str();
+    cmd->add_option("--index", opts->index, "--ann: " + index_spec_help())->capture_default_str();
     cmd->add_option("-k", opts->k, "--ann: neighbours per query")->capture_default_str();
     cmd->add_option("--queries", opts->queries,
                     "--ann: stored vectors used as queries (fixed seed)")
         ->capture_default_str();
-    cmd->add_option("--ef-search", opts->ef_search, "--ann: " + ef_search_help());
-    cmd->add_option("--nprobe", opts->nprobe, "--ann: " + nprobe_help());
+    cmd->add_option("--ef-search", opts->ef_search, "--ann: " + index_ef_search_help());
+    cmd->add_option("--nprobe", opts->nprobe, "--ann: " + index_nprobe_help());
     add_common_options(*cmd, opts->common);
     cmd->add_flag("--json", opts->json, "JSON output");
     cmd->add_flag("-q,--quiet", opts->quiet, "No progress bar");

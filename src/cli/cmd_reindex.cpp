@@ -141,7 +141,7 @@ void setup_reindex(CLI::App& app) {
     auto* cmd = app.add_subcommand("reindex", "Build or rebuild the search index of a space");
     cmd->add_option("--space,--model", opts->space, model_help("Embedding space"))
         ->envname("EARSHOT_MODEL");
-    cmd->add_option("--index", opts->index, index_help())->capture_default_str();
+    cmd->add_option("--index", opts->index, index_spec_help())->capture_default_str();
     cmd->add_option("--metric", opts->metric, "Metric the index serves (each has its own file)")
         ->capture_default_str();
     cmd->add_flag("--force", opts->force, "Rebuild from scratch even if the index is current");

@@ -150,9 +150,9 @@ void setup_search(CLI::App& app) {
                     "cosine_similarity, euclidean_distance, manhattan_distance, "
                     "correlation_distance are accepted");
     cmd->add_option("--model,--space", opts->model, model_help())->envname("EARSHOT_MODEL");
-    cmd->add_option("--index", opts->index, index_help());
-    cmd->add_option("--ef-search", opts->ef_search, ef_search_help());
-    cmd->add_option("--nprobe", opts->nprobe, nprobe_help());
+    cmd->add_option("--index", opts->index, index_spec_help());
+    cmd->add_option("--ef-search", opts->ef_search, index_ef_search_help());
+    cmd->add_option("--nprobe", opts->nprobe, index_nprobe_help());
     cmd->add_option("--min-duration", opts->min_duration, "Only items at least this long (s)");
     cmd->add_option("--max-duration", opts->max_duration, "Only items at most this long (s)");
     cmd->add_option("--id", opts->id,

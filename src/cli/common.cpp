@@ -98,42 +98,11 @@ void ProgressBar::finish() {
     drawn_ = false;
 }
 
-std::string thousands(std::size_t n) {
-    std::string digits = std::to_string(n);
-    std::string out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0)
-            out += ',';
-        out += digits[i];
-    }
-    return out;
-}
-
 std::string model_help(const std::string& what) {
     return fmt::format(
         "{} (default: {} if the catalog has it, else the catalog's first space; see `earshot "
         "models`)",
         what, default_model());
-}
-
-std::string index_help() {
-    return fmt::format(
-        "Index spec: flat (exact), SQ8 / SQfp16 (exact, scanning a compact copy), "
-        "HNSW<M>[,efC<N>][,SQfp16] (e.g. HNSW{}), IVF<nlist>,PQ<m> (e.g. "
-        "IVF4096,PQ64) or auto (default: flat below {} items in the space, HNSW{} from there on)",
-        kHnswDefaultM, thousands(kAutoAnnThreshold), kHnswDefaultM);
-}
-
-std::string ef_search_help() {
-    return fmt::format(
-        "HNSW: candidate list size per query, >= k (default {}, {} from {} items on; higher = "
-        "better recall); IVF-PQ: PQ candidates re-ranked (default 100*k)",
-        kHnswDefaultEfSearch, kHnswLargeEfSearch, thousands(kHnswLargeIndexItems));
-}
-
-std::string nprobe_help() {
-    return fmt::format("IVF lists probed per query (default max({}, nlist/16))",
-                       kIvfMinDefaultNprobe);
 }
 
 std::string folder_filter(const std::string& folder) {

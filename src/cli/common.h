@@ -9,7 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/format.h"
 #include "engine/engine.h"
+#include "index/vector_index.h"
 
 namespace earshot::cli {
 
@@ -48,11 +50,6 @@ private:
 // Help texts for the flags whose defaults live in the engine and index constants, built from
 // those constants so `--help` cannot drift from the code (a test also checks docs/cli.md).
 std::string model_help(const std::string& what = "Embedding model / space");
-std::string index_help();
-std::string ef_search_help();
-std::string nprobe_help();
-// 50000 -> "50,000" (as docs/cli.md writes numbers).
-std::string thousands(std::size_t n);
 
 // A --folder filter as the catalog compares it: an existing directory made absolute and
 // normalised (no trailing '/'), anything else as given (keys relative to an index --root).

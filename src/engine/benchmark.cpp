@@ -26,7 +26,10 @@
 #include "engine/engine.h"
 #include "engine/hnswlib_baseline.h"
 #include "index/flat_index.h"
+#include "index/hnsw_index.h"
+#include "index/ivfpq_index.h"
 #include "index/metric.h"
+#include "index/sq_index.h"
 #include "index/vector_index.h"
 #include "models/model_registry.h"
 #include "models/pooling.h"
@@ -351,6 +354,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         const bool is_hnsw = index->spec().kind == "hnsw";
         const bool is_ivf = index->spec().kind == "ivfpq";
         const bool has_ef = is_hnsw || index->spec().kind == "sq";
+        const int nlist = is_ivf ? ivfpq_params(index->spec()).value_or(IvfPqParams{}).nlist : 0;
         std::vector<std::size_t> efs = has_ef   ? options.ef_search
                                        : is_ivf ? options.rerank
                                                 : std::vector<std::size_t>{0};
@@ -377,10 +381,10 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         if (compare) {
             const double pcpu0 = process_cpu_seconds();
             const auto pt0 = std::chrono::steady_clock::now();
+            EARSHOT_ASSIGN_OR_RETURN(HnswParams hp, hnsw_params(index->spec()));
             EARSHOT_ASSIGN_OR_RETURN(
-                plain, detail::build_plain_hnswlib(data, ids, options.metric, index->spec().hnsw_m,
-                                                   index->spec().hnsw_ef_construction,
-                                                   options.build_threads));
+                plain, detail::build_plain_hnswlib(data, ids, options.metric, hp.m,
+                                                   hp.ef_construction, options.build_threads));
             prow.engine = "hnswlib";
             prow.build_s = seconds_since(pt0);
             prow.build_cpu_s = process_cpu_seconds() - pcpu0;
@@ -401,13 +405,10 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                                     : has_ef                      ? std::max(ef, options.k)
                                     : is_ivf ? (ef > 0 ? std::max(ef, options.k) : 100 * options.k)
                                              : 0;
-                    row.nprobe =
-                        is_ivf
-                            ? (nprobe > 0
-                                   ? std::min<std::size_t>(
-                                         nprobe, static_cast<std::size_t>(index->spec().ivf_nlist))
-                                   : ivf_default_nprobe(index->spec().ivf_nlist))
-                            : 0;
+                    row.nprobe = is_ivf ? (nprobe > 0 ? std::min<std::size_t>(
+                                                            nprobe, static_cast<std::size_t>(nlist))
+                                                      : ivf_default_nprobe(nlist))
+                                        : 0;
                     auto ours = [&, ef = ef, nprobe = nprobe](std::size_t q) {
                         SearchOptions so;
                         so.k = options.k;

@@ -5,6 +5,8 @@
 // result set (the approach of hnswlib >= 0.7 `isIdAllowed`). Ref:
 // https://github.com/nmslib/hnswlib/blob/v0.7.0/hnswlib/hnswalg.h#L263-L345
 // Persistence is our own (validated) serialisation of hnswlib's buffers, not saveIndex.
+#include "index/hnsw_index.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -17,9 +19,11 @@
 
 #include <hnswlib/hnswlib.h>
 
+#include "core/format.h"
 #include "core/thread_pool.h"
 #include "index/distance_kernels.h"
 #include "index/index_file.h"
+#include "index/index_kinds.h"
 #include "index/vector_index.h"
 #include "index/vector_transform.h"
 
@@ -125,8 +129,8 @@ inline void prefetch(const void* p) {
 
 class HnswIndex final : public VectorIndex {
 public:
-    HnswIndex(IndexSpec spec, int dim, Metric metric)
-        : spec_(std::move(spec)), dim_(dim), metric_(metric), half_(spec_.sq_bits == 16) {
+    HnswIndex(IndexSpec spec, HnswParams params, int dim, Metric metric)
+        : spec_(std::move(spec)), params_(params), dim_(dim), metric_(metric), half_(params.half) {
         space_ = std::make_unique<KernelSpace>(static_cast<std::size_t>(dim),
                                                detail::uses_unit_rows(metric), half_);
     }
@@ -230,8 +234,8 @@ public:
     // hnswlib lays them out (links, vector in stored form, label), then per element u32 bytes of
     // upper-layer links followed by those bytes.
     Status save_payload(detail::IndexWriter& out) const override {
-        const std::uint32_t m = static_cast<std::uint32_t>(spec_.hnsw_m);
-        const std::uint32_t efc = static_cast<std::uint32_t>(spec_.hnsw_ef_construction);
+        const std::uint32_t m = static_cast<std::uint32_t>(params_.m);
+        const std::uint32_t efc = static_cast<std::uint32_t>(params_.ef_construction);
         const std::uint64_t n = hnsw_ ? hnsw_->cur_element_count : 0;
         out.pod(m);
         out.pod(efc);
@@ -295,8 +299,8 @@ private:
     void reserve(std::size_t n_new) {
         if (!hnsw_) {
             hnsw_ = std::make_unique<Hnsw>(space_.get(), std::max(kInitialCapacity, n_new),
-                                           static_cast<std::size_t>(spec_.hnsw_m),
-                                           static_cast<std::size_t>(spec_.hnsw_ef_construction),
+                                           static_cast<std::size_t>(params_.m),
+                                           static_cast<std::size_t>(params_.ef_construction),
                                            /*random_seed=*/100);
             pad_link_lists(*hnsw_);
             advise_huge_pages(*hnsw_);
@@ -361,6 +365,7 @@ private:
     std::vector<Candidate> exact_scan(const float* q, const SearchOptions& options) const;
 
     IndexSpec spec_;
+    HnswParams params_;
     int dim_;
     Metric metric_;
     bool half_;  // HNSW<M>,SQfp16
@@ -726,8 +731,8 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
     EARSHOT_RETURN_IF_ERROR(in.pod(m));
     EARSHOT_RETURN_IF_ERROR(in.pod(efc));
     EARSHOT_RETURN_IF_ERROR(in.pod(n));
-    if (m != static_cast<std::uint32_t>(spec_.hnsw_m) ||
-        efc != static_cast<std::uint32_t>(spec_.hnsw_ef_construction)) {
+    if (m != static_cast<std::uint32_t>(params_.m) ||
+        efc != static_cast<std::uint32_t>(params_.ef_construction)) {
         return make_error(ErrorCode::kCorruption, "hnsw payload: parameters differ from the spec");
     }
     if (n == 0)
@@ -833,19 +838,83 @@ Status HnswIndex::load_payload(detail::IndexReader& in) {
 
 }  // namespace
 
-Result<std::unique_ptr<VectorIndex>> make_hnsw_index(const IndexSpec& spec,
-                                                     int dim,
-                                                     Metric metric) {
-    return std::make_unique<HnswIndex>(spec, dim, metric);
+Result<HnswParams> hnsw_params(const IndexSpec& spec) {
+    const std::string t = detail::lower_spec(spec.text);
+    if (!t.starts_with("hnsw"))
+        return tl::unexpected(detail::bad_index_spec(spec.text));
+    HnswParams p;
+    std::string_view rest = std::string_view(t).substr(4);
+    std::string_view m_part = rest.substr(0, rest.find(','));
+    if (!detail::parse_positive(m_part, p.m) || p.m < 2 || p.m > 256 || t.back() == ',')
+        return tl::unexpected(detail::bad_index_spec(spec.text));
+    // Options in this order: ,efC<N> then ,SQfp16.
+    std::string_view opts =
+        m_part.size() < rest.size() ? rest.substr(m_part.size() + 1) : std::string_view();
+    std::string_view opt = opts.substr(0, opts.find(','));
+    if (opt.starts_with("efc")) {
+        if (!detail::parse_positive(opt.substr(3), p.ef_construction) || p.ef_construction > 4096)
+            return tl::unexpected(detail::bad_index_spec(spec.text));
+        opts = opt.size() < opts.size() ? opts.substr(opt.size() + 1) : std::string_view();
+        opt = opts;
+    }
+    if (opt == "sqfp16" && opt.size() == opts.size())
+        p.half = true;
+    else if (!opts.empty())
+        return tl::unexpected(detail::bad_index_spec(spec.text));
+    return p;
 }
 
-Result<std::unique_ptr<VectorIndex>> load_hnsw_index(const IndexSpec& spec,
-                                                     int dim,
-                                                     Metric metric,
-                                                     detail::IndexReader& in) {
-    auto index = std::make_unique<HnswIndex>(spec, dim, metric);
-    EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
-    return std::unique_ptr<VectorIndex>(std::move(index));
+namespace {
+
+Result<IndexSpec> parse_hnsw(std::string_view text) {
+    EARSHOT_ASSIGN_OR_RETURN(HnswParams p, hnsw_params(IndexSpec{"hnsw", std::string(text)}));
+    IndexSpec spec{"hnsw", "HNSW" + std::to_string(p.m)};
+    if (p.ef_construction != kHnswDefaultEfConstruction)
+        spec.text += ",efC" + std::to_string(p.ef_construction);
+    if (p.half)
+        spec.text += ",SQfp16";
+    return spec;
 }
+
+Result<std::unique_ptr<HnswIndex>> make_hnsw(const IndexSpec& spec, int dim, Metric metric) {
+    EARSHOT_ASSIGN_OR_RETURN(HnswParams p, hnsw_params(spec));
+    return std::make_unique<HnswIndex>(spec, p, dim, metric);
+}
+
+}  // namespace
+
+const IndexKind kHnswIndexKind{
+    .name = "hnsw",
+    .prefix = "hnsw",
+    .syntax = "HNSW<M>[,efC<N>][,SQfp16]",
+    .description =
+        "hnswlib graph; per-query efSearch; tombstones for deletes, compacted past 20%; "
+        ",SQfp16 keeps binary16 vectors in the graph (approximate distances, re-ranked "
+        "exactly by the caller: 2 x k from the catalog)",
+    .examples = "HNSW32|HNSW16|HNSW32,SQfp16",
+    .parse = &parse_hnsw,
+    .make =
+        [](const IndexSpec& spec, int dim, Metric metric) -> Result<std::unique_ptr<VectorIndex>> {
+        EARSHOT_ASSIGN_OR_RETURN(auto index, make_hnsw(spec, dim, metric));
+        return std::unique_ptr<VectorIndex>(std::move(index));
+    },
+    .load = [](const IndexSpec& spec, int dim, Metric metric, detail::IndexReader& in)
+        -> Result<std::unique_ptr<VectorIndex>> {
+        auto index = make_hnsw(spec, dim, metric);
+        if (!index)
+            return make_error(ErrorCode::kCorruption, index.error().message());
+        EARSHOT_RETURN_IF_ERROR((*index)->load_payload(in));
+        return std::unique_ptr<VectorIndex>(std::move(*index));
+    },
+    .index_help =
+        [] { return "HNSW<M>[,efC<N>][,SQfp16] (e.g. HNSW" + std::to_string(kHnswDefaultM) + ")"; },
+    .ef_search_help =
+        [] {
+            return "HNSW: candidate list size per query, >= k (default " +
+                   std::to_string(kHnswDefaultEfSearch) + ", " +
+                   std::to_string(kHnswLargeEfSearch) + " from " + thousands(kHnswLargeIndexItems) +
+                   " items on; higher = better recall)";
+        },
+};
 
 }  // namespace earshot

@@ -273,11 +273,7 @@ Result<LoadedIndex> load_index_file(const fs::path& path) {
     auto spec = parse_index_spec(f.header.spec);
     if (!spec)
         return tl::unexpected(corrupt(path, "bad spec in header: " + spec.error().message()));
-    const IndexKind* kind = nullptr;
-    for (const auto& k : index_kinds()) {
-        if (spec->kind == k.name)
-            kind = &k;
-    }
+    const IndexKind* kind = find_index_kind(spec->kind);
     if (kind == nullptr)
         return tl::unexpected(corrupt(path, "unknown index kind '" + spec->kind + "'"));
     detail::IndexReader reader(in, f.payload_bytes);

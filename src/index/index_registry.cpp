@@ -1,33 +1,61 @@
-// The index registry (spec parsing and the table of kinds) and the `flat` adapter.
+// The index registry: the list of built-in kinds (each row lives in its kind's source file),
+// run-time registration, spec parsing by prefix, and the help text generated from the rows.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <unordered_set>
 
+#include <fmt/format.h>
+
+#include "core/format.h"
+#include "index/hnsw_index.h"
 #include "index/index_file.h"
+#include "index/index_kinds.h"
 #include "index/vector_index.h"
 
 namespace earshot {
 namespace {
 
-std::string lower(std::string_view s) {
+// The one list of built-in kinds.
+const IndexKind* const kBuiltInIndexKinds[] = {
+    &kFlatIndexKind,
+    &kHnswIndexKind,
+    &kSqIndexKind,
+    &kIvfPqIndexKind,
+};
+
+std::vector<IndexKind>& rows() {
+    static std::vector<IndexKind> all = [] {
+        std::vector<IndexKind> v;
+        for (const IndexKind* k : kBuiltInIndexKinds) v.push_back(*k);
+        return v;
+    }();
+    return all;
+}
+
+// The ANN spec `auto` switches to at kAutoAnnThreshold items.
+std::string auto_ann_spec() {
+    return "HNSW" + std::to_string(kHnswDefaultM);
+}
+
+}  // namespace
+
+std::string detail::lower_spec(std::string_view s) {
     std::string out(s);
     std::transform(out.begin(), out.end(), out.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return out;
 }
 
-// Parses a positive decimal number that makes up all of s.
-bool parse_positive(std::string_view s, int& out) {
+bool detail::parse_positive(std::string_view s, int& out) {
     if (s.empty())
         return false;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size() && out > 0;
 }
 
-Error bad_spec(std::string_view text) {
+Error detail::bad_index_spec(std::string_view text) {
     std::string forms;
-    for (const auto& k : index_kinds()) {
+    for (const auto& k : rows()) {
         if (!forms.empty())
             forms += ", ";
         forms += k.syntax;
@@ -36,188 +64,101 @@ Error bad_spec(std::string_view text) {
                  "unknown index spec '" + std::string(text) + "' (known: " + forms + ", auto)");
 }
 
-class FlatVectorIndex final : public VectorIndex {
-public:
-    FlatVectorIndex(IndexSpec spec, int dim, Metric metric)
-        : spec_(std::move(spec)), flat_(dim, metric) {}
-
-    const IndexSpec& spec() const override { return spec_; }
-    int dim() const override { return flat_.dim(); }
-    Metric metric() const override { return flat_.metric(); }
-    std::size_t size() const override { return flat_.size(); }
-    bool contains(std::int64_t id) const override { return flat_.contains(id); }
-    std::vector<std::int64_t> ids() const override { return flat_.ids(); }
-    Status add(std::span<const std::int64_t> ids, const Matrix& vectors) override {
-        return flat_.add(ids, vectors);
-    }
-    std::size_t remove(std::span<const std::int64_t> ids) override { return flat_.remove(ids); }
-    Result<std::vector<SearchHit>> search(std::span<const float> query,
-                                          const SearchOptions& options) const override {
-        SearchOptions o = options;
-        if (o.threads == 0)
-            o.threads = threads_;
-        return flat_.search(query, o);
-    }
-    std::size_t memory_bytes() const override {
-        return flat_.stored_rows().capacity() * sizeof(float) +
-               flat_.stored_aux().capacity() * sizeof(float) +
-               flat_.ids().capacity() * sizeof(std::int64_t) +
-               flat_.size() * (sizeof(std::int64_t) + 2 * sizeof(std::size_t) + sizeof(void*));
-    }
-    void set_threads(int threads) override { threads_ = threads; }
-
-    Status save_payload(detail::IndexWriter& out) const override {
-        detail::write_flat_payload(flat_, out);
-        return ok_status();
-    }
-    Status load_payload(detail::IndexReader& in) { return detail::read_flat_payload(flat_, in); }
-
-private:
-    IndexSpec spec_;
-    FlatIndex flat_;
-    int threads_ = 0;
-};
-
-}  // namespace
-
-void detail::write_flat_payload(const FlatIndex& flat, IndexWriter& out) {
-    const std::uint64_t n = flat.size();
-    out.pod(n);
-    out.bytes(flat.ids().data(), n * sizeof(std::int64_t));
-    out.bytes(flat.stored_aux().data(), n * sizeof(float));
-    out.bytes(flat.stored_rows().data(), flat.stored_rows().size() * sizeof(float));
-}
-
-Status detail::read_flat_payload(FlatIndex& flat, IndexReader& in) {
-    std::uint64_t n = 0;
-    EARSHOT_RETURN_IF_ERROR(in.pod(n));
-    const auto d = static_cast<std::uint64_t>(flat.dim());
-    const std::uint64_t per_row = sizeof(std::int64_t) + sizeof(float) + d * sizeof(float);
-    if (n > in.remaining() / per_row)
-        return make_error(ErrorCode::kCorruption, "flat payload: impossible row count");
-    const auto rows = static_cast<std::size_t>(n);
-    std::vector<std::int64_t> ids(rows);
-    std::vector<float> aux(rows);
-    std::vector<float> data(rows * static_cast<std::size_t>(d));
-    EARSHOT_RETURN_IF_ERROR(in.bytes(ids.data(), ids.size() * sizeof(std::int64_t)));
-    EARSHOT_RETURN_IF_ERROR(in.bytes(aux.data(), aux.size() * sizeof(float)));
-    EARSHOT_RETURN_IF_ERROR(in.bytes(data.data(), data.size() * sizeof(float)));
-    return flat.assign_stored(std::move(ids), std::move(data), std::move(aux));
-}
-
 const std::vector<IndexKind>& index_kinds() {
-    static const std::vector<IndexKind> kKinds = {
-        {"flat", "flat", "exact multi-threaded SIMD scan (the reference)", &make_flat_vector_index,
-         &load_flat_vector_index},
-        {"hnsw", "HNSW<M>[,efC<N>][,SQfp16]",
-         "hnswlib graph; per-query efSearch; tombstones for deletes, compacted past 20%; "
-         ",SQfp16 keeps binary16 vectors in the graph (approximate distances, re-ranked "
-         "exactly by the caller: 2 x k from the catalog)",
-         &make_hnsw_index, &load_hnsw_index},
-        {"sq", "SQ8|SQfp16",
-         "exact search over a compact copy (8-bit per-row scalar quantisation or binary16), "
-         "the best max(64, 10 x k) candidates (efSearch) re-ranked with the float32 rows",
-         &make_sq_index, &load_sq_index},
-        {"ivfpq", "IVF<nlist>,PQ<m>",
-         "faiss inverted lists of m-byte PQ codes, half-precision re-ranking; per-query nprobe; "
-         "exact until 16 x nlist items are there to train on",
-         &make_ivfpq_index, &load_ivfpq_index},
-    };
-    return kKinds;
+    return rows();
+}
+
+Status register_index_kind(const IndexKind& kind) {
+    const std::string_view name = kind.name == nullptr ? "" : kind.name;
+    const std::string_view prefix = kind.prefix == nullptr ? "" : kind.prefix;
+    if (name.empty() || prefix.empty() || prefix != detail::lower_spec(prefix) ||
+        kind.parse == nullptr || kind.make == nullptr || kind.load == nullptr) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("index kind '{}': needs a name, a lower-case prefix, parse, "
+                                      "make and load",
+                                      name));
+    }
+    for (const auto& k : rows()) {
+        const std::string_view p = k.prefix;
+        if (name == k.name || prefix.starts_with(p) || p.starts_with(prefix)) {
+            return make_error(
+                ErrorCode::kAlreadyExists,
+                fmt::format("index kind '{}' (prefix '{}') collides with '{}' (prefix '{}')", name,
+                            prefix, k.name, k.prefix));
+        }
+    }
+    rows().push_back(kind);
+    return ok_status();
+}
+
+const IndexKind* find_index_kind(std::string_view name) {
+    for (const auto& k : rows()) {
+        if (name == k.name)
+            return &k;
+    }
+    return nullptr;
 }
 
 Result<IndexSpec> parse_index_spec(std::string_view text) {
-    const std::string t = lower(text);
-    IndexSpec spec;
-    if (t == "flat") {
-        spec.kind = "flat";
-        spec.text = "flat";
+    const std::string t = detail::lower_spec(text);
+    for (const auto& k : rows()) {
+        if (!t.starts_with(k.prefix))
+            continue;
+        auto spec = k.parse(text);
+        if (!spec && spec.error().code() == ErrorCode::kInvalidArgument)
+            return tl::unexpected(detail::bad_index_spec(text));
         return spec;
     }
-    if (t == "sq8" || t == "sqfp16") {
-        spec.kind = "sq";
-        spec.sq_bits = t == "sq8" ? 8 : 16;
-        spec.text = t == "sq8" ? "SQ8" : "SQfp16";
-        return spec;
-    }
-    if (t.rfind("hnsw", 0) == 0) {
-        std::string_view rest = std::string_view(t).substr(4);
-        std::string_view m_part = rest.substr(0, rest.find(','));
-        int m = 0;
-        if (!parse_positive(m_part, m) || m < 2 || m > 256)
-            return tl::unexpected(bad_spec(text));
-        spec.kind = "hnsw";
-        spec.hnsw_m = m;
-        spec.hnsw_ef_construction = kHnswDefaultEfConstruction;
-        spec.text = "HNSW" + std::to_string(m);
-        // Options in this order: ,efC<N> then ,SQfp16.
-        if (t.back() == ',')
-            return tl::unexpected(bad_spec(text));
-        std::string_view opts =
-            m_part.size() < rest.size() ? rest.substr(m_part.size() + 1) : std::string_view();
-        std::string_view opt = opts.substr(0, opts.find(','));
-        if (opt.rfind("efc", 0) == 0) {
-            int efc = 0;
-            if (!parse_positive(opt.substr(3), efc) || efc > 4096)
-                return tl::unexpected(bad_spec(text));
-            spec.hnsw_ef_construction = efc;
-            if (efc != kHnswDefaultEfConstruction)
-                spec.text += ",efC" + std::to_string(efc);
-            opts = opt.size() < opts.size() ? opts.substr(opt.size() + 1) : std::string_view();
-            opt = opts;
-        }
-        if (opt == "sqfp16" && opt.size() == opts.size()) {
-            spec.sq_bits = 16;
-            spec.text += ",SQfp16";
-        } else if (!opts.empty()) {
-            return tl::unexpected(bad_spec(text));
-        }
-        return spec;
-    }
-    if (t.rfind("ivf", 0) == 0) {
-        // IVF<nlist>,PQ<m>[x8]: the faiss factory form; other IVF encodings are not built.
-        std::string_view rest = std::string_view(t).substr(3);
-        const auto comma = rest.find(',');
-        int nlist = 0;
-        int m = 0;
-        if (comma == std::string_view::npos || !parse_positive(rest.substr(0, comma), nlist) ||
-            nlist > 1 << 20)
-            return tl::unexpected(bad_spec(text));
-        std::string_view code = rest.substr(comma + 1);
-        if (code.rfind("pq", 0) != 0) {
-            return make_error(ErrorCode::kNotSupported,
-                              "index spec '" + std::string(text) +
-                                  "': only PQ codes are built for IVF (IVF<nlist>,PQ<m>, e.g. "
-                                  "IVF4096,PQ32); use HNSW<M> or flat otherwise");
-        }
-        code.remove_prefix(2);
-        if (code.size() > 2 && code.substr(code.size() - 2) == "x8")
-            code.remove_suffix(2);
-        if (!parse_positive(code, m) || m > 4096)
-            return tl::unexpected(bad_spec(text));
-        spec.kind = "ivfpq";
-        spec.ivf_nlist = nlist;
-        spec.pq_m = m;
-        spec.text = "IVF" + std::to_string(nlist) + ",PQ" + std::to_string(m);
-        return spec;
-    }
-    return tl::unexpected(bad_spec(text));
+    return tl::unexpected(detail::bad_index_spec(text));
 }
 
 std::string auto_index_spec(std::size_t n_items) {
-    return n_items < kAutoAnnThreshold ? std::string("flat")
-                                       : "HNSW" + std::to_string(kHnswDefaultM);
+    return n_items < kAutoAnnThreshold ? std::string("flat") : auto_ann_spec();
 }
 
 Result<std::unique_ptr<VectorIndex>> make_index(std::string_view text, int dim, Metric metric) {
     EARSHOT_ASSIGN_OR_RETURN(auto spec, parse_index_spec(text));
     if (dim <= 0)
         return make_error(ErrorCode::kInvalidArgument, "index dim must be positive");
-    for (const auto& k : index_kinds()) {
-        if (spec.kind == k.name)
-            return k.make(spec, dim, metric);
+    const IndexKind* kind = find_index_kind(spec.kind);
+    if (kind == nullptr)
+        return tl::unexpected(detail::bad_index_spec(text));
+    return kind->make(spec, dim, metric);
+}
+
+std::string index_spec_help() {
+    std::string forms;
+    for (const auto& k : rows()) {
+        if (k.index_help == nullptr)
+            continue;
+        forms += k.index_help() + ", ";
     }
-    return tl::unexpected(bad_spec(text));
+    return fmt::format(
+        "Index spec: {}or auto (default: flat below {} items in the space, {} from "
+        "there on)",
+        forms, thousands(kAutoAnnThreshold), auto_ann_spec());
+}
+
+namespace {
+std::string join_help(std::string (*IndexKind::*field)()) {
+    std::string out;
+    for (const auto& k : rows()) {
+        if (k.*field == nullptr)
+            continue;
+        if (!out.empty())
+            out += "; ";
+        out += (k.*field)();
+    }
+    return out;
+}
+}  // namespace
+
+std::string index_ef_search_help() {
+    return join_help(&IndexKind::ef_search_help);
+}
+
+std::string index_nprobe_help() {
+    return join_help(&IndexKind::nprobe_help);
 }
 
 Status upsert(VectorIndex& index, std::span<const std::int64_t> ids, const Matrix& vectors) {
@@ -233,21 +174,6 @@ Status upsert(VectorIndex& index, std::span<const std::int64_t> ids, const Matri
     }
     index.remove(present);
     return index.add(ids, vectors);
-}
-
-Result<std::unique_ptr<VectorIndex>> make_flat_vector_index(const IndexSpec& spec,
-                                                            int dim,
-                                                            Metric metric) {
-    return std::make_unique<FlatVectorIndex>(spec, dim, metric);
-}
-
-Result<std::unique_ptr<VectorIndex>> load_flat_vector_index(const IndexSpec& spec,
-                                                            int dim,
-                                                            Metric metric,
-                                                            detail::IndexReader& in) {
-    auto index = std::make_unique<FlatVectorIndex>(spec, dim, metric);
-    EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
-    return std::unique_ptr<VectorIndex>(std::move(index));
 }
 
 }  // namespace earshot

@@ -16,6 +16,8 @@
 // step (query to every centroid) uses our SIMD kernels, not faiss's non-SIMD build. Ref: Jégou et
 // al., "Product quantization for nearest neighbor search", TPAMI 2011;
 // https://github.com/facebookresearch/faiss/blob/v1.7.3/faiss/IndexIVFPQ.cpp
+#include "index/ivfpq_index.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -34,6 +36,7 @@
 #include "core/file_util.h"
 #include "index/distance_kernels.h"
 #include "index/index_file.h"
+#include "index/index_kinds.h"
 #include "index/vector_index.h"
 #include "index/vector_transform.h"
 
@@ -89,8 +92,9 @@ private:
 
 class IvfPqIndex final : public VectorIndex {
 public:
-    IvfPqIndex(IndexSpec spec, int dim, Metric metric)
+    IvfPqIndex(IndexSpec spec, IvfPqParams params, int dim, Metric metric)
         : spec_(std::move(spec)),
+          params_(params),
           dim_(dim),
           metric_(metric),
           pending_(std::make_unique<FlatIndex>(dim, metric)) {}
@@ -110,8 +114,7 @@ public:
 
     // Items needed before the lists are trained.
     std::size_t train_threshold() const {
-        return std::max(kMinTrainItems,
-                        kMinTrainPerList * static_cast<std::size_t>(spec_.ivf_nlist));
+        return std::max(kMinTrainItems, kMinTrainPerList * static_cast<std::size_t>(params_.nlist));
     }
 
     Status add(std::span<const std::int64_t> ids, const Matrix& vectors) override {
@@ -245,13 +248,13 @@ private:
         try {
             auto quantizer = std::make_unique<faiss::IndexFlatL2>(dim_);
             auto ivf = std::make_unique<faiss::IndexIVFPQ>(
-                quantizer.get(), dim_, static_cast<std::size_t>(spec_.ivf_nlist),
-                static_cast<std::size_t>(spec_.pq_m), 8);
+                quantizer.get(), dim_, static_cast<std::size_t>(params_.nlist),
+                static_cast<std::size_t>(params_.pq_m), 8);
             ivf->own_fields = true;
             quantizer.release();
             ivf->cp.niter = kKmeansIterations;
             ivf->cp.max_points_per_centroid = std::clamp(
-                static_cast<int>(kMaxTrainRows / static_cast<std::size_t>(spec_.ivf_nlist)),
+                static_cast<int>(kMaxTrainRows / static_cast<std::size_t>(params_.nlist)),
                 kMinSamplePerList, kMaxTrainPerList);
             ivf->cp.min_points_per_centroid = 1;  // we guarantee kMinTrainPerList; no warning
             ivf->cp.seed = 1234;
@@ -305,7 +308,7 @@ private:
         return ok_status();
     }
 
-    std::size_t default_nprobe() const { return ivf_default_nprobe(spec_.ivf_nlist); }
+    std::size_t default_nprobe() const { return ivf_default_nprobe(params_.nlist); }
 
     // Distance under metric_ between a stored-form query and the half copy in `slot`.
     float rerank_distance(const float* q, std::size_t slot, float* buffer) const {
@@ -324,6 +327,7 @@ private:
     }
 
     IndexSpec spec_;
+    IvfPqParams params_;
     int dim_;
     Metric metric_;
     int threads_ = 0;
@@ -469,8 +473,8 @@ Status IvfPqIndex::load_payload(detail::IndexReader& in) {
     } catch (const std::exception& e) {
         return make_error(ErrorCode::kCorruption, std::string("ivfpq payload: ") + e.what());
     }
-    if (!ivf || ivf->d != dim_ || ivf->nlist != static_cast<std::size_t>(spec_.ivf_nlist) ||
-        ivf->pq.M != static_cast<std::size_t>(spec_.pq_m) || ivf->pq.nbits != 8 ||
+    if (!ivf || ivf->d != dim_ || ivf->nlist != static_cast<std::size_t>(params_.nlist) ||
+        ivf->pq.M != static_cast<std::size_t>(params_.pq_m) || ivf->pq.nbits != 8 ||
         ivf->metric_type != faiss::METRIC_L2 || !ivf->is_trained ||
         dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer) == nullptr) {
         return make_error(ErrorCode::kCorruption,
@@ -518,10 +522,42 @@ Status IvfPqIndex::load_payload(detail::IndexReader& in) {
 
 }  // namespace
 
-Result<std::unique_ptr<VectorIndex>> make_ivfpq_index(const IndexSpec& spec,
-                                                      int dim,
-                                                      Metric metric) {
-    if (dim % spec.pq_m != 0) {
+Result<IvfPqParams> ivfpq_params(const IndexSpec& spec) {
+    // IVF<nlist>,PQ<m>[x8]: the faiss factory form; other IVF encodings are not built.
+    const std::string t = detail::lower_spec(spec.text);
+    if (!t.starts_with("ivf"))
+        return tl::unexpected(detail::bad_index_spec(spec.text));
+    std::string_view rest = std::string_view(t).substr(3);
+    const auto comma = rest.find(',');
+    IvfPqParams p;
+    if (comma == std::string_view::npos ||
+        !detail::parse_positive(rest.substr(0, comma), p.nlist) || p.nlist > 1 << 20)
+        return tl::unexpected(detail::bad_index_spec(spec.text));
+    std::string_view code = rest.substr(comma + 1);
+    if (!code.starts_with("pq")) {
+        return make_error(ErrorCode::kNotSupported,
+                          "index spec '" + spec.text +
+                              "': only PQ codes are built for IVF (IVF<nlist>,PQ<m>, e.g. "
+                              "IVF4096,PQ32); use HNSW<M> or flat otherwise");
+    }
+    code.remove_prefix(2);
+    if (code.size() > 2 && code.substr(code.size() - 2) == "x8")
+        code.remove_suffix(2);
+    if (!detail::parse_positive(code, p.pq_m) || p.pq_m > 4096)
+        return tl::unexpected(detail::bad_index_spec(spec.text));
+    return p;
+}
+
+namespace {
+
+Result<IndexSpec> parse_ivfpq(std::string_view text) {
+    EARSHOT_ASSIGN_OR_RETURN(IvfPqParams p, ivfpq_params(IndexSpec{"ivfpq", std::string(text)}));
+    return IndexSpec{"ivfpq", "IVF" + std::to_string(p.nlist) + ",PQ" + std::to_string(p.pq_m)};
+}
+
+Result<std::unique_ptr<IvfPqIndex>> make_ivfpq(const IndexSpec& spec, int dim, Metric metric) {
+    EARSHOT_ASSIGN_OR_RETURN(IvfPqParams p, ivfpq_params(spec));
+    if (dim % p.pq_m != 0) {
         std::string options;  // the divisors from 4 to 128, largest first, at most six
         int shown = 0;
         for (int m = std::min(dim, 128); m >= 4 && shown < 6; --m) {
@@ -531,29 +567,58 @@ Result<std::unique_ptr<VectorIndex>> make_ivfpq_index(const IndexSpec& spec,
             }
         }
         return make_error(ErrorCode::kInvalidArgument,
-                          "index spec '" + spec.text + "': PQ" + std::to_string(spec.pq_m) +
-                              " needs a dimension divisible by " + std::to_string(spec.pq_m) +
+                          "index spec '" + spec.text + "': PQ" + std::to_string(p.pq_m) +
+                              " needs a dimension divisible by " + std::to_string(p.pq_m) +
                               " (this space is " + std::to_string(dim) + "-d" +
                               (options.empty() ? std::string(")") : "; try " + options + ")"));
     }
-    return std::make_unique<IvfPqIndex>(spec, dim, metric);
+    return std::make_unique<IvfPqIndex>(spec, p, dim, metric);
 }
 
-Result<std::unique_ptr<VectorIndex>> load_ivfpq_index(const IndexSpec& spec,
-                                                      int dim,
-                                                      Metric metric,
-                                                      detail::IndexReader& in) {
-    auto made = make_ivfpq_index(spec, dim, metric);
+Result<std::unique_ptr<VectorIndex>> load_ivfpq(const IndexSpec& spec,
+                                                int dim,
+                                                Metric metric,
+                                                detail::IndexReader& in) {
+    auto made = make_ivfpq(spec, dim, metric);
     if (!made)  // a header whose dim does not fit the spec
         return make_error(ErrorCode::kCorruption, made.error().message());
-    auto* index = static_cast<IvfPqIndex*>(made->get());
-    auto status = index->load_payload(in);
+    auto status = (*made)->load_payload(in);
     if (!status) {
         if (status.error().code() == ErrorCode::kInvalidArgument)
             return make_error(ErrorCode::kCorruption, status.error().message());
         return tl::unexpected(status.error());
     }
-    return std::move(*made);
+    return std::unique_ptr<VectorIndex>(std::move(*made));
 }
+
+}  // namespace
+
+const IndexKind kIvfPqIndexKind{
+    .name = "ivfpq",
+    .prefix = "ivf",
+    .syntax = "IVF<nlist>,PQ<m>",
+    .description =
+        "faiss inverted lists of m-byte PQ codes, half-precision re-ranking; per-query nprobe; "
+        "exact until 16 x nlist items are there to train on",
+    .examples = "IVF32,PQ12|IVF8,PQ4",
+    .parse = &parse_ivfpq,
+    .make =
+        [](const IndexSpec& spec, int dim, Metric metric) -> Result<std::unique_ptr<VectorIndex>> {
+        EARSHOT_ASSIGN_OR_RETURN(auto index, make_ivfpq(spec, dim, metric));
+        return std::unique_ptr<VectorIndex>(std::move(index));
+    },
+    .load = &load_ivfpq,
+    .index_help = [] { return std::string("IVF<nlist>,PQ<m> (e.g. IVF4096,PQ64)"); },
+    .ef_search_help =
+        [] {
+            return "IVF-PQ: PQ candidates re-ranked (default " + std::to_string(kRerankFactor) +
+                   "*k)";
+        },
+    .nprobe_help =
+        [] {
+            return "IVF lists probed per query (default max(" +
+                   std::to_string(kIvfMinDefaultNprobe) + ", nlist/16))";
+        },
+};
 
 }  // namespace earshot

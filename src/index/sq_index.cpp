@@ -9,6 +9,8 @@
 // the float32 rows exactly as FlatIndex does, so the hits are flat's whenever the exact top k are
 // among the R (tests/index/sq_index_test.cpp); the scan reads 1/2 (SQfp16) or ~1/4 (SQ8) of the
 // bytes of a float32 scan. Per-row ranges need no training: rows are encoded as they are added.
+#include "index/sq_index.h"
+
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -16,6 +18,7 @@
 #include "core/thread_pool.h"
 #include "index/distance_kernels.h"
 #include "index/index_file.h"
+#include "index/index_kinds.h"
 #include "index/vector_index.h"
 #include "index/vector_transform.h"
 
@@ -109,7 +112,7 @@ private:
         float step;
         float sqnorm;  // |decoded row|^2
     };
-    bool eight_bit() const { return spec_.sq_bits == 8; }
+    bool eight_bit() const { return spec_.text == "SQ8"; }
 
     // Encodes rows [first, size()) of the float rows.
     void encode_from(std::size_t first) {
@@ -302,17 +305,44 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
 
 }  // namespace
 
-Result<std::unique_ptr<VectorIndex>> make_sq_index(const IndexSpec& spec, int dim, Metric metric) {
-    return std::make_unique<SqIndex>(spec, dim, metric);
+namespace {
+
+Result<IndexSpec> parse_sq(std::string_view text) {
+    const std::string t = detail::lower_spec(text);
+    if (t == "sq8")
+        return IndexSpec{"sq", "SQ8"};
+    if (t == "sqfp16")
+        return IndexSpec{"sq", "SQfp16"};
+    return tl::unexpected(detail::bad_index_spec(text));
 }
 
-Result<std::unique_ptr<VectorIndex>> load_sq_index(const IndexSpec& spec,
-                                                   int dim,
-                                                   Metric metric,
-                                                   detail::IndexReader& in) {
-    auto index = std::make_unique<SqIndex>(spec, dim, metric);
-    EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
-    return std::unique_ptr<VectorIndex>(std::move(index));
-}
+}  // namespace
+
+const IndexKind kSqIndexKind{
+    .name = "sq",
+    .prefix = "sq",
+    .syntax = "SQ8|SQfp16",
+    .description =
+        "exact search over a compact copy (8-bit per-row scalar quantisation or binary16), "
+        "the best max(64, 10 x k) candidates (efSearch) re-ranked with the float32 rows",
+    .examples = "SQ8|SQfp16",
+    .parse = &parse_sq,
+    .make =
+        [](const IndexSpec& spec, int dim, Metric metric) -> Result<std::unique_ptr<VectorIndex>> {
+        return std::make_unique<SqIndex>(spec, dim, metric);
+    },
+    .load = [](const IndexSpec& spec, int dim, Metric metric, detail::IndexReader& in)
+        -> Result<std::unique_ptr<VectorIndex>> {
+        auto index = std::make_unique<SqIndex>(spec, dim, metric);
+        EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
+        return std::unique_ptr<VectorIndex>(std::move(index));
+    },
+    .index_help = [] { return std::string("SQ8 / SQfp16 (exact, scanning a compact copy)"); },
+    .ef_search_help =
+        [] {
+            return "SQ8/SQfp16: candidates re-ranked exactly (default max(" +
+                   std::to_string(kSqMinRerank) + ", " + std::to_string(kSqRerankFactor) + "*k))";
+        },
+};
 
 }  // namespace earshot

@@ -32,38 +32,15 @@ class IndexWriter;
 class IndexReader;
 }  // namespace detail
 
-// A parsed index spec. kind is the registry name ("flat", "hnsw"); text is the canonical spec.
+// A parsed index spec: the registry row's name and the canonical spec text. The kind's own
+// parameters (HNSW's M, IVF's nlist, ...) are parsed from `text` by the kind's source file.
 struct IndexSpec {
-    std::string kind;
-    std::string text;
-    int hnsw_m = 0;                // HNSW<M>: graph degree (layer 0 has 2M links)
-    int hnsw_ef_construction = 0;  // ",efC<N>" (default kHnswDefaultEfConstruction)
-    int ivf_nlist = 0;             // IVF<nlist>: coarse k-means lists
-    int pq_m = 0;                  // PQ<m>: bytes per PQ code (8-bit sub-quantisers)
-    int sq_bits = 0;  // SQ8 / SQfp16 (and HNSW<M>,SQfp16): bits per stored value of the copy
+    std::string kind;  // IndexKind::name ("flat", "hnsw")
+    std::string text;  // canonical spec ("HNSW16,efC64")
 };
 
-inline constexpr int kHnswDefaultM = 32;
-inline constexpr int kHnswDefaultEfConstruction = 128;
-inline constexpr std::size_t kHnswDefaultEfSearch = 96;
-// From this many items on the default efSearch is kHnswLargeEfSearch: at 1M x 1024 ef 96 gave
-// recall@10 0.875 and ef 192 gave 0.953 at p50 2.96 ms (docs/performance.md).
-inline constexpr std::size_t kHnswLargeIndexItems = 300000;
-inline constexpr std::size_t kHnswLargeEfSearch = 192;
-// IVF default nprobe: nlist / 16, at least this many (docs/performance.md).
-inline constexpr std::size_t kIvfMinDefaultNprobe = 32;
-inline std::size_t ivf_default_nprobe(int nlist) {
-    const auto n = static_cast<std::size_t>(nlist);
-    return n < kIvfMinDefaultNprobe ? n : std::max(kIvfMinDefaultNprobe, n / 16);
-}
-// SQ8 / SQfp16: candidates re-ranked exactly per query when SearchOptions::ef_search is 0:
-// kSqRerankFactor x k, at least kSqMinRerank (docs/performance.md).
-inline constexpr std::size_t kSqRerankFactor = 10;
-inline constexpr std::size_t kSqMinRerank = 64;
-inline std::size_t sq_default_rerank(std::size_t k) {
-    return std::max(kSqMinRerank, kSqRerankFactor * k);
-}
-// `auto` picks flat below this many items and HNSW32 from it on (docs/performance.md).
+// `auto` picks flat below this many items and auto_index_spec()'s ANN kind from it on
+// (docs/performance.md).
 inline constexpr std::size_t kAutoAnnThreshold = 50000;
 
 class VectorIndex {
@@ -110,54 +87,56 @@ inline constexpr double kTombstoneRebuildFraction = 0.2;
 // Adds or replaces vectors: removes the ids that are present, then adds all.
 Status upsert(VectorIndex& index, std::span<const std::int64_t> ids, const Matrix& vectors);
 
-// One registry row: spec syntax, description, factory and payload loader.
+// One registry row: everything the registry, the CLI help and the tests know about an index
+// kind, defined once in the kind's source file (docs/adding-an-index.md).
 struct IndexKind {
-    const char* name;    // "flat", "hnsw"
-    const char* syntax;  // "flat", "HNSW<M>[,efC<N>][,SQfp16]"
-    const char* description;
-    Result<std::unique_ptr<VectorIndex>> (*make)(const IndexSpec& spec, int dim, Metric metric);
+    const char* name = "";    // IndexSpec::kind: "flat", "hnsw"
+    const char* prefix = "";  // lower-case start of this kind's specs: "hnsw", "ivf", "sq"
+    const char* syntax = "";  // "HNSW<M>[,efC<N>][,SQfp16]"
+    const char* description = "";
+    // Valid specs, '|'-separated; the first is the usual one. The every-kind test builds,
+    // searches and round-trips each (with every metric).
+    const char* examples = "";
+    // Parses a spec that starts with `prefix` (case-insensitive) into its canonical form;
+    // kInvalidArgument (the registry adds the valid forms) or kNotSupported for bad ones.
+    Result<IndexSpec> (*parse)(std::string_view text) = nullptr;
+    Result<std::unique_ptr<VectorIndex>> (*make)(const IndexSpec& spec,
+                                                 int dim,
+                                                 Metric metric) = nullptr;
     Result<std::unique_ptr<VectorIndex>> (*load)(const IndexSpec& spec,
                                                  int dim,
                                                  Metric metric,
-                                                 detail::IndexReader& in);
+                                                 detail::IndexReader& in) = nullptr;
+    // One phrase each for `--index`, `--ef-search` and `--nprobe` help (defaults included);
+    // nullptr when the kind has nothing to say (e.g. flat ignores efSearch).
+    std::string (*index_help)() = nullptr;
+    std::string (*ef_search_help)() = nullptr;
+    std::string (*nprobe_help)() = nullptr;
 };
+
+// Every row: built-in kinds (index_registry.cpp lists them), then registered ones.
 const std::vector<IndexKind>& index_kinds();
+// Adds a row (a kind defined outside src/index, e.g. in a test) before other threads use the
+// registry. kAlreadyExists for a taken name or prefix, kInvalidArgument for a row without
+// name, prefix, parse, make or load.
+Status register_index_kind(const IndexKind& kind);
+// The row named `name`, or nullptr.
+const IndexKind* find_index_kind(std::string_view name);
 
 // Parses a spec (case-insensitive kind). kInvalidArgument listing the valid forms; kNotSupported
 // for faiss-style specs this build does not provide (IVF…,Flat, OPQ…, …).
 Result<IndexSpec> parse_index_spec(std::string_view text);
-// "flat" below kAutoAnnThreshold items, else "HNSW32".
+// "flat" below kAutoAnnThreshold items, else the default ANN spec (kAutoAnnSpec in
+// index_registry.cpp).
 std::string auto_index_spec(std::size_t n_items);
 
 // REQUIRES: dim > 0. kInvalidArgument for a bad spec.
 Result<std::unique_ptr<VectorIndex>> make_index(std::string_view spec, int dim, Metric metric);
 
-// Registry entries (index_registry.cpp, hnsw_index.cpp, ivfpq_index.cpp).
-Result<std::unique_ptr<VectorIndex>> make_flat_vector_index(const IndexSpec& spec,
-                                                            int dim,
-                                                            Metric metric);
-Result<std::unique_ptr<VectorIndex>> load_flat_vector_index(const IndexSpec& spec,
-                                                            int dim,
-                                                            Metric metric,
-                                                            detail::IndexReader& in);
-Result<std::unique_ptr<VectorIndex>> make_hnsw_index(const IndexSpec& spec, int dim, Metric metric);
-Result<std::unique_ptr<VectorIndex>> load_hnsw_index(const IndexSpec& spec,
-                                                     int dim,
-                                                     Metric metric,
-                                                     detail::IndexReader& in);
-
-Result<std::unique_ptr<VectorIndex>> make_sq_index(const IndexSpec& spec, int dim, Metric metric);
-Result<std::unique_ptr<VectorIndex>> load_sq_index(const IndexSpec& spec,
-                                                   int dim,
-                                                   Metric metric,
-                                                   detail::IndexReader& in);
-
-Result<std::unique_ptr<VectorIndex>> make_ivfpq_index(const IndexSpec& spec,
-                                                      int dim,
-                                                      Metric metric);
-Result<std::unique_ptr<VectorIndex>> load_ivfpq_index(const IndexSpec& spec,
-                                                      int dim,
-                                                      Metric metric,
-                                                      detail::IndexReader& in);
+// Help text generated from the rows: `--index` (every syntax and auto), `--ef-search`,
+// `--nprobe` (what each kind that uses the knob does with it, with its defaults).
+std::string index_spec_help();
+std::string index_ef_search_help();
+std::string index_nprobe_help();
 
 }  // namespace earshot

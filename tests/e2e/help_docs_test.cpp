@@ -11,7 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/format.h"
 #include "engine/engine.h"
+#include "index/hnsw_index.h"
+#include "index/ivfpq_index.h"
 #include "index/vector_index.h"
 
 namespace earshot {
@@ -55,16 +58,6 @@ std::string docs_row(const std::string& flag) {
     }
     ADD_FAILURE() << "no row for " << flag << " in docs/cli.md";
     return {};
-}
-
-std::string thousands(std::size_t n) {
-    std::string d = std::to_string(n), out;
-    for (std::size_t i = 0; i < d.size(); ++i) {
-        if (i > 0 && (d.size() - i) % 3 == 0)
-            out += ',';
-        out += d[i];
-    }
-    return out;
 }
 
 void expect_all(const std::string& where,

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <iostream>
@@ -438,6 +439,95 @@ TEST_F(PgCliTest, TwoServeReplicasFollowAnIndexAndARemove) {
         EXPECT_EQ(log.find("not following catalog changes"), std::string::npos) << log;
         EXPECT_EQ(log.find("following catalog changes:"), std::string::npos) << log;
     }
+}
+
+// Optional (#10): two `index` workers in two network namespaces, each reaching the database over
+// its own veth link (10.77.N.2 -> 10.77.N.1 in the test's namespace, PostgreSQL over TCP), on one
+// shared folder: every file stored exactly once, the workers' done counts adding up to the files.
+// Label slow; skipped with a message where `ip netns add` is not permitted (not root, no
+// CAP_SYS_ADMIN).
+class PgNetnsTest : public PgCliTest {};
+
+int sh(const std::string& cmd) {
+    const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST_F(PgNetnsTest, TwoWorkersInNetworkNamespacesOverVethIndexEveryFileOnce) {
+    const std::string tag = std::to_string(getpid() % 100000);
+    const std::string probe = "esprobe" + tag;
+    if (geteuid() != 0 || sh("ip netns add " + probe) != 0)
+        GTEST_SKIP() << "`ip netns add` is not permitted here (needs root / CAP_SYS_ADMIN)";
+    sh("ip netns del " + probe);
+    std::vector<std::string> namespaces;
+    std::vector<std::string> links;
+    PgCluster& pg = PgCluster::shared();
+    const fs::path hba = pg.dir() / "data" / "pg_hba.conf";
+    const std::string hba_before = slurp(hba);
+    struct Cleanup {
+        std::vector<std::string>& ns;
+        std::vector<std::string>& links;
+        const fs::path& hba;
+        const std::string& hba_before;
+        ~Cleanup() {
+            for (const auto& n : ns) sh("ip netns del " + n);  // takes the veth pairs with it
+            for (const auto& l : links) sh("ip link del " + l);
+            std::ofstream(hba, std::ios::trunc) << hba_before;
+            PgCluster::shared().listen_on("");
+        }
+    } cleanup{namespaces, links, hba, hba_before};
+    std::string addresses;
+    for (int n = 1; n <= 2; ++n) {
+        const std::string ns = "es" + tag + "n" + std::to_string(n);
+        const std::string host_end = "esh" + tag + std::to_string(n);
+        const std::string ns_end = "esn" + tag + std::to_string(n);
+        const std::string net = "10.77." + std::to_string(n) + ".";
+        ASSERT_EQ(sh("ip netns add " + ns), 0);
+        namespaces.push_back(ns);
+        ASSERT_EQ(sh("ip link add " + host_end + " type veth peer name " + ns_end), 0);
+        links.push_back(host_end);
+        ASSERT_EQ(sh("ip link set " + ns_end + " netns " + ns), 0);
+        ASSERT_EQ(sh("ip addr add " + net + "1/24 dev " + host_end), 0);
+        ASSERT_EQ(sh("ip link set " + host_end + " up"), 0);
+        ASSERT_EQ(sh("ip netns exec " + ns + " ip addr add " + net + "2/24 dev " + ns_end), 0);
+        ASSERT_EQ(sh("ip netns exec " + ns + " ip link set " + ns_end + " up"), 0);
+        ASSERT_EQ(sh("ip netns exec " + ns + " ip link set lo up"), 0);
+        addresses += (addresses.empty() ? "" : ",") + net + "1";
+    }
+    { std::ofstream(hba, std::ios::app) << "\nhost all all 10.77.0.0/16 trust\n"; }
+    ASSERT_TRUE(pg.listen_on(addresses)) << pg.error();
+
+    constexpr int kFiles = 60;
+    const fs::path lib = dir_ / "lib";
+    write_library(lib, kFiles);
+    // Both start at once; each reaches the database through its own link only.
+    std::string cmd;
+    for (int n = 1; n <= 2; ++n) {
+        const std::string uri = "postgresql://postgres@10.77." + std::to_string(n) +
+                                ".1:" + std::to_string(pg.port()) + "/" + db_;
+        const fs::path log = dir_ / ("netns" + std::to_string(n) + ".log");
+        cmd += "(ip netns exec " + namespaces[static_cast<std::size_t>(n - 1)] + " " + EARSHOT_BIN +
+               " index " + q(lib.string()) + " --db " + q(uri) + " --root " + q(lib.string()) +
+               " --threads 1 -q >" + q(log.string()) + " 2>&1; echo $? >" +
+               q(log.string() + ".rc") + ") & ";
+    }
+    cmd += "wait";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    for (int n = 1; n <= 2; ++n) {
+        const fs::path log = dir_ / ("netns" + std::to_string(n) + ".log");
+        EXPECT_EQ(slurp(log.string() + ".rc"), "0\n") << slurp(log);
+    }
+    EXPECT_EQ(sql_count(db_, "SELECT count(*) FROM items"), kFiles);
+    EXPECT_EQ(sql_count(db_, "SELECT count(*) FROM embeddings"), kFiles);
+    EXPECT_EQ(sql_count(db_, "SELECT count(*) FROM ingest_jobs WHERE state = 'done'"), kFiles);
+    EXPECT_EQ(sql_count(db_, "SELECT coalesce(sum(done), 0) FROM ingest_workers"), kFiles);
+    // Two workers (one per namespace) registered, each through its own link.
+    EXPECT_EQ(sql_count(db_, "SELECT count(*) FROM ingest_workers"), 2);
+    std::cerr << "workers' done counts: "
+              << pg.psql(db_,
+                         "SELECT string_agg(done::text, ',' ORDER BY name) FROM "
+                         "ingest_workers")
+              << "\n";
 }
 
 }  // namespace

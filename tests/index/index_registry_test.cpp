@@ -1,15 +1,22 @@
-// Every index kind against exact search (flat) on the same data, for every metric: recall@10 at
+// Every registered index kind (each example spec of each row, and a toy kind registered from
+// toy_index.cpp) against exact search (flat) on the same data, for every metric: recall@10 at
 // default settings, after save/load, after deletes and inserts, with a filter; spec parsing.
+#include <algorithm>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <tuple>
+#include <vector>
 
 #include <gtest/gtest.h>
 
+#include "index/hnsw_index.h"
 #include "index/index_file.h"
+#include "index/ivfpq_index.h"
 #include "index/vector_index.h"
 #include "index_test_util.h"
 #include "test_support.h"
+#include "toy_index.h"
 
 namespace earshot {
 namespace {
@@ -17,6 +24,24 @@ namespace {
 using testing_util::clustered;
 using testing_util::ids_from;
 using testing_util::recall_at_k;
+
+// Registered before the every-kind tests are instantiated (dynamic initialisation runs in order
+// within this file; gtest evaluates the parameter generators later, in InitGoogleTest).
+const bool kToyRegistered = register_index_kind(testing_util::kToyScanIndexKind).has_value();
+
+// Every example spec of every registered row.
+std::vector<std::string> every_example_spec() {
+    std::vector<std::string> out;
+    for (const auto& kind : index_kinds()) {
+        std::string_view examples = kind.examples;
+        while (!examples.empty()) {
+            const auto bar = examples.find('|');
+            out.emplace_back(examples.substr(0, bar));
+            examples = bar == std::string_view::npos ? "" : examples.substr(bar + 1);
+        }
+    }
+    return out;
+}
 
 constexpr std::size_t kN = 4000;
 constexpr std::size_t kDim = 48;
@@ -188,31 +213,32 @@ TEST_P(EveryIndexKind, EmptyIndexAndBadQueries) {
     EXPECT_EQ((*index)->add(one, bad).error().code(), ErrorCode::kInvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kinds,
-    EveryIndexKind,
-    ::testing::Combine(
-        ::testing::Values(
-            "flat", "HNSW32", "HNSW16", "HNSW32,SQfp16", "IVF32,PQ12", "SQ8", "SQfp16"),
-        ::testing::Values(
-            Metric::kCosine, Metric::kEuclidean, Metric::kManhattan, Metric::kCorrelation)),
-    [](const auto& param_info) {
-        std::string spec = std::get<0>(param_info.param);
-        std::replace(spec.begin(), spec.end(), ',', '_');
-        return spec + "_" + std::string(metric_name(std::get<1>(param_info.param)));
-    });
+INSTANTIATE_TEST_SUITE_P(Kinds,
+                         EveryIndexKind,
+                         ::testing::Combine(::testing::ValuesIn(every_example_spec()),
+                                            ::testing::Values(Metric::kCosine,
+                                                              Metric::kEuclidean,
+                                                              Metric::kManhattan,
+                                                              Metric::kCorrelation)),
+                         [](const auto& param_info) {
+                             std::string spec = std::get<0>(param_info.param);
+                             std::replace(spec.begin(), spec.end(), ',', '_');
+                             return spec + "_" +
+                                    std::string(metric_name(std::get<1>(param_info.param)));
+                         });
 
 TEST(IndexRegistryTest, ParsesSpecs) {
     auto s = parse_index_spec("hnsw32");
     ASSERT_TRUE(s);
     EXPECT_EQ(s->kind, "hnsw");
     EXPECT_EQ(s->text, "HNSW32");
-    EXPECT_EQ(s->hnsw_m, 32);
-    EXPECT_EQ(s->hnsw_ef_construction, kHnswDefaultEfConstruction);
+    EXPECT_EQ(hnsw_params(*s)->m, 32);
+    EXPECT_EQ(hnsw_params(*s)->ef_construction, kHnswDefaultEfConstruction);
     auto e = parse_index_spec("HNSW16,efC64");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->text, "HNSW16,efC64");
     EXPECT_EQ(parse_index_spec("FLAT")->text, "flat");
+    EXPECT_EQ(parse_index_spec("flatter").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW0").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW32,foo").error().code(), ErrorCode::kInvalidArgument);
@@ -220,11 +246,11 @@ TEST(IndexRegistryTest, ParsesSpecs) {
     ASSERT_TRUE(h16);
     EXPECT_EQ(h16->kind, "hnsw");
     EXPECT_EQ(h16->text, "HNSW16,efC64,SQfp16");
-    EXPECT_EQ(h16->hnsw_ef_construction, 64);
-    EXPECT_EQ(h16->sq_bits, 16);
+    EXPECT_EQ(hnsw_params(*h16)->ef_construction, 64);
+    EXPECT_TRUE(hnsw_params(*h16)->half);
     EXPECT_EQ(parse_index_spec("HNSW32,SQfp16")->text, "HNSW32,SQfp16");
-    EXPECT_EQ(parse_index_spec("HNSW32,SQfp16")->sq_bits, 16);
-    EXPECT_EQ(parse_index_spec("HNSW32")->sq_bits, 0);
+    EXPECT_TRUE(hnsw_params(*parse_index_spec("HNSW32,SQfp16"))->half);
+    EXPECT_FALSE(hnsw_params(*parse_index_spec("HNSW32"))->half);
     EXPECT_EQ(parse_index_spec("HNSW32,").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW32,efC64,").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("HNSW32,SQfp16,efC64").error().code(), ErrorCode::kInvalidArgument);
@@ -234,15 +260,13 @@ TEST(IndexRegistryTest, ParsesSpecs) {
     ASSERT_TRUE(ivf);
     EXPECT_EQ(ivf->kind, "ivfpq");
     EXPECT_EQ(ivf->text, "IVF4096,PQ32");
-    EXPECT_EQ(ivf->ivf_nlist, 4096);
-    EXPECT_EQ(ivf->pq_m, 32);
+    EXPECT_EQ(ivfpq_params(*ivf)->nlist, 4096);
+    EXPECT_EQ(ivfpq_params(*ivf)->pq_m, 32);
     auto sq8 = parse_index_spec("sq8");
     ASSERT_TRUE(sq8);
     EXPECT_EQ(sq8->kind, "sq");
     EXPECT_EQ(sq8->text, "SQ8");
-    EXPECT_EQ(sq8->sq_bits, 8);
     EXPECT_EQ(parse_index_spec("SQFP16")->text, "SQfp16");
-    EXPECT_EQ(parse_index_spec("SQfp16")->sq_bits, 16);
     EXPECT_EQ(parse_index_spec("SQ4").error().code(), ErrorCode::kInvalidArgument);
     EXPECT_EQ(parse_index_spec("IVF4096,Flat").error().code(), ErrorCode::kNotSupported);
     EXPECT_EQ(parse_index_spec("IVF4096").error().code(), ErrorCode::kInvalidArgument);
@@ -256,6 +280,46 @@ TEST(IndexRegistryTest, ParsesSpecs) {
     EXPECT_NE(bad_m.error().message().find("PQ100, PQ50, PQ40, PQ25, PQ20, PQ10"),
               std::string::npos)
         << bad_m.error().message();
+}
+
+TEST(IndexRegistryTest, EveryRowParsesItsExamplesAndIsInTheHelp) {
+    ASSERT_TRUE(kToyRegistered);
+    const std::string help = index_spec_help();
+    const auto bad = parse_index_spec("nosuchkind");
+    ASSERT_FALSE(bad);
+    for (const auto& kind : index_kinds()) {
+        SCOPED_TRACE(kind.name);
+        EXPECT_EQ(find_index_kind(kind.name), &kind);
+        EXPECT_NE(bad.error().message().find(kind.syntax), std::string::npos)
+            << "the unknown-spec message lists every syntax";
+        ASSERT_NE(kind.index_help, nullptr);
+        EXPECT_NE(help.find(kind.index_help()), std::string::npos) << help;
+        for (const auto& spec : every_example_spec()) {
+            auto parsed = parse_index_spec(spec);
+            ASSERT_TRUE(parsed) << spec;
+            if (parsed->kind == kind.name) {
+                EXPECT_EQ(parsed->text, spec) << "examples are written in canonical form";
+            }
+        }
+    }
+    EXPECT_EQ(parse_index_spec("toyscan")->kind, "toyscan");
+    EXPECT_NE(index_ef_search_help().find("HNSW"), std::string::npos);
+    EXPECT_NE(index_nprobe_help().find("IVF"), std::string::npos);
+}
+
+TEST(IndexRegistryTest, RegisteringACollidingOrIncompleteRowFails) {
+    auto again = register_index_kind(testing_util::kToyScanIndexKind);
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+    IndexKind prefix_clash = testing_util::kToyScanIndexKind;
+    prefix_clash.name = "hnsw2";
+    prefix_clash.prefix = "hnswx";  // would shadow HNSW<M> specs
+    EXPECT_EQ(register_index_kind(prefix_clash).error().code(), ErrorCode::kAlreadyExists);
+    IndexKind no_load = testing_util::kToyScanIndexKind;
+    no_load.name = "noload";
+    no_load.prefix = "noload";
+    no_load.load = nullptr;
+    EXPECT_EQ(register_index_kind(no_load).error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(IndexRegistryTest, AutoChoiceBySize) {
