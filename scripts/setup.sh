@@ -13,6 +13,7 @@ PACKAGES=(
   ffmpeg  # the ffmpeg tool: copies for earshot_dedup_eval and the page's same-recording test
   libsqlite3-dev libpq-dev postgresql libcli11-dev libfmt-dev nlohmann-json3-dev libexpected-dev
   libcpp-httplib-dev libhnswlib-dev libfaiss-dev
+  zlib1g-dev  # the server gzips the map once (httplib links zlib too)
   libssl-dev openssl  # serve --tls-cert (OpenSSL), and the TLS test makes its certificate with openssl
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-numpy python3-h5py  # tools/convert_*.py and their tests (tests/tools)

@@ -36,6 +36,12 @@ const state = {
   facetsOpen: {},     // per view: the facet lists opened or folded by the user
 };
 
+// Performance marks (earshot:map-drawn, earshot:results-shown, ...), the first of each kind
+// since the page opened: how long a page load took (docs/performance.md "Page load").
+function mark(name) {
+  if (performance.getEntriesByName('earshot:' + name).length === 0) performance.mark('earshot:' + name);
+}
+
 const hasFilters = (f = state.filters) => f.q !== '' || f.tags.length > 0 || f.folder !== '';
 
 // The filters as API parameters (tag repeated: tag names may contain commas).
@@ -129,6 +135,9 @@ function setStatus(target, text, kind = '') {
   target.className = (target.id === 'status' ? 'status ' : 'hint ') + kind;
   target.setAttribute('role', kind === 'error' ? 'alert' : 'status');
 }
+
+// 12,345: thousands with commas (not toLocaleString: its first call costs ~0.1 s of ICU set-up).
+const fmtCount = (n) => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 
 const fmtSeconds = (s) => (s < 10 ? s.toFixed(2) : s.toFixed(1)) + ' s';
 
@@ -384,7 +393,7 @@ function showTab(name, updateUrl = true) {
     for (const d of document.querySelectorAll('#filters details')) d.open = open;
   }
   if (name === 'library') {
-    if (!state.map || state.mapKey !== mapKey()) loadMap();
+    if (!state.map || state.mapKey !== mapKey()) state.mapLoading = loadMap();
     else mapView.resize();
     if ($('#items').children.length === 0 || state.itemsKey !== filterParams().toString()) loadItems();
   }
@@ -453,7 +462,6 @@ function readUrl() {
     folder: u.get('folder') || ''};
   $('#filter').value = state.filters.q;
   renderActiveFilters();
-  loadFacets();
   const id = Number(u.get('id'));
   const ids = (u.get('ids') || '').split(',').map(Number).filter((n) => n > 0);
   let search = false;
@@ -474,9 +482,10 @@ function readUrl() {
     state.results = [];
     setStatus($('#status'), '');
   }
+  state.mapLoading = null;
   showTab(u.get('view') === 'library' ? 'library' : 'search', false);
-  if (search || (state.query && state.query.kind === 'file')) runSearch({push: false});
-  else refreshListing();
+  const first = search || (state.query && state.query.kind === 'file') ? runSearch({push: false}) : refreshListing();
+  facetsAfter([first, state.mapLoading]);
 }
 
 // ---- query input: pick, drop, record ----------------------------------------------------------
@@ -668,6 +677,7 @@ async function runSearch({push = false, focus = false} = {}) {
     const resp = await api('/api/search', {method: 'POST', body: searchForm(opts)});
     if (seq !== searchSeq) return;
     renderResults(resp);
+    mark('results-shown');
     const ms = Math.round(performance.now() - t0);
     const only = hasFilters() ? ' · only ' + describeFilters() : '';
     setStatus(status, resp.results.length === 0
@@ -914,18 +924,26 @@ function setFilters(f, {push = true} = {}) {
   state.filters = {q: f.q.trim(), tags: f.tags, folder: f.folder};
   $('#filter').value = state.filters.q;
   renderActiveFilters();
-  loadFacets();
   state.page.offset = 0;
+  let first;
   if (state.query) {
-    runSearch({push});
+    first = runSearch({push});
   } else {
     writeUrl(push);
-    refreshListing();
+    first = refreshListing();
   }
+  let map = null;
   if (state.tab === 'library') {
-    if (state.mapKey !== mapKey()) loadMap();
+    if (state.mapKey !== mapKey()) map = loadMap();
     loadItems();
   }
+  facetsAfter([first, map]);
+}
+
+// The facet counts come after what the user waits for (results, the map): on a big catalog
+// they are the slowest queries, and the catalog answers one query at a time.
+function facetsAfter(promises) {
+  Promise.allSettled(promises.filter(Boolean)).then(() => loadFacets());
 }
 
 function renderActiveFilters() {
@@ -984,6 +1002,7 @@ async function loadFacets() {
   }
   if (folders.folders.length === 0) folderList.append(el('li', {class: 'hint'}, 'No subfolders.'));
   $('#folder-facets-count').textContent = '(' + folders.folders.length + ')';
+  mark('facets-shown');
   for (const list of [tagList, folderList]) rovingReset(list);
 }
 
@@ -1032,8 +1051,9 @@ async function refreshListing() {
     const r = await api('/api/items?limit=' + limit + '&' + filterParams());
     if (seq !== listingSeq || state.query) return;
     renderResults({results: r.items.map((it, i) => Object.assign({rank: i + 1}, it)), metric: null});
+    mark('results-shown');
     setStatus(status, r.total === 0 ? 'No sounds match ' + describeFilters() + '.'
-      : (r.total === 1 ? '1 sound matches ' : r.total.toLocaleString('en') + ' sounds match ') + describeFilters() +
+      : (r.total === 1 ? '1 sound matches ' : fmtCount(r.total) + ' sounds match ') + describeFilters() +
         (r.items.length < r.total ? ' (the first ' + r.items.length + ' shown)' : '') +
         '. Choose, drop or record a file to search among them by sound.', 'ok');
   } catch (e) {
@@ -1102,6 +1122,7 @@ const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948
   '#ff9da7', '#9c755f', '#bab0ac', '#1f77b4', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
   '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79'];
 const MAP_MAX_POINTS = 50000;  // decimated by the server beyond this (GET /api/map?max_points=)
+const MAP_FIRST_POINTS = 10000;  // a bigger map is drawn with this many first, then the rest
 
 function categoryColours(n) {
   if (n <= PALETTE.length) return PALETTE.slice(0, n);
@@ -1158,12 +1179,30 @@ const mapView = {
     const base = n > 20000 ? 1.6 : n > 5000 ? 2.4 : n > 500 ? 3.5 : 6;
     return Math.min(12, base * Math.sqrt(this.zoom));
   },
-  setData(m) {
-    this.pts = m.points.map((p) => ({id: p.id, x: p.x, y: p.y, name: p.name, folder: p.folder || '',
-      dir: p.dir !== undefined ? p.dir : (p.folder || ''), duration_s: p.duration_s}));
-    this.zoom = 1; this.cx = 0; this.cy = 0;
-    this.focus = -1;
-    this.selected.clear();
+  setData(m, {keepView = false} = {}) {
+    const focusId = keepView && this.focus >= 0 ? this.pts[this.focus].id : null;
+    const selectedIds = keepView ? new Set([...this.selected].map((i) => this.pts[i].id)) : new Set();
+    if (m.columns) {
+      // format=columns: one array per field, folder/dir as indexes into m.folders / m.dirs.
+      const c = m.columns;
+      this.pts = new Array(c.id.length);
+      for (let i = 0; i < c.id.length; i++) {
+        this.pts[i] = {id: c.id[i], x: c.x[i], y: c.y[i], name: c.name[i], folder: m.folders[c.folder[i]] || '',
+          dir: m.dirs[c.dir[i]] || '', duration_s: c.duration_s[i]};
+      }
+    } else {
+      this.pts = m.points.map((p) => ({id: p.id, x: p.x, y: p.y, name: p.name, folder: p.folder || '',
+        dir: p.dir !== undefined ? p.dir : (p.folder || ''), duration_s: p.duration_s}));
+    }
+    if (keepView) {
+      const index = new Map(this.pts.map((p, i) => [p.id, i]));
+      this.focus = focusId !== null && index.has(focusId) ? index.get(focusId) : -1;
+      this.selected = new Set([...selectedIds].filter((id) => index.has(id)).map((id) => index.get(id)));
+    } else {
+      this.zoom = 1; this.cx = 0; this.cy = 0;
+      this.focus = -1;
+      this.selected.clear();
+    }
     this.buildGrid();
     this.colourBy($('#map-colour').value);
     this.canvas.dataset.points = String(this.pts.length);
@@ -1376,21 +1415,37 @@ async function loadMap() {
   setStatus(status, 'Loading the map…', 'loading');
   $('#map').setAttribute('aria-busy', 'true');
   const t0 = performance.now();
+  const filters = filterParams().toString();
+  const url = (n) => '/api/map?model=' + encodeURIComponent(model) + '&max_points=' + n + '&format=columns' +
+    (filters ? '&' + filters : '');
+  const say = (m, more) => {
+    const shown = mapView.pts.length;
+    const total = m.total || shown;
+    const ev = m.explained_variance_ratio || [0, 0];
+    setStatus(status, (shown < total ? fmtCount(shown) + ' of ' + fmtCount(total) + ' sounds (evenly thinned)'
+      : fmtCount(shown) + ' sounds') + (filters ? ' matching ' + describeFilters() : '') + ', ' + m.method.toUpperCase() + ' of the ' + m.model +
+      ' embeddings (' + Math.round(100 * (ev[0] + ev[1])) + '% of the variance) · ' +
+      Math.round(performance.now() - t0) + ' ms' + (more ? '; loading more…' : '.'), 'ok');
+  };
   try {
-    const filters = filterParams().toString();
-    const m = await api('/api/map?model=' + encodeURIComponent(model) + '&max_points=' + MAP_MAX_POINTS +
-      (filters ? '&' + filters : ''));
+    // A big library comes in two steps: an evenly thinned first map to look at at once, then
+    // up to MAP_MAX_POINTS points in its place (the view, focus and selection kept).
+    const m = await api(url(MAP_FIRST_POINTS));
     if (state.mapKey !== key) return;  // the filters changed meanwhile
     state.map = m;
     mapView.setData(m);
     mapView.resize();
-    const shown = m.points.length;
-    const total = m.total || shown;
-    const ev = m.explained_variance_ratio || [0, 0];
-    setStatus(status, (shown < total ? shown.toLocaleString('en') + ' of ' + total.toLocaleString('en') + ' sounds (evenly thinned)'
-      : shown.toLocaleString('en') + ' sounds') + (filters ? ' matching ' + describeFilters() : '') + ', ' + m.method.toUpperCase() + ' of the ' + m.model +
-      ' embeddings (' + Math.round(100 * (ev[0] + ev[1])) + '% of the variance) · ' +
-      Math.round(performance.now() - t0) + ' ms.', 'ok');
+    const more = (m.total || 0) > MAP_FIRST_POINTS;
+    say(m, more);
+    mark('map-drawn');
+    if (more) {
+      const all = await api(url(MAP_MAX_POINTS));
+      if (state.mapKey !== key) return;
+      state.map = all;
+      mapView.setData(all, {keepView: true});
+      say(all, false);
+      mark('map-complete');
+    }
   } catch (e) {
     if (state.mapKey !== key) return;
     state.mapKey = '';

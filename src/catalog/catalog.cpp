@@ -12,6 +12,7 @@
 #include <new>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include <fmt/format.h>
@@ -268,6 +269,23 @@ public:
         });
     }
 
+    Result<std::vector<std::string>> list_paths(const ItemFilter& filter) override {
+        return locked("list_paths", [&]() -> Result<std::vector<std::string>> {
+            auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 1);
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto s, db_->cached("SELECT path FROM items" + f.where + " ORDER BY id"));
+            EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
+            std::vector<std::string> out;
+            while (true) {
+                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                if (!row)
+                    break;
+                out.push_back(s->column_text(0));
+            }
+            return out;
+        });
+    }
+
     Result<std::int64_t> count_items(const ItemFilter& filter) override {
         return locked("count_items", [&]() -> Result<std::int64_t> {
             auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 1);
@@ -336,10 +354,14 @@ public:
     Result<std::vector<NameCount>> tag_counts(const ItemFilter& filter) override {
         return locked("tag_counts", [&]() -> Result<std::vector<NameCount>> {
             auto f = detail::item_filter_sql(filter, detail::SqlDialect::kSqlite, 1);
+            // The passing ids as an IN list (SQLite builds it once), not a join: joining looked
+            // up the item row of each tag row, ~10x slower at 100k items / 233k tags (1.0 vs
+            // 0.1 s); without a filter no items are read at all.
+            const std::string passing =
+                filter.empty() ? "" : " WHERE t.item_id IN (SELECT id FROM items" + f.where + ")";
             EARSHOT_ASSIGN_OR_RETURN(
-                auto s, db_->cached("SELECT t.tag, count(*) AS n FROM item_tags t JOIN items ON "
-                                    "items.id = t.item_id" +
-                                    f.where + " GROUP BY t.tag ORDER BY n DESC, t.tag"));
+                auto s, db_->cached("SELECT t.tag, count(*) AS n FROM item_tags t" + passing +
+                                    " GROUP BY t.tag ORDER BY n DESC, t.tag"));
             EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
             std::vector<NameCount> out;
             while (true) {
@@ -1162,11 +1184,28 @@ Result<std::vector<TagScore>> Catalog::tags_of(std::int64_t id) {
     return std::move(tags.front().tags);
 }
 
-Result<std::vector<NameCount>> Catalog::folder_counts(const ItemFilter& filter) {
+Result<std::vector<std::string>> Catalog::list_paths(const ItemFilter& filter) {
     EARSHOT_ASSIGN_OR_RETURN(auto items, list_items(0, -1, filter));
+    std::vector<std::string> out;
+    out.reserve(items.size());
+    for (auto& it : items) out.push_back(std::move(it.path));
+    return out;
+}
+
+Result<std::vector<NameCount>> Catalog::folder_counts(const ItemFilter& filter) {
+    EARSHOT_ASSIGN_OR_RETURN(auto paths, list_paths(filter));
+    // Counted per distinct "parent/" first (a path's folders depend only on what precedes its
+    // last '/'), then spread over each one's ancestors: a few hundred map updates instead of one
+    // per item and level (0.3 -> 0.1 s at 100k items).
+    std::unordered_map<std::string_view, std::int64_t> by_parent;
+    for (const std::string_view path : paths) {
+        const std::size_t slash = path.rfind('/');
+        ++by_parent[slash == std::string_view::npos ? std::string_view()
+                                                    : path.substr(0, slash + 1)];
+    }
     std::map<std::string, std::int64_t> counts;
-    for (const auto& it : items) {
-        for (auto& f : detail::path_folders(it.path)) ++counts[std::move(f)];
+    for (const auto& [parent, n] : by_parent) {
+        for (auto& f : detail::path_folders(parent)) counts[std::move(f)] += n;
     }
     std::vector<NameCount> out;
     out.reserve(counts.size());

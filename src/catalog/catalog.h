@@ -210,6 +210,9 @@ public:
     // (recursively); every ancestor folder of an item's path is counted, up to "/" excluded.
     // Ordered by folder path.
     Result<std::vector<NameCount>> folder_counts(const ItemFilter& filter = {});
+    // The paths of the items passing the filter, in id order (what folder_counts reads). The
+    // default reads whole items; the SQLite catalog reads the paths alone.
+    virtual Result<std::vector<std::string>> list_paths(const ItemFilter& filter);
     // Whether the item has a vector in this space.
     virtual Result<bool> has_embedding(std::int64_t id, const std::string& space) = 0;
 

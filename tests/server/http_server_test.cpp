@@ -665,6 +665,45 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     EXPECT_EQ(all->body, r->body);
     expect_error(client().Get("/api/map?max_points=0"), 400, "InvalidArgument");
     expect_error(client().Get("/api/map?max_points=x"), 400, "InvalidArgument");
+
+    // format=columns: the same points as one array per field (folder/dir as indexes).
+    auto c = body_json(client().Get("/api/map?format=columns"));
+    ASSERT_TRUE(c.contains("columns")) << c.dump();
+    EXPECT_FALSE(c.contains("points"));
+    EXPECT_EQ(c["total"], 10);
+    const auto& cols = c["columns"];
+    ASSERT_EQ(cols["id"].size(), 10u);
+    for (const char* field : {"x", "y", "duration_s", "folder", "dir", "name"})
+        EXPECT_EQ(cols[field].size(), 10u) << field;
+    for (std::size_t i = 0; i < 10; ++i) {
+        const auto& p = j["points"][i];
+        EXPECT_EQ(cols["id"][i], p["id"]);
+        EXPECT_NEAR(cols["x"][i].get<double>(), p["x"].get<double>(), 1e-5);
+        EXPECT_NEAR(cols["y"][i].get<double>(), p["y"].get<double>(), 1e-5);
+        EXPECT_NEAR(cols["duration_s"][i].get<double>(), p["duration_s"].get<double>(), 0.005);
+        EXPECT_EQ(c["folders"][cols["folder"][i].get<std::size_t>()], p["folder"]);
+        EXPECT_EQ(c["dirs"][cols["dir"][i].get<std::size_t>()], p["dir"]);
+        EXPECT_EQ(cols["name"][i], p["name"]);
+    }
+    auto c4 = body_json(client().Get("/api/map?format=columns&max_points=4"));
+    ASSERT_EQ(c4["columns"]["id"].size(), 4u);
+    EXPECT_EQ(c4["columns"]["id"][1], f["points"][1]["id"]);
+    auto cn = body_json(client().Get("/api/map?format=columns&folder=noise"));
+    EXPECT_EQ(cn["total"], 4);
+    EXPECT_EQ(cn["columns"]["id"].size(), 4u);
+    EXPECT_EQ(body_json(client().Get("/api/map?format=points"))["points"].size(), 10u);
+    expect_error(client().Get("/api/map?format=csv"), 400, "InvalidArgument");
+
+    // A client that takes gzip gets the gzip made once (the same JSON once decoded).
+    auto gz = client().Get("/api/map", {{"Accept-Encoding", "gzip"}});
+    ASSERT_TRUE(gz);
+    EXPECT_EQ(gz->status, 200);
+    EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip");
+    EXPECT_EQ(gz->body, r->body);  // decompressed by the client
+    auto plain = client().Get("/api/map", {{"Accept-Encoding", "identity"}});
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->get_header_value("Content-Encoding"), "");
+    EXPECT_EQ(plain->body, r->body);
 }
 
 TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {
