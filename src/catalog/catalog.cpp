@@ -12,6 +12,7 @@
 #include <new>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -165,6 +166,21 @@ std::int64_t now_unix_seconds() {
         .count();
 }
 
+// Every row's first column, as int64s or texts (a statement of one column, already bound).
+template <typename T>
+Result<std::vector<T>> first_column(Statement& s) {
+    std::vector<T> out;
+    while (true) {
+        EARSHOT_ASSIGN_OR_RETURN(bool row, s.step());
+        if (!row)
+            return out;
+        if constexpr (std::is_same_v<T, std::string>)
+            out.push_back(s.column_text(0));
+        else
+            out.push_back(s.column_int64(0));
+    }
+}
+
 class SqliteCatalog final : public Catalog {
 public:
     SqliteCatalog(fs::path path, std::unique_ptr<Database> db)
@@ -275,14 +291,7 @@ public:
             EARSHOT_ASSIGN_OR_RETURN(
                 auto s, db_->cached("SELECT path FROM items" + f.where + " ORDER BY id"));
             EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
-            std::vector<std::string> out;
-            while (true) {
-                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
-                if (!row)
-                    break;
-                out.push_back(s->column_text(0));
-            }
-            return out;
+            return first_column<std::string>(*s);
         });
     }
 
@@ -302,14 +311,7 @@ public:
             EARSHOT_ASSIGN_OR_RETURN(
                 auto s, db_->cached("SELECT id FROM items" + f.where + " ORDER BY id"));
             EARSHOT_RETURN_IF_ERROR(bind_params(*s, f.params, 1));
-            std::vector<std::int64_t> out;
-            while (true) {
-                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
-                if (!row)
-                    break;
-                out.push_back(s->column_int64(0));
-            }
-            return out;
+            return first_column<std::int64_t>(*s);
         });
     }
 
@@ -379,14 +381,7 @@ public:
             EARSHOT_ASSIGN_OR_RETURN(
                 auto s, db_->cached("SELECT id FROM items WHERE NOT EXISTS (SELECT 1 FROM "
                                     "item_tags t WHERE t.item_id = items.id) ORDER BY id"));
-            std::vector<std::int64_t> out;
-            while (true) {
-                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
-                if (!row)
-                    break;
-                out.push_back(s->column_int64(0));
-            }
-            return out;
+            return first_column<std::int64_t>(*s);
         });
     }
 
@@ -726,14 +721,7 @@ public:
                                     "ON f.item_id = i.id WHERE f.item_id IS NULL "
                                     "OR f.version <> ?1 ORDER BY i.id"));
             EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, version));
-            std::vector<std::int64_t> out;
-            while (true) {
-                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
-                if (!row)
-                    break;
-                out.push_back(s->column_int64(0));
-            }
-            return out;
+            return first_column<std::int64_t>(*s);
         });
     }
 
@@ -747,14 +735,7 @@ public:
                 auto s, db_->cached("SELECT s.name FROM spaces s WHERE EXISTS "
                                     "(SELECT 1 FROM embeddings e WHERE e.space = s.name) "
                                     "ORDER BY s.name"));
-            std::vector<std::string> out;
-            while (true) {
-                EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
-                if (!row)
-                    break;
-                out.push_back(s->column_text(0));
-            }
-            return out;
+            return first_column<std::string>(*s);
         });
     }
 
