@@ -93,16 +93,8 @@ const IndexKind kFlatIndexKind{
     .description = "exact multi-threaded SIMD scan (the reference)",
     .examples = "flat",
     .parse = &parse_flat,
-    .make =
-        [](const IndexSpec& spec, int dim, Metric metric) -> Result<std::unique_ptr<VectorIndex>> {
-        return std::make_unique<FlatVectorIndex>(spec, dim, metric);
-    },
-    .load = [](const IndexSpec& spec, int dim, Metric metric, detail::IndexReader& in)
-        -> Result<std::unique_ptr<VectorIndex>> {
-        auto index = std::make_unique<FlatVectorIndex>(spec, dim, metric);
-        EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
-        return std::unique_ptr<VectorIndex>(std::move(index));
-    },
+    .make = &make_index_of<FlatVectorIndex>,
+    .load = &load_index_of<FlatVectorIndex>,
     .index_help = [] { return std::string("flat (exact)"); },
 };
 

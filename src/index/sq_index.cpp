@@ -327,16 +327,8 @@ const IndexKind kSqIndexKind{
         "the best max(64, 10 x k) candidates (efSearch) re-ranked with the float32 rows",
     .examples = "SQ8|SQfp16",
     .parse = &parse_sq,
-    .make =
-        [](const IndexSpec& spec, int dim, Metric metric) -> Result<std::unique_ptr<VectorIndex>> {
-        return std::make_unique<SqIndex>(spec, dim, metric);
-    },
-    .load = [](const IndexSpec& spec, int dim, Metric metric, detail::IndexReader& in)
-        -> Result<std::unique_ptr<VectorIndex>> {
-        auto index = std::make_unique<SqIndex>(spec, dim, metric);
-        EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
-        return std::unique_ptr<VectorIndex>(std::move(index));
-    },
+    .make = &make_index_of<SqIndex>,
+    .load = &load_index_of<SqIndex>,
     .index_help = [] { return std::string("SQ8 / SQfp16 (exact, scanning a compact copy)"); },
     .ef_search_help =
         [] {

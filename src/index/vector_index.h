@@ -114,6 +114,22 @@ struct IndexKind {
     std::string (*nprobe_help)() = nullptr;
 };
 
+// IndexKind::make and ::load for an index built as Index(spec, dim, metric) that then reads its own
+// payload (flat, SQ, the test's toy kind): `.make = &make_index_of<T>, .load = &load_index_of<T>`.
+template <typename Index>
+Result<std::unique_ptr<VectorIndex>> make_index_of(const IndexSpec& spec, int dim, Metric metric) {
+    return std::make_unique<Index>(spec, dim, metric);
+}
+template <typename Index>
+Result<std::unique_ptr<VectorIndex>> load_index_of(const IndexSpec& spec,
+                                                   int dim,
+                                                   Metric metric,
+                                                   detail::IndexReader& in) {
+    auto index = std::make_unique<Index>(spec, dim, metric);
+    EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
+    return std::unique_ptr<VectorIndex>(std::move(index));
+}
+
 // Every row: built-in kinds (index_registry.cpp lists them), then registered ones.
 const std::vector<IndexKind>& index_kinds();
 // Adds a row (a kind defined outside src/index, e.g. in a test) before other threads use the

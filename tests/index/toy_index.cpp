@@ -148,16 +148,8 @@ const IndexKind kToyScanIndexKind{
             return make_error(ErrorCode::kInvalidArgument, "not a toyscan spec");
         return IndexSpec{"toyscan", "ToyScan"};
     },
-    .make =
-        [](const IndexSpec& spec, int dim, Metric metric) -> Result<std::unique_ptr<VectorIndex>> {
-        return std::make_unique<ToyScanIndex>(spec, dim, metric);
-    },
-    .load = [](const IndexSpec& spec, int dim, Metric metric, detail::IndexReader& in)
-        -> Result<std::unique_ptr<VectorIndex>> {
-        auto index = std::make_unique<ToyScanIndex>(spec, dim, metric);
-        EARSHOT_RETURN_IF_ERROR(index->load_payload(in));
-        return std::unique_ptr<VectorIndex>(std::move(index));
-    },
+    .make = &make_index_of<ToyScanIndex>,
+    .load = &load_index_of<ToyScanIndex>,
     .index_help = [] { return std::string("ToyScan (a test kind)"); },
 };
 
