@@ -71,8 +71,7 @@ int run_bench_windows(const BenchCliOptions& o) {
         return report_error("bench", report.error());
     const auto& r = *report;
     if (o.format == "json") {
-        nlohmann::json fails = nlohmann::json::array();
-        for (const auto& f : r.failures) fails.push_back({{"path", f.path}, {"reason", f.reason}});
+        nlohmann::json fails = failures_json(r.failures);
         print_json({{"windows",
                      {{"folder", wo.folder.string()},
                       {"model", r.model},

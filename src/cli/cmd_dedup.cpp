@@ -51,7 +51,7 @@ int run_dedup(const DedupCliOptions& o) {
             }
             groups.push_back({{"members", std::move(members)}});
         }
-        print_json({{"db", o.common.db},
+        print_json({{"db", redact_uri(o.common.db)},
                     {"space", r->space},
                     {"items", r->items},
                     {"unfingerprinted", r->unfingerprinted},

@@ -36,7 +36,7 @@ int run_import(const ImportCliOptions& o) {
     if (!r)
         return report_error("import", r.error());
     if (o.json) {
-        print_json({{"db", o.common.db},
+        print_json({{"db", redact_uri(o.common.db)},
                     {"space", r->space},
                     {"format", r->format},
                     {"dim", r->dim},

@@ -49,13 +49,7 @@ int run_index(const IndexCliOptions& o) {
         return report_error("index", report.error());
     const auto& c = report->counts;
     if (o.json) {
-        nlohmann::json fails = nlohmann::json::array();
-        for (const auto& f : report->failures) {
-            nlohmann::json fail = nlohmann::json::object();
-            server::put_bytes_field(fail, "path", f.path);
-            fail["reason"] = utf8_lossy(f.reason);
-            fails.push_back(std::move(fail));
-        }
+        nlohmann::json fails = failures_json(report->failures);
         print_json({{"db", redact_uri(o.common.db)},
                     {"model", o.model.empty() ? default_model() : o.model},
                     {"found", c.total},

@@ -41,15 +41,12 @@ int run_fill_fingerprints(const ReindexCliOptions& o) {
     if (!r)
         return report_error("reindex", r.error());
     if (o.json) {
-        nlohmann::json failures = nlohmann::json::array();
-        for (const auto& f : r->failures)
-            failures.push_back({{"path", f.path}, {"reason", f.reason}});
-        print_json({{"db", o.common.db},
+        print_json({{"db", redact_uri(o.common.db)},
                     {"fingerprints",
                      {{"missing", r->total},
                       {"added", r->filled},
                       {"failed", r->failures.size()},
-                      {"failures", std::move(failures)}}},
+                      {"failures", failures_json(r->failures)}}},
                     {"elapsed_s", r->elapsed_s}});
         return 0;
     }
@@ -72,15 +69,12 @@ int run_fill_tags(const ReindexCliOptions& o) {
     if (!r)
         return report_error("reindex", r.error());
     if (o.json) {
-        nlohmann::json failures = nlohmann::json::array();
-        for (const auto& f : r->failures)
-            failures.push_back({{"path", f.path}, {"reason", f.reason}});
-        print_json({{"db", o.common.db},
+        print_json({{"db", redact_uri(o.common.db)},
                     {"tags",
                      {{"considered", r->total},
                       {"tagged", r->tagged},
                       {"failed", r->failed},
-                      {"failures", std::move(failures)}}},
+                      {"failures", failures_json(r->failures)}}},
                     {"elapsed_s", r->elapsed_s}});
         return 0;
     }
@@ -115,7 +109,7 @@ int run_reindex(const ReindexCliOptions& o) {
     if (!r)
         return report_error("reindex", r.error());
     if (o.json) {
-        print_json({{"db", o.common.db},
+        print_json({{"db", redact_uri(o.common.db)},
                     {"space", r->space},
                     {"index", r->index},
                     {"metric", std::string(metric_name(r->metric))},

@@ -33,6 +33,10 @@ Result<std::unique_ptr<Engine>> open_engine(const CommonOptions& opts, bool crea
 // Prints pretty JSON to stdout.
 void print_json(const nlohmann::json& j);
 
+// [{"path": ..., "reason": ...}] of the files a batch skipped; paths as server::put_bytes_field
+// (reversible for paths that are not UTF-8).
+nlohmann::json failures_json(const std::vector<IndexFailure>& failures);
+
 // A one-line progress bar on stderr (only when stderr is a terminal; otherwise silent).
 class ProgressBar {
 public:
