@@ -268,9 +268,17 @@ private:
             reserve(ids.size());
             std::mutex error_mu;
             std::string error;
-            parallel_for(ids.size(), threads_, 64, [&](std::size_t begin, std::size_t end) {
-                std::vector<float> row(d);
-                std::vector<std::uint16_t> half_row(half_ ? d : 0);
+            // Rows are inserted nearly in their order (chunks of 4 claimed in turn), as plain
+            // hnswlib's builder does, instead of one contiguous half per thread: rows often arrive
+            // sorted by file, and two concurrent sorted streams are a different insertion order
+            // from the one hnswlib is compared with (docs/performance.md).
+            // A few rows (an incremental add) stay on this thread.
+            const int threads = ids.size() < 128 ? 1 : threads_;
+            parallel_for_ordered(ids.size(), threads, 4, [&](std::size_t begin, std::size_t end) {
+                thread_local std::vector<float> row;
+                thread_local std::vector<std::uint16_t> half_row;
+                row.resize(d);
+                half_row.resize(half_ ? d : 0);
                 for (std::size_t i = begin; i < end; ++i) {
                     const void* point = row.data();
                     if (fill(i, row.data()) && half_) {
