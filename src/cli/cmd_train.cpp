@@ -45,7 +45,7 @@ struct TrainCliOptions {
     std::string model;
 };
 
-// Absolute, lexically normal path: the key the catalog stores (engine.cpp catalog_path).
+// Absolute, lexically normal path: the key the catalog stores (engine/audio_files.h catalog_path).
 std::string catalog_key(const fs::path& p) {
     std::error_code ec;
     auto abs = fs::absolute(p, ec);

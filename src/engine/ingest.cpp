@@ -1,0 +1,596 @@
+#include "engine/ingest.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "audio/decoder.h"
+#include "core/file_util.h"
+#include "core/log.h"
+#include "core/thread_pool.h"
+#include "engine/audio_files.h"
+#include "fingerprint/fingerprint.h"
+#include "models/model_registry.h"
+
+namespace earshot {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct IndexOutcome {
+    std::size_t seq = 0;
+    std::string key;
+    Result<Catalog::PutRequest> result = make_error(ErrorCode::kInternal, "not run");
+    double audio_s = 0.0;
+};
+
+}  // namespace
+
+std::int64_t file_mtime_ns(const fs::path& p) {
+    std::error_code ec;
+    auto t = fs::last_write_time(p, ec);
+    if (ec)
+        return 0;
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// The catalog key of a file: its absolute path, or its path relative to root ('/'-separated).
+Result<std::string> item_key(const fs::path& file, const fs::path& root) {
+    const std::string abs = catalog_path(file);
+    if (root.empty())
+        return abs;
+    const fs::path rel = fs::path(abs).lexically_relative(catalog_path(root));
+    if (rel.empty() || *rel.begin() == "..") {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("'{}' is not under --root '{}'", abs, root.string()));
+    }
+    return rel.generic_string();
+}
+
+// The local file of a key (inverse of item_key).
+fs::path key_file(const std::string& key, const fs::path& root) {
+    return root.empty() ? fs::path(key) : root / key;
+}
+
+Result<Segmenting> ingest_segmenting(const ModelInfo& info, const IndexOptions& options) {
+    Segmenting segmenting = default_segmenting(info);
+    if (options.segment_s) {
+        segmenting.window_s = *options.segment_s;
+        segmenting.hop_s = options.segment_hop_s.value_or(segmenting.window_s / 2.0);
+    } else if (options.segment_hop_s && segmenting.window_s > 0.0) {
+        segmenting.hop_s = *options.segment_hop_s;
+    }
+    if (segmenting.window_s < 0.0 ||
+        (segmenting.window_s > 0.0 &&
+         (segmenting.hop_s <= 0.0 || segmenting.hop_s > segmenting.window_s))) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("segment length {} s / hop {} s: the length must be >= 0 "
+                                      "(0 = the model's own segments) and the hop in (0, length]",
+                                      segmenting.window_s, segmenting.hop_s));
+    }
+    return segmenting;
+}
+
+Result<Catalog::PutRequest> embed_for_catalog(const IngestFile& job,
+                                              const EmbeddingModel& model,
+                                              const Segmenting& segmenting) {
+    // The walk saw a regular file; if it has been replaced by a FIFO or device since, opening it
+    // could block or never end.
+    struct stat st {};
+    if (::stat(job.file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("{}, not a regular file", file_kind(st.st_mode)));
+    }
+    // One decode for both the fingerprint (docs/dedup.md) and the embedding.
+    DecodeOptions opts;
+    opts.target_sample_rate_hz = model.info().sample_rate_hz;
+    AudioInfo info;
+    EARSHOT_ASSIGN_OR_RETURN(auto audio, decode_audio(job.file, opts, &info));
+    EARSHOT_ASSIGN_OR_RETURN(auto fp, compute_fingerprint(audio.samples, audio.sample_rate_hz));
+    auto embedded = embed_buffer(std::move(audio), info, model, kMaxItemTags, segmenting);
+    if (!embedded) {
+        return tl::unexpected(
+            embedded.error().with_context(fmt::format("embed '{}'", job.file.string())));
+    }
+    auto& emb = *embedded;
+    EARSHOT_ASSIGN_OR_RETURN(auto hash, hash_file(job.file));
+    Catalog::PutRequest req;
+    req.fingerprint = encode_fingerprint(fp);
+    req.fingerprint_version = fp.version;
+    ItemRecord& it = req.item;
+    it.path = job.key;
+    it.name = job.file.filename().string();
+    it.duration_s = emb.info.duration_s;
+    it.sample_rate_hz = emb.info.sample_rate_hz;
+    it.channels = emb.info.channels;
+    it.codec = emb.info.codec;
+    it.size_bytes = job.size_bytes;
+    it.mtime_ns = job.mtime_ns;
+    it.content_hash = hash;
+    it.title = emb.info.title;
+    it.artist = emb.info.artist;
+    it.labels = labels_text(emb.labels, 3);
+    if (!model.info().labels.empty())
+        req.tags = tags_from_labels(emb.labels);  // models without a head leave tags as they are
+    req.vector = std::move(emb.embedding);
+    req.segments = std::move(emb.segments.segments);
+    req.segment_times.reserve(emb.segments.start_s.size());
+    for (std::size_t i = 0; i < emb.segments.start_s.size(); ++i) {
+        req.segment_times.push_back({emb.segments.start_s[i], emb.segments.end_s[i]});
+    }
+    return req;
+}
+
+Result<IndexReport> ingest_files(const IngestContext& ctx,
+                                 const EmbeddingModel& model_in,
+                                 const IndexOptions& options) {
+    auto t0 = std::chrono::steady_clock::now();
+    const EmbeddingModel* model = &model_in;
+    const std::string space = model->info().name;
+    EARSHOT_ASSIGN_OR_RETURN(const Segmenting segmenting,
+                             ingest_segmenting(model->info(), options));
+
+    // 1. Collect files (sorted; each real file once; non-regular files skipped with a reason).
+    EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
+    std::vector<fs::path>& files = collected.files;
+
+    IndexReport report;
+    report.counts.total = files.size() + collected.skipped.size();
+    for (auto& f : collected.skipped) {
+        log_warning("skipped '{}': {}", f.path, f.reason);
+        report.counts.failed++;
+        report.counts.done++;
+        report.failures.push_back(std::move(f));
+    }
+
+    // 2. Decide which files need work.
+    std::vector<IngestFile> jobs;
+    for (const auto& f : files) {
+        IngestFile job;
+        job.file = f;
+        auto key = item_key(f, options.root);
+        if (!key) {
+            report.counts.failed++;
+            report.counts.done++;
+            report.failures.push_back({catalog_path(f), key.error().message()});
+            continue;
+        }
+        job.key = *key;
+        std::error_code ec;
+        job.size_bytes = static_cast<std::int64_t>(fs::file_size(f, ec));
+        job.mtime_ns = file_mtime_ns(f);
+        if (!options.force) {
+            auto existing = ctx.catalog.find_by_path(job.key);
+            if (!existing)
+                return tl::unexpected(existing.error());
+            if (existing->has_value() && (*existing)->size_bytes == job.size_bytes &&
+                (*existing)->mtime_ns == job.mtime_ns) {
+                auto has = ctx.catalog.has_embedding((*existing)->id, space);
+                if (!has)
+                    return tl::unexpected(has.error());
+                if (*has) {
+                    report.counts.unchanged++;
+                    report.counts.done++;
+                    continue;
+                }
+            }
+        }
+        jobs.push_back(std::move(job));
+    }
+    if (options.on_progress)
+        options.on_progress(report.counts);
+
+    // 3. Workers embed; this thread writes batches in order of completion.
+    const int n_workers =
+        std::max(1, std::min<int>(ctx.threads > 0 ? ctx.threads : hardware_threads(),
+                                  static_cast<int>(jobs.size())));
+    if (n_workers > 1)
+        set_inference_threads(1);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<IndexOutcome> done_queue;
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> workers;
+    for (int w = 0; w < (jobs.empty() ? 0 : n_workers); ++w) {
+        workers.emplace_back([&] {
+            for (;;) {
+                if (stop.load())
+                    return;
+                std::size_t i = next.fetch_add(1);
+                if (i >= jobs.size())
+                    return;
+                IndexOutcome out;
+                out.seq = i;
+                out.key = jobs[i].key;
+                try {
+                    out.result = embed_for_catalog(jobs[i], *model, segmenting);
+                } catch (const std::exception& e) {  // e.g. std::bad_alloc: this file only
+                    out.result = make_error(ErrorCode::kInternal,
+                                            fmt::format("unexpected error: {}", e.what()));
+                }
+                {
+                    std::lock_guard lock(mu);
+                    done_queue.push_back(std::move(out));
+                }
+                cv.notify_one();
+            }
+        });
+    }
+
+    std::vector<Catalog::PutRequest> batch;
+    Status write_status = ok_status();
+    // One transaction per batch. If the catalog refuses a batch for an item's own data
+    // (kInvalidArgument: a non-finite value, a dim mismatch, ...), the items are written one by
+    // one and only those refused are reported, so that no single file stops the run.
+    auto flush = [&]() -> Status {
+        if (batch.empty())
+            return ok_status();
+        auto ids = ctx.catalog.put_items(space, batch);
+        if (!ids && ids.error().code() == ErrorCode::kInvalidArgument) {
+            for (auto& req : batch) {
+                std::vector<Catalog::PutRequest> one;
+                one.push_back(std::move(req));
+                auto id = ctx.catalog.put_items(space, one);
+                if (id)
+                    continue;
+                if (id.error().code() != ErrorCode::kInvalidArgument) {
+                    batch.clear();
+                    return tl::unexpected(id.error());
+                }
+                report.counts.added--;
+                report.counts.audio_s -= one.front().item.duration_s;
+                report.counts.failed++;
+                report.failures.push_back({one.front().item.path, id.error().message()});
+                log_warning("skipped '{}': {}", one.front().item.path, id.error().message());
+            }
+            batch.clear();
+            return ok_status();
+        }
+        batch.clear();
+        if (!ids)
+            return tl::unexpected(ids.error());
+        return ok_status();
+    };
+    auto last_poll = std::chrono::steady_clock::now();
+    auto stop_requested = [&] {  // options.should_stop, at most every 100 ms
+        const auto now = std::chrono::steady_clock::now();
+        if (!options.should_stop || now - last_poll < std::chrono::milliseconds(100))
+            return false;
+        last_poll = now;
+        return options.should_stop();
+    };
+    std::size_t received = 0;
+    while (received < jobs.size()) {
+        IndexOutcome out;
+        for (bool have = false; !have;) {
+            {
+                std::unique_lock lock(mu);
+                if (cv.wait_for(lock, std::chrono::milliseconds(100),
+                                [&] { return !done_queue.empty(); })) {
+                    out = std::move(done_queue.front());
+                    done_queue.pop_front();
+                    have = true;
+                }
+            }
+            if (stop_requested()) {
+                report.cancelled = true;
+                break;
+            }
+        }
+        if (report.cancelled) {
+            stop = true;
+            break;
+        }
+        ++received;
+        report.counts.done++;
+        report.counts.current = out.key;
+        if (!out.result) {
+            report.counts.failed++;
+            report.failures.push_back({out.key, out.result.error().message()});
+            log_warning("skipped '{}': {}", out.key, out.result.error().message());
+        } else {
+            report.counts.added++;
+            report.counts.audio_s += out.result->item.duration_s;
+            batch.push_back(std::move(*out.result));
+            if (batch.size() >= options.batch_size) {
+                write_status = flush();
+                if (!write_status) {
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        if (options.on_progress)
+            options.on_progress(report.counts);
+    }
+    for (auto& w : workers) w.join();
+    if (write_status)
+        write_status = flush();
+    if (n_workers > 1)
+        set_inference_threads(ctx.threads);
+    if (!write_status) {
+        return tl::unexpected(write_status.error().with_context(
+            fmt::format("writing to catalog '{}'", ctx.catalog_name)));
+    }
+    report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+}
+
+Result<IndexReport> ingest_shared(const IngestContext& ctx,
+                                  IngestQueue& queue_in,
+                                  const EmbeddingModel& model_in,
+                                  const IndexOptions& options) {
+    IngestQueue* queue = &queue_in;
+    auto t0 = std::chrono::steady_clock::now();
+    const EmbeddingModel* model = &model_in;
+    const std::string space = model->info().name;
+    IndexReport report;
+
+    // 1. Queue the files (skipping those already embedded and unchanged).
+    if (!options.paths.empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
+        for (const auto& f : collected.skipped) log_warning("skipped '{}': {}", f.path, f.reason);
+        std::vector<fs::path>& files = collected.files;
+        report.counts.total = files.size();
+        std::vector<IngestJob> jobs;
+        for (const auto& f : files) {
+            auto key = item_key(f, options.root);
+            if (!key) {
+                report.counts.failed++;
+                report.counts.done++;
+                report.failures.push_back({catalog_path(f), key.error().message()});
+                continue;
+            }
+            std::error_code ec;
+            IngestJob job{*key, static_cast<std::int64_t>(fs::file_size(f, ec)), file_mtime_ns(f),
+                          0};
+            if (!options.force) {
+                EARSHOT_ASSIGN_OR_RETURN(auto existing, ctx.catalog.find_by_path(job.key));
+                if (existing && existing->size_bytes == job.size_bytes &&
+                    existing->mtime_ns == job.mtime_ns) {
+                    EARSHOT_ASSIGN_OR_RETURN(bool has,
+                                             ctx.catalog.has_embedding(existing->id, space));
+                    if (has) {
+                        report.counts.unchanged++;
+                        report.counts.done++;
+                        continue;
+                    }
+                }
+            }
+            jobs.push_back(std::move(job));
+        }
+        EARSHOT_ASSIGN_OR_RETURN(auto queued, queue->enqueue_jobs(space, jobs, options.force));
+        log_info("queued {} file(s) of {} for '{}' ({} already queued or done)", queued.queued,
+                 files.size(), space, queued.skipped);
+    }
+    if (options.on_progress)
+        options.on_progress(report.counts);
+
+    // 2. Work: claim a batch, embed it with the threads, store it and mark it done in one
+    // transaction; a heartbeat thread renews the leases meanwhile.
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0)
+        std::snprintf(host, sizeof host, "host");
+    const std::string worker = fmt::format("{}:{}", host, static_cast<long>(getpid()));
+    const double lease_s = std::max(options.lease_s, 0.5);
+    std::mutex state_mu;
+    std::string state = "working";
+    std::atomic<bool> stop_heartbeat{false};
+    std::condition_variable heartbeat_cv;
+    auto beat = [&]() -> Status {
+        std::string st;
+        {
+            std::lock_guard lock(state_mu);
+            st = state;
+        }
+        return queue->heartbeat(worker, space, st, lease_s);
+    };
+    EARSHOT_RETURN_IF_ERROR(beat());
+    std::thread heartbeat([&] {
+        std::unique_lock lock(state_mu);
+        while (!stop_heartbeat.load()) {
+            heartbeat_cv.wait_for(lock, std::chrono::duration<double>(lease_s / 3.0));
+            if (stop_heartbeat.load())
+                break;
+            lock.unlock();
+            auto b = beat();
+            if (!b)
+                log_warning("worker {}: heartbeat failed: {}", worker, b.error().message());
+            lock.lock();
+        }
+    });
+    auto set_state = [&](const std::string& st) {
+        std::lock_guard lock(state_mu);
+        state = st;
+    };
+
+    const int n_threads = std::max(1, ctx.threads > 0 ? ctx.threads : hardware_threads());
+    if (n_threads > 1)
+        set_inference_threads(1);
+    const std::size_t claim_n = std::max<std::size_t>(
+        1, std::min<std::size_t>(options.batch_size, static_cast<std::size_t>(2 * n_threads)));
+    Status status = ok_status();
+    for (;;) {
+        auto claimed = queue->claim_jobs(space, worker, claim_n, lease_s, options.max_attempts);
+        if (!claimed) {
+            status = tl::unexpected(claimed.error());
+            break;
+        }
+        if (claimed->empty()) {
+            auto counts = queue->job_counts(space);
+            if (!counts) {
+                status = tl::unexpected(counts.error());
+                break;
+            }
+            if (counts->queued == 0 && counts->running == 0)
+                break;
+            // Others hold the rest: wait for them to finish, or for their leases to expire.
+            set_state("waiting");
+            std::this_thread::sleep_for(
+                std::chrono::duration<double>(std::min(0.5, lease_s / 4.0)));
+            continue;
+        }
+        set_state("working");
+        const auto& jobs = *claimed;
+        std::vector<std::optional<Result<Catalog::PutRequest>>> results(jobs.size());
+        std::atomic<std::size_t> next{0};
+        auto work = [&] {
+            for (std::size_t i = next.fetch_add(1); i < jobs.size(); i = next.fetch_add(1)) {
+                IngestFile job;
+                job.file = key_file(jobs[i].key, options.root);
+                job.key = jobs[i].key;
+                std::error_code ec;
+                const auto size = fs::file_size(job.file, ec);
+                job.size_bytes = ec ? jobs[i].size_bytes : static_cast<std::int64_t>(size);
+                job.mtime_ns = file_mtime_ns(job.file);
+                results[i] = embed_for_catalog(job, *model, default_segmenting(model->info()));
+            }
+        };
+        std::vector<std::thread> threads;
+        const int n_batch_threads = std::min<int>(n_threads, static_cast<int>(jobs.size()));
+        for (int t = 1; t < n_batch_threads; ++t) threads.emplace_back(work);
+        work();
+        for (auto& t : threads) t.join();
+        std::vector<Catalog::PutRequest> done;
+        std::vector<JobFailure> failed;
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            auto& r = *results[i];
+            if (r) {
+                report.counts.audio_s += r->item.duration_s;
+                done.push_back(std::move(*r));
+            } else {
+                failed.push_back({jobs[i].key, r.error().message()});
+                log_warning("skipped '{}': {}", jobs[i].key, r.error().message());
+            }
+        }
+        auto ids = queue->finish_jobs(space, worker, done, failed);
+        if (!ids) {
+            status = tl::unexpected(ids.error());
+            break;
+        }
+        report.counts.added += done.size();
+        report.counts.failed += failed.size();
+        report.counts.done += jobs.size();
+        for (auto& f : failed) report.failures.push_back({f.key, f.reason});
+        report.counts.current = jobs.back().key;
+        if (options.on_progress)
+            options.on_progress(report.counts);
+    }
+    set_state(status ? "finished" : "failed");
+    stop_heartbeat = true;
+    heartbeat_cv.notify_all();
+    heartbeat.join();
+    (void)beat();
+    if (n_threads > 1)
+        set_inference_threads(ctx.threads);
+    if (!status) {
+        return tl::unexpected(status.error().with_context(
+            fmt::format("worker {} on catalog '{}'", worker, ctx.catalog_name)));
+    }
+    report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return report;
+}
+
+Result<TagFillReport> fill_item_tags(
+    const IngestContext& ctx,
+    const EmbeddingModel& model,
+    bool force,
+    const fs::path& root,
+    const std::function<void(std::size_t, std::size_t)>& on_progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const EmbeddingModel* m = &model;
+    if (m->info().labels.empty()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          fmt::format("model '{}' has no classifier head, so it gives no tags "
+                                      "(models with tags: mn04, yamnet, musicnn)",
+                                      m->info().name));
+    }
+    std::vector<std::int64_t> ids;
+    if (force) {
+        EARSHOT_ASSIGN_OR_RETURN(ids, ctx.catalog.filter_ids(ItemFilter{}));
+    } else {
+        EARSHOT_ASSIGN_OR_RETURN(ids, ctx.catalog.items_without_tags());
+    }
+    TagFillReport rep;
+    rep.total = ids.size();
+    const std::size_t n_threads = static_cast<std::size_t>(
+        std::max(1, std::min<int>(ctx.threads > 0 ? ctx.threads : hardware_threads(),
+                                  static_cast<int>(std::max<std::size_t>(1, ids.size())))));
+    if (n_threads > 1)
+        set_inference_threads(1);
+    struct RestoreThreads {
+        int threads;
+        bool on;
+        ~RestoreThreads() {
+            if (on)
+                set_inference_threads(threads);
+        }
+    } restore{ctx.threads, n_threads > 1};
+    constexpr std::size_t kBatch = 64;
+    for (std::size_t start = 0; start < ids.size(); start += kBatch) {
+        const std::size_t end = std::min(ids.size(), start + kBatch);
+        std::vector<std::optional<Result<std::vector<TagScore>>>> out(end - start);
+        std::vector<std::string> paths(end - start);
+        std::atomic<std::size_t> next{start};
+        auto work = [&] {
+            for (std::size_t i = next.fetch_add(1); i < end; i = next.fetch_add(1)) {
+                auto item = ctx.catalog.get_item(ids[i]);
+                if (!item) {
+                    out[i - start] = tl::unexpected(item.error());
+                    continue;
+                }
+                paths[i - start] = item->path;
+                const fs::path file = root.empty() || fs::path(item->path).is_absolute()
+                                          ? fs::path(item->path)
+                                          : root / item->path;
+                auto emb = embed_audio_file(file, *m, kMaxItemTags);
+                if (!emb)
+                    out[i - start] = tl::unexpected(emb.error());
+                else
+                    out[i - start] = tags_from_labels(emb->labels);
+            }
+        };
+        std::vector<std::thread> threads;
+        for (std::size_t t = 1; t < n_threads; ++t) threads.emplace_back(work);
+        work();
+        for (auto& t : threads) t.join();
+        std::vector<ItemTags> batch;
+        for (std::size_t i = start; i < end; ++i) {
+            auto& r = *out[i - start];
+            if (!r) {
+                if (r.error().code() == ErrorCode::kNotFound && paths[i - start].empty())
+                    continue;  // removed meanwhile
+                ++rep.failed;
+                rep.failures.push_back({paths[i - start], r.error().message()});
+                continue;
+            }
+            if (!r->empty())
+                ++rep.tagged;
+            batch.push_back({ids[i], std::move(*r)});
+        }
+        auto stored = ctx.catalog.set_tags(batch);
+        if (!stored && stored.error().code() == ErrorCode::kNotFound) {
+            // An item was removed meanwhile: store the others one by one.
+            for (const auto& b : batch) (void)ctx.catalog.set_tags({b});
+        } else if (!stored) {
+            return tl::unexpected(stored.error());
+        }
+        if (on_progress)
+            on_progress(end, ids.size());
+    }
+    rep.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+}  // namespace earshot
