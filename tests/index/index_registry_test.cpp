@@ -2,9 +2,7 @@
 // toy_index.cpp) against exact search (flat) on the same data, for every metric: recall@10 at
 // default settings, after save/load, after deletes and inserts, with a filter; spec parsing.
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -330,6 +328,9 @@ TEST(IndexRegistryTest, AutoChoiceBySize) {
     EXPECT_EQ(auto_index_spec(kAutoAnnThreshold), "HNSW32");
 }
 
+}  // namespace
+}  // namespace earshot
+
 namespace earshot {
 namespace {
 
@@ -387,55 +388,6 @@ TEST(HnswSqfp16Test, StoresHalfTheVectorBytes) {
                           static_cast<double>((*half)->memory_bytes())) /
                          2000.0;
     EXPECT_GT(saved, 400.0);
-}
-
-}  // namespace
-}  // namespace earshot
-
-// Rows that arrive sorted by file (e.g. `bench windows`: every shift of one file, file after
-// file): a build on two threads (rows claimed nearly in order, as plain hnswlib's builder does)
-// must reach the recall of a build on one.
-TEST(HnswBuildTest, TwoThreadsOnSortedRowsKeepTheRecallOfOne) {
-    const std::size_t d = 32;
-    const std::size_t files = 600;
-    const std::size_t per_file = 20;
-    std::mt19937 rng(99);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    // Files in 6 groups (datasets); each file's rows are small perturbations of its centre.
-    Matrix data(files * per_file, d);
-    Matrix queries(200, d);
-    std::vector<float> group(d), centre(d);
-    for (std::size_t f = 0; f < files; ++f) {
-        if (f % (files / 6) == 0)
-            for (auto& x : group) x = 2.0f * g(rng);
-        for (std::size_t j = 0; j < d; ++j) centre[j] = group[j] + g(rng);
-        for (std::size_t r = 0; r < per_file; ++r)
-            for (std::size_t j = 0; j < d; ++j)
-                data.at(f * per_file + r, j) = centre[j] + 0.05f * g(rng);
-        if (f % 3 == 0)
-            for (std::size_t j = 0; j < d; ++j) queries.at(f / 3, j) = centre[j] + 0.05f * g(rng);
-    }
-    auto ids = ids_from(1, data.n_rows);
-    FlatIndex flat(static_cast<int>(d), Metric::kCosine);
-    ASSERT_TRUE(flat.add(ids, data));
-    SearchOptions o;
-    o.k = 10;
-    o.ef_search = 32;
-    double recall[2] = {0, 0};
-    for (int threads : {1, 2}) {
-        double sum = 0;
-        const int builds = 3;
-        for (int b = 0; b < builds; ++b) {
-            auto index = make_index("HNSW8,efC40", static_cast<int>(d), Metric::kCosine);
-            ASSERT_TRUE(index);
-            (*index)->set_threads(threads);
-            ASSERT_TRUE((*index)->add(ids, data));
-            sum += recall_at_k(**index, flat, queries, o);
-        }
-        recall[threads - 1] = sum / builds;
-    }
-    std::printf("recall@10 one thread %.4f, two threads %.4f\n", recall[0], recall[1]);
-    EXPECT_GT(recall[1], recall[0] - 0.01);
 }
 
 }  // namespace
