@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/csv.h"
 #include "core/status.h"
 #include "engine/engine.h"
 
@@ -38,14 +39,6 @@ struct EvalReport {
     std::size_t missing = 0;  // rows that could not be embedded (bad/missing files)
     std::vector<EvalMetrics> results;
 };
-
-// A parsed CSV file: header names and rows (RFC 4180 quoting). kNotFound / kCorruption.
-struct CsvTable {
-    std::vector<std::string> header;
-    std::vector<std::vector<std::string>> rows;
-    int column(const std::string& name) const;  // -1 if absent
-};
-Result<CsvTable> read_csv(const std::filesystem::path& path);
 
 // Recall of an (approximate) index against exact search on a space's stored vectors
 // (`earshot eval --ann`): `queries` stored items drawn with a fixed seed are the queries, each

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/csv.h"
 #include "core/utf8.h"
 
 namespace earshot {
@@ -36,35 +37,6 @@ bool parse_float(std::string_view s, float& out) {
         return false;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size() && std::isfinite(out);
-}
-
-// Splits one CSV line (RFC 4180 quotes, no embedded newlines).
-std::vector<std::string> split_csv(const std::string& line) {
-    std::vector<std::string> out;
-    std::string cur;
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                cur += '"';
-                ++i;
-            } else if (c == '"') {
-                quoted = false;
-            } else {
-                cur += c;
-            }
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == ',') {
-            out.push_back(std::move(cur));
-            cur.clear();
-        } else if (c != '\r') {
-            cur += c;
-        }
-    }
-    out.push_back(std::move(cur));
-    return out;
 }
 
 // Collects records and writes them in batches.
@@ -128,14 +100,17 @@ Status import_csv(const ImportOptions& o, Sink& sink) {
     std::ifstream in(o.file);
     if (!in)
         return make_error(ErrorCode::kIoError, fmt::format("cannot read '{}'", o.file.string()));
-    std::string line;
-    std::size_t line_no = 0;
+    CsvReader reader(in, "import '" + o.file.string() + "'");
+    CsvRow row;
     std::size_t dim = 0;
-    while (std::getline(in, line)) {
-        ++line_no;
-        if (line.empty() || line == "\r")
-            continue;
-        auto fields = split_csv(line);
+    for (;;) {
+        auto more = reader.next(row);
+        if (!more)
+            return tl::unexpected(Error(ErrorCode::kInvalidArgument, more.error().message()));
+        if (!*more)
+            break;
+        const std::size_t line_no = row.line;
+        auto& fields = row.fields;
         if (fields.size() < 2)
             return tl::unexpected(bad_row(o, line_no, "expected an id column and feature columns"));
         std::vector<float> v(fields.size() - 1);

@@ -6,69 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/csv.h"
 #include "core/file_util.h"
 
 namespace earshot {
 namespace {
-
-using Row = std::vector<std::string>;
-
-// Splits CSV text into rows of fields (RFC 4180). Returns false on an unterminated quote.
-bool split_csv(std::string_view text, std::vector<Row>& rows) {
-    Row row;
-    std::string field;
-    bool in_quotes = false;
-    bool row_has_content = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (in_quotes) {
-            if (c == '"') {
-                if (i + 1 < text.size() && text[i + 1] == '"') {
-                    field.push_back('"');
-                    ++i;
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push_back(c);
-            }
-            continue;
-        }
-        switch (c) {
-            case '"':
-                in_quotes = true;
-                row_has_content = true;
-                break;
-            case ',':
-                row.push_back(std::move(field));
-                field.clear();
-                row_has_content = true;
-                break;
-            case '\r':
-                break;
-            case '\n':
-                if (row_has_content || !field.empty()) {
-                    row.push_back(std::move(field));
-                    rows.push_back(std::move(row));
-                }
-                field.clear();
-                row.clear();
-                row_has_content = false;
-                break;
-            default:
-                field.push_back(c);
-                row_has_content = true;
-        }
-    }
-    if (in_quotes) {
-        return false;
-    }
-    if (row_has_content || !field.empty()) {
-        row.push_back(std::move(field));
-        rows.push_back(std::move(row));
-    }
-    return true;
-}
 
 std::string trim(std::string s) {
     const auto not_space = [](unsigned char ch) { return ch != ' ' && ch != '\t'; };
@@ -83,18 +25,11 @@ Result<std::vector<std::string>> parse_labels_csv(std::string_view text,
                                                   std::string_view column,
                                                   std::string_view source) {
     const std::string src(source);
-    // Skip a UTF-8 byte-order mark.
-    if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") {
-        text.remove_prefix(3);
-    }
-    std::vector<Row> rows;
-    if (!split_csv(text, rows)) {
-        return make_error(ErrorCode::kCorruption, src + ": unterminated quote in CSV");
-    }
-    if (rows.empty()) {
+    EARSHOT_ASSIGN_OR_RETURN(auto table, parse_csv_table(text, src));
+    if (table.header.empty()) {
         return make_error(ErrorCode::kCorruption, src + ": empty CSV (no header)");
     }
-    Row header = rows.front();
+    std::vector<std::string> header = std::move(table.header);
     for (auto& h : header) {
         h = trim(h);
     }
@@ -127,15 +62,10 @@ Result<std::vector<std::string>> parse_labels_csv(std::string_view text,
     const std::ptrdiff_t index_col = find_col("index");
 
     std::vector<std::string> labels;
-    labels.reserve(rows.size() - 1);
-    for (std::size_t r = 1; r < rows.size(); ++r) {
-        const Row& row = rows[r];
-        const std::string line = src + " row " + std::to_string(r + 1);
-        if (row.size() != header.size()) {
-            return make_error(ErrorCode::kCorruption, line + ": " + std::to_string(row.size()) +
-                                                          " fields, header has " +
-                                                          std::to_string(header.size()));
-        }
+    labels.reserve(table.rows.size());
+    for (std::size_t r = 1; r <= table.rows.size(); ++r) {
+        const std::vector<std::string>& row = table.rows[r - 1];
+        const std::string line = src + " line " + std::to_string(table.lines[r - 1]);
         if (index_col >= 0) {
             const std::string idx = trim(row[static_cast<std::size_t>(index_col)]);
             std::size_t value = 0;

@@ -15,6 +15,7 @@
 
 #include "audio/decoder.h"
 #include "audio/trim.h"
+#include "core/csv.h"
 #include "core/file_util.h"
 #include "core/thread_pool.h"
 
@@ -22,32 +23,6 @@ namespace earshot {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Splits one line at `sep`, honouring double quotes ("" inside quotes is a quote).
-std::vector<std::string> split_line(const std::string& line, char sep) {
-    std::vector<std::string> out(1);
-    bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
-        if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                out.back() += '"';
-                ++i;
-            } else if (c == '"') {
-                quoted = false;
-            } else {
-                out.back() += c;
-            }
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == sep) {
-            out.emplace_back();
-        } else if (c != '\r') {
-            out.back() += c;
-        }
-    }
-    return out;
-}
 
 std::string trim(std::string s) {
     auto not_space = [](unsigned char c) { return std::isspace(c) == 0; };
@@ -66,26 +41,29 @@ bool parse_double(const std::string& s, double& out) {
     return !in.fail() && in.eof() && std::isfinite(out);
 }
 
-// Non-empty, non-comment lines with their 1-based numbers.
-Result<std::vector<std::pair<std::size_t, std::string>>> read_lines(const fs::path& path,
-                                                                    const char* what) {
+// The rows of a CSV file (core/csv.h) with '#' comment lines; the separator is a tab if the first
+// row has one and tab_or_comma, else ','.
+Result<std::vector<CsvRow>> read_rows(const fs::path& path, const char* what, bool tab_or_comma) {
     std::error_code ec;
     if (!fs::is_regular_file(path, ec))
         return make_error(ErrorCode::kNotFound,
                           fmt::format("{} {} not found", what, path.string()));
     EARSHOT_ASSIGN_OR_RETURN(std::string text, read_file_text(path));
-    std::vector<std::pair<std::size_t, std::string>> lines;
-    std::istringstream in(text);
-    std::string line;
-    std::size_t number = 0;
-    while (std::getline(in, line)) {
-        ++number;
-        const std::string t = trim(line);
-        if (t.empty() || t[0] == '#')
-            continue;
-        lines.emplace_back(number, line);
+    CsvOptions options;
+    options.comments = true;
+    if (tab_or_comma) {
+        std::istringstream in(text);
+        std::string line;
+        while (std::getline(in, line)) {
+            const std::string t = trim(line);
+            if (t.empty() || t[0] == '#')
+                continue;
+            if (line.find('\t') != std::string::npos)
+                options.separator = '\t';
+            break;
+        }
     }
-    return lines;
+    return parse_csv(text, path.string(), options);
 }
 
 }  // namespace
@@ -177,12 +155,12 @@ std::vector<bool> split_by_group(const std::vector<std::string>& groups,
 }
 
 Result<std::vector<PairTarget>> read_pairs_file(const fs::path& path) {
-    EARSHOT_ASSIGN_OR_RETURN(auto lines, read_lines(path, "pairs file"));
+    EARSHOT_ASSIGN_OR_RETURN(auto lines, read_rows(path, "pairs file", false));
     const fs::path folder = path.parent_path();
     std::vector<PairTarget> pairs;
     for (std::size_t k = 0; k < lines.size(); ++k) {
-        const auto& [number, line] = lines[k];
-        auto f = split_line(line, ',');
+        const std::size_t number = lines[k].line;
+        const auto& f = lines[k].fields;
         auto where = [&, n = number] { return fmt::format("{}:{}", path.string(), n); };
         if (f.size() != 3) {
             return make_error(
@@ -212,16 +190,15 @@ Result<std::vector<PairTarget>> read_pairs_file(const fs::path& path) {
 }
 
 Result<std::vector<ListeningRow>> read_listening_log(const fs::path& path) {
-    EARSHOT_ASSIGN_OR_RETURN(auto lines, read_lines(path, "listening log"));
+    EARSHOT_ASSIGN_OR_RETURN(auto lines, read_rows(path, "listening log", true));
     if (lines.empty()) {
         return make_error(ErrorCode::kInvalidArgument,
                           fmt::format("listening log {} is empty", path.string()));
     }
-    const char sep = lines[0].second.find('\t') != std::string::npos ? '\t' : ',';
     std::vector<ListeningRow> rows;
     for (std::size_t k = 0; k < lines.size(); ++k) {
-        const auto& [number, line] = lines[k];
-        auto f = split_line(line, sep);
+        const std::size_t number = lines[k].line;
+        const auto& f = lines[k].fields;
         if (f.size() < 3) {
             return make_error(ErrorCode::kInvalidArgument,
                               fmt::format("{}:{}: expected `user,artist,plays`, got {} field(s)",
