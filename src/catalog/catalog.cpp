@@ -259,6 +259,33 @@ public:
         });
     }
 
+    Result<std::vector<ItemRecord>> get_items(std::span<const std::int64_t> ids) override {
+        return locked("get_items", [&]() -> Result<std::vector<ItemRecord>> {
+            // One cached primary-key statement stepped per id inside one read transaction: SQLite
+            // has no round trip to save, and a fixed statement stays in the statement cache
+            // (an IN list of varying length would be compiled for every search).
+            std::vector<ItemRecord> out;
+            if (ids.empty())
+                return out;
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            {
+                EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT " + std::string(kItemColumns) +
+                                                             " FROM items WHERE id = ?1"));
+                out.reserve(ids.size());
+                for (std::int64_t id : ids) {
+                    s->reset();
+                    EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                    EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                    if (row)
+                        out.push_back(read_item(*s));
+                }
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return out;
+        });
+    }
+
     Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
                                                std::int64_t limit,
                                                const ItemFilter& filter) override {

@@ -184,6 +184,10 @@ public:
     virtual Result<std::optional<ItemRecord>> find_by_path(const std::string& path) = 0;
     // kNotFound for an unknown id.
     virtual Result<ItemRecord> get_item(std::int64_t id) = 0;
+    // Many items at once, in one read transaction (on PostgreSQL one query, `= ANY($1)`, instead
+    // of a round trip per item: a search resolves its hits with it). In the order of ids; unknown
+    // ids (removed items) are left out, a repeated id gives its item once per occurrence.
+    virtual Result<std::vector<ItemRecord>> get_items(std::span<const std::int64_t> ids) = 0;
     // Items passing the filter (ItemFilter: text query on name/path/tags, tags, folder), ordered
     // by id. limit < 0 means no limit; kInvalidArgument if offset < 0.
     virtual Result<std::vector<ItemRecord>> list_items(std::int64_t offset,

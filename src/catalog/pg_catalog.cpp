@@ -472,7 +472,7 @@ private:
 };
 
 // `{1,2,3}`: ids as a PostgreSQL array literal, for `= ANY($1::bigint[])`.
-std::string int64_array_literal(const std::vector<std::int64_t>& ids) {
+std::string int64_array_literal(std::span<const std::int64_t> ids) {
     std::string list = "{";
     for (std::size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
     list += "}";
@@ -695,6 +695,27 @@ public:
         });
     }
 
+    Result<std::vector<ItemRecord>> get_items(std::span<const std::int64_t> ids) override {
+        return locked("get_items", [&]() -> Result<std::vector<ItemRecord>> {
+            std::vector<ItemRecord> out;
+            if (ids.empty())
+                return out;
+            EARSHOT_ASSIGN_OR_RETURN(auto r,
+                                     conn_->query(item_select() + " WHERE id = ANY($1::bigint[])",
+                                                  Params().text(int64_array_literal(ids))));
+            std::unordered_map<std::int64_t, int> row_of;
+            row_of.reserve(static_cast<std::size_t>(r.rows()));
+            for (int i = 0; i < r.rows(); ++i) row_of.emplace(r.i64(i, 0), i);
+            out.reserve(ids.size());
+            for (std::int64_t id : ids) {
+                auto it = row_of.find(id);
+                if (it != row_of.end())
+                    out.push_back(read_item(r, it->second));
+            }
+            return out;
+        });
+    }
+
     Result<std::vector<ItemRecord>> list_items(std::int64_t offset,
                                                std::int64_t limit,
                                                const ItemFilter& filter) override {
@@ -782,10 +803,13 @@ public:
             auto f = detail::item_filter_sql(filter, detail::SqlDialect::kPostgres, 1);
             Params p;
             for (const auto& v : f.params) p.text(v);
+            // As on SQLite: the passing ids as an IN (SELECT ...) list, not a join; without a
+            // filter no items are read at all.
+            const std::string passing =
+                filter.empty() ? "" : " WHERE t.item_id IN (SELECT id FROM items" + f.where + ")";
             EARSHOT_ASSIGN_OR_RETURN(
-                auto r, conn_->query("SELECT t.tag, count(*)::int8 AS n FROM item_tags t JOIN "
-                                     "items ON items.id = t.item_id" +
-                                         f.where + " GROUP BY t.tag ORDER BY n DESC, t.tag",
+                auto r, conn_->query("SELECT t.tag, count(*)::int8 AS n FROM item_tags t" +
+                                         passing + " GROUP BY t.tag ORDER BY n DESC, t.tag",
                                      p));
             std::vector<NameCount> out;
             out.reserve(static_cast<std::size_t>(r.rows()));

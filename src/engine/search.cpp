@@ -253,15 +253,22 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
         so.k = want;
         EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
         resp.results.clear();
+        // The hits' items in one catalog read (one query on PostgreSQL instead of one per hit);
+        // a removed item is missing from it.
+        std::vector<std::int64_t> hit_ids;
+        hit_ids.reserve(hits.size());
+        for (const auto& h : hits) hit_ids.push_back(h.id);
+        EARSHOT_ASSIGN_OR_RETURN(auto items, ctx.catalog.get_items(hit_ids));
+        std::unordered_map<std::int64_t, const ItemRecord*> item_of;
+        item_of.reserve(items.size());
+        for (const auto& it : items) item_of.emplace(it.id, &it);
         for (const auto& h : hits) {
             if (resp.results.size() >= keep)
                 break;
-            auto item = ctx.catalog.get_item(h.id);
-            if (!item) {
-                if (item.error().code() == ErrorCode::kNotFound)
-                    continue;  // removed
-                return tl::unexpected(item.error());
-            }
+            const auto found = item_of.find(h.id);
+            if (found == item_of.end())
+                continue;  // removed
+            const ItemRecord* item = found->second;
             if (!exclude_hash.empty() && item->content_hash == exclude_hash)
                 continue;
             SearchResultItem r;

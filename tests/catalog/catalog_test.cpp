@@ -296,6 +296,42 @@ TEST_P(CatalogBackendTest, ItemFieldsRoundTrip) {
     EXPECT_EQ(not_found.error().code(), ErrorCode::kNotFound);
 }
 
+TEST_P(CatalogBackendTest, GetItemsReadsManyInTheGivenOrderAndSkipsUnknownIds) {
+    auto c = open_ok(loc());
+    std::mt19937 rng(99);
+    std::vector<ItemRecord> items;
+    for (int i = 0; i < 5; ++i) {
+        ItemRecord item = make_item("/lib/f" + std::to_string(i) + ".wav", i);
+        item.title = i == 2 ? "Ünïcödé 'q'" : "";
+        auto id = c->put_item(item, "s", random_vector(rng, 8), Matrix(), {});
+        ASSERT_TRUE(id) << id.error().to_string();
+        item.id = *id;
+        items.push_back(item);
+    }
+    ASSERT_TRUE(c->remove_items({items[3].id}));
+    // Any order, unknown and removed ids left out, a repeated id given once per occurrence.
+    const std::vector<std::int64_t> ids = {items[4].id, 987654,      items[0].id,
+                                           items[3].id, items[2].id, items[0].id};
+    auto got = c->get_items(ids);
+    ASSERT_TRUE(got) << got.error().to_string();
+    ASSERT_EQ(got->size(), 4u);
+    expect_same_item((*got)[0], items[4]);
+    expect_same_item((*got)[1], items[0]);
+    expect_same_item((*got)[2], items[2]);
+    expect_same_item((*got)[3], items[0]);
+    // The same as get_item, item by item.
+    for (const auto& it : *got) expect_same_item(it, *c->get_item(it.id));
+    auto none = c->get_items({});
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->empty());
+    // Many at once (more than one page of a statement's parameters would hold).
+    std::vector<std::int64_t> many;
+    for (int i = 0; i < 3000; ++i) many.push_back(items[static_cast<std::size_t>(i % 5)].id);
+    auto lots = c->get_items(many);
+    ASSERT_TRUE(lots);
+    EXPECT_EQ(lots->size(), 2400u);
+}
+
 TEST_P(CatalogBackendTest, NonemptySpacesListsSpacesWithVectorsInSpacesOrder) {
     auto c = open_ok(loc());
     std::mt19937 rng(7);

@@ -225,6 +225,27 @@ TEST_F(PgCliTest, ThreeIndexProcessesOneKilledIndexEveryFileExactlyOnce) {
     EXPECT_EQ(json::parse(again.out)["added"], 0);
     auto worker = run("worker" + db() + " --root " + q(lib.string()) + " --json");
     EXPECT_EQ(worker.exit_code, 0) << worker.err;
+    if (HasFailure()) {
+        // The evidence of a failure (the temp dir is removed): each process's log, the jobs
+        // that were claimed more than once or are not done, and the workers' counters.
+        for (int w = 0; w < 3; ++w) {
+            std::cerr << "--- index" << w << " (pid " << pids[static_cast<std::size_t>(w)]
+                      << ") log:\n"
+                      << slurp(dir_ / ("index" + std::to_string(w) + ".log"));
+        }
+        std::cerr << "--- jobs claimed more than once or not done:\n"
+                  << PgCluster::shared().psql(
+                         db_,
+                         "SELECT key, state, worker, attempts, error FROM ingest_jobs "
+                         "WHERE attempts <> 1 OR state <> 'done' ORDER BY key")
+                  << "\n--- workers:\n"
+                  << PgCluster::shared().psql(db_, "SELECT * FROM ingest_workers ORDER BY name")
+                  << "\n--- paths stored more than once:\n"
+                  << PgCluster::shared().psql(
+                         db_, "SELECT path, count(*) FROM items GROUP BY path HAVING count(*) > 1")
+                  << "\n--- server log:\n"
+                  << slurp(PgCluster::shared().dir() / "server.log") << "\n";
+    }
 }
 
 // The database server restarted during a whole `earshot index` run: the run either rides it out
