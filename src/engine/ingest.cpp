@@ -34,6 +34,13 @@ struct IndexOutcome {
     double audio_s = 0.0;
 };
 
+// A file that is not embedded: logged, counted as failed and listed with its reason.
+void record_failure(IndexReport& report, std::string path, std::string reason) {
+    log_warning("skipped '{}': {}", path, reason);
+    report.counts.failed++;
+    report.failures.push_back({std::move(path), std::move(reason)});
+}
+
 }  // namespace
 
 std::int64_t file_mtime_ns(const fs::path& p) {
@@ -147,10 +154,8 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
     IndexReport report;
     report.counts.total = files.size() + collected.skipped.size();
     for (auto& f : collected.skipped) {
-        log_warning("skipped '{}': {}", f.path, f.reason);
-        report.counts.failed++;
+        record_failure(report, std::move(f.path), std::move(f.reason));
         report.counts.done++;
-        report.failures.push_back(std::move(f));
     }
 
     // 2. Decide which files need work.
@@ -160,9 +165,8 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
         job.file = f;
         auto key = item_key(f, options.root);
         if (!key) {
-            report.counts.failed++;
+            record_failure(report, catalog_path(f), key.error().message());
             report.counts.done++;
-            report.failures.push_back({catalog_path(f), key.error().message()});
             continue;
         }
         job.key = *key;
@@ -250,9 +254,7 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
                 }
                 report.counts.added--;
                 report.counts.audio_s -= one.front().item.duration_s;
-                report.counts.failed++;
-                report.failures.push_back({one.front().item.path, id.error().message()});
-                log_warning("skipped '{}': {}", one.front().item.path, id.error().message());
+                record_failure(report, one.front().item.path, id.error().message());
             }
             batch.clear();
             return ok_status();
@@ -296,9 +298,7 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
         report.counts.done++;
         report.counts.current = out.key;
         if (!out.result) {
-            report.counts.failed++;
-            report.failures.push_back({out.key, out.result.error().message()});
-            log_warning("skipped '{}': {}", out.key, out.result.error().message());
+            record_failure(report, out.key, out.result.error().message());
         } else {
             report.counts.added++;
             report.counts.audio_s += out.result->item.duration_s;
@@ -347,9 +347,8 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
         for (const auto& f : files) {
             auto key = item_key(f, options.root);
             if (!key) {
-                report.counts.failed++;
+                record_failure(report, catalog_path(f), key.error().message());
                 report.counts.done++;
-                report.failures.push_back({catalog_path(f), key.error().message()});
                 continue;
             }
             std::error_code ec;

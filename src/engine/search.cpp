@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -75,13 +77,35 @@ void rerank_exactly(Catalog& catalog,
         hits.resize(k);
 }
 
-// The sorted ids passing a search filter, or null when there is no filter.
-Result<std::shared_ptr<const std::vector<std::int64_t>>> allowed_ids(Catalog& catalog,
-                                                                     const ItemFilter& f) {
-    if (f.empty())
-        return std::shared_ptr<const std::vector<std::int64_t>>{};
-    EARSHOT_ASSIGN_OR_RETURN(auto ids, catalog.filter_ids(f));
-    return std::make_shared<const std::vector<std::int64_t>>(std::move(ids));
+// The request's item conditions (duration bounds, catalog filter, an excluded item) as one
+// predicate on item ids. It owns the sorted ids passing the catalog filter; `durations` (the
+// index entry's) must outlive it.
+Result<std::function<bool(std::int64_t)>> item_predicate(
+    Catalog& catalog,
+    const SearchRequest& req,
+    const std::unordered_map<std::int64_t, double>* durations,
+    std::optional<std::int64_t> exclude_id) {
+    std::shared_ptr<const std::vector<std::int64_t>> allowed;
+    if (!req.filter.empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(auto ids, catalog.filter_ids(req.filter));
+        allowed = std::make_shared<const std::vector<std::int64_t>>(std::move(ids));
+    }
+    return [durations, min_d = req.min_duration_s, max_d = req.max_duration_s, exclude_id,
+            allowed](std::int64_t id) {
+        if (exclude_id && id == *exclude_id)
+            return false;
+        if (allowed && !std::binary_search(allowed->begin(), allowed->end(), id))
+            return false;
+        if (min_d || max_d) {
+            auto it = durations->find(id);
+            double d = it == durations->end() ? 0.0 : it->second;
+            if (min_d && d < *min_d)
+                return false;
+            if (max_d && d > *max_d)
+                return false;
+        }
+        return true;
+    };
 }
 
 // Sets same_recording on the results that are the same recording as the query (docs/dedup.md).
@@ -216,26 +240,8 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
     so.threads = ctx.threads;
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
-    const auto* durations = &entry->durations;
-    auto min_d = req.min_duration_s;
-    auto max_d = req.max_duration_s;
-    EARSHOT_ASSIGN_OR_RETURN(auto allowed_ids, allowed_ids(ctx.catalog, req.filter));
-    const auto* allowed = allowed_ids.get();
-    so.filter = [durations, min_d, max_d, exclude_id, allowed](std::int64_t id) {
-        if (exclude_id && id == *exclude_id)
-            return false;
-        if (allowed && !std::binary_search(allowed->begin(), allowed->end(), id))
-            return false;
-        if (min_d || max_d) {
-            auto it = durations->find(id);
-            double d = it == durations->end() ? 0.0 : it->second;
-            if (min_d && d < *min_d)
-                return false;
-            if (max_d && d > *max_d)
-                return false;
-        }
-        return true;
-    };
+    EARSHOT_ASSIGN_OR_RETURN(so.filter,
+                             item_predicate(ctx.catalog, req, &entry->durations, exclude_id));
     SearchResponse resp;
     resp.query = query_name;
     resp.model = space;
@@ -314,26 +320,10 @@ Result<SearchResponse> search_by_segments(const SearchContext& ctx,
     so.threads = ctx.threads;
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
-    const auto* durations = &entry->durations;
-    auto min_d = req.min_duration_s;
-    auto max_d = req.max_duration_s;
-    EARSHOT_ASSIGN_OR_RETURN(auto allowed_ids, allowed_ids(ctx.catalog, req.filter));
-    const auto* allowed = allowed_ids.get();
-    so.filter = [durations, min_d, max_d, exclude_id, allowed](std::int64_t sid) {
-        const std::int64_t id = segment_item(sid);
-        if (exclude_id && id == *exclude_id)
-            return false;
-        if (allowed && !std::binary_search(allowed->begin(), allowed->end(), id))
-            return false;
-        if (min_d || max_d) {
-            auto it = durations->find(id);
-            double d = it == durations->end() ? 0.0 : it->second;
-            if (min_d && d < *min_d)
-                return false;
-            if (max_d && d > *max_d)
-                return false;
-        }
-        return true;
+    EARSHOT_ASSIGN_OR_RETURN(auto passes,
+                             item_predicate(ctx.catalog, req, &entry->durations, exclude_id));
+    so.filter = [passes = std::move(passes)](std::int64_t sid) {
+        return passes(segment_item(sid));
     };
     // Every query segment asks the index for its nearest segments; the hits are grouped by item.
     // Too few distinct items (a few long items take all the hits): ask for more, until the index
