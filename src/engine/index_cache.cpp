@@ -37,30 +37,31 @@ fs::path default_index_dir(const std::string& db) {
     return cache / "earshot" / fmt::format("pg-{:016x}", hash_bytes(key.data(), key.size()));
 }
 
+std::string file_name_part(const std::string& in) {
+    // File-name-safe text; a hash of the original keeps distinct names distinct.
+    std::string out;
+    bool changed = false;
+    for (unsigned char c : in) {
+        if (std::isalnum(c) || c == '-' || c == '_') {
+            out += static_cast<char>(c);
+        } else {
+            out += '_';
+            changed = true;
+        }
+    }
+    if (changed || out.empty()) {
+        out += fmt::format("-{:08x}", static_cast<std::uint32_t>(hash_bytes(in.data(), in.size())));
+    }
+    return out;
+}
+
 fs::path index_file_path(const fs::path& db_path,
                          const std::string& space,
                          Metric metric,
                          const std::string& canonical_spec) {
-    // File-name-safe space and spec; a hash of the original keeps distinct names distinct.
-    auto safe = [](const std::string& in) {
-        std::string out;
-        bool changed = false;
-        for (unsigned char c : in) {
-            if (std::isalnum(c) || c == '-' || c == '_') {
-                out += static_cast<char>(c);
-            } else {
-                out += '_';
-                changed = true;
-            }
-        }
-        if (changed || out.empty()) {
-            out += fmt::format("-{:08x}",
-                               static_cast<std::uint32_t>(hash_bytes(in.data(), in.size())));
-        }
-        return out;
-    };
-    return default_index_dir(db_path.string()) /
-           fmt::format("{}.{}.{}.esix", safe(space), metric_name(metric), safe(canonical_spec));
+    return default_index_dir(db_path.string()) / fmt::format("{}.{}.{}.esix", file_name_part(space),
+                                                             metric_name(metric),
+                                                             file_name_part(canonical_spec));
 }
 
 // One cached index: what search_entry hands out. Immutable once installed (searches of the index

@@ -706,6 +706,52 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     EXPECT_EQ(plain->body, r->body);
 }
 
+// The map is computed when the server starts (its file appears without a request), and follows
+// the catalog: one item removed and one added (the same count) give a new map with the new item.
+TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
+    Library own;
+    ASSERT_TRUE(own.setup_error.empty()) << own.setup_error;
+    const fs::path file = map_file_path(own.dir / "lib.earshot.idx", "mfcc", "pca");
+    for (int i = 0; i < 1000 && !fs::exists(file); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(fs::exists(file)) << "the server computes the map at start";
+
+    auto before = json::parse(own.client().Get("/api/map")->body);
+    ASSERT_EQ(before["points"].size(), 10u) << before.dump();
+    EXPECT_EQ(before["method"], "pca");
+    const auto g0 = before["generation"].get<std::int64_t>();
+    EXPECT_EQ(json::parse(own.client().Get("/api/map?layout=pca")->body)["generation"], g0);
+    auto bad = own.client().Get("/api/map?layout=tsne");
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_NE(bad->body.find("pca"), std::string::npos) << bad->body;
+
+    const auto gone = own.id_of("noise_0");
+    ASSERT_TRUE(own.engine->remove_paths({(own.lib / "noise" / "noise_0.wav").string()}));
+    fs::remove(own.lib / "noise" / "noise_0.wav");
+    testing::write_wav16(own.lib / "tones" / "sine_770.wav", testing::make_sine(770.0, 1.0, 16000),
+                         16000);
+    IndexOptions io;
+    io.paths = {own.lib};
+    io.model = "mfcc";
+    auto report = own.engine->index(io);
+    ASSERT_TRUE(report);
+    ASSERT_EQ(report->counts.added, 1u);
+    const auto added = own.id_of("sine_770");
+    for (const char* url : {"/api/map", "/api/map?format=columns&max_points=10000"}) {
+        auto after = json::parse(own.client().Get(url)->body);
+        EXPECT_EQ(after["total"], 10) << url;
+        EXPECT_GT(after["generation"].get<std::int64_t>(), g0) << url;
+        std::vector<std::int64_t> ids;
+        if (after.contains("columns"))
+            ids = after["columns"]["id"].get<std::vector<std::int64_t>>();
+        else
+            for (const auto& p : after["points"]) ids.push_back(p["id"].get<std::int64_t>());
+        EXPECT_EQ(std::count(ids.begin(), ids.end(), gone), 0) << url;
+        EXPECT_EQ(std::count(ids.begin(), ids.end(), added), 1) << url;
+    }
+}
+
 TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {
     auto a = lib_->id_of("sine_220");
     auto b = lib_->id_of("sine_440");
