@@ -784,5 +784,65 @@ TEST(IngestQueuePgTest, FinishAndEnqueueOfTheSameJobsLockRowsInOneOrder) {
     EXPECT_EQ(*c->count_items(), 1);
 }
 
+// A transaction PostgreSQL aborts to break a deadlock (here with a session of the test that locks
+// the job rows in the opposite order) is run again by the catalog, which logs it, instead of
+// failing the call.
+TEST(IngestQueuePgTest, TransactionAbortedByADeadlockIsRunAgain) {
+    const std::string db = fresh_db("retry");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    const auto jobs = jobs_for(2);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs, false));
+    ASSERT_EQ(q->claim_jobs("s", "w", 10, 60, 3)->size(), 2u);
+
+    RawSession other(PgCluster::shared().uri(db));
+    ASSERT_TRUE(other.ok());
+    // The test's session waits long before checking for a deadlock, so the catalog's session
+    // (1 s, the default) finds it and is the one aborted.
+    ASSERT_EQ(other.exec("BEGIN; SET LOCAL deadlock_timeout = '30s'"), "");
+    ASSERT_EQ(
+        other.exec("SELECT key FROM ingest_jobs WHERE key = '" + jobs[1].key + "' FOR UPDATE"),
+        jobs[1].key);
+
+    std::mutex log_mu;
+    std::vector<std::string> warnings;
+    set_log_sink([&](LogLevel level, std::string_view m) {
+        std::lock_guard lock(log_mu);
+        if (level >= LogLevel::kWarning)
+            warnings.emplace_back(m);
+    });
+    auto finisher_cat = open_catalog(PgCluster::shared().uri(db) + "&application_name=test_retry");
+    ASSERT_TRUE(finisher_cat);
+    std::optional<Result<std::vector<std::int64_t>>> finished;
+    std::thread finisher([&] {
+        finished = ingest_queue(**finisher_cat)
+                       ->finish_jobs("s", "w",
+                                     {request(jobs[0].key, 1.0f), request(jobs[1].key, 2.0f)}, {});
+    });
+    // The finish holds jobs[0] and waits for jobs[1]; taking jobs[0] now closes the cycle.
+    RawSession watch(PgCluster::shared().uri(db));
+    const bool finisher_waits = watch.wait_until_blocked("test_retry", "");
+    const std::string took =
+        finisher_waits
+            ? other.exec("SELECT key FROM ingest_jobs WHERE key = '" + jobs[0].key + "' FOR UPDATE")
+            : "";
+    EXPECT_EQ(other.exec("COMMIT"), "");
+    finisher.join();
+    set_log_sink(nullptr);
+    ASSERT_TRUE(finisher_waits) << "the finish did not wait for the test's row lock";
+    EXPECT_EQ(took, jobs[0].key);
+    ASSERT_TRUE(finished);
+    ASSERT_TRUE(*finished) << finished->error().to_string();
+    EXPECT_EQ((*finished)->size(), 2u);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("deadlock detected"), std::string::npos) << warnings[0];
+    EXPECT_NE(warnings[0].find("running it again (1 of"), std::string::npos) << warnings[0];
+    EXPECT_EQ(q->job_counts("s")->done, 2);
+    EXPECT_EQ(*c->count_items(), 2);
+    EXPECT_EQ((*q->workers()).size(), 0u);  // no heartbeat in this test: no worker row
+}
+
 }  // namespace
 }  // namespace earshot
