@@ -10,6 +10,7 @@
 #include "core/file_util.h"
 #include "core/log.h"
 #include "engine/index_cache.h"
+#include "engine/map_layout.h"
 #include "engine/projection.h"
 
 namespace earshot {
@@ -38,7 +39,7 @@ T get(const std::uint8_t* p) {
 }  // namespace
 
 const std::vector<std::string>& map_layouts() {
-    static const std::vector<std::string> kLayouts = {"pca"};
+    static const std::vector<std::string> kLayouts = {"pca", "umap"};
     return kLayouts;
 }
 
@@ -62,8 +63,9 @@ Result<MapCoords> compute_map_coords(Catalog& catalog,
     // Read before the vectors: a write in between makes the next request recompute.
     EARSHOT_ASSIGN_OR_RETURN(out.generation, catalog.space_generation(space));
     EARSHOT_ASSIGN_OR_RETURN(auto set, catalog.load_embeddings(space));
-    // layout == "pca" (the only one so far; a new layout is a branch here).
-    EARSHOT_ASSIGN_OR_RETURN(auto proj, project_pca_2d(set.vectors));
+    EARSHOT_ASSIGN_OR_RETURN(auto proj, layout == "umap"
+                                            ? layout_knn_2d(set.vectors, Metric::kCosine)
+                                            : project_pca_2d(set.vectors));
     out.xy = std::move(proj.xy);
     out.explained_variance_ratio = proj.explained_variance_ratio;
     out.fit_rows = proj.fit_rows;

@@ -25,7 +25,7 @@ namespace earshot {
 
 struct MapCoords {
     std::string space;
-    std::string layout;           // "pca"
+    std::string layout;           // "pca" or "umap"
     std::int64_t generation = 0;  // the space's generation, read before its vectors were
     std::vector<std::int64_t> ids;
     std::vector<float> xy;
@@ -34,7 +34,8 @@ struct MapCoords {
     double compute_s = 0.0;                            // seconds the layout took (with loading)
 };
 
-// The layouts compute_map_coords knows ("pca"), and the default.
+// The layouts compute_map_coords knows ("pca": engine/projection.h; "umap": engine/map_layout.h),
+// and the default.
 const std::vector<std::string>& map_layouts();
 inline constexpr const char* kDefaultMapLayout = "pca";
 // kInvalidArgument naming the valid layouts if `layout` is not one of them.

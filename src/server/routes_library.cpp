@@ -1,5 +1,6 @@
 // Library routes: health, stats, models, items (list, one, audio, download, waveform), the map.
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -740,6 +742,14 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         if (!v)
             return send_error(res, v.error());
         max_points = *v;
+    }
+    std::string layout(kMapLayouts[0]);
+    if (req.has_param("layout")) {
+        layout = req.get_param_value("layout");
+        if (std::find(kMapLayouts.begin(), kMapLayouts.end(), layout) == kMapLayouts.end())
+            return send_error(res, Error(ErrorCode::kInvalidArgument,
+                                         fmt::format("layout must be pca or umap, got '{}'",
+                                                     layout.substr(0, 64))));
     }
     bool columns = false;
     if (req.has_param("format")) {
