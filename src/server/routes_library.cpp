@@ -1,6 +1,5 @@
 // Library routes: health, stats, models, items (list, one, audio, download, waveform), the map.
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -742,14 +741,6 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         if (!v)
             return send_error(res, v.error());
         max_points = *v;
-    }
-    std::string layout(kMapLayouts[0]);
-    if (req.has_param("layout")) {
-        layout = req.get_param_value("layout");
-        if (std::find(kMapLayouts.begin(), kMapLayouts.end(), layout) == kMapLayouts.end())
-            return send_error(res, Error(ErrorCode::kInvalidArgument,
-                                         fmt::format("layout must be pca or umap, got '{}'",
-                                                     layout.substr(0, 64))));
     }
     bool columns = false;
     if (req.has_param("format")) {
