@@ -29,13 +29,25 @@
 #endif
 
 int main(int argc, char** argv) {
-    earshot::set_log_sink([](earshot::LogLevel level, std::string_view msg) {
-        if (level >= earshot::LogLevel::kWarning) {
-            std::fprintf(stderr, "earshot: %.*s\n", static_cast<int>(msg.size()), msg.data());
-        }
+    // Warnings and errors by default; -v adds what earshot is doing (models and index files
+    // loaded, indexes built, files queued), -vv the decoder's own messages.
+    earshot::set_log_level(earshot::LogLevel::kWarning);
+    earshot::set_log_sink([](earshot::LogLevel, std::string_view msg) {
+        std::fprintf(stderr, "earshot: %.*s\n", static_cast<int>(msg.size()), msg.data());
     });
     CLI::App app{"earshot: find the sounds in your library that sound like this one"};
     app.set_version_flag("--version", EARSHOT_VERSION);
+    // Accepted before or after the subcommand (fallthrough), e.g. `earshot index DIR -v`.
+    app.fallthrough();
+    app.add_flag_callback(
+           "-v,--verbose",
+           [&app] {
+               const auto n = app.count("--verbose");
+               earshot::set_log_level(n >= 2 ? earshot::LogLevel::kDebug
+                                             : earshot::LogLevel::kInfo);
+           },
+           "Also log what earshot is doing (-vv: and the decoder's messages) to stderr")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.require_subcommand(1);
     earshot::cli::setup_index(app);
     earshot::cli::setup_worker(app);

@@ -325,6 +325,7 @@ struct IndexCache::Impl {
                     index->set_threads(options.threads);
                     EARSHOT_ASSIGN_OR_RETURN(auto now, catch_up(*index, space, saved_at, segments));
                     rep.action = now.state.generation > saved_at ? "updated" : "current";
+                    log_info("index '{}' loaded ({})", file.string(), rep.action);
                     // With concurrent writes the counts cannot be compared; a damaged file is
                     // caught by the next quiet load.
                     if (!now.consistent || segments ||
