@@ -44,6 +44,16 @@ Result<Embeddings> embed_patches(const Patches& patches,
                                  const std::string& model_name,
                                  const PatchForward& forward);
 
+// The PatchForward of a network whose forward(batch) returns {embeddings, scores} (YAMNet,
+// musicnn); the network is kept by the function (torch modules share their tensors).
+template <class Network>
+PatchForward forward_with_scores(Network network) {
+    return [network = std::move(network)](const torch::Tensor& batch) {
+        auto out = network.forward(batch);
+        return std::make_pair(out.embeddings, out.scores);
+    };
+}
+
 // The model of a log-mel front end, a patcher and a patch network (YAMNet, musicnn, VGGish):
 // embed() cuts the audio's frames into patches (front-end errors get "<name> front end" as
 // context) and runs forward over them with embed_patches. Segment p spans

@@ -197,13 +197,9 @@ Result<std::unique_ptr<EmbeddingModel>> make_yamnet_model(const std::filesystem:
     info.segment_hop_s = kHopSeconds;
     info.labels = std::move(*labels);
     info.weights_path = weights_path;
-    auto forward = [network = std::move(*network)](const torch::Tensor& batch) {
-        auto out = network.forward(batch);
-        return std::make_pair(out.embeddings, out.scores);
-    };
-    return std::make_unique<detail::PatchNetworkModel>(std::move(info), std::move(*frontend),
-                                                       detail::yamnet_patches, std::move(forward),
-                                                       kMaxBatchPatches);
+    return std::make_unique<detail::PatchNetworkModel>(
+        std::move(info), std::move(*frontend), detail::yamnet_patches,
+        detail::forward_with_scores(std::move(*network)), kMaxBatchPatches);
 }
 
 const ModelKind kYamnetModelKind{
