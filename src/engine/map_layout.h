@@ -32,7 +32,7 @@ struct KnnLayoutOptions {
     // thread and the descent runs on one thread, so the result does not depend on this.
     int threads = 2;
     // Exact neighbours (flat scan) below this many rows, HNSW from it on.
-    std::size_t exact_below = 20000;
+    std::size_t exact_below = 5000;
     std::string hnsw_spec = "HNSW16,efC64";
     std::size_t ef_search = 64;
 };

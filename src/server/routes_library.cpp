@@ -1,5 +1,6 @@
 // Library routes: health, stats, models, items (list, one, audio, download, waveform), the map.
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -611,10 +613,17 @@ void send_map_text(const httplib::Request& req,
     res.set_content(text->json, "application/json");
 }
 
-Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model) {
+// The map layouts GET /api/map?layout= accepts; the first is the default (docs/http-api.md).
+constexpr std::array<std::string_view, 2> kMapLayouts = {"pca", "umap"};
+
+Result<nlohmann::json> compute_map(ServerContext& ctx,
+                                   const std::string& model,
+                                   const std::string& layout) {
     auto& cat = ctx.engine.catalog();
     EARSHOT_ASSIGN_OR_RETURN(auto set, cat.load_embeddings(model));
-    EARSHOT_ASSIGN_OR_RETURN(auto proj, project_pca_2d(set.vectors));
+    EARSHOT_ASSIGN_OR_RETURN(auto proj, layout == "umap"
+                                            ? layout_knn_2d(set.vectors, Metric::kCosine)
+                                            : project_pca_2d(set.vectors));
     EARSHOT_ASSIGN_OR_RETURN(auto items, cat.list_items(0, -1));
     std::map<std::int64_t, const ItemRecord*> by_id;
     for (const auto& it : items) by_id[it.id] = &it;
@@ -639,7 +648,7 @@ Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model)
         points.push_back(std::move(point));
     }
     return nlohmann::json{{"model", model},
-                          {"method", "pca"},
+                          {"method", layout},
                           {"explained_variance_ratio",
                            {proj.explained_variance_ratio[0], proj.explained_variance_ratio[1]}},
                           {"folders", folders},
@@ -659,6 +668,14 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         if (!v)
             return send_error(res, v.error());
         max_points = *v;
+    }
+    std::string layout(kMapLayouts[0]);
+    if (req.has_param("layout")) {
+        layout = req.get_param_value("layout");
+        if (std::find(kMapLayouts.begin(), kMapLayouts.end(), layout) == kMapLayouts.end())
+            return send_error(res, Error(ErrorCode::kInvalidArgument,
+                                         fmt::format("layout must be pca or umap, got '{}'",
+                                                     layout.substr(0, 64))));
     }
     bool columns = false;
     if (req.has_param("format")) {
@@ -696,7 +713,7 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     std::shared_ptr<const nlohmann::json> shared;
     {
         std::lock_guard lock(ctx.mu);
-        auto it = ctx.maps.find(model);
+        auto it = ctx.maps.find({model, layout});
         if (it != ctx.maps.end() && it->second.n_items == space->n_items) {
             auto dump = it->second.dumps.find({max_points, columns});
             if (!only && dump != it->second.dumps.end())
@@ -705,7 +722,7 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
         }
     }
     if (!shared) {
-        auto body = compute_map(ctx, model);
+        auto body = compute_map(ctx, model, layout);
         if (!body)
             return send_error(res, body.error());
         shared = std::make_shared<const nlohmann::json>(std::move(*body));
@@ -713,7 +730,7 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     auto text = make_map_text(dump_map(*shared, max_points, only ? &*only : nullptr, columns));
     {
         std::lock_guard lock(ctx.mu);
-        auto& entry = ctx.maps[model];
+        auto& entry = ctx.maps[{model, layout}];
         if (entry.body != shared) {
             entry = MapEntry{space->n_items, shared, {}};
         }

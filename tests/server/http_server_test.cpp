@@ -630,6 +630,30 @@ TEST_F(HttpServerTest, WaveformPeaks) {
     expect_error(client().Get("/api/items/" + id + "/waveform?points=99999"), 400);
 }
 
+TEST_F(HttpServerTest, MapLayoutIsPcaByDefaultOrTheNeighbourGraph) {
+    auto pca = body_json(client().Get("/api/map"));
+    auto umap_r = client().Get("/api/map?layout=umap");
+    ASSERT_TRUE(umap_r);
+    ASSERT_EQ(umap_r->status, 200) << umap_r->body;
+    auto umap = body_json(umap_r);
+    EXPECT_EQ(pca["method"], "pca");
+    EXPECT_EQ(umap["method"], "umap");
+    ASSERT_EQ(umap["points"].size(), pca["points"].size());
+    std::size_t moved = 0;
+    for (std::size_t i = 0; i < umap["points"].size(); ++i) {
+        const auto& u = umap["points"][i];
+        EXPECT_EQ(u["id"], pca["points"][i]["id"]);
+        EXPECT_LE(std::abs(u["x"].get<double>()), 1.0);
+        EXPECT_LE(std::abs(u["y"].get<double>()), 1.0);
+        moved += std::abs(u["x"].get<double>() - pca["points"][i]["x"].get<double>()) > 1e-4;
+    }
+    EXPECT_GT(moved, umap["points"].size() / 2);
+    // Cached per layout: the same answer again, and PCA's is unchanged.
+    EXPECT_EQ(client().Get("/api/map?layout=umap")->body, umap_r->body);
+    EXPECT_EQ(body_json(client().Get("/api/map?layout=pca")), pca);
+    expect_error(client().Get("/api/map?layout=tsne"), 400, "InvalidArgument");
+}
+
 TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     auto r = client().Get("/api/map");
     ASSERT_TRUE(r);

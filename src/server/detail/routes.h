@@ -18,6 +18,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "engine/map_layout.h"
 #include "engine/projection.h"
 #include "engine/waveform.h"
 #include "server/http_server.h"
@@ -94,7 +95,7 @@ struct ServerContext {
     // The caches below are protected by mu (each value is computed outside the lock and then
     // published; a race only computes the same value twice).
     std::mutex mu;
-    std::map<std::string, MapEntry> maps;               // by model
+    std::map<std::pair<std::string, std::string>, MapEntry> maps;  // by (model, layout)
     std::shared_ptr<const nlohmann::json> models_body;  // GET /api/models (list_models is slow)
     std::map<std::pair<std::int64_t, std::size_t>, std::shared_ptr<const nlohmann::json>>
         waveforms;  // by (item id, points); bounded by kMaxCachedWaveforms
