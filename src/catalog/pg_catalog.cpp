@@ -954,6 +954,39 @@ public:
         });
     }
 
+    Result<EmbeddingSet> get_embeddings(const std::string& space,
+                                        std::span<const std::int64_t> ids) override {
+        return locked("get_embeddings", [&]() -> Result<EmbeddingSet> {
+            EmbeddingSet set;
+            set.space = space;
+            if (ids.empty())
+                return set;
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT e.item_id::int8, i.duration_s::float8, e.vector, "
+                                     "s.dim::int8 FROM embeddings e "
+                                     "JOIN items i ON i.id = e.item_id "
+                                     "JOIN spaces s ON s.name = e.space "
+                                     "WHERE e.space = $1 AND e.item_id = ANY($2::bigint[]) "
+                                     "ORDER BY e.item_id",
+                                     Params().text(space).text(int64_array_literal(ids))));
+            if (r.rows() == 0)
+                return set;
+            const auto cols = static_cast<std::size_t>(r.i64(0, 3));
+            set.dim = static_cast<int>(cols);
+            set.vectors.n_cols = cols;
+            set.vectors.n_rows = static_cast<std::size_t>(r.rows());
+            set.vectors.data.resize(set.vectors.n_rows * cols);
+            for (int i = 0; i < r.rows(); ++i) {
+                const std::int64_t id = r.i64(i, 0);
+                EARSHOT_RETURN_IF_ERROR(check_blob_size(r.bytes(i, 2), cols, id, "vector"));
+                decode_floats(r.bytes(i, 2), {set.vectors.row(static_cast<std::size_t>(i)), cols});
+                set.ids.push_back(id);
+                set.durations_s.push_back(r.f64(i, 1));
+            }
+            return set;
+        });
+    }
+
     Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
         std::int64_t id, const std::string& space) override {
         using Out = std::pair<Matrix, std::vector<SegmentRecord>>;
