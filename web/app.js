@@ -1079,8 +1079,25 @@ function setupFilters() {
 
 // ---- models and stats -------------------------------------------------------------------------
 
+// The boot data earshot serve writes into index.html (stats and models, as GET /api/stats and
+// /api/models answer them), so the first search or map need not wait for those two requests.
+// null when absent (a server with a token, or the page opened some other way): then they are asked.
+function bootData() {
+  const e = document.getElementById('earshot-boot');
+  if (!e || !e.textContent.trim()) return null;
+  try {
+    const b = JSON.parse(e.textContent);
+    return b && b.stats && b.models && Array.isArray(b.models.models) ? b : null;
+  } catch (err) {
+    return null;
+  }
+}
+
 async function loadModels() {
-  const resp = await api('/api/models');
+  showModels(await api('/api/models'));
+}
+
+function showModels(resp) {
   state.defaultModel = resp.default;
   state.models = resp.models.filter((m) => m.items > 0);
   for (const sel of [$('#model'), $('#map-model')]) {
@@ -1107,13 +1124,16 @@ async function loadModels() {
 
 async function loadStats() {
   try {
-    const s = await api('/api/stats');
-    const mins = Math.round(s.audio_duration_s / 60);
-    state.maxUpload = s.max_upload_bytes || 0;
-    $('#stats').textContent = s.items + ' sounds · ' + (mins > 0 ? mins + ' min' : Math.round(s.audio_duration_s) + ' s');
+    showStats(await api('/api/stats'));
   } catch (e) {
     $('#stats').textContent = '';
   }
+}
+
+function showStats(s) {
+  const mins = Math.round(s.audio_duration_s / 60);
+  state.maxUpload = s.max_upload_bytes || 0;
+  $('#stats').textContent = s.items + ' sounds · ' + (mins > 0 ? mins + ' min' : Math.round(s.audio_duration_s) + ' s');
 }
 
 // ---- library map (canvas: 100k points draw in a few ms) ----------------------------------------
@@ -1793,9 +1813,16 @@ async function main() {
   hideSame.addEventListener('change', () => {
     $('#results').classList.toggle('hide-same', hideSame.checked);
   });
-  loadStats();
+  const boot = bootData();
   try {
-    await loadModels();
+    if (boot) {
+      // The first search or map goes out now, in the same task as the page's set-up.
+      showStats(boot.stats);
+      showModels(boot.models);
+    } else {
+      loadStats();
+      await loadModels();
+    }
     readUrl();
     document.body.dataset.ready = 'true';
   } catch (e) {

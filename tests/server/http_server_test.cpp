@@ -21,6 +21,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "server/web_assets.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -828,6 +829,87 @@ TEST_F(HttpServerTest, ServesThePageAndJson404s) {
     expect_error(client().Get("/nothing-here.html"), 404, "NotFound");
     expect_error(client().Get("/api/nothing"), 404, "NotFound");
     expect_error(client().Delete("/api/items/1"), 404);
+}
+
+// The page carries its boot data (what /api/stats and /api/models answer), so its first search
+// or map does not wait for those two requests (docs/performance.md "Page load").
+TEST_F(HttpServerTest, PageCarriesTheBootDataOfStatsAndModels) {
+    auto page = client().Get("/");
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->status, 200);
+    const std::string open = R"(<script id="earshot-boot" type="application/json">)";
+    const auto at = page->body.find(open);
+    ASSERT_NE(at, std::string::npos);
+    const auto end = page->body.find("</script>", at);
+    ASSERT_NE(end, std::string::npos);
+    const std::string text = page->body.substr(at + open.size(), end - at - open.size());
+    ASSERT_FALSE(text.empty());
+    const json boot = json::parse(text);
+    auto stats = client().Get("/api/stats");
+    auto models = client().Get("/api/models");
+    ASSERT_TRUE(stats && models);
+    EXPECT_EQ(boot["stats"], body_json(stats));
+    EXPECT_EQ(boot["models"], body_json(models));
+    EXPECT_EQ(boot["stats"]["items"], 10);
+    EXPECT_EQ(boot["models"]["default"], "mfcc");
+    // /index.html is the same page.
+    auto same = client().Get("/index.html");
+    ASSERT_TRUE(same);
+    EXPECT_NE(same->body.find(open + "{"), std::string::npos);
+}
+
+// The page's files have an entity tag; a revalidation with it is answered 304 without a body,
+// and the gzip (made once) is the file itself once inflated.
+TEST_F(HttpServerTest, PageFilesAnswer304ToTheirETag) {
+    for (const std::string path : {"/app.js", "/style.css", "/"}) {
+        auto r = client().Get(path, {{"Accept-Encoding", "identity"}});
+        ASSERT_TRUE(r) << path;
+        ASSERT_EQ(r->status, 200) << path;
+        const std::string etag = r->get_header_value("ETag");
+        EXPECT_EQ(etag.rfind("W/\"", 0), 0u) << path << ": " << etag;
+        EXPECT_EQ(r->get_header_value("Cache-Control"), "no-cache") << path;
+        auto again = client().Get(path, {{"If-None-Match", etag}});
+        ASSERT_TRUE(again) << path;
+        EXPECT_EQ(again->status, 304) << path;
+        EXPECT_TRUE(again->body.empty()) << path;
+        EXPECT_EQ(again->get_header_value("ETag"), etag) << path;
+        auto listed = client().Get(path, {{"If-None-Match", "W/\"0000000000000000\", " + etag}});
+        ASSERT_TRUE(listed) << path;
+        EXPECT_EQ(listed->status, 304) << path;
+        auto other = client().Get(path, {{"If-None-Match", "W/\"0000000000000000\""}});
+        ASSERT_TRUE(other) << path;
+        EXPECT_EQ(other->status, 200) << path;
+        EXPECT_EQ(other->body, r->body) << path;
+        // gzip: the client inflates it; the same bytes as the plain answer.
+        auto gz = client().Get(path, {{"Accept-Encoding", "gzip"}});
+        ASSERT_TRUE(gz) << path;
+        EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip") << path;
+        EXPECT_EQ(gz->body, r->body) << path;
+        EXPECT_EQ(gz->get_header_value("ETag"), etag) << path;
+    }
+}
+
+TEST(WebAssetsTest, ETagsAndBootData) {
+    const std::string a = web::etag_for("abc");
+    EXPECT_EQ(a.size(), 2u + 1u + 16u + 1u);
+    EXPECT_NE(a, web::etag_for("abd"));
+    EXPECT_EQ(a, web::etag_for("abc"));
+    EXPECT_TRUE(web::etag_matches(a, a));
+    EXPECT_TRUE(web::etag_matches(a.substr(2), a));  // the strong form, weak comparison
+    EXPECT_TRUE(web::etag_matches("*", a));
+    EXPECT_TRUE(web::etag_matches("\"x\" ,  " + a + " ", a));
+    EXPECT_FALSE(web::etag_matches("", a));
+    EXPECT_FALSE(web::etag_matches(web::etag_for("abd"), a));
+    EXPECT_FALSE(web::etag_matches("W/", a));
+    // The JSON cannot close the script element; the page is unchanged without the element.
+    const std::string html = "<head>" + std::string(web::kBootElement) + "</head>";
+    const std::string out = web::with_boot_json(html, R"({"n":"</script><b>"})");
+    EXPECT_EQ(out,
+              "<head><script id=\"earshot-boot\" type=\"application/json\">"
+              "{\"n\":\"\\u003c/script>\\u003cb>\"}</script></head>");
+    EXPECT_EQ(json::parse(out.substr(out.find('{'), out.rfind('}') - out.find('{') + 1))["n"],
+              "</script><b>");
+    EXPECT_EQ(web::with_boot_json("<p>no element</p>", "{}"), "<p>no element</p>");
 }
 
 // A browser that accepts brotli gets gzip: httplib's brotli (quality 11) took 0.3 s per app.js

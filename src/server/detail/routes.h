@@ -122,6 +122,16 @@ void send_busy(httplib::Response& res, const std::string& message, int retry_aft
 // it is a single range with a huge end (e.g. bytes=0-18446744073709551615): serves it clamped to
 // the file. False if the request is not such a case.
 bool serve_clamped_range(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+// gzip (RFC 1952) of `data` at the default level; empty on failure.
+std::string gzip_text(const std::string& data);
+
+// The bodies of GET /api/stats and GET /api/models.
+Result<nlohmann::json> stats_answer(ServerContext& ctx);
+Result<nlohmann::json> models_answer(ServerContext& ctx);
+// What the page needs before its first request, written into index.html (web/app.js reads it
+// instead of asking): {"stats": GET /api/stats, "models": GET /api/models}.
+Result<nlohmann::json> boot_answer(ServerContext& ctx);
+
 // Makes httplib answer a client that accepts brotli with gzip instead: httplib compresses with
 // brotli at quality 11, ~5 ms per KB (the 60 KB app.js: 0.3 s per load; a 7 MB map of 50k points:
 // 54 s), gzip in a fraction of that (the map: 0.5 s).
