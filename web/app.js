@@ -1404,7 +1404,7 @@ window.earshotMap = mapView;  // for the browser tests and the curious
 window.earshotHoverAudio = hoverAudio;
 
 function mapKey() {
-  return $('#map-model').value + '|' + filterParams().toString();
+  return $('#map-model').value + '|' + $('#map-layout').value + '|' + filterParams().toString();
 }
 
 async function loadMap() {
@@ -1412,19 +1412,25 @@ async function loadMap() {
   const key = mapKey();
   state.mapKey = key;
   const status = $('#map-status');
-  setStatus(status, 'Loading the map…', 'loading');
+  setStatus(status, $('#map-layout').value === 'umap'
+    ? 'Loading the map (the neighbour layout is computed once after each catalog change: a few seconds for a few thousand sounds, minutes for 100,000)…'
+    : 'Loading the map…', 'loading');
   $('#map').setAttribute('aria-busy', 'true');
   const t0 = performance.now();
   const filters = filterParams().toString();
-  const url = (n) => '/api/map?model=' + encodeURIComponent(model) + '&max_points=' + n + '&format=columns' +
+  const layout = $('#map-layout').value;
+  const url = (n) => '/api/map?model=' + encodeURIComponent(model) + '&layout=' + encodeURIComponent(layout) +
+    '&max_points=' + n + '&format=columns' +
     (filters ? '&' + filters : '');
   const say = (m, more) => {
     const shown = mapView.pts.length;
     const total = m.total || shown;
     const ev = m.explained_variance_ratio || [0, 0];
     setStatus(status, (shown < total ? fmtCount(shown) + ' of ' + fmtCount(total) + ' sounds (evenly thinned)'
-      : fmtCount(shown) + ' sounds') + (filters ? ' matching ' + describeFilters() : '') + ', ' + m.method.toUpperCase() + ' of the ' + m.model +
-      ' embeddings (' + Math.round(100 * (ev[0] + ev[1])) + '% of the variance) · ' +
+      : fmtCount(shown) + ' sounds') + (filters ? ' matching ' + describeFilters() : '') + ', ' +
+      (m.method === 'pca' ? 'PCA of the ' + m.model + ' embeddings (' + Math.round(100 * (ev[0] + ev[1])) + '% of the variance)'
+        : m.method === 'umap' ? 'neighbour layout (UMAP-style) of the ' + m.model + ' embeddings'
+          : m.method + ' of the ' + m.model + ' embeddings') + ' · ' +
       Math.round(performance.now() - t0) + ' ms' + (more ? '; loading more…' : '.'), 'ok');
   };
   try {
@@ -1745,6 +1751,7 @@ function playItem(it) {
 
 function setupLibrary() {
   $('#map-model').addEventListener('change', loadMap);
+  $('#map-layout').addEventListener('change', loadMap);
   $('#prev').addEventListener('click', () => {
     state.page.offset = Math.max(0, state.page.offset - state.page.limit);
     loadItems();

@@ -596,6 +596,50 @@ public:
         });
     }
 
+    Result<EmbeddingSet> get_embeddings(const std::string& space,
+                                        std::span<const std::int64_t> ids) override {
+        return locked("get_embeddings", [&]() -> Result<EmbeddingSet> {
+            // As get_items: one cached statement stepped per id in one read transaction.
+            EmbeddingSet set;
+            set.space = space;
+            std::vector<std::int64_t> sorted(ids.begin(), ids.end());
+            std::sort(sorted.begin(), sorted.end());
+            sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+            if (sorted.empty())
+                return set;
+            Transaction tx(*db_);
+            EARSHOT_RETURN_IF_ERROR(tx.begin_read());
+            EARSHOT_ASSIGN_OR_RETURN(int dim, space_dim(space));
+            if (dim > 0) {
+                const auto cols = static_cast<std::size_t>(dim);
+                set.vectors.n_cols = cols;
+                EARSHOT_ASSIGN_OR_RETURN(
+                    auto s, db_->cached("SELECT e.vector, i.duration_s FROM embeddings e "
+                                        "JOIN items i ON i.id = e.item_id "
+                                        "WHERE e.item_id = ?1 AND e.space = ?2"));
+                for (std::int64_t id : sorted) {
+                    s->reset();
+                    EARSHOT_RETURN_IF_ERROR(s->bind_int64(1, id));
+                    EARSHOT_RETURN_IF_ERROR(s->bind_text(2, space));
+                    EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+                    if (!row)
+                        continue;
+                    auto blob = s->column_blob(0);
+                    EARSHOT_RETURN_IF_ERROR(check_blob_size(blob, cols, id, "vector"));
+                    set.ids.push_back(id);
+                    set.durations_s.push_back(s->column_double(1));
+                    set.vectors.data.resize(set.vectors.data.size() + cols);
+                    decode_floats(blob, {set.vectors.row(set.vectors.n_rows), cols});
+                    ++set.vectors.n_rows;
+                }
+                set.dim = set.ids.empty() ? 0 : dim;
+                set.vectors.n_cols = set.ids.empty() ? 0 : cols;
+            }
+            EARSHOT_RETURN_IF_ERROR(tx.commit());
+            return set;
+        });
+    }
+
     Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
         std::int64_t id, const std::string& space) override {
         using Out = std::pair<Matrix, std::vector<SegmentRecord>>;

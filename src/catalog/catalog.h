@@ -239,6 +239,12 @@ public:
     virtual Result<std::int64_t> space_generation(const std::string& space) = 0;
     // One item's whole vector (kNotFound if it has none in that space).
     virtual Result<std::vector<float>> get_embedding(std::int64_t id, const std::string& space) = 0;
+    // The whole vectors of many items at once, in one read transaction (on PostgreSQL one
+    // `= ANY($1)` query instead of a round trip per item: a search re-ranks its hits with it).
+    // Rows ordered by id, each id once; ids without a vector in the space (unknown or removed
+    // items, an unknown space) are left out. dim is the space's (0 when no row matched).
+    virtual Result<EmbeddingSet> get_embeddings(const std::string& space,
+                                                std::span<const std::int64_t> ids) = 0;
     // One item's segments (n × dim) and times; empty if none stored.
     virtual Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
         std::int64_t id, const std::string& space) = 0;

@@ -4,6 +4,10 @@
 // a call that fails because the connection was lost (server restarted) reconnects and runs again
 // (the failed transaction was rolled back by the server, and every write is an upsert or a
 // delete, so running it again is safe), giving up with kUnavailable after kReconnectTimeoutS.
+// A transaction PostgreSQL aborted to break a deadlock or a serialization conflict (SQLSTATE 40P01,
+// 40001) is run again too, up to kConflictRetries times; the writers that lock several
+// ingest_jobs rows lock them in key order (ORDER BY key ... FOR UPDATE), so among them such a
+// deadlock does not happen in the first place.
 // Results are fetched in binary format; SQL casts pin the column types read here.
 #include <algorithm>
 #include <arpa/inet.h>
@@ -49,6 +53,10 @@ double reconnect_timeout_s() {
     }
     return kReconnectTimeoutS;
 }
+// How many times a call whose transaction PostgreSQL aborted (deadlock, serialization failure) is
+// run again before its error is returned.
+constexpr int kConflictRetries = 5;
+
 constexpr std::string_view kMagic = "earshot-catalog";
 // pg_advisory_xact_lock key serialising schema creation/migration ("EARS").
 constexpr std::int64_t kSchemaLockKey = 0x45415253;
@@ -417,6 +425,9 @@ public:
 
     const std::string& uri() const { return uri_; }
     PGconn* raw() const { return conn_; }
+    // SQLSTATE of the last statement that failed ("" after clear_sqlstate() or if none did).
+    const std::string& last_sqlstate() const { return last_sqlstate_; }
+    void clear_sqlstate() { last_sqlstate_.clear(); }
 
 private:
     static std::string trimmed(const char* s) {
@@ -429,12 +440,13 @@ private:
         return m;
     }
 
-    Error error_of(PGresult* r) const {
+    Error error_of(PGresult* r) {
         std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
         if (msg.empty())
             msg = trimmed(PQerrorMessage(conn_));
         const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
         const std::string sqlstate = state ? state : "";
+        last_sqlstate_ = sqlstate;
         ErrorCode code = ErrorCode::kIoError;
         if (!ok() || sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0)
             code = ErrorCode::kUnavailable;
@@ -444,6 +456,7 @@ private:
     std::string uri_;
     PGconn* conn_ = nullptr;
     bool read_only_ = false;
+    std::string last_sqlstate_;
 };
 
 // BEGIN ... COMMIT; rolls back if destroyed before commit().
@@ -476,6 +489,22 @@ std::string int64_array_literal(std::span<const std::int64_t> ids) {
     std::string list = "{";
     for (std::size_t i = 0; i < ids.size(); ++i) list += (i ? "," : "") + std::to_string(ids[i]);
     list += "}";
+    return list;
+}
+
+// `{"a","b\\"c"}`: strings as a PostgreSQL array literal, for `$1::text[]`.
+std::string text_array_literal(const std::vector<std::string>& values) {
+    std::string list = "{";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        list += i ? ",\"" : "\"";
+        for (char ch : values[i]) {
+            if (ch == '"' || ch == '\\')
+                list += '\\';
+            list += ch;
+        }
+        list += '"';
+    }
+    list += '}';
     return list;
 }
 
@@ -925,6 +954,39 @@ public:
         });
     }
 
+    Result<EmbeddingSet> get_embeddings(const std::string& space,
+                                        std::span<const std::int64_t> ids) override {
+        return locked("get_embeddings", [&]() -> Result<EmbeddingSet> {
+            EmbeddingSet set;
+            set.space = space;
+            if (ids.empty())
+                return set;
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT e.item_id::int8, i.duration_s::float8, e.vector, "
+                                     "s.dim::int8 FROM embeddings e "
+                                     "JOIN items i ON i.id = e.item_id "
+                                     "JOIN spaces s ON s.name = e.space "
+                                     "WHERE e.space = $1 AND e.item_id = ANY($2::bigint[]) "
+                                     "ORDER BY e.item_id",
+                                     Params().text(space).text(int64_array_literal(ids))));
+            if (r.rows() == 0)
+                return set;
+            const auto cols = static_cast<std::size_t>(r.i64(0, 3));
+            set.dim = static_cast<int>(cols);
+            set.vectors.n_cols = cols;
+            set.vectors.n_rows = static_cast<std::size_t>(r.rows());
+            set.vectors.data.resize(set.vectors.n_rows * cols);
+            for (int i = 0; i < r.rows(); ++i) {
+                const std::int64_t id = r.i64(i, 0);
+                EARSHOT_RETURN_IF_ERROR(check_blob_size(r.bytes(i, 2), cols, id, "vector"));
+                decode_floats(r.bytes(i, 2), {set.vectors.row(static_cast<std::size_t>(i)), cols});
+                set.ids.push_back(id);
+                set.durations_s.push_back(r.f64(i, 1));
+            }
+            return set;
+        });
+    }
+
     Result<std::pair<Matrix, std::vector<SegmentRecord>>> get_segments(
         std::int64_t id, const std::string& space) override {
         using Out = std::pair<Matrix, std::vector<SegmentRecord>>;
@@ -1120,76 +1182,76 @@ public:
     Result<EnqueueReport> enqueue_jobs(const std::string& space,
                                        const std::vector<IngestJob>& jobs_in,
                                        bool force) override {
-        return locked("enqueue_jobs", [&]() -> Result<EnqueueReport> {
-            // Sorted keys: concurrent enqueuers lock rows in the same order (no deadlock).
-            std::vector<IngestJob> jobs = jobs_in;
-            std::sort(jobs.begin(), jobs.end(),
-                      [](const IngestJob& a, const IngestJob& b) { return a.key < b.key; });
-            EnqueueReport rep;
-            constexpr std::size_t kChunk = 500;
-            for (std::size_t start = 0; start < jobs.size(); start += kChunk) {
-                const std::size_t end = std::min(jobs.size(), start + kChunk);
-                std::string keys = "{";
-                std::string sizes = "{";
-                std::string mtimes = "{";
-                for (std::size_t i = start; i < end; ++i) {
-                    if (i > start) {
-                        keys += ',';
-                        sizes += ',';
-                        mtimes += ',';
-                    }
-                    keys += '"';
-                    for (char ch : jobs[i].key) {
-                        if (ch == '"' || ch == '\\')
-                            keys += '\\';
-                        keys += ch;
-                    }
-                    keys += '"';
-                    sizes += std::to_string(jobs[i].size_bytes);
-                    mtimes += std::to_string(jobs[i].mtime_ns);
+        // Sorted keys, chunks of kChunk, one transaction (and one locked() call, so one retry
+        // unit) each.
+        std::vector<IngestJob> jobs = jobs_in;
+        std::sort(jobs.begin(), jobs.end(),
+                  [](const IngestJob& a, const IngestJob& b) { return a.key < b.key; });
+        EnqueueReport rep;
+        constexpr std::size_t kChunk = 500;
+        for (std::size_t start = 0; start < jobs.size(); start += kChunk) {
+            const std::size_t end = std::min(jobs.size(), start + kChunk);
+            std::vector<std::string> key_list;
+            std::string sizes = "{";
+            std::string mtimes = "{";
+            for (std::size_t i = start; i < end; ++i) {
+                if (i > start) {
+                    sizes += ',';
+                    mtimes += ',';
                 }
-                keys += '}';
-                sizes += '}';
-                mtimes += '}';
-                PgTransaction tx(*conn_);
-                EARSHOT_RETURN_IF_ERROR(tx.begin());
-                EARSHOT_ASSIGN_OR_RETURN(
-                    auto r,
-                    conn_->query(
-                        "INSERT INTO ingest_jobs AS j (space, key, size_bytes, mtime_ns) "
-                        "SELECT $1, k, s, m FROM unnest($2::text[], $3::int8[], $4::int8[]) "
-                        "AS t(k, s, m) ORDER BY k "
-                        "ON CONFLICT (space, key) DO UPDATE SET state = 'queued', "
-                        "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
-                        "worker = '', lease_until = NULL, attempts = 0, error = '', "
-                        "updated_at = now() "
-                        "WHERE j.state IN ('done', 'failed') AND ($5::bool "
-                        "OR j.size_bytes <> excluded.size_bytes "
-                        "OR j.mtime_ns <> excluded.mtime_ns) RETURNING 1",
-                        Params().text(space).text(keys).text(sizes).text(mtimes).text(
-                            force ? "true" : "false")));
-                // A done job whose item is gone (removed) is queued again — in a statement of
-                // its own. In the upsert above, the job row is the latest version (after waiting
-                // for a worker's finish_jobs that holds it) while a subquery on items would see
-                // the statement's older snapshot, without the item that finish just stored: the
-                // file would be queued and embedded again (the e2e done-count overcount). Here
-                // the job row and the items are read in one snapshot.
-                EARSHOT_ASSIGN_OR_RETURN(
-                    auto gone,
-                    conn_->query("UPDATE ingest_jobs j SET state = 'queued', worker = '', "
-                                 "lease_until = NULL, attempts = 0, error = '', updated_at = now() "
-                                 "WHERE j.space = $1 AND j.key = ANY($2::text[]) AND "
-                                 "j.state = 'done' AND NOT EXISTS (SELECT 1 FROM items i "
-                                 "JOIN embeddings e ON e.item_id = i.id AND e.space = j.space "
-                                 "WHERE i.path = j.key) RETURNING 1",
-                                 Params().text(space).text(keys)));
-                EARSHOT_RETURN_IF_ERROR(tx.commit());
-                const std::int64_t queued = r.rows() + gone.rows();
-                rep.queued += queued;
-                rep.skipped += static_cast<std::int64_t>(end - start) - queued;
+                key_list.push_back(jobs[i].key);
+                sizes += std::to_string(jobs[i].size_bytes);
+                mtimes += std::to_string(jobs[i].mtime_ns);
             }
-            return rep;
-        });
+            sizes += '}';
+            mtimes += '}';
+            const std::string keys = text_array_literal(key_list);
+            EARSHOT_ASSIGN_OR_RETURN(
+                std::int64_t queued, locked("enqueue_jobs", [&]() -> Result<std::int64_t> {
+                    PgTransaction tx(*conn_);
+                    EARSHOT_RETURN_IF_ERROR(tx.begin());
+                    // ORDER BY k: the upsert locks every existing row of the chunk (ON CONFLICT
+                    // DO UPDATE locks a row even when its WHERE is false) in key order, the order
+                    // in which every other writer of ingest_jobs locks its rows.
+                    EARSHOT_ASSIGN_OR_RETURN(
+                        auto r,
+                        conn_->query(
+                            "INSERT INTO ingest_jobs AS j (space, key, size_bytes, mtime_ns) "
+                            "SELECT $1, k, s, m FROM unnest($2::text[], $3::int8[], $4::int8[]) "
+                            "AS t(k, s, m) ORDER BY k "
+                            "ON CONFLICT (space, key) DO UPDATE SET state = 'queued', "
+                            "size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns, "
+                            "worker = '', lease_until = NULL, attempts = 0, error = '', "
+                            "updated_at = now() "
+                            "WHERE j.state IN ('done', 'failed') AND ($5::bool "
+                            "OR j.size_bytes <> excluded.size_bytes "
+                            "OR j.mtime_ns <> excluded.mtime_ns) RETURNING 1",
+                            Params().text(space).text(keys).text(sizes).text(mtimes).text(
+                                force ? "true" : "false")));
+                    // A done job whose item is gone (removed) is queued again — in a statement
+                    // of its own. In the upsert above, the job row is the latest version (after
+                    // waiting for a worker's finish_jobs that holds it) while a subquery on items
+                    // would see the statement's older snapshot, without the item that finish just
+                    // stored: the file would be queued and embedded again (the e2e done-count
+                    // overcount). Here the job row and the items are read in one snapshot. (Its
+                    // rows are all locked by the upsert already: it waits for no lock.)
+                    EARSHOT_ASSIGN_OR_RETURN(
+                        auto gone,
+                        conn_->query(
+                            "UPDATE ingest_jobs j SET state = 'queued', worker = '', "
+                            "lease_until = NULL, attempts = 0, error = '', updated_at = now() "
+                            "WHERE j.space = $1 AND j.key = ANY($2::text[]) AND "
+                            "j.state = 'done' AND NOT EXISTS (SELECT 1 FROM items i "
+                            "JOIN embeddings e ON e.item_id = i.id AND e.space = j.space "
+                            "WHERE i.path = j.key) RETURNING 1",
+                            Params().text(space).text(keys)));
+                    EARSHOT_RETURN_IF_ERROR(tx.commit());
+                    return std::int64_t{r.rows() + gone.rows()};
+                }));
+            rep.queued += queued;
+            rep.skipped += static_cast<std::int64_t>(end - start) - queued;
+        }
+        return rep;
     }
 
     Result<std::vector<IngestJob>> claim_jobs(const std::string& space,
@@ -1200,12 +1262,16 @@ public:
         return locked("claim_jobs", [&]() -> Result<std::vector<IngestJob>> {
             PgTransaction tx(*conn_);
             EARSHOT_RETURN_IF_ERROR(tx.begin());
+            // Both statements lock the rows they change in key order, skipping rows another
+            // transaction holds (they are seen again by the next claim): they never wait.
             EARSHOT_RETURN_IF_ERROR(conn_->exec(
-                "UPDATE ingest_jobs SET state = 'failed', updated_at = now(), "
+                "UPDATE ingest_jobs j SET state = 'failed', updated_at = now(), "
                 "error = format('its worker (%s) was lost %s times while embedding it (lease "
-                "expired); not retried', worker, attempts) "
-                "WHERE space = $1 AND state = 'running' AND lease_until < now() "
-                "AND attempts >= $2",
+                "expired); not retried', j.worker, j.attempts) "
+                "FROM (SELECT space, key FROM ingest_jobs WHERE space = $1 AND "
+                "state = 'running' AND lease_until < now() AND attempts >= $2 "
+                "ORDER BY key FOR UPDATE SKIP LOCKED) x "
+                "WHERE j.space = x.space AND j.key = x.key",
                 Params().text(space).i64(max_attempts)));
             EARSHOT_ASSIGN_OR_RETURN(
                 auto r,
@@ -1236,6 +1302,26 @@ public:
                                                   const std::string& worker,
                                                   const std::vector<PutRequest>& done,
                                                   const std::vector<JobFailure>& failed) override {
+        // The job rows to mark, done and failed together: one statement locks them all in key
+        // order. (Marking the done rows and then the failed ones deadlocked with an enqueue of
+        // the same keys, which locks them in key order: IngestQueuePgTest.
+        // FinishAndEnqueueOfTheSameJobsLockRowsInOneOrder.)
+        std::vector<std::string> keys;
+        std::vector<std::string> states;
+        std::vector<std::string> errors;
+        for (const PutRequest& r : done) {
+            keys.push_back(r.item.path);
+            states.emplace_back("done");
+            errors.emplace_back();
+        }
+        for (const JobFailure& f : failed) {
+            keys.push_back(f.key);
+            states.emplace_back("failed");
+            errors.push_back(f.reason);
+        }
+        const std::string keys_sql = text_array_literal(keys);
+        const std::string states_sql = text_array_literal(states);
+        const std::string errors_sql = text_array_literal(errors);
         return locked("finish_jobs", [&]() -> Result<std::vector<std::int64_t>> {
             PgTransaction tx(*conn_);
             EARSHOT_RETURN_IF_ERROR(tx.begin());
@@ -1243,26 +1329,34 @@ public:
             // stalled worker) and that another worker claimed belongs to that worker now, which
             // stores it; storing and counting it here too would embed a file twice.
             std::vector<PutRequest> owned;
-            for (const PutRequest& r : done) {
-                EARSHOT_ASSIGN_OR_RETURN(
-                    auto u, conn_->query("UPDATE ingest_jobs SET state = 'done', lease_until = "
-                                         "NULL, error = '', updated_at = now() WHERE space = $1 "
-                                         "AND key = $2 AND worker = $3 AND state = 'running' "
-                                         "RETURNING key",
-                                         Params().text(space).text(r.item.path).text(worker)));
-                if (u.rows() > 0)
-                    owned.push_back(r);
-            }
             std::int64_t n_failed = 0;
-            for (const JobFailure& f : failed) {
+            if (!keys.empty()) {
                 EARSHOT_ASSIGN_OR_RETURN(
                     auto u,
-                    conn_->query("UPDATE ingest_jobs SET state = 'failed', lease_until = "
-                                 "NULL, error = $3, updated_at = now() WHERE space = $1 "
-                                 "AND key = $2 AND worker = $4 AND state = 'running' "
-                                 "RETURNING key",
-                                 Params().text(space).text(f.key).text(f.reason).text(worker)));
-                n_failed += u.rows() > 0 ? 1 : 0;
+                    conn_->query(
+                        "UPDATE ingest_jobs j SET state = t.state, lease_until = NULL, "
+                        "error = t.error, updated_at = now() "
+                        "FROM (SELECT key FROM ingest_jobs WHERE space = $1 AND "
+                        "key = ANY($2::text[]) AND worker = $5 AND state = 'running' "
+                        "ORDER BY key FOR UPDATE) s, "
+                        "unnest($2::text[], $3::text[], $4::text[]) AS t(key, state, error) "
+                        "WHERE j.space = $1 AND j.key = s.key AND t.key = s.key "
+                        "RETURNING j.key, j.state",
+                        Params()
+                            .text(space)
+                            .text(keys_sql)
+                            .text(states_sql)
+                            .text(errors_sql)
+                            .text(worker)));
+                std::unordered_map<std::string, bool> marked;  // key -> done
+                for (int i = 0; i < u.rows(); ++i)
+                    marked.emplace(u.text(i, 0), u.text(i, 1) == "done");
+                for (const PutRequest& r : done) {
+                    auto it = marked.find(r.item.path);
+                    if (it != marked.end() && it->second)
+                        owned.push_back(r);
+                }
+                for (const auto& [key, is_done] : marked) n_failed += is_done ? 0 : 1;
             }
             EARSHOT_ASSIGN_OR_RETURN(auto ids, put_many(space, owned));
             EARSHOT_RETURN_IF_ERROR(conn_->exec(
@@ -1286,9 +1380,12 @@ public:
                             "ON CONFLICT (name) DO UPDATE SET space = excluded.space, "
                             "state = excluded.state, heartbeat_at = now()",
                             Params().text(worker).text(space).text(state)));
+            // The worker's rows in (space, key) order, as every writer of ingest_jobs locks them.
             EARSHOT_RETURN_IF_ERROR(conn_->exec(
-                "UPDATE ingest_jobs SET lease_until = now() + make_interval(secs => $2::float8) "
-                "WHERE worker = $1 AND state = 'running'",
+                "UPDATE ingest_jobs j SET lease_until = now() + make_interval(secs => $2::float8) "
+                "FROM (SELECT space, key FROM ingest_jobs WHERE worker = $1 AND "
+                "state = 'running' ORDER BY space, key FOR UPDATE) h "
+                "WHERE j.space = h.space AND j.key = h.key",
                 Params().text(worker).f64(lease_s)));
             return tx.commit();
         });
@@ -1365,19 +1462,37 @@ private:
     }
 
     // Runs f under the mutex with "catalog '<uri>': <op>" context; a call that failed because the
-    // connection was lost reconnects and runs once more.
+    // connection was lost reconnects and runs once more, and one whose transaction PostgreSQL
+    // aborted to break a deadlock or a serialization conflict runs again up to kConflictRetries
+    // times (f is one transaction, rolled back when it failed, so running it again is safe).
     template <typename F>
     auto locked(const std::string& op, F&& f) -> decltype(f()) {
         std::lock_guard<std::mutex> lock(mu_);
         try {
-            auto r = f();
+            auto run = [&] {
+                conn_->clear_sqlstate();
+                return f();
+            };
+            auto r = run();
             if (!r && !conn_->ok()) {
                 log_warning("catalog '{}': connection lost during {} ({}); reconnecting", display_,
                             op, r.error().message());
                 auto re = conn_->reconnect(reconnect_timeout_s());
                 if (!re)
                     return tl::unexpected(re.error().with_context(context(op)));
-                r = f();
+                r = run();
+            }
+            for (int attempt = 1; !r && conn_->ok() && attempt <= kConflictRetries; ++attempt) {
+                const std::string& state = conn_->last_sqlstate();
+                if (state != "40P01" && state != "40001")
+                    break;
+                log_warning("catalog '{}': PostgreSQL aborted {} ({}); running it again ({} of {})",
+                            display_, op, r.error().message(), attempt, kConflictRetries);
+                // A short pause that differs between processes, so they do not meet again.
+                const auto ns = std::chrono::steady_clock::now().time_since_epoch().count();
+                std::this_thread::sleep_for(
+                    std::chrono::milliseconds(10 * attempt + static_cast<int>((ns / 1000) % 20)));
+                r = run();
             }
             if (!r)
                 return tl::unexpected(r.error().with_context(context(op)));

@@ -3,6 +3,7 @@
 #include <exception>
 #include <filesystem>
 #include <new>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -29,13 +30,33 @@
 #endif
 
 int main(int argc, char** argv) {
-    earshot::set_log_sink([](earshot::LogLevel level, std::string_view msg) {
-        if (level >= earshot::LogLevel::kWarning) {
-            std::fprintf(stderr, "earshot: %.*s\n", static_cast<int>(msg.size()), msg.data());
-        }
+    // Warnings and errors by default; -v adds what earshot is doing (models and index files
+    // loaded, indexes built, files queued), -vv the decoder's own messages.
+    earshot::set_log_level(earshot::LogLevel::kWarning);
+    earshot::set_log_sink([](earshot::LogLevel, std::string_view msg) {
+        std::fprintf(stderr, "earshot: %.*s\n", static_cast<int>(msg.size()), msg.data());
     });
     CLI::App app{"earshot: find the sounds in your library that sound like this one"};
     app.set_version_flag("--version", EARSHOT_VERSION);
+    // Accepted before or after the subcommand (fallthrough), e.g. `earshot index DIR -v`. The
+    // level is set from argv before parsing: the subcommands run inside app.parse, before the
+    // flag's own callback would.
+    app.fallthrough();
+    app.add_flag("-v,--verbose")
+        ->description("Also log what earshot is doing (-vv: and the decoder's messages) to stderr")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    int verbosity = 0;
+    for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+        const std::string_view a = argv[i];
+        if (a == "--verbose")
+            ++verbosity;
+        else if (a.size() >= 2 && a[0] == '-' && a[1] == 'v' &&
+                 a.find_first_not_of('v', 1) == std::string_view::npos)
+            verbosity += static_cast<int>(a.size()) - 1;  // -v, -vv
+    }
+    if (verbosity > 0)
+        earshot::set_log_level(verbosity >= 2 ? earshot::LogLevel::kDebug
+                                              : earshot::LogLevel::kInfo);
     app.require_subcommand(1);
     earshot::cli::setup_index(app);
     earshot::cli::setup_worker(app);

@@ -18,6 +18,25 @@ inline int hardware_threads() {
     return n == 0 ? 1 : static_cast<int>(n);
 }
 
+namespace detail {
+
+// n_threads <= 0 means hardware_threads().
+inline std::size_t thread_count(int n_threads) {
+    return static_cast<std::size_t>(n_threads <= 0 ? hardware_threads() : n_threads);
+}
+
+// Runs task(i) for i in [0, t): i = 0 on the calling thread, the others on their own threads;
+// returns when all are done.
+inline void run_on_threads(std::size_t t, const std::function<void(std::size_t)>& task) {
+    std::vector<std::thread> workers;
+    workers.reserve(t - 1);
+    for (std::size_t i = 1; i < t; ++i) workers.emplace_back([&task, i] { task(i); });
+    task(0);
+    for (auto& w : workers) w.join();
+}
+
+}  // namespace detail
+
 // n_threads <= 0 means hardware_threads(). min_chunk bounds the smallest chunk so that tiny
 // workloads stay on one thread.
 inline void parallel_for(std::size_t n,
@@ -26,26 +45,16 @@ inline void parallel_for(std::size_t n,
                          const std::function<void(std::size_t, std::size_t)>& body) {
     if (n == 0)
         return;
-    if (n_threads <= 0)
-        n_threads = hardware_threads();
     std::size_t max_by_chunk = std::max<std::size_t>(1, n / std::max<std::size_t>(1, min_chunk));
-    std::size_t t = std::min<std::size_t>(static_cast<std::size_t>(n_threads), max_by_chunk);
+    std::size_t t = std::min(detail::thread_count(n_threads), max_by_chunk);
     if (t <= 1) {
         body(0, n);
         return;
     }
-    std::size_t chunk = (n + t - 1) / t;
-    std::vector<std::thread> workers;
-    workers.reserve(t - 1);
-    for (std::size_t i = 1; i < t; ++i) {
-        std::size_t b = i * chunk;
-        std::size_t e = std::min(n, b + chunk);
-        if (b >= e)
-            break;
-        workers.emplace_back([&body, b, e] { body(b, e); });
-    }
-    body(0, std::min(n, chunk));
-    for (auto& w : workers) w.join();
+    const std::size_t chunk = (n + t - 1) / t;
+    t = (n + chunk - 1) / chunk;  // no empty chunk
+    detail::run_on_threads(t,
+                           [&](std::size_t i) { body(i * chunk, std::min(n, (i + 1) * chunk)); });
 }
 
 // Like parallel_for, but the threads claim chunks of `grain` indices in ascending order from a
@@ -58,25 +67,17 @@ inline void parallel_for_ordered(std::size_t n,
                                  const std::function<void(std::size_t, std::size_t)>& body) {
     if (n == 0)
         return;
-    if (n_threads <= 0)
-        n_threads = hardware_threads();
     grain = std::max<std::size_t>(1, grain);
-    const std::size_t chunks = (n + grain - 1) / grain;
-    const std::size_t t = std::min<std::size_t>(static_cast<std::size_t>(n_threads), chunks);
+    const std::size_t t = std::min(detail::thread_count(n_threads), (n + grain - 1) / grain);
     if (t <= 1) {
         body(0, n);
         return;
     }
     std::atomic<std::size_t> next{0};
-    auto run = [&] {
+    detail::run_on_threads(t, [&](std::size_t) {
         for (std::size_t b = next.fetch_add(grain); b < n; b = next.fetch_add(grain))
             body(b, std::min(n, b + grain));
-    };
-    std::vector<std::thread> workers;
-    workers.reserve(t - 1);
-    for (std::size_t i = 1; i < t; ++i) workers.emplace_back(run);
-    run();
-    for (auto& w : workers) w.join();
+    });
 }
 
 }  // namespace earshot

@@ -55,6 +55,7 @@ struct Engine::State {
     EngineOptions options;
     std::unique_ptr<Catalog> catalog;  // thread-safe (serialises its calls)
     std::unique_ptr<IndexCache> indexes;
+    std::unique_ptr<MapCache> maps;
 
     std::mutex models_mu;
     std::map<std::string, std::unique_ptr<EmbeddingModel>> models;  // protected by models_mu
@@ -79,11 +80,20 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
     state->catalog = std::move(*cat);
     state->indexes = std::make_unique<IndexCache>(
         *state->catalog, IndexCacheOptions{options.db_path, options.index_dir, options.threads});
+    state->maps = std::make_unique<MapCache>(
+        *state->catalog, options.index_dir.empty() ? default_index_dir(options.db_path.string())
+                                                   : options.index_dir);
     return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
 
 Catalog& Engine::catalog() {
     return *s_->catalog;
+}
+
+Result<std::shared_ptr<const MapCoords>> Engine::map_coords(const std::string& space,
+                                                            const std::string& layout,
+                                                            bool allow_stale) {
+    return s_->maps->get(space, layout, allow_stale);
 }
 
 std::string Engine::default_space() {

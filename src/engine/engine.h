@@ -28,6 +28,7 @@
 #include "engine/embedding.h"
 #include "engine/index_cache.h"
 #include "engine/ingest.h"
+#include "engine/map_coords.h"
 #include "engine/search.h"
 #include "index/flat_index.h"
 #include "index/metric.h"
@@ -132,6 +133,14 @@ public:
     // are rebuilt whole, are left to the next search. Returns how many indexes were checked; the
     // first error otherwise (the others are still refreshed).
     Result<std::size_t> refresh_cached_indexes();
+
+    // The library map's coordinates of a space (layout: map_layouts()), current with the catalog
+    // (MapCache::get: from memory, else the file beside the index files, else computed and
+    // kept). allow_stale: while another caller computes them, take the previous ones.
+    Result<std::shared_ptr<const MapCoords>> map_coords(
+        const std::string& space,
+        const std::string& layout = kDefaultMapLayout,
+        bool allow_stale = false);
 
     // The id of the item stored under `key`: an imported record's key (its `id`/`key`/`path`
     // field) or a file path as given or canonicalised. kNotFound naming the key.

@@ -37,30 +37,31 @@ fs::path default_index_dir(const std::string& db) {
     return cache / "earshot" / fmt::format("pg-{:016x}", hash_bytes(key.data(), key.size()));
 }
 
+std::string file_name_part(const std::string& in) {
+    // File-name-safe text; a hash of the original keeps distinct names distinct.
+    std::string out;
+    bool changed = false;
+    for (unsigned char c : in) {
+        if (std::isalnum(c) || c == '-' || c == '_') {
+            out += static_cast<char>(c);
+        } else {
+            out += '_';
+            changed = true;
+        }
+    }
+    if (changed || out.empty()) {
+        out += fmt::format("-{:08x}", static_cast<std::uint32_t>(hash_bytes(in.data(), in.size())));
+    }
+    return out;
+}
+
 fs::path index_file_path(const fs::path& db_path,
                          const std::string& space,
                          Metric metric,
                          const std::string& canonical_spec) {
-    // File-name-safe space and spec; a hash of the original keeps distinct names distinct.
-    auto safe = [](const std::string& in) {
-        std::string out;
-        bool changed = false;
-        for (unsigned char c : in) {
-            if (std::isalnum(c) || c == '-' || c == '_') {
-                out += static_cast<char>(c);
-            } else {
-                out += '_';
-                changed = true;
-            }
-        }
-        if (changed || out.empty()) {
-            out += fmt::format("-{:08x}",
-                               static_cast<std::uint32_t>(hash_bytes(in.data(), in.size())));
-        }
-        return out;
-    };
-    return default_index_dir(db_path.string()) /
-           fmt::format("{}.{}.{}.esix", safe(space), metric_name(metric), safe(canonical_spec));
+    return default_index_dir(db_path.string()) / fmt::format("{}.{}.{}.esix", file_name_part(space),
+                                                             metric_name(metric),
+                                                             file_name_part(canonical_spec));
 }
 
 // One cached index: what search_entry hands out. Immutable once installed (searches of the index
@@ -203,29 +204,41 @@ struct IndexCache::Impl {
         return out;
     }
 
-    // Median stored segment length and hop over (up to) the first kSample items that have
-    // segments; items with one segment count for the length only.
+    // Median stored segment length and hop over the first kSamplePerItem segments of (up to)
+    // the first kSample items that have segments; items with one segment count for the length
+    // only. The items' segments are read kSample items at a time (one catalog read each, instead
+    // of one per item).
     void measure_segments(CachedIndex& entry, const std::string& space) {
         constexpr std::size_t kSample = 64;
+        constexpr std::int64_t kSamplePerItem = 64;
         std::vector<std::int64_t> items;
         for (const auto& [id, d] : entry.durations) items.push_back(id);
         std::sort(items.begin(), items.end());
         std::vector<double> lengths, hops;
         std::size_t used = 0;
-        for (auto item : items) {
-            if (used >= kSample)
+        for (std::size_t next = 0; next < items.size() && used < kSample;) {
+            const std::size_t n = std::min(items.size() - next, kSample - used);
+            std::vector<std::int64_t> chunk(items.begin() + static_cast<std::ptrdiff_t>(next),
+                                            items.begin() + static_cast<std::ptrdiff_t>(next + n));
+            next += n;
+            auto batch = catalog->load_segments(space, chunk, kSamplePerItem);
+            if (!batch)
                 break;
-            auto segs = catalog->get_segments(item, space);
-            if (!segs || segs->second.empty())
-                continue;
-            ++used;
-            const auto& t = segs->second;
-            for (std::size_t i = 0; i + 1 < t.size(); ++i) {
-                lengths.push_back(t[i].end_s - t[i].start_s);
-                hops.push_back(t[i + 1].start_s - t[i].start_s);
+            // Rows are ordered by item, then seq: one run per item that has segments.
+            for (std::size_t r = 0; r < batch->item_ids.size();) {
+                std::size_t end = r + 1;
+                while (end < batch->item_ids.size() && batch->item_ids[end] == batch->item_ids[r])
+                    ++end;
+                ++used;
+                const auto& t = batch->times;
+                for (std::size_t i = r; i + 1 < end; ++i) {
+                    lengths.push_back(t[i].end_s - t[i].start_s);
+                    hops.push_back(t[i + 1].start_s - t[i].start_s);
+                }
+                if (end - r == 1)
+                    lengths.push_back(t[r].end_s - t[r].start_s);
+                r = end;
             }
-            if (t.size() == 1)
-                lengths.push_back(t[0].end_s - t[0].start_s);
         }
         auto median = [](std::vector<double>& v) {
             if (v.empty())
@@ -325,6 +338,7 @@ struct IndexCache::Impl {
                     index->set_threads(options.threads);
                     EARSHOT_ASSIGN_OR_RETURN(auto now, catch_up(*index, space, saved_at, segments));
                     rep.action = now.state.generation > saved_at ? "updated" : "current";
+                    log_info("index '{}' loaded ({})", file.string(), rep.action);
                     // With concurrent writes the counts cannot be compared; a damaged file is
                     // caught by the next quiet load.
                     if (!now.consistent || segments ||

@@ -34,6 +34,10 @@ struct ReindexReport {
 // password>" (XDG_CACHE_HOME defaults to ~/.cache).
 std::filesystem::path default_index_dir(const std::string& db);
 
+// `in` as a file-name part: letters, digits, '-' and '_' kept, anything else '_' and then a hash of
+// the original appended ("-" and 8 hex digits), so distinct names stay distinct.
+std::string file_name_part(const std::string& in);
+
 // Where the ANN index of (space, metric, spec) lives: "<db>.idx/<space>.<metric>.<spec>.esix"
 // (the folder is default_index_dir(db_path)).
 std::filesystem::path index_file_path(const std::filesystem::path& db_path,

@@ -41,6 +41,16 @@ void record_failure(IndexReport& report, std::string path, std::string reason) {
     report.failures.push_back({std::move(path), std::move(reason)});
 }
 
+// The walk's files count in the total; the ones it skipped (not regular files, links out of a
+// loop, unreadable folders) are failed and done at once (ingest_files and ingest_shared alike).
+void record_walk_skips(IndexReport& report, CollectedFiles& collected) {
+    report.counts.total = collected.files.size() + collected.skipped.size();
+    for (auto& f : collected.skipped) {
+        record_failure(report, std::move(f.path), std::move(f.reason));
+        report.counts.done++;
+    }
+}
+
 }  // namespace
 
 std::int64_t file_mtime_ns(const fs::path& p) {
@@ -152,11 +162,7 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
     std::vector<fs::path>& files = collected.files;
 
     IndexReport report;
-    report.counts.total = files.size() + collected.skipped.size();
-    for (auto& f : collected.skipped) {
-        record_failure(report, std::move(f.path), std::move(f.reason));
-        report.counts.done++;
-    }
+    record_walk_skips(report, collected);
 
     // 2. Decide which files need work.
     std::vector<IngestFile> jobs;
@@ -340,9 +346,8 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
     // 1. Queue the files (skipping those already embedded and unchanged).
     if (!options.paths.empty()) {
         EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
-        for (const auto& f : collected.skipped) log_warning("skipped '{}': {}", f.path, f.reason);
+        record_walk_skips(report, collected);
         std::vector<fs::path>& files = collected.files;
-        report.counts.total = files.size();
         std::vector<IngestJob> jobs;
         for (const auto& f : files) {
             auto key = item_key(f, options.root);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <unordered_map>
 #include <utility>
 
@@ -52,21 +53,48 @@ Status attach_tags(Catalog& catalog, SearchResponse& resp) {
     return ok_status();
 }
 
+// The stored whole vectors of these items (one catalog read for all), by item id; items without
+// one (removed meanwhile) are missing.
+struct StoredVectors {
+    EmbeddingSet set;
+    std::unordered_map<std::int64_t, std::size_t> row_of;
+
+    const float* find(std::int64_t id) const {
+        auto it = row_of.find(id);
+        return it == row_of.end() ? nullptr : set.vectors.row(it->second);
+    }
+};
+
+Result<StoredVectors> stored_vectors(Catalog& catalog,
+                                     const std::string& space,
+                                     std::span<const std::int64_t> ids) {
+    StoredVectors out;
+    EARSHOT_ASSIGN_OR_RETURN(out.set, catalog.get_embeddings(space, ids));
+    out.row_of.reserve(out.set.ids.size());
+    for (std::size_t i = 0; i < out.set.ids.size(); ++i) out.row_of.emplace(out.set.ids[i], i);
+    return out;
+}
+
 // For an index whose distances are approximate (IVF-PQ): gives each hit (SearchHit or
-// SearchResultItem) its exact distance and score from the stored vector (one catalog read each),
-// drops hits whose item is gone, orders by (distance, id) and keeps the best k.
+// SearchResultItem) its exact distance and score from the stored vector (one catalog read for
+// all hits), drops hits whose item is gone, orders by (distance, id) and keeps the best k.
 template <typename Hit>
-void rerank_exactly(Catalog& catalog,
-                    const std::string& space,
-                    Metric metric,
-                    std::span<const float> query,
-                    std::vector<Hit>& hits,
-                    std::size_t k) {
+Status rerank_exactly(Catalog& catalog,
+                      const std::string& space,
+                      Metric metric,
+                      std::span<const float> query,
+                      std::vector<Hit>& hits,
+                      std::size_t k) {
+    std::vector<std::int64_t> ids;
+    ids.reserve(hits.size());
+    for (const Hit& h : hits) ids.push_back(h.id);
+    EARSHOT_ASSIGN_OR_RETURN(auto stored, stored_vectors(catalog, space, ids));
+    const auto dim = static_cast<std::size_t>(stored.set.dim);
     std::erase_if(hits, [&](Hit& h) {
-        auto stored = catalog.get_embedding(h.id, space);
-        if (!stored)
+        const float* v = stored.find(h.id);
+        if (!v || dim != query.size())
             return true;  // removed meanwhile
-        h.distance = static_cast<float>(naive_distance(metric, query, *stored));
+        h.distance = static_cast<float>(naive_distance(metric, query, {v, dim}));
         h.score = score_from_distance(metric, h.distance);
         return false;
     });
@@ -75,6 +103,7 @@ void rerank_exactly(Catalog& catalog,
     });
     if (hits.size() > k)
         hits.resize(k);
+    return ok_status();
 }
 
 // The request's item conditions (duration bounds, catalog filter, an excluded item) as one
@@ -120,14 +149,23 @@ void mark_same_recording(Catalog& catalog,
                          std::span<const float> query_vector) {
     // A whole-file cosine search already has the distance; otherwise read the result's vector.
     const bool have_cosine = resp.metric == Metric::kCosine && resp.by == SearchBy::kItems;
+    StoredVectors stored_vecs;  // the results' vectors, when needed (one catalog read)
+    if (!have_cosine) {
+        std::vector<std::int64_t> ids;
+        for (const auto& r : resp.results) ids.push_back(r.id);
+        auto read = stored_vectors(catalog, resp.model, ids);
+        if (!read)
+            return;
+        stored_vecs = std::move(*read);
+    }
     std::map<std::int64_t, double> near;  // result id -> cosine distance to the query
     for (const auto& r : resp.results) {
         double distance = r.distance;
         if (!have_cosine) {
-            auto v = catalog.get_embedding(r.id, resp.model);
-            if (!v || v->size() != query_vector.size())
+            const float* v = stored_vecs.find(r.id);
+            if (!v || static_cast<std::size_t>(stored_vecs.set.dim) != query_vector.size())
                 continue;
-            distance = naive_distance(Metric::kCosine, query_vector, *v);
+            distance = naive_distance(Metric::kCosine, query_vector, {v, query_vector.size()});
         }
         if (distance <= kMaxSameRecordingDistance)
             near.emplace(r.id, distance);
@@ -291,7 +329,8 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
             break;
     }
     if (!exact) {
-        rerank_exactly(ctx.catalog, space, req.metric, vector, resp.results, req.k);
+        EARSHOT_RETURN_IF_ERROR(
+            rerank_exactly(ctx.catalog, space, req.metric, vector, resp.results, req.k));
         for (std::size_t i = 0; i < resp.results.size(); ++i)
             resp.results[i].rank = static_cast<int>(i) + 1;
     }
@@ -380,56 +419,93 @@ Result<SearchResponse> search_by_segments(const SearchContext& ctx,
     resp.index = entry->index->spec().text;
     resp.by = SearchBy::kSegments;
     const double half_hop = 0.5 * entry->segment_hop_s + 1e-6;
-    std::vector<float> bests;
-    for (auto& c : cands) {
-        if (resp.results.size() >= keep)
-            break;
-        auto item = ctx.catalog.get_item(c.id);
-        if (!item) {
-            if (item.error().code() == ErrorCode::kNotFound)
+    // The candidates are resolved a chunk at a time, best first: their items in one catalog read
+    // and their matched segments in another (on PostgreSQL one query each instead of two round
+    // trips per candidate). A chunk holds as many candidates as results are still missing, plus a
+    // few for removed items and copies of the query.
+    for (std::size_t next = 0; next < cands.size() && resp.results.size() < keep;) {
+        const std::size_t n = std::min(cands.size() - next, keep - resp.results.size() + kExtra);
+        const std::span<Candidate> chunk(cands.data() + next, n);
+        next += n;
+        std::vector<std::int64_t> ids;
+        ids.reserve(n);
+        std::size_t max_seq = 0;  // the segments read: those the hits matched, and the ones before
+        for (const auto& c : chunk) {
+            ids.push_back(c.id);
+            for (const auto& p : *c.pairs) max_seq = std::max(max_seq, p.item_seq);
+        }
+        EARSHOT_ASSIGN_OR_RETURN(auto items, ctx.catalog.get_items(ids));
+        std::unordered_map<std::int64_t, const ItemRecord*> item_of;
+        for (const auto& it : items) item_of.emplace(it.id, &it);
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto stored,
+            ctx.catalog.load_segments(space, ids, static_cast<std::int64_t>(max_seq) + 1));
+        // Rows are ordered by item, then seq: each item's rows are one run.
+        std::unordered_map<std::int64_t, std::pair<std::size_t, std::size_t>> rows_of;
+        for (std::size_t row = 0; row < stored.item_ids.size(); ++row) {
+            auto [it, fresh] = rows_of.try_emplace(stored.item_ids[row], row, row + 1);
+            if (!fresh)
+                it->second.second = row + 1;
+        }
+        for (auto& c : chunk) {
+            if (resp.results.size() >= keep)
+                break;
+            const auto found = item_of.find(c.id);
+            if (found == item_of.end())
                 continue;  // removed
-            return tl::unexpected(item.error());
-        }
-        if (!exact_hash_ok(exclude_hash, item->content_hash))
-            continue;
-        auto stored = ctx.catalog.get_segments(c.id, space);
-        if (!stored)
-            return tl::unexpected(stored.error());
-        auto& pairs = *c.pairs;
-        std::erase_if(pairs, [&](const Pair& p) { return p.item_seq >= stored->second.size(); });
-        if (pairs.empty())
-            continue;  // re-indexed meanwhile with fewer segments
-        if (!exact) {
-            for (auto& p : pairs) {
-                p.distance =
-                    static_cast<float>(naive_distance(req.metric, segments.row_span(p.query_seq),
-                                                      stored->first.row_span(p.item_seq)));
-            }
-        }
-        const Pair best = pairs[best_of(pairs)];
-        const auto& st = stored->second;
-        SegmentMatch m{times[best.query_seq].start_s, times[best.query_seq].end_s,
-                       st[best.item_seq].start_s, st[best.item_seq].end_s};
-        const double offset = m.item_start_s - m.query_start_s;
-        for (const auto& p : pairs) {
-            const auto& qt = times[p.query_seq];
-            const auto& it = st[p.item_seq];
-            if (std::abs((it.start_s - qt.start_s) - offset) > half_hop)
+            const ItemRecord* item = found->second;
+            if (!exact_hash_ok(exclude_hash, item->content_hash))
                 continue;
-            m.query_start_s = std::min(m.query_start_s, qt.start_s);
-            m.query_end_s = std::max(m.query_end_s, qt.end_s);
-            m.item_start_s = std::min(m.item_start_s, it.start_s);
-            m.item_end_s = std::max(m.item_end_s, it.end_s);
+            // The stored row of each matched segment (none: re-indexed meanwhile with fewer).
+            const auto run = rows_of.find(c.id);
+            auto row_of = [&](std::size_t seq) -> std::optional<std::size_t> {
+                if (run == rows_of.end())
+                    return std::nullopt;
+                const auto first =
+                    stored.seq.begin() + static_cast<std::ptrdiff_t>(run->second.first);
+                const auto last =
+                    stored.seq.begin() + static_cast<std::ptrdiff_t>(run->second.second);
+                const auto at = std::lower_bound(first, last, static_cast<std::int64_t>(seq));
+                if (at == last || *at != static_cast<std::int64_t>(seq))
+                    return std::nullopt;
+                return static_cast<std::size_t>(at - stored.seq.begin());
+            };
+            auto& pairs = *c.pairs;
+            std::erase_if(pairs, [&](const Pair& p) { return !row_of(p.item_seq); });
+            if (pairs.empty())
+                continue;  // re-indexed meanwhile with fewer segments
+            if (!exact) {
+                for (auto& p : pairs) {
+                    p.distance = static_cast<float>(
+                        naive_distance(req.metric, segments.row_span(p.query_seq),
+                                       stored.vectors.row_span(*row_of(p.item_seq))));
+                }
+            }
+            const Pair best = pairs[best_of(pairs)];
+            const SegmentRecord& best_t = stored.times[*row_of(best.item_seq)];
+            SegmentMatch m{times[best.query_seq].start_s, times[best.query_seq].end_s,
+                           best_t.start_s, best_t.end_s};
+            const double offset = m.item_start_s - m.query_start_s;
+            for (const auto& p : pairs) {
+                const auto& qt = times[p.query_seq];
+                const auto& it = stored.times[*row_of(p.item_seq)];
+                if (std::abs((it.start_s - qt.start_s) - offset) > half_hop)
+                    continue;
+                m.query_start_s = std::min(m.query_start_s, qt.start_s);
+                m.query_end_s = std::max(m.query_end_s, qt.end_s);
+                m.item_start_s = std::min(m.item_start_s, it.start_s);
+                m.item_end_s = std::max(m.item_end_s, it.end_s);
+            }
+            SearchResultItem r;
+            r.id = item->id;
+            r.path = item->path;
+            r.name = item->name;
+            r.duration_s = item->duration_s;
+            r.distance = best.distance;
+            r.score = score_from_distance(req.metric, best.distance);
+            r.match = m;
+            resp.results.push_back(std::move(r));
         }
-        SearchResultItem r;
-        r.id = item->id;
-        r.path = item->path;
-        r.name = item->name;
-        r.duration_s = item->duration_s;
-        r.distance = best.distance;
-        r.score = score_from_distance(req.metric, best.distance);
-        r.match = m;
-        resp.results.push_back(std::move(r));
     }
     std::sort(resp.results.begin(), resp.results.end(),
               [](const SearchResultItem& a, const SearchResultItem& b) {
@@ -582,7 +658,7 @@ Result<std::vector<SearchHit>> nearest_hits(const SearchContext& ctx,
     const std::size_t k = so.k;
     so.k = 2 * k;
     EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
-    rerank_exactly(ctx.catalog, space, req.metric, vector, hits, k);
+    EARSHOT_RETURN_IF_ERROR(rerank_exactly(ctx.catalog, space, req.metric, vector, hits, k));
     return hits;
 }
 

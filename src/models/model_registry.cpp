@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/file_util.h"
+#include "core/log.h"
 #include "models/model_factories.h"
 #include "models/torch_util.h"
 
@@ -130,6 +131,10 @@ Result<std::unique_ptr<EmbeddingModel>> make_model(const std::string& name,
     auto m = kind->factory(source, options);
     if (!m)
         return tl::unexpected(m.error().with_context(fmt::format("model '{}'", name)));
+    const ModelInfo& info = (*m)->info();
+    log_info("model '{}': {}-d, {}", info.name, info.dim,
+             info.weights_path.empty() ? std::string("no weights file")
+                                       : "weights " + info.weights_path.string());
     return m;
 }
 

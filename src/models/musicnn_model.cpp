@@ -207,33 +207,6 @@ constexpr double kPatchSeconds = 187.0 * 256.0 / 16000.0;  // 2.992 s
 // Patches per forward pass: bounds the memory of the timbral branch (~10 MB per patch).
 constexpr std::int64_t kMaxBatchPatches = 16;
 
-class MusicnnModel final : public EmbeddingModel {
-public:
-    MusicnnModel(ModelInfo info,
-                 std::unique_ptr<LogMelFrontend> frontend,
-                 detail::MusicnnNetwork network)
-        : info_(std::move(info)), frontend_(std::move(frontend)), network_(std::move(network)) {}
-
-    const ModelInfo& info() const override { return info_; }
-
-    Result<Embeddings> embed(std::span<const float> audio) const override {
-        auto patches_or = detail::musicnn_patches(*frontend_, audio);
-        if (!patches_or) {
-            return tl::unexpected(patches_or.error().with_context(info_.name + " front end"));
-        }
-        return detail::embed_patches(*patches_or, kMaxBatchPatches, kPatchSeconds, kPatchSeconds,
-                                     info_.name, [this](const torch::Tensor& batch) {
-                                         auto out = network_.forward(batch);
-                                         return std::make_pair(out.embeddings, out.scores);
-                                     });
-    }
-
-private:
-    ModelInfo info_;
-    std::unique_ptr<LogMelFrontend> frontend_;
-    detail::MusicnnNetwork network_;
-};
-
 struct MusicnnVariant {
     const char* name;        // CLI name
     const char* weights_id;  // metadata `model` of weights.safetensors
@@ -300,8 +273,9 @@ Result<std::unique_ptr<EmbeddingModel>> make_musicnn_model(const MusicnnVariant&
     info.segment_hop_s = kPatchSeconds;
     info.labels = std::move(*labels);
     info.weights_path = weights_path;
-    return std::make_unique<MusicnnModel>(std::move(info), std::move(*frontend),
-                                          std::move(*network));
+    return std::make_unique<detail::PatchNetworkModel>(
+        std::move(info), std::move(*frontend), detail::musicnn_patches,
+        detail::forward_with_scores(std::move(*network)), kMaxBatchPatches);
 }
 
 }  // namespace

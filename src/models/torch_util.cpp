@@ -95,4 +95,12 @@ void set_torch_threads(int threads) {
     torch::set_num_threads(threads > 0 ? threads : hardware_threads());
 }
 
+Result<Embeddings> PatchNetworkModel::embed(std::span<const float> audio) const {
+    auto patches = patches_(*frontend_, audio);
+    if (!patches)
+        return tl::unexpected(patches.error().with_context(info_.name + " front end"));
+    return embed_patches(*patches, max_batch_, info_.segment_hop_s, info_.segment_s, info_.name,
+                         forward_);
+}
+
 }  // namespace earshot::detail

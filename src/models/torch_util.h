@@ -2,7 +2,10 @@
 // the module's public interface: include only from src/models/*.cpp and model tests.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "core/matrix.h"
 #include "core/safetensors.h"
 #include "core/status.h"
+#include "features/log_mel.h"
 #include "features/patcher.h"
 #include "models/embedding_model.h"
 
@@ -39,6 +43,45 @@ Result<Embeddings> embed_patches(const Patches& patches,
                                  double length_s,
                                  const std::string& model_name,
                                  const PatchForward& forward);
+
+// The PatchForward of a network whose forward(batch) returns {embeddings, scores} (YAMNet,
+// musicnn); the network is kept by the function (torch modules share their tensors).
+template <class Network>
+PatchForward forward_with_scores(Network network) {
+    return [network = std::move(network)](const torch::Tensor& batch) {
+        auto out = network.forward(batch);
+        return std::make_pair(out.embeddings, out.scores);
+    };
+}
+
+// The model of a log-mel front end, a patcher and a patch network (YAMNet, musicnn, VGGish):
+// embed() cuts the audio's frames into patches (front-end errors get "<name> front end" as
+// context) and runs forward over them with embed_patches. Segment p spans
+// [p * hop_s, p * hop_s + info.segment_s).
+using PatchFn = Result<Patches> (*)(const LogMelFrontend& frontend, std::span<const float> audio);
+class PatchNetworkModel final : public EmbeddingModel {
+public:
+    PatchNetworkModel(ModelInfo info,
+                      std::unique_ptr<LogMelFrontend> frontend,
+                      PatchFn patches,
+                      PatchForward forward,
+                      std::int64_t max_batch)
+        : info_(std::move(info)),
+          frontend_(std::move(frontend)),
+          patches_(patches),
+          forward_(std::move(forward)),
+          max_batch_(max_batch) {}
+
+    const ModelInfo& info() const override { return info_; }
+    Result<Embeddings> embed(std::span<const float> audio) const override;
+
+private:
+    ModelInfo info_;
+    std::unique_ptr<LogMelFrontend> frontend_;
+    PatchFn patches_;
+    PatchForward forward_;
+    std::int64_t max_batch_;
+};
 
 // Sets libtorch's intra-op threads (0 = all cores). Process-wide.
 void set_torch_threads(int threads);

@@ -509,38 +509,34 @@ Result<float> learned_pair_score(const EmbeddingModel& model,
     return siamese->pair_score(a, b);
 }
 
-const ModelKind kAutoencoderModelKind{
-    .name = "ae",
-    .takes_path = true,
-    .factory =
-        [](const ModelSource& source, const ModelOptions& options) {
-            return make_trained_model("ae", source.path, options);
-        },
-    .description = "convolutional autoencoder trained by `earshot train ae`",
-    .license = "yours (trained on your data)",
-};
+namespace {
 
-const ModelKind kSiameseModelKind{
-    .name = "siamese",
-    .takes_path = true,
-    .factory =
-        [](const ModelSource& source, const ModelOptions& options) {
-            return make_trained_model("siamese", source.path, options);
-        },
-    .description = "siamese similarity network trained by `earshot train siamese`",
-    .license = "yours (trained on your data)",
-};
+constexpr char kAutoencoderKindName[] = "ae";
+constexpr char kSiameseKindName[] = "siamese";
+constexpr char kProjectionKindName[] = "proj";
 
-const ModelKind kProjectionModelKind{
-    .name = "proj",
-    .takes_path = true,
-    .factory =
-        [](const ModelSource& source, const ModelOptions& options) {
-            return make_trained_model("proj", source.path, options);
-        },
-    .description =
-        "learned projection over a pretrained model, trained by `earshot train projection`",
-    .license = "yours (trained on your data)",
-};
+// The registry row of a model file written by `earshot train`: "<Kind>:PATH".
+template <const char* Kind>
+constexpr ModelKind trained_model_row(const char* description) {
+    return ModelKind{
+        .name = Kind,
+        .takes_path = true,
+        .factory =
+            [](const ModelSource& source, const ModelOptions& options) {
+                return make_trained_model(Kind, source.path, options);
+            },
+        .description = description,
+        .license = "yours (trained on your data)",
+    };
+}
+
+}  // namespace
+
+const ModelKind kAutoencoderModelKind = trained_model_row<kAutoencoderKindName>(
+    "convolutional autoencoder trained by `earshot train ae`");
+const ModelKind kSiameseModelKind = trained_model_row<kSiameseKindName>(
+    "siamese similarity network trained by `earshot train siamese`");
+const ModelKind kProjectionModelKind = trained_model_row<kProjectionKindName>(
+    "learned projection over a pretrained model, trained by `earshot train projection`");
 
 }  // namespace earshot

@@ -183,38 +183,6 @@ constexpr double kHopSeconds = 0.96;    // vggish_params.EXAMPLE_HOP_SECONDS
 // Patches per forward pass: the first conv's output is 1.5 MB per patch.
 constexpr std::int64_t kMaxBatchPatches = 32;
 
-class VggishModel final : public EmbeddingModel {
-public:
-    VggishModel(ModelInfo info,
-                std::unique_ptr<LogMelFrontend> frontend,
-                VggishNetwork network,
-                VggishOptions options)
-        : info_(std::move(info)),
-          frontend_(std::move(frontend)),
-          network_(std::move(network)),
-          options_(options) {}
-
-    const ModelInfo& info() const override { return info_; }
-
-    Result<Embeddings> embed(std::span<const float> audio) const override {
-        auto patches_or = vggish_patches(*frontend_, audio);
-        if (!patches_or) {
-            return tl::unexpected(patches_or.error().with_context("vggish front end"));
-        }
-        return detail::embed_patches(*patches_or, kMaxBatchPatches, kHopSeconds, kPatchSeconds,
-                                     "vggish", [this](const torch::Tensor& batch) {
-                                         return std::make_pair(network_.forward(batch, options_),
-                                                               torch::Tensor());
-                                     });
-    }
-
-private:
-    ModelInfo info_;
-    std::unique_ptr<LogMelFrontend> frontend_;
-    VggishNetwork network_;
-    VggishOptions options_;
-};
-
 // If the weights carry the converter's front-end tensors, they must match the matrices we
 // compute (guards against a converter/front-end drift).
 Status check_frontend(const SafeTensors& st,
@@ -304,8 +272,11 @@ Result<std::unique_ptr<EmbeddingModel>> make_vggish_model(const std::filesystem:
     info.segment_s = kPatchSeconds;
     info.segment_hop_s = kHopSeconds;
     info.weights_path = weights_path;
-    return std::make_unique<VggishModel>(std::move(info), std::move(frontend), std::move(*network),
-                                         vggish_options);
+    auto forward = [network = std::move(*network), vggish_options](const torch::Tensor& batch) {
+        return std::make_pair(network.forward(batch, vggish_options), torch::Tensor());
+    };
+    return std::make_unique<PatchNetworkModel>(std::move(info), std::move(frontend), vggish_patches,
+                                               std::move(forward), kMaxBatchPatches);
 }
 
 }  // namespace detail

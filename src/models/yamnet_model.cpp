@@ -155,33 +155,6 @@ constexpr double kHopSeconds = 0.48;    // 48 frames
 // widest layer) on long files while keeping batches large enough to be efficient.
 constexpr std::int64_t kMaxBatchPatches = 64;
 
-class YamnetModel final : public EmbeddingModel {
-public:
-    YamnetModel(ModelInfo info,
-                std::unique_ptr<LogMelFrontend> frontend,
-                detail::YamnetNetwork network)
-        : info_(std::move(info)), frontend_(std::move(frontend)), network_(std::move(network)) {}
-
-    const ModelInfo& info() const override { return info_; }
-
-    Result<Embeddings> embed(std::span<const float> audio) const override {
-        auto patches_or = detail::yamnet_patches(*frontend_, audio);
-        if (!patches_or) {
-            return tl::unexpected(patches_or.error().with_context("yamnet front end"));
-        }
-        return detail::embed_patches(*patches_or, kMaxBatchPatches, kHopSeconds, kPatchSeconds,
-                                     "yamnet", [this](const torch::Tensor& batch) {
-                                         auto out = network_.forward(batch);
-                                         return std::make_pair(out.embeddings, out.scores);
-                                     });
-    }
-
-private:
-    ModelInfo info_;
-    std::unique_ptr<LogMelFrontend> frontend_;
-    detail::YamnetNetwork network_;
-};
-
 }  // namespace
 
 Result<std::unique_ptr<EmbeddingModel>> make_yamnet_model(const std::filesystem::path& weights_dir,
@@ -224,8 +197,9 @@ Result<std::unique_ptr<EmbeddingModel>> make_yamnet_model(const std::filesystem:
     info.segment_hop_s = kHopSeconds;
     info.labels = std::move(*labels);
     info.weights_path = weights_path;
-    return std::make_unique<YamnetModel>(std::move(info), std::move(*frontend),
-                                         std::move(*network));
+    return std::make_unique<detail::PatchNetworkModel>(
+        std::move(info), std::move(*frontend), detail::yamnet_patches,
+        detail::forward_with_scores(std::move(*network)), kMaxBatchPatches);
 }
 
 const ModelKind kYamnetModelKind{

@@ -154,6 +154,7 @@ struct HttpServer::Impl {
     std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> tls{nullptr, SSL_CTX_free};
     std::unique_ptr<server::GuardedServer> guarded;
     std::unique_ptr<server::ServerContext> ctx;
+    std::unique_ptr<server::MapWarmer> map_warmer;  // while run() serves
     int port = 0;
 };
 
@@ -362,7 +363,11 @@ int HttpServer::port() const {
 }
 
 Status HttpServer::run() {
-    if (!impl_->guarded->listen_after_bind()) {
+    if (impl_->ctx->options.warm_map && !impl_->map_warmer)
+        impl_->map_warmer = std::make_unique<server::MapWarmer>(*impl_->ctx);
+    const bool listened = impl_->guarded->listen_after_bind();
+    impl_->map_warmer.reset();  // stops and joins it
+    if (!listened) {
         return make_error(ErrorCode::kIoError,
                           fmt::format("the listening socket on port {} failed", impl_->port));
     }

@@ -50,6 +50,10 @@ struct ServerOptions {
     // TLS: both set = HTTPS only (PEM certificate chain and private key).
     std::filesystem::path tls_cert;
     std::filesystem::path tls_key;
+
+    // While run() serves: compute the default model's library map at start and again after
+    // catalog writes (once they pause), so the page's first map does not wait for it.
+    bool warm_map = true;
 };
 
 class HttpServer {

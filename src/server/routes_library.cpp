@@ -10,6 +10,7 @@
 #include <optional>
 #include <regex>
 #include <set>
+#include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "core/log.h"
 #include "core/utf8.h"
 #include "server/detail/routes.h"
 #include "server/json_codec.h"
@@ -611,41 +613,115 @@ void send_map_text(const httplib::Request& req,
     res.set_content(text->json, "application/json");
 }
 
-Result<nlohmann::json> compute_map(ServerContext& ctx, const std::string& model) {
-    auto& cat = ctx.engine.catalog();
-    EARSHOT_ASSIGN_OR_RETURN(auto set, cat.load_embeddings(model));
-    EARSHOT_ASSIGN_OR_RETURN(auto proj, project_pca_2d(set.vectors));
-    EARSHOT_ASSIGN_OR_RETURN(auto items, cat.list_items(0, -1));
-    std::map<std::int64_t, const ItemRecord*> by_id;
-    for (const auto& it : items) by_id[it.id] = &it;
-    std::string root = library_root(ctx);
+// The answer of a map: one point per item of the coordinates that is still in the catalog.
+Result<nlohmann::json> map_body(ServerContext& ctx,
+                                const MapCoords& coords,
+                                const std::string& root) {
+    EARSHOT_ASSIGN_OR_RETURN(auto items, ctx.engine.catalog().get_items(coords.ids));
     std::set<std::string> folders;
     std::set<std::string> dirs;
     nlohmann::json points = nlohmann::json::array();
-    for (std::size_t i = 0; i < set.ids.size(); ++i) {
-        auto found = by_id.find(set.ids[i]);
-        if (found == by_id.end())
-            continue;
-        std::string folder = folder_of(found->second->path, root);
+    std::size_t i = 0;  // items come in the order of coords.ids, removed ones left out
+    for (const auto& item : items) {
+        while (i < coords.ids.size() && coords.ids[i] != item.id) ++i;
+        if (i == coords.ids.size())
+            break;
+        std::string folder = folder_of(item.path, root);
         folders.insert(folder);
-        std::string dir = dir_of(found->second->path, root);
+        std::string dir = dir_of(item.path, root);
         dirs.insert(dir);
         nlohmann::json point = {
-            {"id", set.ids[i]}, {"x", proj.xy[i * 2]}, {"y", proj.xy[i * 2 + 1]}};
-        put_bytes_field(point, "name", found->second->name);
+            {"id", item.id}, {"x", coords.xy[i * 2]}, {"y", coords.xy[i * 2 + 1]}};
+        put_bytes_field(point, "name", item.name);
         put_bytes_field(point, "folder", folder);
         put_bytes_field(point, "dir", dir);
-        point["duration_s"] = found->second->duration_s;
+        point["duration_s"] = item.duration_s;
         points.push_back(std::move(point));
     }
-    return nlohmann::json{{"model", model},
-                          {"method", "pca"},
-                          {"explained_variance_ratio",
-                           {proj.explained_variance_ratio[0], proj.explained_variance_ratio[1]}},
-                          {"folders", folders},
-                          {"dirs", dirs},
-                          {"total", points.size()},
-                          {"points", std::move(points)}};
+    return nlohmann::json{
+        {"model", coords.space},
+        {"method", coords.layout},
+        {"explained_variance_ratio",
+         {coords.explained_variance_ratio[0], coords.explained_variance_ratio[1]}},
+        {"generation", coords.generation},
+        {"folders", folders},
+        {"dirs", dirs},
+        {"total", points.size()},
+        {"points", std::move(points)}};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const nlohmann::json>> current_map(ServerContext& ctx,
+                                                          const std::string& model,
+                                                          const std::string& layout,
+                                                          bool allow_stale) {
+    auto coords = ctx.engine.map_coords(model, layout, allow_stale);
+    if (!coords) {
+        if (coords.error().code() != ErrorCode::kNotFound)
+            return tl::unexpected(coords.error());
+        std::string known;
+        if (auto spaces = ctx.engine.catalog().spaces()) {
+            for (const auto& s : *spaces) known += (known.empty() ? "" : ", ") + s.space;
+        }
+        return make_error(ErrorCode::kNotFound,
+                          fmt::format("the catalog has no items embedded with model '{}' (it "
+                                      "has: {})",
+                                      model, known.empty() ? "none" : known));
+    }
+    const std::string root = library_root(ctx);
+    auto cached = [&]() -> std::shared_ptr<const nlohmann::json> {
+        std::lock_guard lock(ctx.mu);
+        auto it = ctx.maps.find({model, layout});
+        if (it != ctx.maps.end() && it->second.coords == *coords && it->second.root == root)
+            return it->second.body;
+        return nullptr;
+    };
+    if (auto body = cached())
+        return body;
+    // One join at a time (0.5-1 s at 100k items): the warmer and a page's first request do not
+    // both make it, and the second finds the first's.
+    std::lock_guard building(ctx.map_build_mu);
+    if (auto body = cached())
+        return body;
+    EARSHOT_ASSIGN_OR_RETURN(auto body, map_body(ctx, **coords, root));
+    auto shared = std::make_shared<const nlohmann::json>(std::move(body));
+    std::lock_guard lock(ctx.mu);
+    auto& entry = ctx.maps[{model, layout}];
+    // A slower request with older coordinates does not replace newer ones.
+    if (!entry.coords || entry.coords->generation <= (*coords)->generation)
+        entry = MapEntry{*coords, root, shared, {}};
+    return shared;
+}
+
+namespace {
+
+// The unfiltered answer of (model, layout, max_points, columns), serialised and gzipped once.
+Result<std::shared_ptr<const MapText>> map_text(ServerContext& ctx,
+                                                const std::string& model,
+                                                const std::string& layout,
+                                                std::int64_t max_points,
+                                                bool columns,
+                                                bool allow_stale = true) {
+    EARSHOT_ASSIGN_OR_RETURN(auto body, current_map(ctx, model, layout, allow_stale));
+    {
+        std::lock_guard lock(ctx.mu);
+        auto it = ctx.maps.find({model, layout});
+        if (it != ctx.maps.end() && it->second.body == body) {
+            auto dump = it->second.dumps.find({max_points, columns});
+            if (dump != it->second.dumps.end())
+                return dump->second;
+        }
+    }
+    auto text = make_map_text(dump_map(*body, max_points, nullptr, columns));
+    std::lock_guard lock(ctx.mu);
+    auto it = ctx.maps.find({model, layout});
+    if (it != ctx.maps.end() && it->second.body == body) {
+        if (it->second.dumps.size() >= 8)  // a few max_points values in use at once
+            it->second.dumps.clear();
+        it->second.dumps[{max_points, columns}] = text;
+    }
+    return text;
 }
 
 void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -653,6 +729,12 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     if (req.has_param("model"))
         given = req.get_param_value("model");
     std::string model = resolve_model(ctx.engine, given);
+    std::string layout = kDefaultMapLayout;
+    if (req.has_param("layout")) {
+        layout = req.get_param_value("layout");
+        if (auto ok = check_map_layout(layout); !ok)
+            return send_error(res, ok.error());
+    }
     std::int64_t max_points = 0;
     if (req.has_param("max_points")) {
         auto v = parse_int_param("max_points", req.get_param_value("max_points"), 1, 10'000'000);
@@ -672,59 +754,83 @@ void handle_map(ServerContext& ctx, const httplib::Request& req, httplib::Respon
     auto filter = parse_item_filter(req, library_root(ctx), true);
     if (!filter)
         return send_error(res, filter.error());
-    auto spaces = ctx.engine.catalog().spaces();
-    if (!spaces)
-        return send_error(res, spaces.error());
-    auto space = std::find_if(spaces->begin(), spaces->end(),
-                              [&](const SpaceInfo& s) { return s.space == model; });
-    if (space == spaces->end()) {
-        std::string known;
-        for (const auto& s : *spaces) known += (known.empty() ? "" : ", ") + s.space;
-        return send_error(res, Error(ErrorCode::kNotFound,
-                                     fmt::format("the catalog has no items embedded with model "
-                                                 "'{}' (it has: {})",
-                                                 model, known.empty() ? "none" : known)));
+    if (filter->empty()) {
+        auto text = map_text(ctx, model, layout, max_points, columns);
+        if (!text)
+            return send_error(res, text.error());
+        return send_map_text(req, res, *text);
     }
-    std::optional<std::vector<std::int64_t>> only;  // the items passing q/tag/folder, sorted
-    if (!filter->empty()) {
-        auto ids = ctx.engine.catalog().filter_ids(*filter);
-        if (!ids)
-            return send_error(res, ids.error());
-        only = std::move(*ids);
-        std::sort(only->begin(), only->end());
-    }
-    std::shared_ptr<const nlohmann::json> shared;
-    {
-        std::lock_guard lock(ctx.mu);
-        auto it = ctx.maps.find(model);
-        if (it != ctx.maps.end() && it->second.n_items == space->n_items) {
-            auto dump = it->second.dumps.find({max_points, columns});
-            if (!only && dump != it->second.dumps.end())
-                return send_map_text(req, res, dump->second);
-            shared = it->second.body;
-        }
-    }
-    if (!shared) {
-        auto body = compute_map(ctx, model);
-        if (!body)
-            return send_error(res, body.error());
-        shared = std::make_shared<const nlohmann::json>(std::move(*body));
-    }
-    auto text = make_map_text(dump_map(*shared, max_points, only ? &*only : nullptr, columns));
-    {
-        std::lock_guard lock(ctx.mu);
-        auto& entry = ctx.maps[model];
-        if (entry.body != shared) {
-            entry = MapEntry{space->n_items, shared, {}};
-        }
-        if (!only) {                      // filtered answers are not kept: too many filters
-            if (entry.dumps.size() >= 8)  // a few max_points values in use at once
-                entry.dumps.clear();
-            entry.dumps[{max_points, columns}] = text;
-        }
-    }
-    send_map_text(req, res, text);
+    // Filtered answers are made per request (not kept: too many filters), from the cached map.
+    auto body = current_map(ctx, model, layout, true);
+    if (!body)
+        return send_error(res, body.error());
+    auto only = ctx.engine.catalog().filter_ids(*filter);  // ascending
+    if (!only)
+        return send_error(res, only.error());
+    send_map_text(req, res, make_map_text(dump_map(**body, max_points, &*only, columns)));
 }
+
+}  // namespace
+
+Result<std::int64_t> warm_map(ServerContext& ctx) {
+    const std::string model = resolve_model(ctx.engine, std::nullopt);
+    for (std::int64_t max_points : {10'000, 50'000}) {  // web/app.js MAP_FIRST/MAX_POINTS
+        auto text = map_text(ctx, model, kDefaultMapLayout, max_points, true, false);
+        if (!text)
+            return tl::unexpected(text.error());
+    }
+    std::lock_guard lock(ctx.mu);
+    auto it = ctx.maps.find({model, kDefaultMapLayout});
+    return it == ctx.maps.end() || !it->second.coords ? 0 : it->second.coords->generation;
+}
+
+MapWarmer::MapWarmer(ServerContext& ctx) : ctx_(ctx), thread_([this] { loop(); }) {}
+
+MapWarmer::~MapWarmer() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void MapWarmer::loop() {
+    std::int64_t mapped = -1;  // generation of the map made last
+    std::int64_t seen = -1;    // generation at the previous poll
+    bool first = true;
+    for (;;) {
+        if (!first) {
+            std::unique_lock lock(mu_);
+            if (cv_.wait_for(lock, kPoll, [this] { return stopping_; }))
+                return;
+        } else {
+            std::lock_guard lock(mu_);
+            if (stopping_)
+                return;
+        }
+        const std::string model = resolve_model(ctx_.engine, std::nullopt);
+        auto generation = ctx_.engine.catalog().space_generation(model);
+        if (!generation) {  // no such space (yet): look again at the next poll
+            first = false;
+            continue;
+        }
+        const bool settled = first || *generation == seen;
+        seen = *generation;
+        first = false;
+        if (*generation == mapped || !settled)
+            continue;
+        auto warmed = warm_map(ctx_);
+        if (!warmed) {
+            log_warning("serve: computing the library map: {}", warmed.error().to_string());
+            mapped = *generation;  // not again until the catalog changes
+            continue;
+        }
+        mapped = std::max(*warmed, *generation);
+    }
+}
+
+namespace {
 
 void handle_models(ServerContext& ctx, httplib::Response& res) {
     std::shared_ptr<const nlohmann::json> listing;

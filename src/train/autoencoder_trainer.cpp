@@ -134,8 +134,8 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
         card.training_json = o.training_json;
 
         int first_epoch = 1;
-        double best = std::numeric_limits<double>::infinity();
-        int since_best = 0;
+        detail::EarlyStopping stop;
+        stop.watch_val = has_val;
         if (o.resume) {
             EARSHOT_ASSIGN_OR_RETURN(TrainedModelCard c, detail::load_trained_module(ckpt, *net));
             // A damaged optimiser file or checkpoint state is the file's fault, not ours.
@@ -144,8 +144,8 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
                 json state = json::parse(c.training_json);
                 const json& s = state.at("checkpoint");
                 first_epoch = s.at("epoch").get<int>() + 1;
-                best = s.at("best").get<double>();
-                since_best = s.at("since_best").get<int>();
+                stop.best = s.at("best").get<double>();
+                stop.since_best = s.at("since_best").get<int>();
                 report.best_epoch = s.at("best_epoch").get<int>();
                 report.train_losses = s.at("train_losses").get<std::vector<double>>();
                 report.val_losses = s.at("val_losses").get<std::vector<double>>();
@@ -165,11 +165,7 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
             report.start_epoch = first_epoch;
         }
 
-        for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
-            if (since_best >= o.patience) {
-                report.stopped_early = true;
-                break;
-            }
+        auto run_epoch = [&](int epoch) -> Result<detail::EpochLosses> {
             net->train();
             std::vector<std::int64_t> order(tr_rows.size());
             std::iota(order.begin(), order.end(), 0);
@@ -187,47 +183,37 @@ Result<TrainReport> train_autoencoder(const std::vector<fs::path>& files,
                 opt.step();
                 sum += loss.item<double>() * static_cast<double>(len);
             }
-            const double train_loss = sum / static_cast<double>(n);
+            detail::EpochLosses losses{sum / static_cast<double>(n)};
             net->eval();
-            const double val_loss = has_val ? evaluate(net, x_va, o.batch_size)
-                                            : std::numeric_limits<double>::quiet_NaN();
-            report.train_losses.push_back(train_loss);
-            report.val_losses.push_back(val_loss);
-            const double watched = has_val ? val_loss : train_loss;
-            const bool improved = watched < best;
-            if (improved) {
-                best = watched;
-                since_best = 0;
-                report.best_epoch = epoch;
-                card.name = detail::trained_model_name("ae", out, *net);
-                EARSHOT_RETURN_IF_ERROR(detail::save_trained_module(out, card, *net));
-            } else {
-                ++since_best;
-            }
-            // Checkpoint: current weights + optimiser + counters.
+            if (has_val)
+                losses.val = evaluate(net, x_va, o.batch_size);
+            return losses;
+        };
+        auto save_best = [&](int) -> Status {
+            card.name = detail::trained_model_name("ae", out, *net);
+            return detail::save_trained_module(out, card, *net);
+        };
+        // Checkpoint: current weights + optimiser + counters.
+        auto save_checkpoint = [&](int epoch) -> Status {
             TrainedModelCard c = card;
             c.name = "checkpoint";
             json state = json::parse(o.training_json, nullptr, false);
             if (!state.is_object())
                 state = json::object();
             state["checkpoint"] = {{"epoch", epoch},
-                                   {"best", best},
-                                   {"since_best", since_best},
+                                   {"best", stop.best},
+                                   {"since_best", stop.since_best},
                                    {"best_epoch", report.best_epoch},
                                    {"train_losses", report.train_losses},
                                    {"val_losses", report.val_losses}};
             c.training_json = state.dump();
             EARSHOT_RETURN_IF_ERROR(detail::save_trained_module(ckpt, c, *net));
             torch::save(opt, ckpt_optim.string());
-            if (o.on_progress) {
-                o.on_progress({"train", epoch, o.epochs, train_loss, val_loss,
-                               detail::seconds_since(start), improved});
-            }
-        }
-        if (report.best_epoch == 0) {
-            return make_error(ErrorCode::kInternal,
-                              "train autoencoder: no epoch finished with a finite loss");
-        }
+            return {};
+        };
+        EARSHOT_RETURN_IF_ERROR(detail::run_epochs("autoencoder", first_epoch, o.epochs, o.patience,
+                                                   stop, report, o.on_progress, start, run_epoch,
+                                                   save_best, save_checkpoint));
         EARSHOT_ASSIGN_OR_RETURN(TrainedModelCard final_card, read_trained_card(out));
         report.model_name = final_card.name;
         report.elapsed_s = detail::seconds_since(start);

@@ -61,45 +61,32 @@ Result<TrainReport> train_projection(const Matrix& base_vectors,
         TrainReport report;
         report.n_train = tr_rows.size();
         report.n_val = va_rows.size();
-        double best = std::numeric_limits<double>::infinity();
         auto best_state = detail::snapshot(*head);
-        int since_best = 0;
-        for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+        detail::EarlyStopping stop;
+        stop.watch_val = has_val;
+        auto run_epoch = [&](int) -> Result<detail::EpochLosses> {
             head->train();
             opt.zero_grad();
             auto loss =
                 detail::supervised_contrastive_loss(head->forward(x_tr), y_tr, o.temperature);
             loss.backward();
             opt.step();
-            const double train_loss = loss.item<double>();
-            double val_loss = std::numeric_limits<double>::quiet_NaN();
+            detail::EpochLosses losses{loss.item<double>()};
             if (has_val) {
                 torch::NoGradGuard no_grad;
-                val_loss =
+                losses.val =
                     detail::supervised_contrastive_loss(head->forward(x_va), y_va, o.temperature)
                         .item<double>();
             }
-            report.train_losses.push_back(train_loss);
-            report.val_losses.push_back(val_loss);
-            const double watched = has_val ? val_loss : train_loss;
-            const bool improved = watched < best;
-            if (improved) {
-                best = watched;
-                best_state = detail::snapshot(*head);
-                report.best_epoch = epoch;
-                since_best = 0;
-            } else {
-                ++since_best;
-            }
-            if (o.on_progress) {
-                o.on_progress({"train", epoch, o.epochs, train_loss, val_loss,
-                               detail::seconds_since(start), improved});
-            }
-            if (since_best >= o.patience) {
-                report.stopped_early = true;
-                break;
-            }
-        }
+            return losses;
+        };
+        auto keep_best = [&](int) -> Status {
+            best_state = detail::snapshot(*head);
+            return {};
+        };
+        EARSHOT_RETURN_IF_ERROR(detail::run_epochs("projection", 1, o.epochs, o.patience, stop,
+                                                   report, o.on_progress, start, run_epoch,
+                                                   keep_best));
         detail::restore(*head, best_state);
         TrainedModelCard card;
         card.kind = "proj";

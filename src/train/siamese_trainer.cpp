@@ -203,9 +203,9 @@ Result<TrainReport> train_siamese(const SiameseTargets& t,
             "siamese 1-D conv branch ({} ch, {}-d) on {:.1f} s '{}' excerpts, {} files", o.channels,
             o.dim, o.excerpt_s, excerpt_kind_name(o.excerpt), set.images.size());
         card.training_json = o.training_json;
-        double best = std::numeric_limits<double>::infinity();
-        int since_best = 0;
-        for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+        detail::EarlyStopping stop;
+        stop.watch_val = has_val;
+        auto run_epoch = [&](int epoch) -> Result<detail::EpochLosses> {
             std::mt19937_64 rng(o.seed + static_cast<std::uint64_t>(epoch));
             std::vector<Pair> pairs =
                 key_mode ? sample_key_pairs(t, keys, tr_rows,
@@ -218,34 +218,18 @@ Result<TrainReport> train_siamese(const SiameseTargets& t,
                                   "train siamese: not enough training files to form pairs");
             }
             net->train();
-            const double train_loss = run_pairs(net, x, pairs, o.batch_size, &opt);
+            detail::EpochLosses losses{run_pairs(net, x, pairs, o.batch_size, &opt)};
             net->eval();
-            const double val_loss = has_val ? run_pairs(net, x, va_pairs, o.batch_size, nullptr)
-                                            : std::numeric_limits<double>::quiet_NaN();
-            report.train_losses.push_back(train_loss);
-            report.val_losses.push_back(val_loss);
-            const double watched = has_val ? val_loss : train_loss;
-            const bool improved = watched < best;
-            if (improved) {
-                best = watched;
-                since_best = 0;
-                report.best_epoch = epoch;
-                card.name = detail::trained_model_name("siamese", out, *net);
-                EARSHOT_RETURN_IF_ERROR(detail::save_trained_module(out, card, *net));
-            } else {
-                ++since_best;
-            }
-            if (o.on_progress) {
-                o.on_progress({"train", epoch, o.epochs, train_loss, val_loss,
-                               detail::seconds_since(start), improved});
-            }
-            if (since_best >= o.patience) {
-                report.stopped_early = true;
-                break;
-            }
-        }
-        if (report.best_epoch == 0)
-            return make_error(ErrorCode::kInternal, "train siamese: no finite loss");
+            if (has_val)
+                losses.val = run_pairs(net, x, va_pairs, o.batch_size, nullptr);
+            return losses;
+        };
+        auto save_best = [&](int) -> Status {
+            card.name = detail::trained_model_name("siamese", out, *net);
+            return detail::save_trained_module(out, card, *net);
+        };
+        EARSHOT_RETURN_IF_ERROR(detail::run_epochs("siamese", 1, o.epochs, o.patience, stop, report,
+                                                   o.on_progress, start, run_epoch, save_best));
         EARSHOT_ASSIGN_OR_RETURN(TrainedModelCard final_card, read_trained_card(out));
         report.model_name = final_card.name;
         report.elapsed_s = detail::seconds_since(start);

@@ -67,4 +67,47 @@ Result<ImageSet> excerpt_images_with_progress(const std::vector<std::filesystem:
     return compute_excerpt_images(files, config, threads, on_file);
 }
 
+Status run_epochs(const std::string& what,
+                  int first_epoch,
+                  int epochs,
+                  int patience,
+                  EarlyStopping& state,
+                  TrainReport& report,
+                  const TrainProgressFn& on_progress,
+                  std::chrono::steady_clock::time_point start,
+                  const std::function<Result<EpochLosses>(int)>& run_epoch,
+                  const std::function<Status(int)>& on_improved,
+                  const std::function<Status(int)>& after_epoch) {
+    for (int epoch = first_epoch; epoch <= epochs; ++epoch) {
+        if (state.since_best >= patience) {
+            report.stopped_early = true;
+            break;
+        }
+        EARSHOT_ASSIGN_OR_RETURN(EpochLosses losses, run_epoch(epoch));
+        report.train_losses.push_back(losses.train);
+        report.val_losses.push_back(losses.val);
+        const double watched = state.watch_val ? losses.val : losses.train;
+        const bool improved = watched < state.best;  // false for NaN
+        if (improved) {
+            state.best = watched;
+            state.since_best = 0;
+            report.best_epoch = epoch;
+            EARSHOT_RETURN_IF_ERROR(on_improved(epoch));
+        } else {
+            ++state.since_best;
+        }
+        if (after_epoch)
+            EARSHOT_RETURN_IF_ERROR(after_epoch(epoch));
+        if (on_progress) {
+            on_progress(
+                {"train", epoch, epochs, losses.train, losses.val, seconds_since(start), improved});
+        }
+    }
+    if (report.best_epoch == 0) {
+        return make_error(ErrorCode::kInternal,
+                          fmt::format("train {}: no epoch finished with a finite loss", what));
+    }
+    return {};
+}
+
 }  // namespace earshot::detail

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -41,5 +43,38 @@ Result<ImageSet> excerpt_images_with_progress(const std::vector<std::filesystem:
                                               const TrainProgressFn& on_progress,
                                               std::chrono::steady_clock::time_point start,
                                               ExcerptImageConfig& config);
+
+// One epoch's mean losses; val is NaN when there is no validation split.
+struct EpochLosses {
+    double train = 0.0;
+    double val = std::numeric_limits<double>::quiet_NaN();
+};
+
+// The early-stopping state a checkpoint keeps (the autoencoder resumes from it).
+struct EarlyStopping {
+    bool watch_val = true;  // watch the validation loss (false: the training loss)
+    double best = std::numeric_limits<double>::infinity();
+    int since_best = 0;  // epochs in a row without a better watched loss
+};
+
+// The epoch loop every trainer shares. For epoch = first_epoch..epochs, while fewer than
+// `patience` epochs in a row failed to improve the watched loss: run_epoch(epoch) trains and
+// validates; the losses go into report (train_losses, val_losses); when the watched loss is the
+// best so far, report.best_epoch is set and on_improved(epoch) runs (the trainer writes or
+// snapshots its weights); then after_epoch(epoch) (checkpoints; may be empty); then on_progress.
+// report.stopped_early is set when patience ended the loop before `epochs`. kInternal when no
+// epoch (of this run or, after a resume, before it) gave a finite watched loss; errors of the
+// callbacks are returned as they are. Torch exceptions pass through to the trainer.
+Status run_epochs(const std::string& what,
+                  int first_epoch,
+                  int epochs,
+                  int patience,
+                  EarlyStopping& state,
+                  TrainReport& report,
+                  const TrainProgressFn& on_progress,
+                  std::chrono::steady_clock::time_point start,
+                  const std::function<Result<EpochLosses>(int)>& run_epoch,
+                  const std::function<Status(int)>& on_improved,
+                  const std::function<Status(int)>& after_epoch = nullptr);
 
 }  // namespace earshot::detail

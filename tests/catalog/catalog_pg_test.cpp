@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <libpq-fe.h>
 #include <limits>
 #include <random>
 #include <set>
@@ -19,6 +20,7 @@
 #include "catalog/catalog_copy.h"
 #include "catalog/change_listener.h"
 #include "catalog/ingest_queue.h"
+#include "core/log.h"
 #include "pg_cluster.h"
 #include "test_support.h"
 
@@ -667,6 +669,179 @@ TEST(IngestQueuePgTest, EnqueueDuringAConcurrentFinishDoesNotQueueTheFileAgain) 
     ASSERT_TRUE(item && item->has_value());
     ASSERT_TRUE(c->remove_items({(*item)->id}));
     EXPECT_EQ(q->enqueue_jobs("s", jobs, false)->queued, 1);
+}
+
+// A plain libpq session of the test itself (to hold locks and watch the catalog's sessions).
+class RawSession {
+public:
+    explicit RawSession(const std::string& uri) : c_(PQconnectdb(uri.c_str())) {}
+    ~RawSession() { PQfinish(c_); }
+    RawSession(const RawSession&) = delete;
+    RawSession& operator=(const RawSession&) = delete;
+    bool ok() const { return PQstatus(c_) == CONNECTION_OK; }
+    // Runs SQL; returns the first column of the first row ("" if none), or "ERROR: ...".
+    std::string exec(const std::string& sql) {
+        PGresult* r = PQexec(c_, sql.c_str());
+        const ExecStatusType st = PQresultStatus(r);
+        std::string out;
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            out = std::string("ERROR: ") + PQresultErrorMessage(r);
+        else if (st == PGRES_TUPLES_OK && PQntuples(r) > 0)
+            out = PQgetvalue(r, 0, 0);
+        PQclear(r);
+        return out;
+    }
+    // Waits (up to 20 s) until the session with this application_name waits for a lock of this
+    // kind ('' = any): pg_stat_activity's wait_event_type 'Lock', wait_event e.g. 'advisory'.
+    bool wait_until_blocked(const std::string& app, const std::string& event) {
+        const auto t0 = std::chrono::steady_clock::now();
+        while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+            const std::string n =
+                exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + app +
+                     "' AND wait_event_type = 'Lock'" +
+                     (event.empty() ? "" : " AND wait_event = '" + event + "'"));
+            if (n == "1")
+                return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+private:
+    PGconn* c_;
+};
+
+// The flake of PgCliTest.ThreeIndexProcessesOneKilled...: the first batch a worker claims there is
+// [set0/bad1.wav, set0/clip0000.wav]; finish_jobs locked the done job (clip0000) and then the
+// failed one (bad1), while an `index` process that started later queued its files, locking every
+// job row in key order (bad1, then clip0000). Each held the row the other wanted: PostgreSQL
+// aborted one with "deadlock detected" and that `index` process failed. Here the finishing
+// transaction is paused (a test trigger waiting on an advisory lock) after its first job row
+// update, until the enqueue is waiting for a row lock; then both must succeed, with no deadlock
+// (and no retry: the catalog retries a transaction aborted by a deadlock, logging it).
+TEST(IngestQueuePgTest, FinishAndEnqueueOfTheSameJobsLockRowsInOneOrder) {
+    const std::string db = fresh_db("lockorder");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    const auto jobs = jobs_for(2);  // keys[0] < keys[1]
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs, false));
+    ASSERT_EQ(q->claim_jobs("s", "w", 10, 60, 3)->size(), 2u);
+
+    RawSession control(PgCluster::shared().uri(db));
+    ASSERT_TRUE(control.ok());
+    ASSERT_EQ(
+        control.exec("CREATE FUNCTION test_pause() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "IF current_setting('application_name') = 'test_finisher' THEN "
+                     "PERFORM pg_advisory_xact_lock_shared(4242); END IF; RETURN NEW; END $$; "
+                     "CREATE TRIGGER test_pause BEFORE UPDATE ON ingest_jobs FOR EACH ROW "
+                     "EXECUTE FUNCTION test_pause()"),
+        "");
+    ASSERT_EQ(control.exec("SELECT pg_advisory_lock(4242)::text"), "");
+
+    std::mutex log_mu;
+    std::vector<std::string> warnings;
+    set_log_sink([&](LogLevel level, std::string_view m) {
+        std::lock_guard lock(log_mu);
+        if (level >= LogLevel::kWarning)
+            warnings.emplace_back(m);
+    });
+    const std::string base = PgCluster::shared().uri(db);
+    auto finisher_cat = open_catalog(base + "&application_name=test_finisher");
+    auto enqueuer_cat = open_catalog(base + "&application_name=test_enqueuer");
+    ASSERT_TRUE(finisher_cat && enqueuer_cat);
+    // The worker embedded jobs[1] and failed on jobs[0] (as clip0000 and bad1 in the e2e test).
+    std::optional<Result<std::vector<std::int64_t>>> finished;
+    std::thread finisher([&] {
+        finished = ingest_queue(**finisher_cat)
+                       ->finish_jobs("s", "w", {request(jobs[1].key, 1.0f)},
+                                     {{jobs[0].key, "cannot decode"}});
+    });
+    const bool finisher_paused = control.wait_until_blocked("test_finisher", "advisory");
+    std::optional<Result<EnqueueReport>> enqueued;
+    std::thread enqueuer(
+        [&] { enqueued = ingest_queue(**enqueuer_cat)->enqueue_jobs("s", jobs, false); });
+    const bool enqueuer_waits = control.wait_until_blocked("test_enqueuer", "");
+    EXPECT_EQ(control.exec("SELECT pg_advisory_unlock(4242)::text"), "true");
+    finisher.join();
+    enqueuer.join();
+    set_log_sink(nullptr);
+    ASSERT_TRUE(finisher_paused) << "the finishing transaction never reached the test trigger";
+    EXPECT_TRUE(enqueuer_waits) << "the enqueue did not wait for the finishing transaction";
+    ASSERT_TRUE(finished && enqueued);
+    EXPECT_TRUE(*finished) << finished->error().to_string();
+    EXPECT_TRUE(*enqueued) << enqueued->error().to_string();
+    for (const auto& w : warnings) ADD_FAILURE() << "logged: " << w;
+    // The outcome is the finish's, and the enqueue queued nothing again.
+    if (*enqueued) {
+        EXPECT_EQ((*enqueued)->queued, 0);
+    }
+    auto counts = q->job_counts("s");
+    ASSERT_TRUE(counts);
+    EXPECT_EQ(counts->done, 1);
+    EXPECT_EQ(counts->failed, 1);
+    EXPECT_EQ(*c->count_items(), 1);
+}
+
+// A transaction PostgreSQL aborts to break a deadlock (here with a session of the test that locks
+// the job rows in the opposite order) is run again by the catalog, which logs it, instead of
+// failing the call.
+TEST(IngestQueuePgTest, TransactionAbortedByADeadlockIsRunAgain) {
+    const std::string db = fresh_db("retry");
+    PgCluster::shared().create_database(db);
+    auto c = open_pg(db);
+    ASSERT_TRUE(c);
+    auto* q = ingest_queue(*c);
+    const auto jobs = jobs_for(2);
+    ASSERT_TRUE(q->enqueue_jobs("s", jobs, false));
+    ASSERT_EQ(q->claim_jobs("s", "w", 10, 60, 3)->size(), 2u);
+
+    RawSession other(PgCluster::shared().uri(db));
+    ASSERT_TRUE(other.ok());
+    // The test's session waits long before checking for a deadlock, so the catalog's session
+    // (1 s, the default) finds it and is the one aborted.
+    ASSERT_EQ(other.exec("BEGIN; SET LOCAL deadlock_timeout = '30s'"), "");
+    ASSERT_EQ(
+        other.exec("SELECT key FROM ingest_jobs WHERE key = '" + jobs[1].key + "' FOR UPDATE"),
+        jobs[1].key);
+
+    std::mutex log_mu;
+    std::vector<std::string> warnings;
+    set_log_sink([&](LogLevel level, std::string_view m) {
+        std::lock_guard lock(log_mu);
+        if (level >= LogLevel::kWarning)
+            warnings.emplace_back(m);
+    });
+    auto finisher_cat = open_catalog(PgCluster::shared().uri(db) + "&application_name=test_retry");
+    ASSERT_TRUE(finisher_cat);
+    std::optional<Result<std::vector<std::int64_t>>> finished;
+    std::thread finisher([&] {
+        finished = ingest_queue(**finisher_cat)
+                       ->finish_jobs("s", "w",
+                                     {request(jobs[0].key, 1.0f), request(jobs[1].key, 2.0f)}, {});
+    });
+    // The finish holds jobs[0] and waits for jobs[1]; taking jobs[0] now closes the cycle.
+    RawSession watch(PgCluster::shared().uri(db));
+    const bool finisher_waits = watch.wait_until_blocked("test_retry", "");
+    const std::string took =
+        finisher_waits
+            ? other.exec("SELECT key FROM ingest_jobs WHERE key = '" + jobs[0].key + "' FOR UPDATE")
+            : "";
+    EXPECT_EQ(other.exec("COMMIT"), "");
+    finisher.join();
+    set_log_sink(nullptr);
+    ASSERT_TRUE(finisher_waits) << "the finish did not wait for the test's row lock";
+    EXPECT_EQ(took, jobs[0].key);
+    ASSERT_TRUE(finished);
+    ASSERT_TRUE(*finished) << finished->error().to_string();
+    EXPECT_EQ((*finished)->size(), 2u);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("deadlock detected"), std::string::npos) << warnings[0];
+    EXPECT_NE(warnings[0].find("running it again (1 of"), std::string::npos) << warnings[0];
+    EXPECT_EQ(q->job_counts("s")->done, 2);
+    EXPECT_EQ(*c->count_items(), 2);
+    EXPECT_EQ((*q->workers()).size(), 0u);  // no heartbeat in this test: no worker row
 }
 
 }  // namespace

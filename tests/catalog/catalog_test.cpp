@@ -486,6 +486,58 @@ TEST_P(CatalogBackendTest, LoadSegmentsMatchesGetSegmentsItemByItem) {
     EXPECT_TRUE(empty->item_ids.empty());
 }
 
+// get_embeddings (the batched read behind a search's exact re-ranking) gives exactly what
+// get_embedding gives item by item: ordered by id, each id once, bit-identical, with the items'
+// durations; ids without a vector in the space (unknown, removed, other space) left out.
+TEST_P(CatalogBackendTest, GetEmbeddingsMatchesGetEmbeddingItemByItem) {
+    auto c = open_ok(loc());
+    std::mt19937 rng(5);
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 12; ++i) {
+        ItemRecord item = make_item("/emb" + std::to_string(i) + ".wav", i);
+        item.duration_s = 1.5 + i;
+        auto id =
+            c->put_item(item, i % 4 == 3 ? "other" : "s", random_vector(rng, 6), Matrix(), {});
+        ASSERT_TRUE(id) << id.error().to_string();
+        ids.push_back(*id);
+    }
+    ASSERT_TRUE(c->remove_items({ids[5]}));
+    // Any order, repeated, unknown and removed ids.
+    std::vector<std::int64_t> ask(ids.rbegin(), ids.rend());
+    ask.push_back(ids[0]);
+    ask.push_back(ids.back() + 1000);
+    auto set = c->get_embeddings("s", ask);
+    ASSERT_TRUE(set) << set.error().to_string();
+    EXPECT_EQ(set->space, "s");
+    EXPECT_EQ(set->dim, 6);
+    std::vector<std::int64_t> expected;
+    for (int i = 0; i < 12; ++i) {
+        if (i % 4 != 3 && i != 5)
+            expected.push_back(ids[static_cast<std::size_t>(i)]);
+    }
+    ASSERT_EQ(set->ids, expected);
+    ASSERT_EQ(set->durations_s.size(), expected.size());
+    ASSERT_EQ(set->vectors.n_rows, expected.size());
+    ASSERT_EQ(set->vectors.n_cols, 6u);
+    for (std::size_t r = 0; r < expected.size(); ++r) {
+        auto one = c->get_embedding(expected[r], "s");
+        ASSERT_TRUE(one);
+        EXPECT_TRUE(bit_equal(set->vectors.row_span(r), *one)) << "row " << r;
+        EXPECT_EQ(set->durations_s[r], c->get_item(expected[r])->duration_s);
+    }
+    auto other = c->get_embeddings("other", ids);
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->ids.size(), 3u);
+    auto none = c->get_embeddings("unknown-space", ids);
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->ids.empty());
+    EXPECT_EQ(none->dim, 0);
+    auto empty = c->get_embeddings("s", {});
+    ASSERT_TRUE(empty);
+    EXPECT_TRUE(empty->ids.empty());
+    EXPECT_EQ(empty->vectors.n_rows, 0u);
+}
+
 TEST_P(CatalogBackendTest, UpsertKeepsIdAndReplacesVectorAndSegments) {
     auto c = open_ok(loc());
     std::mt19937 rng(1234);

@@ -168,6 +168,23 @@ TEST_F(CliTest, ExitCodesAndOneLineErrors) {
     EXPECT_NE(bad_args.exit_code, 0);
 }
 
+TEST_F(CliTest, VerboseLogsWhatItDoesAndQuietByDefault) {
+    // Default: warnings only, so a clean search writes nothing to stderr.
+    auto plain = run("search " + q(guitar_query()) + db() + " -k 3");
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_EQ(plain.err, "");
+    // -v after the subcommand (or before it): the model and where its weights came from.
+    for (const std::string& args : {"search " + q(guitar_query()) + db() + " -k 3 -v",
+                                    "--verbose search " + q(guitar_query()) + db() + " -k 3"}) {
+        auto v = run(args);
+        ASSERT_EQ(v.exit_code, 0) << v.err;
+        EXPECT_NE(v.err.find("earshot: model 'mn04': 384-d, weights "), std::string::npos)
+            << args << "\n"
+            << v.err;
+        EXPECT_EQ(v.out, plain.out) << args;
+    }
+}
+
 TEST_F(CliTest, BadFilesAreSkippedAndReported) {
     testing::TempDir tmp;
     fs::copy_file(guitar_query(), tmp / "good.flac");

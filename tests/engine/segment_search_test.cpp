@@ -2,6 +2,7 @@
 // hits grouped by item, the matched spans, index refresh after catalog writes (flat and a
 // persisted HNSW segment index), filters; and on real audio (mn04, default 4 s / 2 s windows) a
 // 4 s excerpt found in its source file at the right time.
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -167,6 +168,62 @@ TEST_P(SegmentSearchSynthetic, SeesReplacedAndRemovedItems) {
     auto by_id = lib.engine->search_id(lib.ids[3], req);
     ASSERT_TRUE(by_id) << by_id.error().to_string();
     for (const auto& h : by_id->results) EXPECT_NE(h.id, lib.ids[3]);
+}
+
+// The candidates are resolved a chunk at a time (k + 8 per catalog read): when the best
+// candidates are all copies of the query (same content hash, skipped), the results come from a
+// later chunk and are the items (and distances) the search gives without the copies.
+TEST_P(SegmentSearchSynthetic, CopiesOfTheQueryFillingTheFirstChunksAreSkipped) {
+    SyntheticLibrary lib;
+    open_library(lib);
+    const std::string hash = "00000000c0ffee02";
+    auto with_hash = [&](std::size_t i, const Matrix& segs) {
+        ItemRecord it;
+        it.path = SyntheticLibrary::fmt_path(i);
+        it.name = it.path;
+        it.duration_s = 40.0;
+        it.content_hash = hash;
+        auto id = lib.engine->catalog().put_item(it, "syn", mean_row(segs), segs,
+                                                 times_for(segs.n_rows, 2.0));
+        EXPECT_TRUE(id) << id.error().to_string();
+        return id ? *id : 0;
+    };
+    with_hash(2, lib.segments[2]);
+    SearchRequest req;
+    req.model = "syn";
+    req.by = SearchBy::kSegments;
+    req.index = GetParam();
+    req.k = 2;
+    auto before = lib.engine->search_id(lib.ids[2], req);
+    ASSERT_TRUE(before) << before.error().to_string();
+    ASSERT_EQ(before->results.size(), 2u);
+    // 14 near-copies of item 2: the 14 best candidates, more than a chunk holds.
+    std::vector<std::int64_t> copies;
+    for (std::size_t c = 0; c < 14; ++c) {
+        Matrix segs = lib.segments[2];
+        const Matrix noise = random_rows(segs.n_rows, 500 + static_cast<std::uint32_t>(c));
+        for (std::size_t j = 0; j < segs.data.size(); ++j) segs.data[j] += 0.001f * noise.data[j];
+        copies.push_back(with_hash(100 + c, segs));
+    }
+    auto after = lib.engine->search_id(lib.ids[2], req);
+    ASSERT_TRUE(after) << after.error().to_string();
+    ASSERT_EQ(after->results.size(), 2u);
+    for (std::size_t i = 0; i < 2; ++i) {
+        const auto& a = after->results[i];
+        const auto& b = before->results[i];
+        EXPECT_EQ(std::count(copies.begin(), copies.end(), a.id), 0) << "a copy was returned";
+        EXPECT_EQ(a.id, b.id) << "rank " << i + 1;
+        EXPECT_FLOAT_EQ(a.distance, b.distance);
+        // (The spans may differ: the copies take index hits that gave more pairs before.)
+        ASSERT_TRUE(a.match);
+        EXPECT_LT(a.match->item_start_s, a.match->item_end_s);
+    }
+    // Without the hash check the copies are what it finds.
+    auto direct = lib.engine->search_segments(lib.segments[2], times_for(20, 2.0), "q", req);
+    ASSERT_TRUE(direct) << direct.error().to_string();
+    ASSERT_FALSE(direct->results.empty());
+    EXPECT_TRUE(std::count(copies.begin(), copies.end(), direct->results[0].id) == 1 ||
+                direct->results[0].id == lib.ids[2]);
 }
 
 TEST(SegmentSearchTest, SearchByASpanOfAnItemUsesOnlyItsSegmentsThere) {

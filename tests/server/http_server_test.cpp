@@ -630,6 +630,30 @@ TEST_F(HttpServerTest, WaveformPeaks) {
     expect_error(client().Get("/api/items/" + id + "/waveform?points=99999"), 400);
 }
 
+TEST_F(HttpServerTest, MapLayoutIsPcaByDefaultOrTheNeighbourGraph) {
+    auto pca = body_json(client().Get("/api/map"));
+    auto umap_r = client().Get("/api/map?layout=umap");
+    ASSERT_TRUE(umap_r);
+    ASSERT_EQ(umap_r->status, 200) << umap_r->body;
+    auto umap = body_json(umap_r);
+    EXPECT_EQ(pca["method"], "pca");
+    EXPECT_EQ(umap["method"], "umap");
+    ASSERT_EQ(umap["points"].size(), pca["points"].size());
+    std::size_t moved = 0;
+    for (std::size_t i = 0; i < umap["points"].size(); ++i) {
+        const auto& u = umap["points"][i];
+        EXPECT_EQ(u["id"], pca["points"][i]["id"]);
+        EXPECT_LE(std::abs(u["x"].get<double>()), 1.0);
+        EXPECT_LE(std::abs(u["y"].get<double>()), 1.0);
+        moved += std::abs(u["x"].get<double>() - pca["points"][i]["x"].get<double>()) > 1e-4;
+    }
+    EXPECT_GT(moved, umap["points"].size() / 2);
+    // Cached per layout: the same answer again, and PCA's is unchanged.
+    EXPECT_EQ(client().Get("/api/map?layout=umap")->body, umap_r->body);
+    EXPECT_EQ(body_json(client().Get("/api/map?layout=pca")), pca);
+    expect_error(client().Get("/api/map?layout=tsne"), 400, "InvalidArgument");
+}
+
 TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     auto r = client().Get("/api/map");
     ASSERT_TRUE(r);
@@ -704,6 +728,52 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
     ASSERT_TRUE(plain);
     EXPECT_EQ(plain->get_header_value("Content-Encoding"), "");
     EXPECT_EQ(plain->body, r->body);
+}
+
+// The map is computed when the server starts (its file appears without a request), and follows
+// the catalog: one item removed and one added (the same count) give a new map with the new item.
+TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
+    Library own;
+    ASSERT_TRUE(own.setup_error.empty()) << own.setup_error;
+    const fs::path file = map_file_path(own.dir / "lib.earshot.idx", "mfcc", "pca");
+    for (int i = 0; i < 1000 && !fs::exists(file); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(fs::exists(file)) << "the server computes the map at start";
+
+    auto before = json::parse(own.client().Get("/api/map")->body);
+    ASSERT_EQ(before["points"].size(), 10u) << before.dump();
+    EXPECT_EQ(before["method"], "pca");
+    const auto g0 = before["generation"].get<std::int64_t>();
+    EXPECT_EQ(json::parse(own.client().Get("/api/map?layout=pca")->body)["generation"], g0);
+    auto bad = own.client().Get("/api/map?layout=tsne");
+    ASSERT_TRUE(bad);
+    EXPECT_EQ(bad->status, 400);
+    EXPECT_NE(bad->body.find("pca"), std::string::npos) << bad->body;
+
+    const auto gone = own.id_of("noise_0");
+    ASSERT_TRUE(own.engine->remove_paths({(own.lib / "noise" / "noise_0.wav").string()}));
+    fs::remove(own.lib / "noise" / "noise_0.wav");
+    testing::write_wav16(own.lib / "tones" / "sine_770.wav", testing::make_sine(770.0, 1.0, 16000),
+                         16000);
+    IndexOptions io;
+    io.paths = {own.lib};
+    io.model = "mfcc";
+    auto report = own.engine->index(io);
+    ASSERT_TRUE(report);
+    ASSERT_EQ(report->counts.added, 1u);
+    const auto added = own.id_of("sine_770");
+    for (const char* url : {"/api/map", "/api/map?format=columns&max_points=10000"}) {
+        auto after = json::parse(own.client().Get(url)->body);
+        EXPECT_EQ(after["total"], 10) << url;
+        EXPECT_GT(after["generation"].get<std::int64_t>(), g0) << url;
+        std::vector<std::int64_t> ids;
+        if (after.contains("columns"))
+            ids = after["columns"]["id"].get<std::vector<std::int64_t>>();
+        else
+            for (const auto& p : after["points"]) ids.push_back(p["id"].get<std::int64_t>());
+        EXPECT_EQ(std::count(ids.begin(), ids.end(), gone), 0) << url;
+        EXPECT_EQ(std::count(ids.begin(), ids.end(), added), 1) << url;
+    }
 }
 
 TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {

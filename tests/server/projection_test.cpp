@@ -2,6 +2,7 @@
 // the server tests, their only user.
 #include "engine/projection.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -50,6 +51,164 @@ TEST(ProjectionTest, SeparatesClustersDeterministically) {
     auto again = project_pca_2d(m);
     ASSERT_TRUE(again);
     EXPECT_EQ(p->xy, again->xy);
+}
+
+// Pearson correlation of column `c` of two n × 2 coordinate arrays.
+double correlation(const std::vector<float>& a, const std::vector<float>& b, std::size_t c) {
+    const std::size_t n = a.size() / 2;
+    double ma = 0.0, mb = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        ma += a[i * 2 + c];
+        mb += b[i * 2 + c];
+    }
+    ma /= static_cast<double>(n);
+    mb /= static_cast<double>(n);
+    double sab = 0.0, saa = 0.0, sbb = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double x = a[i * 2 + c] - ma;
+        const double y = b[i * 2 + c] - mb;
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    return sab / std::sqrt(saa * sbb);
+}
+
+// A reference PCA written the plain way: double covariance of the normalised, centred rows and
+// its eigenvectors by power iteration with deflation, run to convergence; coordinates unscaled.
+std::vector<double> reference_pca(const Matrix& m) {
+    const std::size_t n = m.n_rows, d = m.n_cols;
+    std::vector<double> x(n * d), mean(d, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+        double s = 0.0;
+        for (std::size_t j = 0; j < d; ++j) s += double(m.at(i, j)) * m.at(i, j);
+        for (std::size_t j = 0; j < d; ++j) {
+            x[i * d + j] = m.at(i, j) / std::sqrt(s);
+            mean[j] += x[i * d + j] / double(n);
+        }
+    }
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < d; ++j) x[i * d + j] -= mean[j];
+    std::vector<double> cov(d * d, 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t a = 0; a < d; ++a)
+            for (std::size_t b = 0; b < d; ++b) cov[a * d + b] += x[i * d + a] * x[i * d + b];
+    std::vector<std::vector<double>> comps;
+    for (int c = 0; c < 2; ++c) {
+        std::vector<double> v(d, 1.0), w(d);
+        v[static_cast<std::size_t>(c)] = 2.0;
+        for (int it = 0; it < 20000; ++it) {
+            for (std::size_t a = 0; a < d; ++a) {
+                w[a] = 0.0;
+                for (std::size_t b = 0; b < d; ++b) w[a] += cov[a * d + b] * v[b];
+            }
+            for (const auto& p : comps) {
+                double dot = 0.0;
+                for (std::size_t a = 0; a < d; ++a) dot += w[a] * p[a];
+                for (std::size_t a = 0; a < d; ++a) w[a] -= dot * p[a];
+            }
+            double nw = 0.0;
+            for (double y : w) nw += y * y;
+            nw = std::sqrt(nw);
+            for (std::size_t a = 0; a < d; ++a) v[a] = w[a] / nw;
+        }
+        comps.push_back(v);
+    }
+    std::vector<double> out(n * 2);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t c = 0; c < 2; ++c) {
+            double s = 0.0;
+            for (std::size_t j = 0; j < d; ++j) s += x[i * d + j] * comps[c][j];
+            out[i * 2 + c] = s;
+        }
+    return out;
+}
+
+// Clusters whose centres lie mostly in a plane (the spread along e0 twice that along e1), plus
+// isotropic noise: the two leading components are well separated from the rest, as in real
+// embeddings (gm_fluidr3 mn04: 16% and 12% of the variance, then less).
+Matrix planar_clusters(std::size_t n, std::size_t d, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    constexpr std::size_t kClusters = 12;
+    std::vector<std::vector<float>> centres(kClusters, std::vector<float>(d));
+    for (std::size_t k = 0; k < kClusters; ++k) {
+        for (auto& v : centres[k]) v = 0.3f * g(rng);
+        centres[k][0] += 4.0f * std::cos(0.5f * float(k));
+        centres[k][1] += 2.0f * std::sin(0.5f * float(k));
+        centres[k][2] += 6.0f;  // away from the origin: normalisation keeps the structure
+    }
+    Matrix m(n, d);
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < d; ++j) m.at(i, j) = centres[i % kClusters][j] + 0.4f * g(rng);
+    return m;
+}
+
+TEST(ProjectionTest, FitRowsAreADeterministicSample) {
+    auto all = pca_fit_rows(10, 20, 1);
+    ASSERT_EQ(all.size(), 10u);
+    for (std::size_t i = 0; i < 10; ++i) EXPECT_EQ(all[i], i);
+    EXPECT_EQ(pca_fit_rows(10, 0, 1).size(), 10u);
+    auto some = pca_fit_rows(1000, 100, 7);
+    ASSERT_EQ(some.size(), 100u);
+    EXPECT_TRUE(std::is_sorted(some.begin(), some.end()));
+    EXPECT_EQ(std::adjacent_find(some.begin(), some.end()), some.end());
+    EXPECT_LT(some.back(), 1000u);
+    EXPECT_GT(some.back() - some.front(), 500u) << "spread over the rows, not the first ones";
+    EXPECT_EQ(some, pca_fit_rows(1000, 100, 7));
+    EXPECT_NE(some, pca_fit_rows(1000, 100, 8));
+}
+
+// n <= the sample size: the sample is every row, so the answer is the full PCA's, which matches
+// a plain double-precision reference.
+TEST(ProjectionTest, SampledEqualsFullUpToTheSampleSize) {
+    const Matrix m = planar_clusters(600, 12, 5);
+    PcaOptions full;
+    full.max_fit_rows = 0;
+    PcaOptions sampled;
+    sampled.max_fit_rows = 600;
+    auto a = project_pca_2d(m, full);
+    auto b = project_pca_2d(m, sampled);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->xy, b->xy);
+    EXPECT_EQ(a->fit_rows, 600u);
+    EXPECT_EQ(b->fit_rows, 600u);
+    const auto ref = reference_pca(m);
+    std::vector<float> ref_xy(ref.begin(), ref.end());
+    for (std::size_t c = 0; c < 2; ++c)
+        EXPECT_GT(std::abs(correlation(a->xy, ref_xy, c)), 0.99999) << "axis " << c;
+}
+
+// n > the sample size: fitted on 2,000 of 20,000 rows, every row projected; the coordinates
+// correlate > 0.99 with the full PCA's on each axis (same signs: the sign rule holds).
+TEST(ProjectionTest, SampledFitTracksTheFullOneOnClusteredData) {
+    const Matrix m = planar_clusters(20000, 48, 11);
+    PcaOptions full;
+    full.max_fit_rows = 0;
+    PcaOptions sampled;
+    sampled.max_fit_rows = 2000;
+    auto a = project_pca_2d(m, full);
+    auto b = project_pca_2d(m, sampled);
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(b->fit_rows, 2000u);
+    ASSERT_EQ(b->xy.size(), 40000u);
+    for (std::size_t c = 0; c < 2; ++c) {
+        EXPECT_GT(correlation(a->xy, b->xy, c), 0.99) << "axis " << c;
+        EXPECT_NEAR(a->explained_variance_ratio[c], b->explained_variance_ratio[c], 0.02);
+    }
+    for (float v : b->xy) EXPECT_LE(std::abs(v), 1.0f);
+    auto again = project_pca_2d(m, sampled);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->xy, b->xy);
+}
+
+// Rows all on one line through the origin after normalisation: no spread, every point at 0.
+TEST(ProjectionTest, NoSpreadGivesTheOrigin) {
+    Matrix m(5, 4, 0.0f);
+    for (std::size_t i = 0; i < 5; ++i) m.at(i, 1) = 1.0f + float(i);
+    auto p = project_pca_2d(m);
+    ASSERT_TRUE(p);
+    for (float v : p->xy) EXPECT_EQ(v, 0.0f);
 }
 
 TEST(WaveformTest, PeaksFollowTheSignal) {

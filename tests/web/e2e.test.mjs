@@ -458,6 +458,36 @@ test('the map: all points, coloured by subfolder with a legend; hover, click sho
   await done(page);
 });
 
+test('map layout: PCA by default, the neighbour layout on request, the method shown', async () => {
+  const page = await newPage();
+  const stats = await (await page.request.get(URL + '/api/stats')).json();
+  await openMap(page);
+  assert.equal(await page.inputValue('#map-layout'), 'pca');
+  assert.match(await page.textContent('#map-status'), /PCA of the/);
+  const pca = await page.evaluate(() => window.earshotMap.pts.map((p) => [p.id, p.x, p.y]));
+  const asked = page.waitForRequest((r) => r.url().includes('/api/map') && r.url().includes('layout=umap'));
+  await page.selectOption('#map-layout', 'umap');
+  await asked;
+  await page.waitForFunction(() => /neighbour layout/.test(document.querySelector('#map-status').textContent) &&
+    document.querySelector('#map-status').classList.contains('ok'));
+  assert.equal(await page.getAttribute('#map', 'data-points'), String(stats.items));
+  const umap = await page.evaluate(() => window.earshotMap.pts.map((p) => [p.id, p.x, p.y]));
+  assert.equal(umap.length, pca.length);
+  const at = new Map(pca.map(([id, x, y]) => [id, [x, y]]));
+  const moved = umap.filter(([id, x, y]) => Math.abs(at.get(id)[0] - x) + Math.abs(at.get(id)[1] - y) > 1e-3);
+  assert.ok(moved.length > umap.length / 2, 'the neighbour layout places the points elsewhere');
+  for (const [, x, y] of umap) assert.ok(Math.abs(x) <= 1 && Math.abs(y) <= 1);
+  // The API says which layout it used, and refuses an unknown one naming the valid ones.
+  const body = await (await page.request.get(URL + '/api/map?layout=umap&max_points=5')).json();
+  assert.equal(body.method, 'umap');
+  const bad = await page.request.get(URL + '/api/map?layout=tsne');
+  assert.equal(bad.status(), 400);
+  assert.match(await bad.text(), /umap/);
+  await page.selectOption('#map-layout', 'pca');
+  await page.waitForFunction(() => /PCA of the/.test(document.querySelector('#map-status').textContent));
+  await done(page);
+});
+
 test('map: wheel zooms, drag pans, hover auditions', async () => {
   const page = await newPage();
   await openMap(page);

@@ -12,13 +12,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "engine/engine.h"
-#include "engine/projection.h"
+#include "engine/map_coords.h"
 #include "engine/waveform.h"
 #include "server/http_server.h"
 
@@ -37,9 +38,12 @@ struct MapText {
     std::string gzip;  // empty if compression failed
 };
 
-// One map per model, recomputed when the space's item count changes.
+// The map of one (model, layout) as served: the coordinates (Engine::map_coords) joined with the
+// items' names, folders and durations. Current while the engine hands out the same coordinates
+// and the library root is unchanged.
 struct MapEntry {
-    std::int64_t n_items = -1;
+    std::shared_ptr<const MapCoords> coords;
+    std::string root;  // library_root() the folders are relative to
     std::shared_ptr<const nlohmann::json> body;
     // The serialised answers by (max_points (0 = all), columns format): dumping 100k points
     // takes ~0.5 s.
@@ -94,7 +98,8 @@ struct ServerContext {
     // The caches below are protected by mu (each value is computed outside the lock and then
     // published; a race only computes the same value twice).
     std::mutex mu;
-    std::map<std::string, MapEntry> maps;               // by model
+    std::map<std::pair<std::string, std::string>, MapEntry> maps;  // by (model, layout)
+    std::mutex map_build_mu;  // held while joining coordinates with the items (current_map)
     std::shared_ptr<const nlohmann::json> models_body;  // GET /api/models (list_models is slow)
     std::map<std::pair<std::int64_t, std::size_t>, std::shared_ptr<const nlohmann::json>>
         waveforms;  // by (item id, points); bounded by kMaxCachedWaveforms
@@ -152,6 +157,40 @@ std::filesystem::path item_file_path(const ServerOptions& options, const std::st
 // The items' common folder (recomputed when the item count changes): what `folder` fields and
 // the folder= filter are relative to.
 std::string library_root(ServerContext& ctx);
+
+// The map of (model, layout) current with the catalog (the one place the server caches maps):
+// the coordinates from Engine::map_coords (allow_stale: the previous ones while another request
+// computes new ones), joined with the items once per coordinates and library root. Errors as
+// Engine::map_coords; kNotFound names the catalog's spaces.
+Result<std::shared_ptr<const nlohmann::json>> current_map(ServerContext& ctx,
+                                                          const std::string& model,
+                                                          const std::string& layout,
+                                                          bool allow_stale);
+// Computes the default model's map and the answers the page asks for first (web/app.js:
+// MAP_FIRST_POINTS, then MAP_MAX_POINTS points as columns), so the first visit does not wait.
+// Returns the space's generation the map reflects.
+Result<std::int64_t> warm_map(ServerContext& ctx);
+
+// A thread that runs warm_map after the server starts, then again whenever the default model's
+// catalog generation has moved and then stayed put for one poll (kPoll: one O(1) query), so a
+// running ingest is mapped when it pauses, not after every batch. Stops (and joins) on
+// destruction.
+class MapWarmer {
+public:
+    static constexpr std::chrono::milliseconds kPoll{2000};
+    explicit MapWarmer(ServerContext& ctx);
+    ~MapWarmer();
+    MapWarmer(const MapWarmer&) = delete;
+    MapWarmer& operator=(const MapWarmer&) = delete;
+
+private:
+    void loop();
+    ServerContext& ctx_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ = false;  // protected by mu_
+    std::thread thread_;
+};
 
 // The tag= (repeatable) and folder= filters of a request, and q= when with_query. folder= is
 // relative to library_root (or absolute). kInvalidArgument for more than kMaxTagFilters tags, a
