@@ -385,6 +385,27 @@ test('/favicon.ico is served', async () => {
   await done(page);
 });
 
+test('the page boots from the data in index.html: no /api/stats or /api/models request', async () => {
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+  contexts.push(context);
+  const page = await context.newPage();
+  page.errors = [];
+  page.dialogs = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  const asked = [];
+  page.on('request', (r) => asked.push(new globalThis.URL(r.url()).pathname));
+  await page.goto(URL + '/?view=library');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForFunction(() => performance.getEntriesByName('earshot:map-drawn').length > 0);
+  const stats = await (await page.request.get(URL + '/api/stats')).json();
+  const models = await (await page.request.get(URL + '/api/models')).json();
+  assert.ok(!asked.includes('/api/stats') && !asked.includes('/api/models'), asked.join(' '));
+  assert.ok(asked.includes('/api/map'), asked.join(' '));
+  assert.match(await page.textContent('#stats'), new RegExp('^' + stats.items + ' sounds'));
+  assert.equal(await page.inputValue('#model'), models.default);
+  await done(page);
+});
+
 test('keyboard through the results: arrows move, Space plays, Enter searches; few tab stops', async () => {
   const page = await searched();
   const cards = page.locator('#results li.card');
