@@ -8,8 +8,8 @@
 //       `column`, matched on the manifest's `path` as the end of the item's path.
 //   Common: [--seed 42] [--threads 2] [--epochs 0] [--neighbors 15] [--min-dist 0.1]
 //       [--sample 20000] (KnnLayoutOptions::sample_size; 0 = lay out every row)
-//       [--place-epochs 0] [--full] (also the layout without sampling, sample_size 0, in the
-//       same run: the before/after of the sampled path)
+//       [--place-epochs 0] [--ef 64] (HNSW efSearch) [--full] (also the layout without sampling,
+//       sample_size 0, in the same run: the before/after of the sampled path)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -139,6 +139,8 @@ int main(int argc, char** argv) {
             opts.min_dist = std::stod(next());
         } else if (a == "--sample") {
             opts.sample_size = std::stoul(next());
+        } else if (a == "--ef") {
+            opts.ef_search = std::stoul(next());
         } else if (a == "--place-epochs") {
             opts.place_epochs = std::stoi(next());
         } else if (a == "--full") {
