@@ -1478,7 +1478,7 @@ async function loadMap() {
   state.mapKey = key;
   const status = $('#map-status');
   setStatus(status, $('#map-layout').value === 'umap'
-    ? 'Loading the map (the neighbour layout is computed once after each catalog change: a few seconds for a few thousand sounds, minutes for 100,000)…'
+    ? 'Loading the map (the neighbour layout is computed once after each catalog change: a few seconds for a few thousand sounds, about a minute for 100,000; then kept current by the server)…'
     : 'Loading the map…', 'loading');
   $('#map').setAttribute('aria-busy', 'true');
   const t0 = performance.now();

@@ -782,6 +782,22 @@ Result<std::int64_t> warm_map(ServerContext& ctx) {
         if (!text)
             return tl::unexpected(text.error());
     }
+    // The neighbour layout too once a client of this server has asked for it: it costs tens of
+    // seconds at 100k items (docs/performance.md "Library map layout"), too much to spend on
+    // every catalog change of a server whose users never pick it, and it keeps the picked map
+    // current without a wait after each ingest.
+    bool umap_used = false;
+    {
+        std::lock_guard lock(ctx.mu);
+        umap_used = ctx.maps.count({model, "umap"}) != 0;
+    }
+    if (umap_used) {
+        for (std::int64_t max_points : {10'000, 50'000}) {
+            auto text = map_text(ctx, model, "umap", max_points, true, false);
+            if (!text)
+                return tl::unexpected(text.error());
+        }
+    }
     std::lock_guard lock(ctx.mu);
     auto it = ctx.maps.find({model, kDefaultMapLayout});
     return it == ctx.maps.end() || !it->second.coords ? 0 : it->second.coords->generation;

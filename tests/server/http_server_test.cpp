@@ -733,6 +733,7 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
 
 // The map is computed when the server starts (its file appears without a request), and follows
 // the catalog: one item removed and one added (the same count) give a new map with the new item.
+// The neighbour layout is warmed too, but only after a request for it.
 TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
     Library own;
     ASSERT_TRUE(own.setup_error.empty()) << own.setup_error;
@@ -740,6 +741,11 @@ TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
     for (int i = 0; i < 1000 && !fs::exists(file); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_TRUE(fs::exists(file)) << "the server computes the map at start";
+    // The neighbour layout only once asked for; from then on the warmer keeps it current too.
+    const fs::path umap_file = map_file_path(own.dir / "lib.earshot.idx", "mfcc", "umap");
+    EXPECT_FALSE(fs::exists(umap_file));
+    auto umap_before = json::parse(own.client().Get("/api/map?layout=umap")->body);
+    ASSERT_EQ(umap_before["method"], "umap") << umap_before.dump();
 
     auto before = json::parse(own.client().Get("/api/map")->body);
     ASSERT_EQ(before["points"].size(), 10u) << before.dump();
@@ -775,6 +781,15 @@ TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
         EXPECT_EQ(std::count(ids.begin(), ids.end(), gone), 0) << url;
         EXPECT_EQ(std::count(ids.begin(), ids.end(), added), 1) << url;
     }
+    // Without another layout=umap request, its file follows the catalog (after the warmer's
+    // pause of one poll).
+    std::int64_t umap_generation = 0;
+    for (int i = 0; i < 1500 && umap_generation <= g0; ++i) {
+        if (auto c = load_map_coords(umap_file))
+            umap_generation = c->generation;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_GT(umap_generation, g0) << "the warmer recomputes the neighbour layout once used";
 }
 
 TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {

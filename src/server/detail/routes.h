@@ -177,8 +177,9 @@ Result<std::shared_ptr<const nlohmann::json>> current_map(ServerContext& ctx,
                                                           const std::string& layout,
                                                           bool allow_stale);
 // Computes the default model's map and the answers the page asks for first (web/app.js:
-// MAP_FIRST_POINTS, then MAP_MAX_POINTS points as columns), so the first visit does not wait.
-// Returns the space's generation the map reflects.
+// MAP_FIRST_POINTS, then MAP_MAX_POINTS points as columns), so the first visit does not wait;
+// the same for layout=umap once a request has asked for that layout. Returns the space's
+// generation the default map reflects.
 Result<std::int64_t> warm_map(ServerContext& ctx);
 
 // A thread that runs warm_map after the server starts, then again whenever the default model's
