@@ -140,6 +140,28 @@ void import_seeds() {
     put("fuzz_import", "seed_npy_meta",
         std::string("\x03") + npy(2, 3) + std::string("\xFF\x00\xFF", 3) +
             "{\"path\":\"x.wav\",\"name\":\"x\"}\n{\"path\":\"y.wav\"}\n");
+    // fuzz_import_parse: the same inputs (its selector byte: 0 CSV, 1/5/6 JSONL with
+    // --quantized no/auto/yes, 2 npy, 3 npy + metadata, 4 / 7 comma / tab tables, + 8 with
+    // comments), plus a float64 npy,
+    // a JSON array and CSV tables with quotes and comments.
+    const fs::path from = g_out / "fuzz_import";
+    for (const auto& e : fs::directory_iterator(from))
+        put("fuzz_import_parse", e.path().filename().string(), file_bytes(e.path()));
+    put("fuzz_import_parse", "seed_audioset_yes",
+        std::string("\x06") + "{\"id\":\"q\",\"data\":[[0,1,2],[3,4,255],[9,9,9]],\"label\":7}\n");
+    put("fuzz_import_parse", "seed_json_array",
+        std::string("\x01") +
+            " [{\"path\":\"a\",\"embedding\":[1e-3,2]},{\"id\":5,"
+            "\"data\":[0.5,0.25],\"end_s\":3}]");
+    std::string f8 = npy(2, 2);
+    f8.replace(f8.find("<f4"), 3, "<f8");
+    f8 += std::string(16, '\0');
+    put("fuzz_import_parse", "seed_npy_f8", std::string("\x02") + f8);
+    put("fuzz_import_parse", "seed_csv_table",
+        std::string("\x04") +
+            "\xEF\xBB\xBFquery,match\r\n\"a,\"\"b\"\"\",c\r\n\n  \n12\" vinyl,\"x\ny\"\r");
+    put("fuzz_import_parse", "seed_tsv_comments",
+        std::string("\x0F") + "# labels\nindex\tmid\tdisplay_name\n  # no\n0\t/m/09x0r\tSpeech\n");
 }
 
 void index_seeds() {

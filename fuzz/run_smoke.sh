@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(fuzz_safetensors fuzz_http_params fuzz_import fuzz_index_file fuzz_catalog_open
-           fuzz_audio_decode)
+  targets=(fuzz_safetensors fuzz_http_params fuzz_import_parse fuzz_import fuzz_index_file
+           fuzz_catalog_open fuzz_audio_decode)
 fi
 
 cmake --preset fuzz >/dev/null

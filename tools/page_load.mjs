@@ -8,12 +8,15 @@
 //     INSERT OR IGNORE INTO item_tags SELECT id, 'Music', 0.3 FROM items WHERE id % 3 = 0"
 //   earshot serve --db DIR/lib.earshot --port 8080 &
 //   node tools/page_load.mjs measure http://127.0.0.1:8080 [RUNS]
+//   node tools/page_load.mjs measure http://127.0.0.1:8080,http://127.0.0.1:8081 [RUNS]
 //
 // measure opens each view RUNS (5) times in a fresh browser context (Debian's Chromium through
 // tests/web's playwright-core) and prints the median time from navigation start to the page's
-// own performance mark (earshot:map-drawn, earshot:results-shown, earshot:facets-shown), with the
-// API requests of the median run (start-end ms, bytes on the wire). The first map after the
-// server starts is computed (PCA); request it once before measuring.
+// own performance mark (earshot:map-drawn, earshot:results-shown, earshot:facets-shown), with
+// DOMContentLoaded and the API requests of the median run (start-end ms, bytes on the wire).
+// Several servers (comma-separated; e.g. an old and a new binary on the same catalog) are
+// measured side by side: their runs alternate, so they share the machine's load. The server
+// computes the first map at start; wait for it (GET /api/map answers) before measuring.
 import fs from 'node:fs';
 
 const [mode, arg, arg2] = process.argv.slice(2);
@@ -54,11 +57,11 @@ if (mode === 'gen') {
   fs.writeFileSync(dir + '/vec.jsonl', meta.join('\n') + '\n');
 } else if (mode === 'measure') {
   const {chromium} = await import(new URL('../tests/web/node_modules/playwright-core/index.mjs', import.meta.url));
-  const base = arg;
+  const bases = arg.split(',');
   const runs = Number(arg2 || 5);
   const browser = await chromium.launch({executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--headless', '--disable-gpu']});
-  const once = async (path, mark) => {
+  const once = async (base, path, mark) => {
     const ctx = await browser.newContext({viewport: {width: 1280, height: 900}});
     const p = await ctx.newPage();
     await p.goto(base + path);
@@ -88,12 +91,17 @@ if (mode === 'gen') {
     ['start page: facets shown', '/', 'facets-shown'],
     ['library + tag filter: map drawn', '/?view=library&tag=Tag%2017', 'map-drawn'],
   ]) {
-    const rs = [];
-    for (let i = 0; i < runs; i++) rs.push(await once(path, mark));
-    rs.sort((a, b) => a.t - b.t);
-    const med = rs[Math.floor(rs.length / 2)];
-    console.log(label.padEnd(36), 'median', String(med.t).padStart(5), 'ms; all', rs.map((r) => r.t).join(' '));
-    console.log('    ' + med.parts.join(' | '));
+    const rs = bases.map(() => []);
+    for (let i = 0; i < runs; i++) {
+      for (let b = 0; b < bases.length; b++) rs[b].push(await once(bases[b], path, mark));
+    }
+    for (let b = 0; b < bases.length; b++) {
+      rs[b].sort((x, y) => x.t - y.t);
+      const med = rs[b][Math.floor(rs[b].length / 2)];
+      console.log((bases.length > 1 ? bases[b] + ' ' : '') + label.padEnd(36), 'median', String(med.t).padStart(5),
+        'ms; all', rs[b].map((r) => r.t).join(' '));
+      console.log('    ' + med.parts.join(' | '));
+    }
   }
   await browser.close();
 } else {

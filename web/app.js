@@ -1,7 +1,7 @@
 // earshot web page: search by file / recording / library item / several items, results with
 // waveform players (one plays at a time, click to seek), download and "more like this"; the query
-// in the URL (Back/Forward, shareable links); a library map on a canvas (zoom, pan, box select,
-// search near a spot, hover to audition, keyboard) and a paged item list.
+// in the URL (Back/Forward, shareable links); a library map on a canvas (zoom, pan, box and lasso
+// select, search near a spot, hover to audition, keyboard) and a paged item list.
 // Plain ES2020, no build step. The JSON API is documented in docs/http-api.md.
 'use strict';
 
@@ -1079,8 +1079,25 @@ function setupFilters() {
 
 // ---- models and stats -------------------------------------------------------------------------
 
+// The boot data earshot serve writes into index.html (stats and models, as GET /api/stats and
+// /api/models answer them), so the first search or map need not wait for those two requests.
+// null when absent (a server with a token, or the page opened some other way): then they are asked.
+function bootData() {
+  const e = document.getElementById('earshot-boot');
+  if (!e || !e.textContent.trim()) return null;
+  try {
+    const b = JSON.parse(e.textContent);
+    return b && b.stats && b.models && Array.isArray(b.models.models) ? b : null;
+  } catch (err) {
+    return null;
+  }
+}
+
 async function loadModels() {
-  const resp = await api('/api/models');
+  showModels(await api('/api/models'));
+}
+
+function showModels(resp) {
   state.defaultModel = resp.default;
   state.models = resp.models.filter((m) => m.items > 0);
   for (const sel of [$('#model'), $('#map-model')]) {
@@ -1107,13 +1124,16 @@ async function loadModels() {
 
 async function loadStats() {
   try {
-    const s = await api('/api/stats');
-    const mins = Math.round(s.audio_duration_s / 60);
-    state.maxUpload = s.max_upload_bytes || 0;
-    $('#stats').textContent = s.items + ' sounds · ' + (mins > 0 ? mins + ' min' : Math.round(s.audio_duration_s) + ' s');
+    showStats(await api('/api/stats'));
   } catch (e) {
     $('#stats').textContent = '';
   }
+}
+
+function showStats(s) {
+  const mins = Math.round(s.audio_duration_s / 60);
+  state.maxUpload = s.max_upload_bytes || 0;
+  $('#stats').textContent = s.items + ' sounds · ' + (mins > 0 ? mins + ' min' : Math.round(s.audio_duration_s) + ' s');
 }
 
 // ---- library map (canvas: 100k points draw in a few ms) ----------------------------------------
@@ -1136,8 +1156,10 @@ const mapView = {
   colours: [],
   zoom: 1, cx: 0, cy: 0,
   focus: -1,          // index of the keyboard / selected point
-  selected: new Set(),  // box selection (indices)
+  selected: new Set(),  // box / lasso / keyboard selection (indices)
   near: null,         // {x, y} world position of an empty-spot click
+  box: null,          // {x0, y0, x1, y1} CSS pixels: the box being dragged
+  lasso: null,        // [[x, y], ...] CSS pixels: the lasso being drawn
   grid: null,
   canvas: null,
   dpr: 1,
@@ -1257,6 +1279,22 @@ const mapView = {
     }
     return best;
   },
+  // Selects the points inside a polygon given in CSS pixels of the canvas (a lasso): the polygon is
+  // taken to world coordinates with the current zoom and pan, then each point is tested there
+  // (even-odd rule), after a bounding-box check. `add` keeps the current selection.
+  selectPolygon(screenPoly, add) {
+    const poly = screenPoly.map(([sx, sy]) => this.toWorld(sx, sy));
+    if (!add) this.selected.clear();
+    if (poly.length < 3) return;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const [x, y] of poly) {
+      x0 = Math.min(x0, x); x1 = Math.max(x1, x);
+      y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+    }
+    this.pts.forEach((p, i) => {
+      if (p.x >= x0 && p.x <= x1 && p.y >= y0 && p.y <= y1 && insidePolygon(p.x, p.y, poly)) this.selected.add(i);
+    });
+  },
   // The n points nearest a world position (for "search near here").
   kNearestWorld(wx, wy, n) {
     return this.pts.map((p, i) => [(p.x - wx) ** 2 + (p.y - wy) ** 2, i])
@@ -1313,7 +1351,7 @@ const mapView = {
       }
       ctx.stroke();
     }
-    // Box selection.
+    // The selection.
     if (this.selected.size > 0) {
       ctx.strokeStyle = cssVar('--accent', '#2f5fd0');
       ctx.lineWidth = 2;
@@ -1330,6 +1368,21 @@ const mapView = {
       ctx.strokeStyle = cssVar('--accent', '#2f5fd0');
       ctx.setLineDash([4, 3]);
       ctx.strokeRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
+      ctx.setLineDash([]);
+    }
+    if (this.lasso && this.lasso.length > 1) {
+      const accent = cssVar('--accent', '#2f5fd0');
+      ctx.strokeStyle = accent;
+      ctx.fillStyle = accent;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      this.lasso.forEach(([x, y], k) => (k === 0 ? ctx.moveTo(x, y) : ctx.lineTo(x, y)));
+      ctx.closePath();
+      ctx.globalAlpha = 0.08;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.stroke();
       ctx.setLineDash([]);
     }
     if (this.near) {
@@ -1401,6 +1454,18 @@ const mapView = {
   },
 };
 window.earshotMap = mapView;  // for the browser tests and the curious
+
+// Whether (x, y) is inside the polygon [[x, y], ...] (even-odd rule: a ray to the right crosses
+// its edges an odd number of times; the last vertex joins the first).
+function insidePolygon(x, y, poly) {
+  let inside = false;
+  for (let i = 0, j = poly.length - 1; i < poly.length; j = i++) {
+    const [xi, yi] = poly[i];
+    const [xj, yj] = poly[j];
+    if ((yi > y) !== (yj > y) && x < xj + (y - yj) / (yi - yj) * (xi - xj)) inside = !inside;
+  }
+  return inside;
+}
 window.earshotHoverAudio = hoverAudio;
 
 function mapKey() {
@@ -1413,7 +1478,7 @@ async function loadMap() {
   state.mapKey = key;
   const status = $('#map-status');
   setStatus(status, $('#map-layout').value === 'umap'
-    ? 'Loading the map (the neighbour layout is computed once after each catalog change: a few seconds for a few thousand sounds, minutes for 100,000)…'
+    ? 'Loading the map (the neighbour layout is computed once after each catalog change: a few seconds for a few thousand sounds, about a minute for 100,000; then kept current by the server)…'
     : 'Loading the map…', 'loading');
   $('#map').setAttribute('aria-busy', 'true');
   const t0 = performance.now();
@@ -1524,6 +1589,12 @@ function updateMapResults() {
   }
 }
 
+// What a plain drag on the map does: 'lasso', 'box' or 'pan' (the toolbar toggles).
+function mapDragMode() {
+  if ($('#map-lasso').getAttribute('aria-pressed') === 'true') return 'lasso';
+  return $('#map-box').getAttribute('aria-pressed') === 'true' ? 'box' : 'pan';
+}
+
 function setupMap() {
   mapView.init();
   const c = mapView.canvas;
@@ -1543,9 +1614,17 @@ function setupMap() {
     } catch (e) { /* synthetic or finished pointer */ }
     const [x, y] = local(ev);
     pointers.set(ev.pointerId, [x, y]);
-    const box = ev.shiftKey || $('#map-box').getAttribute('aria-pressed') === 'true';
-    drag = {x0: x, y0: y, x, y, box, moved: false, cx: mapView.cx, cy: mapView.cy};
-    if (pointers.size === 2) drag.pinch = Math.hypot(...[...pointers.values()].reduce((a, b) => [a[0] - b[0], a[1] - b[1]]));
+    // What a drag does: Alt or the Lasso button draws a lasso, Shift or the Box button a box;
+    // otherwise it pans. Two fingers always pinch-zoom (and drop a lasso or box begun).
+    const mode = mapDragMode();
+    const lasso = ev.altKey || (mode === 'lasso' && !ev.shiftKey);
+    const box = !lasso && (ev.shiftKey || mode === 'box');
+    drag = {x0: x, y0: y, x, y, box, lasso, path: lasso ? [[x, y]] : null, moved: false, cx: mapView.cx, cy: mapView.cy};
+    if (pointers.size === 2) {
+      drag.pinch = Math.hypot(...[...pointers.values()].reduce((a, b) => [a[0] - b[0], a[1] - b[1]]));
+      drag.box = drag.lasso = false;
+      mapView.box = mapView.lasso = null;
+    }
   });
   c.addEventListener('pointermove', (ev) => {
     const [x, y] = local(ev);
@@ -1559,7 +1638,15 @@ function setupMap() {
         drag.pinch = d;
         return;
       }
-      if (drag.moved && drag.box) {
+      if (drag.lasso) {
+        // A vertex every 2 px or more: enough for a smooth outline, few for the point test.
+        const [lx, ly] = drag.path[drag.path.length - 1];
+        if (Math.hypot(x - lx, y - ly) >= 2) drag.path.push([x, y]);
+        if (drag.moved) {
+          mapView.lasso = drag.path;
+          mapView.draw();
+        }
+      } else if (drag.moved && drag.box) {
         mapView.box = {x0: drag.x0, y0: drag.y0, x1: x, y1: y};
         mapView.draw();
       } else if (drag.moved) {
@@ -1611,6 +1698,14 @@ function setupMap() {
     if (pointers.size > 0) return;
     drag = null;
     const [x, y] = local(ev);
+    if (d.lasso && d.moved) {
+      d.path.push([x, y]);
+      mapView.selectPolygon(d.path, ev.ctrlKey || ev.metaKey);
+      mapView.lasso = null;
+      mapView.draw();
+      updateBoxSelection();
+      return;
+    }
     if (d.box && d.moved) {
       const [ax, ay] = mapView.toWorld(Math.min(d.x0, x), Math.max(d.y0, y));
       const [bx, by] = mapView.toWorld(Math.max(d.x0, x), Math.min(d.y0, y));
@@ -1640,7 +1735,12 @@ function setupMap() {
     }
   };
   c.addEventListener('pointerup', end);
-  c.addEventListener('pointercancel', (ev) => { pointers.delete(ev.pointerId); drag = null; mapView.box = null; mapView.draw(); });
+  c.addEventListener('pointercancel', (ev) => {
+    pointers.delete(ev.pointerId);
+    drag = null;
+    mapView.box = mapView.lasso = null;
+    mapView.draw();
+  });
   c.addEventListener('wheel', (ev) => {
     ev.preventDefault();
     const [x, y] = local(ev);
@@ -1677,6 +1777,15 @@ function setupMap() {
     } else if (ev.key === '-') {
       const {w, h} = mapView.units();
       mapView.zoomAt(w / 2, h / 2, 1 / 1.5);
+    } else if ((ev.key === 'x' || ev.key === 'X') && mapView.focus >= 0) {
+      // Adds the focused sound to the selection, or takes it out (the keyboard's lasso).
+      ev.preventDefault();
+      const i = mapView.focus;
+      if (mapView.selected.has(i)) mapView.selected.delete(i); else mapView.selected.add(i);
+      mapView.draw();
+      updateBoxSelection();
+      $('#map-focus').textContent = describePoint(mapView.pts[i]) +
+        (mapView.selected.has(i) ? ', selected' : ', not selected') + ' (' + mapView.selected.size + ' in all)';
     } else if (ev.key === 'Escape') {
       mapView.selected.clear();
       mapView.near = null;
@@ -1684,10 +1793,14 @@ function setupMap() {
       updateBoxSelection();
     }
   });
-  $('#map-box').addEventListener('click', () => {
-    const b = $('#map-box');
-    b.setAttribute('aria-pressed', String(b.getAttribute('aria-pressed') !== 'true'));
-  });
+  // Box and Lasso are toggles, one at a time: pressing one releases the other.
+  for (const [id, other] of [['#map-box', '#map-lasso'], ['#map-lasso', '#map-box']]) {
+    $(id).addEventListener('click', () => {
+      const on = $(id).getAttribute('aria-pressed') !== 'true';
+      $(id).setAttribute('aria-pressed', String(on));
+      if (on) $(other).setAttribute('aria-pressed', 'false');
+    });
+  }
   $('#map-reset').addEventListener('click', () => {
     mapView.zoom = 1; mapView.cx = 0; mapView.cy = 0;
     mapView.draw();
@@ -1793,9 +1906,16 @@ async function main() {
   hideSame.addEventListener('change', () => {
     $('#results').classList.toggle('hide-same', hideSame.checked);
   });
-  loadStats();
+  const boot = bootData();
   try {
-    await loadModels();
+    if (boot) {
+      // The first search or map goes out now, in the same task as the page's set-up.
+      showStats(boot.stats);
+      showModels(boot.models);
+    } else {
+      loadStats();
+      await loadModels();
+    }
     readUrl();
     document.body.dataset.ready = 'true';
   } catch (e) {

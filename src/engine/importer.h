@@ -12,6 +12,7 @@
 //          (as written by `earshot export --format npy`) or rows named "<file stem>#<row>".
 // Items are keyed by path: re-importing updates vectors; items already in the catalog (e.g.
 // indexed audio) keep their metadata. Not thread-safe with respect to the same catalog writer.
+// The parsers themselves, on a stream and without a catalog, are in engine/import_formats.h.
 #pragma once
 
 #include <cstdint>

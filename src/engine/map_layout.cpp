@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <numeric>
+#include <span>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -52,44 +53,65 @@ struct Neighbours {
     std::vector<float> distance;
 };
 
-Result<Neighbours> nearest_neighbours(const Matrix& vectors,
-                                      Metric metric,
-                                      std::size_t k,
-                                      const KnnLayoutOptions& options,
-                                      const LayoutProgress& progress) {
-    const std::size_t n = vectors.n_rows;
-    const bool exact = n < options.exact_below;
+// An index of index/ over base_rows (row numbers of `vectors`; ids = positions in base_rows):
+// flat below exact_below rows, else options.hnsw_spec built on one thread (a graph built on
+// several is not repeatable: the insertions race). Progress "index" (rows added, HNSW only).
+Result<std::unique_ptr<VectorIndex>> build_index(const Matrix& vectors,
+                                                 Metric metric,
+                                                 std::span<const std::uint32_t> base_rows,
+                                                 const KnnLayoutOptions& options,
+                                                 const LayoutProgress& progress) {
+    const std::size_t n_base = base_rows.size();
+    const bool exact = n_base < options.exact_below;
     EARSHOT_ASSIGN_OR_RETURN(auto index, make_index(exact ? std::string("flat") : options.hnsw_spec,
                                                     static_cast<int>(vectors.n_cols), metric));
-    // One thread: a graph built on several is not repeatable (the insertion races).
     index->set_threads(1);
     constexpr std::size_t kBlock = 4096;
-    for (std::size_t begin = 0; begin < n; begin += kBlock) {
-        const std::size_t end = std::min(n, begin + kBlock);
+    for (std::size_t begin = 0; begin < n_base; begin += kBlock) {
+        const std::size_t end = std::min(n_base, begin + kBlock);
         Matrix block(end - begin, vectors.n_cols);
-        std::copy(vectors.row(begin), vectors.row(begin) + block.data.size(), block.data.begin());
+        for (std::size_t r = begin; r < end; ++r)
+            std::copy(vectors.row(base_rows[r]), vectors.row(base_rows[r]) + vectors.n_cols,
+                      block.row(r - begin));
         std::vector<std::int64_t> ids(end - begin);
         std::iota(ids.begin(), ids.end(), static_cast<std::int64_t>(begin));
         EARSHOT_RETURN_IF_ERROR(index->add(ids, block));
         if (progress && !exact)
-            progress("index", end, n);
+            progress("index", end, n_base);
     }
+    return index;
+}
 
+// The k nearest indexed rows of each query row (row numbers of `vectors`), n_queries × k, as
+// positions of build_index's base rows. With `self`, the queries are the base rows and a row is
+// not its own neighbour. Queries on options.threads threads (each is answered alone, so the
+// result does not depend on them). Progress "neighbours": done_before + queries done, of total.
+Result<Neighbours> query_index(const VectorIndex& index,
+                               const Matrix& vectors,
+                               std::span<const std::uint32_t> query_rows,
+                               bool self,
+                               std::size_t k,
+                               const KnnLayoutOptions& options,
+                               std::size_t done_before,
+                               std::size_t total,
+                               const LayoutProgress& progress) {
+    const std::size_t nq = query_rows.size();
     Neighbours out;
     out.k = k;
-    out.index.assign(n * k, -1);
-    out.distance.assign(n * k, 0.0f);
+    out.index.assign(nq * k, -1);
+    out.distance.assign(nq * k, 0.0f);
     SearchOptions search;
-    search.k = k + 1;
+    search.k = self ? k + 1 : k;
     search.threads = 1;
     search.ef_search = std::max(options.ef_search, k + 1);
-    for (std::size_t begin = 0; begin < n; begin += kBlock) {
-        const std::size_t end = std::min(n, begin + kBlock);
+    constexpr std::size_t kBlock = 4096;
+    for (std::size_t begin = 0; begin < nq; begin += kBlock) {
+        const std::size_t end = std::min(nq, begin + kBlock);
         std::vector<Status> status(end - begin);
         parallel_for(end - begin, options.threads, 16, [&](std::size_t b, std::size_t e) {
             for (std::size_t r = b; r < e; ++r) {
                 const std::size_t i = begin + r;
-                auto hits = index->search(vectors.row_span(i), search);
+                auto hits = index.search(vectors.row_span(query_rows[i]), search);
                 if (!hits) {
                     status[r] = tl::unexpected(hits.error());
                     continue;
@@ -98,7 +120,7 @@ Result<Neighbours> nearest_neighbours(const Matrix& vectors,
                 // of the k + 1, drop the last hit instead.
                 std::size_t filled = 0;
                 for (const auto& hit : *hits) {
-                    if (hit.id == static_cast<std::int64_t>(i) || filled == k)
+                    if ((self && hit.id == static_cast<std::int64_t>(i)) || filled == k)
                         continue;
                     out.index[i * k + filled] = static_cast<std::int32_t>(hit.id);
                     out.distance[i * k + filled] = std::max(0.0f, hit.distance);
@@ -108,7 +130,7 @@ Result<Neighbours> nearest_neighbours(const Matrix& vectors,
         });
         for (auto& s : status) EARSHOT_RETURN_IF_ERROR(s);
         if (progress)
-            progress("neighbours", end, n);
+            progress("neighbours", done_before + end, total);
     }
     return out;
 }
@@ -309,6 +331,201 @@ void optimise_layout(std::vector<float>& y,
     }
 }
 
+// Steps 3 of layout_knn_2d: the start (the PCA map `start_xy` spread over ±5, as UMAP scales its
+// start to a width of 10, with a little jitter, which also separates duplicate rows) and the
+// descent over `edges`. Returns n × 2 unscaled positions.
+std::vector<float> descend(const std::vector<float>& start_xy,
+                           std::size_t n,
+                           const std::vector<Edge>& edges,
+                           const LayoutCurve& curve,
+                           const KnnLayoutOptions& options,
+                           const LayoutProgress& progress) {
+    Rng rng(options.seed);
+    std::vector<float> y(n * 2);
+    for (std::size_t i = 0; i < n * 2; ++i)
+        y[i] = static_cast<float>(5.0 * start_xy[i] + 1e-4 * rng.gauss());
+    const int n_epochs = options.n_epochs > 0 ? options.n_epochs : (n <= 10000 ? 500 : 200);
+    optimise_layout(y, n, edges, n_epochs, curve, options, rng, progress);
+    return y;
+}
+
+// splitmix64 of (seed, row): the generator of one placed row.
+std::uint64_t row_seed(std::uint64_t seed, std::uint64_t row) {
+    std::uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (row + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+// Step b of the sampled path for one row: its k sample neighbours (positions in ys, m × 2)
+// with distances; writes its position to out[0..1].
+void place_row(const std::int32_t* idx,
+               const float* dist,
+               std::size_t k,
+               double mean_all,
+               const std::vector<float>& ys,
+               std::uint32_t m,
+               int n_epochs,
+               const LayoutCurve& curve,
+               const KnnLayoutOptions& options,
+               Rng& rng,
+               float* out) {
+    double rho = 0.0;
+    double sigma = 1.0;
+    smooth_distances(dist, idx, k, mean_all, rho, sigma);
+    struct Link {
+        std::uint32_t to;
+        float every;
+        float next;
+        float every_negative;
+        float next_negative;
+    };
+    std::vector<Link> links;
+    links.reserve(k);
+    double wsum = 0.0;
+    double px = 0.0;
+    double py = 0.0;
+    float max_w = 0.0f;
+    std::vector<float> weights(k, 0.0f);
+    for (std::size_t j = 0; j < k; ++j) {
+        if (idx[j] < 0)
+            continue;
+        double d = dist[j] - rho;
+        double w = d <= 0.0 || sigma == 0.0 ? 1.0 : std::exp(-d / sigma);
+        weights[j] = static_cast<float>(w);
+        max_w = std::max(max_w, weights[j]);
+        const float* p = ys.data() + 2 * static_cast<std::size_t>(idx[j]);
+        wsum += w;
+        px += w * p[0];
+        py += w * p[1];
+    }
+    if (!(wsum > 0.0)) {  // no neighbour: the origin of the sample's layout
+        out[0] = out[1] = 0.0f;
+        return;
+    }
+    float cur[2] = {static_cast<float>(px / wsum), static_cast<float>(py / wsum)};
+    const float min_weight = max_w / static_cast<float>(n_epochs);
+    const float negative_rate = static_cast<float>(options.negative_sample_rate);
+    for (std::size_t j = 0; j < k; ++j) {
+        if (idx[j] < 0 || weights[j] < min_weight || weights[j] <= 0.0f)
+            continue;
+        float every = max_w / weights[j];
+        float every_negative = negative_rate > 0.0f ? every / negative_rate : 0.0f;
+        links.push_back(
+            {static_cast<std::uint32_t>(idx[j]), every, every, every_negative, every_negative});
+    }
+    const float a = static_cast<float>(curve.a);
+    const float b = static_cast<float>(curve.b);
+    const float gamma = static_cast<float>(options.repulsion_strength);
+    auto clip = [](float v) { return std::clamp(v, -4.0f, 4.0f); };
+    for (int epoch = 0; epoch < n_epochs; ++epoch) {
+        const float alpha = static_cast<float>(options.learning_rate) / 4.0f *
+                            (1.0f - static_cast<float>(epoch) / static_cast<float>(n_epochs));
+        const auto now = static_cast<float>(epoch);
+        for (Link& s : links) {
+            if (s.next > now)
+                continue;
+            const float* oth = ys.data() + 2 * static_cast<std::size_t>(s.to);
+            float dx = cur[0] - oth[0];
+            float dy = cur[1] - oth[1];
+            float d2 = dx * dx + dy * dy;
+            if (d2 > 0.0f) {
+                float pb = std::pow(d2, b);
+                float coeff = (-2.0f * a * b * pb / d2) / (a * pb + 1.0f);
+                cur[0] += clip(coeff * dx) * alpha;
+                cur[1] += clip(coeff * dy) * alpha;
+            }
+            s.next += s.every;
+            if (s.every_negative <= 0.0f)
+                continue;
+            int n_negative = static_cast<int>((now - s.next_negative) / s.every_negative);
+            for (int p = 0; p < n_negative; ++p) {
+                const float* o = ys.data() + 2 * static_cast<std::size_t>(rng.below(m));
+                float ex = cur[0] - o[0];
+                float ey = cur[1] - o[1];
+                float e2 = ex * ex + ey * ey;
+                if (e2 <= 0.0f)
+                    continue;
+                float coeff = 2.0f * gamma * b / ((0.001f + e2) * (a * std::pow(e2, b) + 1.0f));
+                cur[0] += clip(coeff * ex) * alpha;
+                cur[1] += clip(coeff * ey) * alpha;
+            }
+            s.next_negative += static_cast<float>(n_negative) * s.every_negative;
+        }
+    }
+    out[0] = cur[0];
+    out[1] = cur[1];
+}
+
+// The sampled path of layout_knn_2d (steps a and b): n × 2 unscaled positions.
+Result<std::vector<float>> layout_sampled(const Matrix& vectors,
+                                          Metric metric,
+                                          const std::vector<float>& pca_xy,
+                                          const LayoutCurve& curve,
+                                          const KnnLayoutOptions& options,
+                                          const LayoutProgress& progress) {
+    const std::size_t n = vectors.n_rows;
+    const std::size_t m = options.sample_size;
+    std::vector<std::uint32_t> sample;
+    std::vector<std::uint32_t> rest;
+    {
+        std::vector<char> in_sample(n, 0);
+        for (std::size_t r : pca_fit_rows(n, m, options.seed)) in_sample[r] = 1;
+        sample.reserve(m);
+        rest.reserve(n - m);
+        for (std::size_t i = 0; i < n; ++i)
+            (in_sample[i] ? sample : rest).push_back(static_cast<std::uint32_t>(i));
+    }
+    const std::size_t k = std::min(static_cast<std::size_t>(options.n_neighbors), m - 1);
+    // The sample's index answers both the sample's queries and the other rows'.
+    EARSHOT_ASSIGN_OR_RETURN(auto index, build_index(vectors, metric, sample, options, progress));
+    EARSHOT_ASSIGN_OR_RETURN(
+        auto nn_sample, query_index(*index, vectors, sample, true, k, options, 0, n, progress));
+    EARSHOT_ASSIGN_OR_RETURN(auto nn_rest,
+                             query_index(*index, vectors, rest, false, k, options, m, n, progress));
+    index.reset();
+
+    std::vector<float> start(m * 2);
+    for (std::size_t s = 0; s < m; ++s) {
+        start[s * 2] = pca_xy[sample[s] * 2];
+        start[s * 2 + 1] = pca_xy[sample[s] * 2 + 1];
+    }
+    const std::vector<float> ys =
+        descend(start, m, fuzzy_graph(nn_sample, m), curve, options, progress);
+
+    std::vector<float> y(n * 2);
+    for (std::size_t s = 0; s < m; ++s) {
+        y[sample[s] * 2] = ys[s * 2];
+        y[sample[s] * 2 + 1] = ys[s * 2 + 1];
+    }
+    // sigma's floor for a row whose neighbours are all at distance 0 (as fuzzy_graph).
+    double mean_all = 0.0;
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < nn_rest.index.size(); ++i) {
+        if (nn_rest.index[i] >= 0) {
+            mean_all += nn_rest.distance[i];
+            ++count;
+        }
+    }
+    mean_all = count > 0 ? mean_all / static_cast<double>(count) : 0.0;
+    const int n_epochs = options.place_epochs > 0 ? options.place_epochs : 30;
+    constexpr std::size_t kBlock = 4096;
+    for (std::size_t begin = 0; begin < rest.size(); begin += kBlock) {
+        const std::size_t end = std::min(rest.size(), begin + kBlock);
+        parallel_for(end - begin, options.threads, 64, [&](std::size_t b, std::size_t e) {
+            for (std::size_t r = begin + b; r < begin + e; ++r) {
+                Rng rng(row_seed(options.seed, rest[r]));
+                place_row(nn_rest.index.data() + r * k, nn_rest.distance.data() + r * k, k,
+                          mean_all, ys, static_cast<std::uint32_t>(m), n_epochs, curve, options,
+                          rng, y.data() + 2 * static_cast<std::size_t>(rest[r]));
+            }
+        });
+        if (progress)
+            progress("place", end, rest.size());
+    }
+    return y;
+}
+
 }  // namespace
 
 LayoutCurve fit_layout_curve(double min_dist, double spread) {
@@ -386,10 +603,15 @@ Result<Projection2D> layout_knn_2d(const Matrix& vectors,
     if (options.n_neighbors < 2 || options.min_dist < 0.0 || options.spread <= 0.0 ||
         options.min_dist > 3.0 * options.spread || options.n_epochs < 0 ||
         options.negative_sample_rate < 0 || !(options.learning_rate > 0.0) ||
-        !(options.repulsion_strength >= 0.0) || options.ef_search == 0)
-        return make_error(ErrorCode::kInvalidArgument,
-                          "layout_knn_2d: n_neighbors must be >= 2, min_dist in [0, 3*spread], "
-                          "spread, learning_rate and ef_search > 0, the rest >= 0");
+        !(options.repulsion_strength >= 0.0) || options.ef_search == 0 ||
+        options.place_epochs < 0 ||
+        (options.sample_size != 0 &&
+         options.sample_size <= static_cast<std::size_t>(options.n_neighbors)))
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            "layout_knn_2d: n_neighbors must be >= 2, min_dist in [0, 3*spread], "
+            "spread, learning_rate and ef_search > 0, sample_size 0 or > n_neighbors, "
+            "the rest >= 0");
     const std::size_t n = vectors.n_rows;
     if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
         return make_error(ErrorCode::kInvalidArgument, "layout_knn_2d: too many rows");
@@ -406,19 +628,20 @@ Result<Projection2D> layout_knn_2d(const Matrix& vectors,
     if (n <= 2)
         return out;
 
-    const std::size_t k = std::min(static_cast<std::size_t>(options.n_neighbors), n - 1);
-    EARSHOT_ASSIGN_OR_RETURN(auto nn, nearest_neighbours(vectors, metric, k, options, progress));
-    const std::vector<Edge> edges = fuzzy_graph(nn, n);
-
-    // The PCA map spread over ±5 (UMAP scales its start to a width of 10) with a little jitter,
-    // which also separates duplicate rows.
-    Rng rng(options.seed);
-    std::vector<float> y(n * 2);
-    for (std::size_t i = 0; i < n * 2; ++i)
-        y[i] = static_cast<float>(5.0 * out.xy[i] + 1e-4 * rng.gauss());
-    const int n_epochs = options.n_epochs > 0 ? options.n_epochs : (n <= 10000 ? 500 : 200);
     const LayoutCurve curve = fit_layout_curve(options.min_dist, options.spread);
-    optimise_layout(y, n, edges, n_epochs, curve, options, rng, progress);
+    std::vector<float> y;
+    if (options.sample_size == 0 || n <= options.sample_size) {
+        const std::size_t k = std::min(static_cast<std::size_t>(options.n_neighbors), n - 1);
+        std::vector<std::uint32_t> all(n);
+        std::iota(all.begin(), all.end(), 0u);
+        EARSHOT_ASSIGN_OR_RETURN(auto index, build_index(vectors, metric, all, options, progress));
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto nn, query_index(*index, vectors, all, true, k, options, 0, n, progress));
+        y = descend(out.xy, n, fuzzy_graph(nn, n), curve, options, progress);
+    } else {
+        EARSHOT_ASSIGN_OR_RETURN(y,
+                                 layout_sampled(vectors, metric, out.xy, curve, options, progress));
+    }
 
     // Centre on the bounding box and scale by one factor so that the wider axis spans [-1, 1].
     float lo[2] = {y[0], y[1]};

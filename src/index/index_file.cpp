@@ -110,27 +110,27 @@ void put_pod(std::ostream& out, const T& v) {
     out.write(reinterpret_cast<const char*>(&v), sizeof v);
 }
 
-Error corrupt(const fs::path& path, const std::string& what) {
-    return Error(ErrorCode::kCorruption, "index file '" + path.string() + "': " + what);
+Error corrupt(const std::string& source, const std::string& what) {
+    return Error(ErrorCode::kCorruption, "index file '" + source + "': " + what);
 }
 
 template <typename T>
-Status get_pod(std::istream& in, T& v, const fs::path& path) {
+Status get_pod(std::istream& in, T& v, const std::string& source) {
     in.read(reinterpret_cast<char*>(&v), sizeof v);
     if (static_cast<std::size_t>(in.gcount()) != sizeof v)
-        return tl::unexpected(corrupt(path, "truncated header"));
+        return tl::unexpected(corrupt(source, "truncated header"));
     return ok_status();
 }
 
-Result<std::string> get_string(std::istream& in, const fs::path& path) {
+Result<std::string> get_string(std::istream& in, const std::string& source) {
     std::uint32_t n = 0;
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, n, path));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, n, source));
     if (n > kMaxStringBytes)
-        return tl::unexpected(corrupt(path, "impossible string length in header"));
+        return tl::unexpected(corrupt(source, "impossible string length in header"));
     std::string s(n, '\0');
     in.read(s.data(), n);
     if (static_cast<std::uint32_t>(in.gcount()) != n)
-        return tl::unexpected(corrupt(path, "truncated header"));
+        return tl::unexpected(corrupt(source, "truncated header"));
     return s;
 }
 
@@ -139,49 +139,53 @@ struct OpenedFile {
     std::uint64_t payload_bytes = 0;
 };
 
-// Reads and checks the header; leaves `in` at the payload.
-Result<OpenedFile> read_header(std::istream& in, const fs::path& path, std::uint64_t file_size) {
+// Reads and checks the header of the file_size bytes from `in`'s position; leaves `in` at the
+// payload.
+Result<OpenedFile> read_header(std::istream& in,
+                               const std::string& source,
+                               std::uint64_t file_size) {
+    const auto start = in.tellg();
     char magic[4] = {};
     in.read(magic, 4);
     if (in.gcount() != 4 || std::memcmp(magic, kIndexFileMagic, 4) != 0)
-        return tl::unexpected(corrupt(path, "not an earshot index file (bad magic)"));
+        return tl::unexpected(corrupt(source, "not an earshot index file (bad magic)"));
     std::uint32_t version = 0;
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, version, path));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, version, source));
     if (version == 0)
-        return tl::unexpected(corrupt(path, "bad version 0"));
+        return tl::unexpected(corrupt(source, "bad version 0"));
     if (version > kIndexFileVersion) {
-        return make_error(ErrorCode::kNotSupported, "index file '" + path.string() +
-                                                        "' has version " + std::to_string(version) +
+        return make_error(ErrorCode::kNotSupported, "index file '" + source + "' has version " +
+                                                        std::to_string(version) +
                                                         ", newer than this build supports");
     }
     OpenedFile f;
     IndexFileHeader& h = f.header;
-    EARSHOT_ASSIGN_OR_RETURN(h.spec, get_string(in, path));
-    EARSHOT_ASSIGN_OR_RETURN(h.space, get_string(in, path));
+    EARSHOT_ASSIGN_OR_RETURN(h.spec, get_string(in, source));
+    EARSHOT_ASSIGN_OR_RETURN(h.space, get_string(in, source));
     std::uint32_t dim = 0;
     std::uint32_t metric = 0;
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, dim, path));
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, metric, path));
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, h.count, path));
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, h.catalog_generation, path));
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, h.catalog_max_id, path));
-    EARSHOT_RETURN_IF_ERROR(get_pod(in, f.payload_bytes, path));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, dim, source));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, metric, source));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, h.count, source));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, h.catalog_generation, source));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, h.catalog_max_id, source));
+    EARSHOT_RETURN_IF_ERROR(get_pod(in, f.payload_bytes, source));
     if (dim == 0 || dim > static_cast<std::uint32_t>(kMaxDim))
-        return tl::unexpected(corrupt(path, "impossible dim " + std::to_string(dim)));
+        return tl::unexpected(corrupt(source, "impossible dim " + std::to_string(dim)));
     if (metric > static_cast<std::uint32_t>(Metric::kCorrelation))
-        return tl::unexpected(corrupt(path, "unknown metric code " + std::to_string(metric)));
+        return tl::unexpected(corrupt(source, "unknown metric code " + std::to_string(metric)));
     h.dim = static_cast<int>(dim);
     h.metric = static_cast<Metric>(metric);
     const auto pos = in.tellg();
-    if (pos < 0)
-        return tl::unexpected(corrupt(path, "truncated header"));
-    const auto header_bytes = static_cast<std::uint64_t>(pos);
+    if (pos < 0 || start < 0)
+        return tl::unexpected(corrupt(source, "truncated header"));
+    const auto header_bytes = static_cast<std::uint64_t>(pos - start);
     if (header_bytes + sizeof(std::uint64_t) > file_size ||
         f.payload_bytes != file_size - header_bytes - sizeof(std::uint64_t)) {
-        return tl::unexpected(
-            corrupt(path, "size does not match the header (truncated or trailing bytes): payload " +
-                              std::to_string(f.payload_bytes) + " bytes, file " +
-                              std::to_string(file_size) + " bytes"));
+        return tl::unexpected(corrupt(
+            source, "size does not match the header (truncated or trailing bytes): payload " +
+                        std::to_string(f.payload_bytes) + " bytes, file " +
+                        std::to_string(file_size) + " bytes"));
     }
     return f;
 }
@@ -260,7 +264,7 @@ Result<IndexFileHeader> read_index_header(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return make_error(ErrorCode::kIoError, "cannot open index file '" + path.string() + "'");
-    EARSHOT_ASSIGN_OR_RETURN(auto f, read_header(in, path, size));
+    EARSHOT_ASSIGN_OR_RETURN(auto f, read_header(in, path.string(), size));
     return f.header;
 }
 
@@ -269,32 +273,36 @@ Result<LoadedIndex> load_index_file(const fs::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return make_error(ErrorCode::kIoError, "cannot open index file '" + path.string() + "'");
-    EARSHOT_ASSIGN_OR_RETURN(auto f, read_header(in, path, size));
+    return load_index(in, size, path.string());
+}
+
+Result<LoadedIndex> load_index(std::istream& in, std::uint64_t size, const std::string& source) {
+    EARSHOT_ASSIGN_OR_RETURN(auto f, read_header(in, source, size));
     auto spec = parse_index_spec(f.header.spec);
     if (!spec)
-        return tl::unexpected(corrupt(path, "bad spec in header: " + spec.error().message()));
+        return tl::unexpected(corrupt(source, "bad spec in header: " + spec.error().message()));
     const IndexKind* kind = find_index_kind(spec->kind);
     if (kind == nullptr)
-        return tl::unexpected(corrupt(path, "unknown index kind '" + spec->kind + "'"));
+        return tl::unexpected(corrupt(source, "unknown index kind '" + spec->kind + "'"));
     detail::IndexReader reader(in, f.payload_bytes);
     auto index = kind->load(*spec, f.header.dim, f.header.metric, reader);
     if (!index) {
         const auto& e = index.error();
         if (e.code() == ErrorCode::kCorruption)
-            return tl::unexpected(corrupt(path, e.message()));
-        return tl::unexpected(e.with_context("index file '" + path.string() + "'"));
+            return tl::unexpected(corrupt(source, e.message()));
+        return tl::unexpected(e.with_context("index file '" + source + "'"));
     }
     std::uint64_t checksum = 0;
     in.read(reinterpret_cast<char*>(&checksum), sizeof checksum);
     if (static_cast<std::size_t>(in.gcount()) != sizeof checksum)
-        return tl::unexpected(corrupt(path, "truncated checksum"));
+        return tl::unexpected(corrupt(source, "truncated checksum"));
     auto done = reader.finish(checksum);
     if (!done)
-        return tl::unexpected(corrupt(path, done.error().message()));
+        return tl::unexpected(corrupt(source, done.error().message()));
     if ((*index)->size() != f.header.count) {
-        return tl::unexpected(corrupt(path, "header says " + std::to_string(f.header.count) +
-                                                " items, payload has " +
-                                                std::to_string((*index)->size())));
+        return tl::unexpected(corrupt(source, "header says " + std::to_string(f.header.count) +
+                                                  " items, payload has " +
+                                                  std::to_string((*index)->size())));
     }
     return LoadedIndex{f.header, std::move(*index)};
 }

@@ -49,6 +49,9 @@ struct LoadedIndex {
 // Reads and validates a whole index file (as read_index_header, plus kCorruption for a payload
 // that does not match its header or checksum).
 Result<LoadedIndex> load_index_file(const std::filesystem::path& path);
+// The same on the `size` bytes of an index file that `in` holds from its position (the file, as
+// load_index_file does, or bytes in memory: core/memory_stream.h); errors name `source`.
+Result<LoadedIndex> load_index(std::istream& in, std::uint64_t size, const std::string& source);
 
 namespace detail {
 

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 #include <exception>
+#include <map>
+#include <memory>
 #include <openssl/ssl.h>
 #include <regex>
 #include <thread>
@@ -160,8 +162,35 @@ struct HttpServer::Impl {
 
 namespace {
 
+// A file of the page as served: its entity tag and, for the files compiled in, the gzip made once
+// (httplib would compress app.js again on every request).
+struct StaticFile {
+    std::string etag;
+    std::string gzip;  // empty: send as it is (httplib compresses text when asked)
+};
+
+// The compiled-in files, tagged and gzipped at start (index.html is tagged per answer: the boot
+// data in it changes with the catalog).
+std::map<std::string, StaticFile> prepare_embedded_files() {
+    std::map<std::string, StaticFile> files;
+    for (std::size_t i = 0; i < web::kEmbeddedFileCount; ++i) {
+        const auto& f = web::kEmbeddedFiles[i];
+        const std::string body(reinterpret_cast<const char*>(f.data), f.size);
+        StaticFile s;
+        s.etag = web::etag_for(body);
+        if (body.size() > 1024 && std::string_view(f.name) != "index.html")
+            s.gzip = server::gzip_text(body);
+        files.emplace(f.name, std::move(s));
+    }
+    return files;
+}
+
 void register_static_routes(httplib::Server& http, server::ServerContext& ctx) {
-    http.Get(R"(/(?!api/)[^?]*)", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto embedded = std::make_shared<const std::map<std::string, StaticFile>>(
+        ctx.options.web_dir.empty() ? prepare_embedded_files()
+                                    : std::map<std::string, StaticFile>{});
+    http.Get(R"(/(?!api/)[^?]*)", [&ctx, embedded](const httplib::Request& req,
+                                                   httplib::Response& res) {
         auto asset = web::find_asset(req.path, ctx.options.web_dir);
         if (!asset) {
             server::send_json(res,
@@ -170,8 +199,41 @@ void register_static_routes(httplib::Server& http, server::ServerContext& ctx) {
                               404);
             return;
         }
+        const bool page = req.path == "/" || req.path == "/index.html";
+        const StaticFile* cached = nullptr;
+        if (page) {
+            // The boot data (stats, models) comes with the page, so the page's first request need
+            // not wait for two more. Not with a token: those answers need it.
+            if (ctx.options.token.empty()) {
+                auto boot = server::boot_answer(ctx);
+                if (boot) {
+                    asset->body = web::with_boot_json(
+                        asset->body,
+                        boot->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                }
+            }
+        } else if (auto it = embedded->find(req.path.substr(1)); it != embedded->end()) {
+            cached = &it->second;
+        }
+        const std::string etag = cached ? cached->etag : web::etag_for(asset->body);
+        // Revalidated on every use (no-cache), answered 304 without a body when unchanged.
         res.set_header("Cache-Control", "no-cache");
+        res.set_header("ETag", etag);
+        res.set_header("Vary", "Accept-Encoding");
         res.set_header("X-Content-Type-Options", "nosniff");
+        if (web::etag_matches(req.get_header_value("If-None-Match"), etag)) {
+            res.status = 304;
+            return;
+        }
+        if (cached && !cached->gzip.empty() &&
+            req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
+            // The request is httplib's own non-const local (see prefer_gzip): without an
+            // Accept-Encoding it does not compress the gzip again.
+            const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+            res.set_header("Content-Encoding", "gzip");
+            res.set_content(cached->gzip, asset->content_type.c_str());
+            return;
+        }
         res.set_content(std::move(asset->body), asset->content_type.c_str());
     });
 }

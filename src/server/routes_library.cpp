@@ -572,7 +572,8 @@ std::string dump_map(const nlohmann::json& body,
     return out;
 }
 
-// gzip (RFC 1952) of `data` at the default level; empty on failure.
+}  // namespace
+
 std::string gzip_text(const std::string& data) {
     z_stream z{};
     if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -587,6 +588,8 @@ std::string gzip_text(const std::string& data) {
     deflateEnd(&z);
     return rc == Z_STREAM_END ? out : std::string();
 }
+
+namespace {
 
 std::shared_ptr<const MapText> make_map_text(std::string json) {
     auto text = std::make_shared<MapText>();
@@ -779,6 +782,22 @@ Result<std::int64_t> warm_map(ServerContext& ctx) {
         if (!text)
             return tl::unexpected(text.error());
     }
+    // The neighbour layout too once a client of this server has asked for it: it costs tens of
+    // seconds at 100k items (docs/performance.md "Library map layout"), too much to spend on
+    // every catalog change of a server whose users never pick it, and it keeps the picked map
+    // current without a wait after each ingest.
+    bool umap_used = false;
+    {
+        std::lock_guard lock(ctx.mu);
+        umap_used = ctx.maps.count({model, "umap"}) != 0;
+    }
+    if (umap_used) {
+        for (std::int64_t max_points : {10'000, 50'000}) {
+            auto text = map_text(ctx, model, "umap", max_points, true, false);
+            if (!text)
+                return tl::unexpected(text.error());
+        }
+    }
     std::lock_guard lock(ctx.mu);
     auto it = ctx.maps.find({model, kDefaultMapLayout});
     return it == ctx.maps.end() || !it->second.coords ? 0 : it->second.coords->generation;
@@ -830,9 +849,9 @@ void MapWarmer::loop() {
     }
 }
 
-namespace {
+namespace {}  // namespace
 
-void handle_models(ServerContext& ctx, httplib::Response& res) {
+Result<nlohmann::json> models_answer(ServerContext& ctx) {
     std::shared_ptr<const nlohmann::json> listing;
     {
         std::lock_guard lock(ctx.mu);
@@ -853,11 +872,9 @@ void handle_models(ServerContext& ctx, httplib::Response& res) {
         std::lock_guard lock(ctx.mu);
         ctx.models_body = listing;
     }
-    auto spaces = ctx.engine.catalog().spaces();
-    if (!spaces)
-        return send_error(res, spaces.error());
+    EARSHOT_ASSIGN_OR_RETURN(auto spaces, ctx.engine.catalog().spaces());
     std::map<std::string, std::int64_t> in_catalog;
-    for (const auto& s : *spaces) in_catalog[s.space] = s.n_items;
+    for (const auto& s : spaces) in_catalog[s.space] = s.n_items;
     nlohmann::json models = nlohmann::json::array();
     for (auto m : *listing) {
         auto it = in_catalog.find(m["name"].get<std::string>());
@@ -866,7 +883,7 @@ void handle_models(ServerContext& ctx, httplib::Response& res) {
             in_catalog.erase(it);
         models.push_back(std::move(m));
     }
-    for (const auto& s : *spaces) {  // spaces without a model (imported vectors): search by id
+    for (const auto& s : spaces) {  // spaces without a model (imported vectors): search by id
         if (in_catalog.count(s.space) == 0)
             continue;
         models.push_back({{"name", s.space},
@@ -878,9 +895,24 @@ void handle_models(ServerContext& ctx, httplib::Response& res) {
                           {"n_labels", 0},
                           {"items", s.n_items}});
     }
-    send_json(
-        res, {{"default", resolve_model(ctx.engine, std::nullopt)}, {"models", std::move(models)}});
+    return nlohmann::json{{"default", resolve_model(ctx.engine, std::nullopt)},
+                          {"models", std::move(models)}};
 }
+
+Result<nlohmann::json> stats_answer(ServerContext& ctx) {
+    EARSHOT_ASSIGN_OR_RETURN(auto st, ctx.engine.catalog().stats());
+    auto j = stats_json(st, ctx.engine.catalog().path().string());
+    j["max_upload_bytes"] = ctx.options.max_upload_bytes;  // the page checks before sending
+    return j;
+}
+
+Result<nlohmann::json> boot_answer(ServerContext& ctx) {
+    EARSHOT_ASSIGN_OR_RETURN(auto stats, stats_answer(ctx));
+    EARSHOT_ASSIGN_OR_RETURN(auto models, models_answer(ctx));
+    return nlohmann::json{{"stats", std::move(stats)}, {"models", std::move(models)}};
+}
+
+namespace {
 
 // Digits to int64, saturating at INT64_MAX; -1 for "".
 std::int64_t saturating_int(const std::string& digits) {
@@ -929,15 +961,16 @@ void register_library_routes(httplib::Server& server, ServerContext& ctx) {
         send_json(res, {{"status", "ok"}, {"items", *n}});
     });
     server.Get("/api/stats", [&ctx](const httplib::Request&, httplib::Response& res) {
-        auto st = ctx.engine.catalog().stats();
-        if (!st)
-            return send_error(res, st.error());
-        auto j = stats_json(*st, ctx.engine.catalog().path().string());
-        j["max_upload_bytes"] = ctx.options.max_upload_bytes;  // the page checks before sending
-        send_json(res, j);
+        auto j = stats_answer(ctx);
+        if (!j)
+            return send_error(res, j.error());
+        send_json(res, *j);
     });
     server.Get("/api/models", [&ctx](const httplib::Request&, httplib::Response& res) {
-        handle_models(ctx, res);
+        auto j = models_answer(ctx);
+        if (!j)
+            return send_error(res, j.error());
+        send_json(res, *j);
     });
     server.Get("/api/map", [&ctx](const httplib::Request& req, httplib::Response& res) {
         handle_map(ctx, req, res);

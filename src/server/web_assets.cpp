@@ -1,6 +1,7 @@
 #include "server/web_assets.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <system_error>
@@ -94,6 +95,60 @@ std::optional<Asset> find_asset(std::string_view request_path,
     a.body.assign(reinterpret_cast<const char*>(f->data), f->size);
     a.content_type = content_type_for(name);
     return a;
+}
+
+std::string etag_for(std::string_view body) {
+    std::uint64_t h = 14695981039346656037ULL;
+    for (char c : body) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ULL;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string tag = "W/\"";
+    for (int shift = 60; shift >= 0; shift -= 4) tag += kHex[(h >> shift) & 0xf];
+    tag += '"';
+    return tag;
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+    auto opaque = [](std::string_view t) {
+        while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        if (t.substr(0, 2) == "W/")
+            t.remove_prefix(2);
+        return t;
+    };
+    const std::string_view want = opaque(etag);
+    std::size_t start = 0;
+    while (start <= if_none_match.size()) {
+        std::size_t end = if_none_match.find(',', start);
+        if (end == std::string_view::npos)
+            end = if_none_match.size();
+        const std::string_view tag = opaque(if_none_match.substr(start, end - start));
+        if (tag == "*" || (!tag.empty() && tag == want))
+            return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+std::string with_boot_json(std::string_view html, std::string_view boot_json) {
+    const std::size_t at = html.find(kBootElement);
+    if (at == std::string_view::npos)
+        return std::string(html);
+    constexpr std::string_view kClose = "</script>";
+    const std::size_t content_at = at + kBootElement.size() - kClose.size();
+    std::string out;
+    out.reserve(html.size() + boot_json.size() + 64);
+    out.append(html.substr(0, content_at));
+    for (char c : boot_json) {
+        if (c == '<')
+            out += "\\u003c";
+        else
+            out += c;
+    }
+    out.append(html.substr(content_at));
+    return out;
 }
 
 }  // namespace earshot::web

@@ -35,4 +35,20 @@ std::optional<Asset> find_asset(std::string_view request_path,
 // Content type for a file name by extension (text types carry charset=utf-8).
 std::string content_type_for(std::string_view name);
 
+// A weak entity tag for a body (W/"<16 hex digits>", FNV-1a 64 of the bytes): weak because the
+// same tag names the gzip and the plain encoding.
+std::string etag_for(std::string_view body);
+
+// Whether an If-None-Match header value ("*", or a list of tags) matches `etag` by the weak
+// comparison of RFC 9110 (W/ prefixes ignored).
+bool etag_matches(std::string_view if_none_match, std::string_view etag);
+
+// The element in index.html where the server writes the page's boot data.
+inline constexpr std::string_view kBootElement =
+    R"(<script id="earshot-boot" type="application/json"></script>)";
+
+// `html` with `boot_json` written into its kBootElement (every '<' escaped as \u003c, so the
+// JSON cannot end the script element). `html` unchanged if it has no such element.
+std::string with_boot_json(std::string_view html, std::string_view boot_json);
+
 }  // namespace earshot::web

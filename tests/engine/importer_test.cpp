@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -180,6 +181,32 @@ TEST(ImporterTest, NpyWithAndWithoutMetadata) {
     write_text(dir / "short.npy", bytes.substr(0, bytes.size() - 4));
     o.file = dir / "short.npy";
     EXPECT_EQ(import_embeddings(*cat, o).error().code(), ErrorCode::kInvalidArgument);
+}
+
+// Before the reader moved to core/npy.cpp, rows * cols * 4 wrapped around for a shape such as
+// (2^62, 4): the size check passed, nothing was read and the import walked rows of an empty
+// buffer (`earshot import` of this 128-byte file crashed with SIGSEGV).
+TEST(ImporterTest, NpyShapeWhoseSizeOverflowsIsRejected) {
+    TempDir dir;
+    std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(std::size_t{1} << 62) + ", 4), }";
+    while ((10 + dict.size() + 1) % 64 != 0) dict += ' ';
+    dict += '\n';
+    std::string bytes = "\x93NUMPY";
+    bytes += '\x01';
+    bytes += '\x00';
+    bytes += static_cast<char>(dict.size() & 0xff);
+    bytes += static_cast<char>(dict.size() >> 8);
+    write_text(dir / "big.npy", bytes + dict + std::string(16, '\0'));
+    auto cat = open_catalog(dir);
+    ImportOptions o;
+    o.file = dir / "big.npy";
+    o.space = "s";
+    auto r = import_embeddings(*cat, o);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().message().find("truncated data"), std::string::npos) << r.error().message();
+    EXPECT_EQ(cat->count_items().value(), 0);
 }
 
 TEST(ImporterTest, DimMismatchWithExistingSpaceIsRejected) {

@@ -3,11 +3,11 @@
 // invalidate(), and persisted ANN indexes are reloaded from their file and updated in place.
 #include "engine/index_cache.h"
 
-#include <random>
 
 #include <gtest/gtest.h>
 
 #include "catalog/catalog.h"
+#include "synthetic_items.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -18,18 +18,8 @@ using testing::TempDir;
 constexpr int kDim = 8;
 
 void put_items(Catalog& catalog, int first, int n) {
-    std::mt19937 rng(static_cast<std::uint32_t>(first + 1));
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<Catalog::PutRequest> batch;
-    for (int i = first; i < first + n; ++i) {
-        Catalog::PutRequest r;
-        r.item.path = "item" + std::to_string(i);
-        r.item.name = r.item.path;
-        r.item.duration_s = 1.0 + i;
-        r.vector.resize(kDim);
-        for (auto& x : r.vector) x = g(rng);
-        batch.push_back(std::move(r));
-    }
+    auto batch = testing::random_put_requests(
+        first, n, kDim, [](int i, Catalog::PutRequest& r) { r.item.duration_s = 1.0 + i; });
     ASSERT_TRUE(catalog.put_items("syn", batch));
 }
 

@@ -7,6 +7,9 @@
 //       the catalog's vectors of space M (its only space by default); labels from the manifest's
 //       `column`, matched on the manifest's `path` as the end of the item's path.
 //   Common: [--seed 42] [--threads 2] [--epochs 0] [--neighbors 15] [--min-dist 0.1]
+//       [--sample 20000] (KnnLayoutOptions::sample_size; 0 = lay out every row)
+//       [--place-epochs 0] [--ef 64] (HNSW efSearch) [--full] (also the layout without sampling,
+//       sample_size 0, in the same run: the before/after of the sampled path)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -101,6 +104,7 @@ int main(int argc, char** argv) {
     std::size_t synth_n = 0, synth_d = 0, clusters = 50;
     std::string db, manifest, model, column = "family";
     KnnLayoutOptions opts;
+    bool also_full = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -133,6 +137,14 @@ int main(int argc, char** argv) {
             opts.n_neighbors = std::stoi(next());
         } else if (a == "--min-dist") {
             opts.min_dist = std::stod(next());
+        } else if (a == "--sample") {
+            opts.sample_size = std::stoul(next());
+        } else if (a == "--ef") {
+            opts.ef_search = std::stoul(next());
+        } else if (a == "--place-epochs") {
+            opts.place_epochs = std::stoi(next());
+        } else if (a == "--full") {
+            also_full = true;
         } else {
             return fail("unknown argument " + a);
         }
@@ -215,24 +227,45 @@ int main(int argc, char** argv) {
     double pca_s = seconds_since(t0);
     if (!pca)
         return fail(pca.error().to_string());
-    std::map<std::string, double> stage_end;
-    t0 = std::chrono::steady_clock::now();
-    auto layout = layout_knn_2d(vectors, Metric::kCosine, opts,
-                                [&](std::string_view stage, std::size_t done, std::size_t total) {
-                                    if (done == total)
-                                        stage_end[std::string(stage)] = seconds_since(t0);
-                                });
-    double layout_s = seconds_since(t0);
-    if (!layout)
-        return fail(layout.error().to_string());
     fmt::print("pca: {:.2f} s\n", pca_s);
-    fmt::print(
-        "layout: {:.2f} s (HNSW build done at {:.2f} s, neighbours at {:.2f} s, SGD {:.2f} s)\n",
-        layout_s, stage_end.count("index") ? stage_end["index"] : 0.0, stage_end["neighbours"],
-        layout_s - stage_end["neighbours"]);
-    if (std::any_of(labels.begin(), labels.end(), [](int l) { return l >= 0; })) {
-        fmt::print("10-NN 2-D label agreement: pca {:.3f}, layout {:.3f}\n",
-                   label_agreement(pca->xy, labels, 10), label_agreement(layout->xy, labels, 10));
+    const bool labelled = std::any_of(labels.begin(), labels.end(), [](int l) { return l >= 0; });
+    if (labelled)
+        fmt::print("pca 10-NN 2-D label agreement: {:.3f}\n", label_agreement(pca->xy, labels, 10));
+    auto run = [&](const KnnLayoutOptions& o, const std::string& name) -> int {
+        // Stage name -> seconds at its end, in the order the stages ended.
+        std::vector<std::pair<std::string, double>> stages;
+        auto t = std::chrono::steady_clock::now();
+        auto layout =
+            layout_knn_2d(vectors, Metric::kCosine, o,
+                          [&](std::string_view stage, std::size_t done, std::size_t total) {
+                              if (done == total)
+                                  stages.emplace_back(std::string(stage), seconds_since(t));
+                          });
+        double layout_s = seconds_since(t);
+        if (!layout)
+            return fail(layout.error().to_string());
+        std::string parts;
+        double prev = 0.0;
+        for (const auto& [stage, end] : stages) {
+            parts += fmt::format("{}{} {:.2f}", parts.empty() ? "" : ", ", stage, end - prev);
+            prev = end;
+        }
+        fmt::print("{}: {:.2f} s ({}; the rest {:.2f})\n", name, layout_s, parts, layout_s - prev);
+        if (labelled)
+            fmt::print("{} 10-NN 2-D label agreement: {:.3f}\n", name,
+                       label_agreement(layout->xy, labels, 10));
+        return 0;
+    };
+    const bool sampled = opts.sample_size != 0 && vectors.n_rows > opts.sample_size;
+    if (int rc = run(opts, sampled ? fmt::format("layout (sample {})", opts.sample_size)
+                                   : std::string("layout"));
+        rc != 0)
+        return rc;
+    if (also_full && sampled) {
+        KnnLayoutOptions full = opts;
+        full.sample_size = 0;
+        if (int rc = run(full, "layout (all rows)"); rc != 0)
+            return rc;
     }
     return 0;
 }

@@ -5,11 +5,11 @@
 #include "engine/map_coords.h"
 
 #include <fstream>
-#include <random>
 
 #include <gtest/gtest.h>
 
 #include "core/file_util.h"
+#include "synthetic_items.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -21,19 +21,9 @@ namespace fs = std::filesystem;
 constexpr int kDim = 8;
 
 std::vector<std::int64_t> put_items(Catalog& catalog, int first, int n) {
-    std::mt19937 rng(static_cast<std::uint32_t>(first + 1));
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<Catalog::PutRequest> batch;
-    for (int i = first; i < first + n; ++i) {
-        Catalog::PutRequest r;
-        r.item.path = "item" + std::to_string(i);
-        r.item.name = r.item.path;
-        r.item.duration_s = 1.0;
-        r.vector.resize(kDim);
-        for (auto& x : r.vector) x = g(rng);
+    auto batch = testing::random_put_requests(first, n, kDim, [](int i, Catalog::PutRequest& r) {
         r.vector[static_cast<std::size_t>(i % 2)] += 4.0f;  // two clusters
-        batch.push_back(std::move(r));
-    }
+    });
     auto ids = catalog.put_items("syn", batch);
     EXPECT_TRUE(ids);
     return ids ? *ids : std::vector<std::int64_t>{};

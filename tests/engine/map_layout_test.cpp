@@ -1,6 +1,7 @@
 // The neighbour-graph map layout (engine/map_layout.h): UMAP's curve constants, repeatability for
 // a seed on both neighbour paths (exact and HNSW), clusters kept apart where PCA overlaps them,
-// and valid coordinates for degenerate inputs.
+// valid coordinates for degenerate inputs; and the sampled path for big inputs (placed rows with
+// their clusters, the same agreement, repeatable whatever the threads, every metric).
 #include "engine/map_layout.h"
 
 #include <algorithm>
@@ -210,6 +211,175 @@ TEST(MapLayout, ReportsProgressToTheEnd) {
     ASSERT_TRUE(p.has_value());
     EXPECT_EQ(neighbours, m.n_rows);
     EXPECT_EQ(epochs, 50u);
+}
+
+// The sampled path (n > sample_size): a sample laid out in full, the other rows placed from
+// their nearest sample rows.
+TEST(MapLayout, SampledPathPlacesRowsWithTheirClusterAndKeepsAgreement) {
+    std::vector<int> labels;
+    Matrix m = blobs(20, 60, 64, 0.1, labels);  // 1,200 rows
+    KnnLayoutOptions opts;
+    opts.n_epochs = 200;
+    opts.sample_size = 0;
+    auto full = layout_knn_2d(m, Metric::kCosine, opts);
+    opts.sample_size = 400;
+    auto sampled = layout_knn_2d(m, Metric::kCosine, opts);
+    ASSERT_TRUE(full.has_value()) << full.error().to_string();
+    ASSERT_TRUE(sampled.has_value()) << sampled.error().to_string();
+    expect_valid(*sampled, m.n_rows);
+    const double full_agreement = label_agreement(full->xy, labels, 10);
+    const double sampled_agreement = label_agreement(sampled->xy, labels, 10);
+    std::printf("10-NN label agreement: all rows %.3f, sample of 400 %.3f\n", full_agreement,
+                sampled_agreement);
+    EXPECT_GT(sampled_agreement, 0.95);
+    EXPECT_GT(sampled_agreement, full_agreement - 0.03);
+
+    // Each placed row lies among its own cluster's sample rows: its nearest sample row on the map
+    // has its label, and it is closer to its cluster's centre on the map than to any other's.
+    const auto fit = pca_fit_rows(m.n_rows, 400, opts.seed);
+    std::vector<char> in_sample(m.n_rows, 0);
+    for (std::size_t r : fit) in_sample[r] = 1;
+    std::vector<double> cx(20, 0.0), cy(20, 0.0), count(20, 0.0);
+    for (std::size_t r : fit) {
+        cx[labels[r]] += sampled->xy[r * 2];
+        cy[labels[r]] += sampled->xy[r * 2 + 1];
+        count[labels[r]] += 1.0;
+    }
+    std::size_t placed = 0, nearest_same = 0, centre_same = 0;
+    for (std::size_t i = 0; i < m.n_rows; ++i) {
+        if (in_sample[i])
+            continue;
+        ++placed;
+        double best = INFINITY;
+        int best_label = -1;
+        for (std::size_t r : fit) {
+            double d = std::hypot(sampled->xy[i * 2] - sampled->xy[r * 2],
+                                  sampled->xy[i * 2 + 1] - sampled->xy[r * 2 + 1]);
+            if (d < best) {
+                best = d;
+                best_label = labels[r];
+            }
+        }
+        nearest_same += best_label == labels[i];
+        int centre_label = -1;
+        best = INFINITY;
+        for (int c = 0; c < 20; ++c) {
+            if (count[c] == 0.0)
+                continue;
+            double d = std::hypot(sampled->xy[i * 2] - cx[c] / count[c],
+                                  sampled->xy[i * 2 + 1] - cy[c] / count[c]);
+            if (d < best) {
+                best = d;
+                centre_label = c;
+            }
+        }
+        centre_same += centre_label == labels[i];
+    }
+    EXPECT_EQ(placed, m.n_rows - 400);
+    EXPECT_GT(static_cast<double>(nearest_same) / static_cast<double>(placed), 0.97);
+    EXPECT_GT(static_cast<double>(centre_same) / static_cast<double>(placed), 0.97);
+}
+
+TEST(MapLayout, SampledPathIsRepeatableWhateverTheThreads) {
+    std::vector<int> labels;
+    Matrix m = blobs(6, 100, 24, 0.1, labels);
+    for (std::size_t exact_below : {std::size_t{100000}, std::size_t{0}}) {  // flat, then HNSW
+        KnnLayoutOptions opts;
+        opts.sample_size = 200;
+        opts.exact_below = exact_below;
+        opts.n_epochs = 60;
+        opts.threads = 2;
+        auto a = layout_knn_2d(m, Metric::kCosine, opts);
+        opts.threads = 1;
+        auto b = layout_knn_2d(m, Metric::kCosine, opts);
+        opts.threads = 3;
+        auto c = layout_knn_2d(m, Metric::kCosine, opts);
+        ASSERT_TRUE(a.has_value() && b.has_value() && c.has_value());
+        expect_valid(*a, m.n_rows);
+        EXPECT_EQ(a->xy, b->xy) << "exact_below " << exact_below;
+        EXPECT_EQ(a->xy, c->xy) << "exact_below " << exact_below;
+        EXPECT_GT(label_agreement(a->xy, labels, 10), 0.95) << "exact_below " << exact_below;
+        opts.seed = 43;
+        auto d = layout_knn_2d(m, Metric::kCosine, opts);
+        ASSERT_TRUE(d.has_value());
+        EXPECT_NE(a->xy, d->xy);
+    }
+}
+
+TEST(MapLayout, AtMostSampleSizeRowsGiveTheLayoutOfAllRows) {
+    std::vector<int> labels;
+    Matrix m = blobs(4, 75, 16, 0.1, labels);  // 300 rows
+    KnnLayoutOptions opts;
+    opts.n_epochs = 50;
+    opts.sample_size = 0;
+    auto all = layout_knn_2d(m, Metric::kCosine, opts);
+    opts.sample_size = 300;
+    auto at = layout_knn_2d(m, Metric::kCosine, opts);
+    opts.sample_size = 100000;
+    auto above = layout_knn_2d(m, Metric::kCosine, opts);
+    opts.sample_size = 299;  // one row placed: the sampled path
+    auto below = layout_knn_2d(m, Metric::kCosine, opts);
+    ASSERT_TRUE(all.has_value() && at.has_value() && above.has_value() && below.has_value());
+    EXPECT_EQ(all->xy, at->xy);
+    EXPECT_EQ(all->xy, above->xy);
+    EXPECT_NE(all->xy, below->xy);
+    // sample_size must leave the sample a neighbour graph.
+    opts.sample_size = 15;
+    EXPECT_FALSE(layout_knn_2d(m, Metric::kCosine, opts).has_value());
+    opts.sample_size = 16;
+    EXPECT_TRUE(layout_knn_2d(m, Metric::kCosine, opts).has_value());
+}
+
+TEST(MapLayout, SampledPathWorksForEveryMetricAndDegenerateRows) {
+    std::vector<int> labels;
+    Matrix m = blobs(8, 60, 40, 0.05, labels, 11);
+    KnnLayoutOptions opts;
+    opts.sample_size = 160;
+    opts.n_epochs = 150;
+    for (Metric metric :
+         {Metric::kCosine, Metric::kEuclidean, Metric::kManhattan, Metric::kCorrelation}) {
+        for (std::size_t exact_below : {std::size_t{100000}, std::size_t{0}}) {
+            opts.exact_below = exact_below;
+            auto p = layout_knn_2d(m, metric, opts);
+            ASSERT_TRUE(p.has_value()) << p.error().to_string();
+            expect_valid(*p, m.n_rows);
+            EXPECT_GT(label_agreement(p->xy, labels, 10), 0.9)
+                << metric_name(metric) << " exact_below " << exact_below;
+        }
+    }
+    // A zero row, identical rows and copies of rows, some of them in the sample.
+    Matrix odd = blobs(3, 60, 16, 0.1, labels);
+    for (std::size_t j = 0; j < 16; ++j) odd.at(5, j) = 0.0f;
+    for (std::size_t i = 60; i < 120; ++i) std::copy(odd.row(i - 60), odd.row(i - 59), odd.row(i));
+    opts.sample_size = 50;
+    auto p = layout_knn_2d(odd, Metric::kCosine, opts);
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    expect_valid(*p, odd.n_rows);
+    auto same = layout_knn_2d(Matrix(100, 5, 0.25f), Metric::kCosine, opts);
+    ASSERT_TRUE(same.has_value());
+    expect_valid(*same, 100);
+}
+
+TEST(MapLayout, SampledPathReportsEveryStage) {
+    std::vector<int> labels;
+    Matrix m = blobs(3, 50, 8, 0.1, labels);
+    KnnLayoutOptions opts;
+    opts.n_epochs = 20;
+    opts.sample_size = 60;
+    std::size_t neighbours = 0, epochs = 0, placed = 0;
+    auto p = layout_knn_2d(m, Metric::kCosine, opts,
+                           [&](std::string_view stage, std::size_t done, std::size_t total) {
+                               if (stage == "neighbours" && done == total)
+                                   neighbours = total;
+                               if (stage == "layout" && done == total)
+                                   epochs = total;
+                               if (stage == "place" && done == total)
+                                   placed = total;
+                           });
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(neighbours, m.n_rows);
+    EXPECT_EQ(epochs, 20u);
+    EXPECT_EQ(placed, m.n_rows - 60);
 }
 
 }  // namespace

@@ -7,9 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <span>
+#include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
+#include "core/memory_stream.h"
 #include "index_test_util.h"
 #include "test_support.h"
 
@@ -109,6 +113,74 @@ TEST_P(IndexFileTest, NewerVersionIsNotSupported) {
 TEST_P(IndexFileTest, MissingFileIsNotFound) {
     fs::remove(path_);
     EXPECT_EQ(load_index_file(path_).error().code(), ErrorCode::kNotFound);
+}
+
+// load_index on the bytes in memory (what fuzz_index_file runs) loads the index load_index_file
+// loads: same header, same items, same hits. The stream need not start at the file: a prefix
+// before the stream's position is not part of the file.
+TEST_P(IndexFileTest, FromMemoryLoadsWhatTheFileLoads) {
+    auto from_file = load_index_file(path_);
+    ASSERT_TRUE(from_file) << from_file.error().to_string();
+    const std::string prefix = "junk before the file";
+    std::string bytes = prefix + std::string(bytes_.begin(), bytes_.end());
+    MemoryIstream in(bytes);
+    in.seekg(static_cast<std::streamoff>(prefix.size()));
+    auto from_memory = load_index(in, bytes_.size(), "mem.esix");
+    ASSERT_TRUE(from_memory) << from_memory.error().to_string();
+    EXPECT_EQ(from_memory->header.spec, from_file->header.spec);
+    EXPECT_EQ(from_memory->header.space, "s");
+    EXPECT_EQ(from_memory->header.dim, 16);
+    EXPECT_EQ(from_memory->header.count, 2500u);
+    const VectorIndex& a = *from_file->index;
+    const VectorIndex& b = *from_memory->index;
+    ASSERT_EQ(b.size(), a.size());
+    auto ids_a = a.ids();
+    auto ids_b = b.ids();
+    std::sort(ids_a.begin(), ids_a.end());
+    std::sort(ids_b.begin(), ids_b.end());
+    EXPECT_EQ(ids_b, ids_a);
+    const auto queries = testing_util::clustered(20, 16, 99);
+    SearchOptions o;
+    o.k = 5;
+    o.threads = 1;
+    for (std::size_t q = 0; q < queries.n_rows; ++q) {
+        std::span<const float> query(queries.data.data() + q * 16, 16);
+        auto ha = a.search(query, o);
+        auto hb = b.search(query, o);
+        ASSERT_TRUE(ha && hb);
+        ASSERT_EQ(hb->size(), ha->size());
+        for (std::size_t i = 0; i < ha->size(); ++i) {
+            EXPECT_EQ((*hb)[i].id, (*ha)[i].id) << "query " << q << " hit " << i;
+            EXPECT_EQ((*hb)[i].distance, (*ha)[i].distance);
+        }
+    }
+}
+
+// Damage in memory gives what it gives on disk: kCorruption naming the source and the reason.
+TEST_P(IndexFileTest, DamagedBytesInMemoryAreCorruptionWithAReason) {
+    const std::string whole(bytes_.begin(), bytes_.end());
+    std::vector<std::pair<std::string, std::string>> cases;  // bytes, expected reason
+    for (std::size_t keep : {std::size_t{0}, std::size_t{3}, std::size_t{20}})
+        cases.emplace_back(whole.substr(0, keep), "");
+    cases.emplace_back(whole.substr(0, whole.size() / 2), "size does not match the header");
+    cases.emplace_back(whole.substr(0, whole.size() - 1), "size does not match the header");
+    cases.emplace_back(whole + "x", "size does not match the header");
+    std::string damaged = whole;
+    damaged[damaged.size() - 20] = static_cast<char>(damaged[damaged.size() - 20] ^ 0x5a);
+    cases.emplace_back(damaged, "");
+    std::string magic = whole;
+    magic[0] = 'X';
+    cases.emplace_back(magic, "bad magic");
+    for (const auto& [bytes, reason] : cases) {
+        MemoryIstream in(bytes);
+        auto r = load_index(in, bytes.size(), "mem.esix");
+        ASSERT_FALSE(r) << bytes.size() << " bytes";
+        EXPECT_EQ(r.error().code(), ErrorCode::kCorruption) << r.error().to_string();
+        const std::string& m = r.error().message();
+        EXPECT_EQ(m.rfind("index file 'mem.esix': ", 0), 0u) << m;
+        EXPECT_GT(m.size(), std::string("index file 'mem.esix': ").size()) << m;
+        EXPECT_NE(m.find(reason), std::string::npos) << m;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, IndexFileTest, ::testing::Values("flat", "HNSW8", "IVF16,PQ4"));

@@ -407,9 +407,14 @@ TEST(ServerHardening, TokenIsRequiredForTheApiAndAudio) {
     ASSERT_TRUE(s.error.empty()) << s.error;
     auto c = s.client();
     const std::string id = std::to_string(s.first_id);
-    // Open: health and the page (which asks for the token).
+    // Open: health and the page (which asks for the token), without the boot data (stats and
+    // models need the token).
     EXPECT_EQ(c.Get("/health")->status, 200);
-    EXPECT_EQ(c.Get("/")->status, 200);
+    auto page = c.Get("/");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    EXPECT_NE(page->body.find(R"(<script id="earshot-boot" type="application/json"></script>)"),
+              std::string::npos);
     // Closed without (or with a wrong) token.
     const std::vector<std::string> closed = {"/api/stats", "/api/items", "/api/items/" + id,
                                              "/api/items/" + id + "/audio", "/api/map"};

@@ -21,6 +21,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "server/web_assets.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -732,6 +733,7 @@ TEST_F(HttpServerTest, MapHasOnePointPerItemColouredByFolder) {
 
 // The map is computed when the server starts (its file appears without a request), and follows
 // the catalog: one item removed and one added (the same count) give a new map with the new item.
+// The neighbour layout is warmed too, but only after a request for it.
 TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
     Library own;
     ASSERT_TRUE(own.setup_error.empty()) << own.setup_error;
@@ -739,6 +741,11 @@ TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
     for (int i = 0; i < 1000 && !fs::exists(file); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_TRUE(fs::exists(file)) << "the server computes the map at start";
+    // The neighbour layout only once asked for; from then on the warmer keeps it current too.
+    const fs::path umap_file = map_file_path(own.dir / "lib.earshot.idx", "mfcc", "umap");
+    EXPECT_FALSE(fs::exists(umap_file));
+    auto umap_before = json::parse(own.client().Get("/api/map?layout=umap")->body);
+    ASSERT_EQ(umap_before["method"], "umap") << umap_before.dump();
 
     auto before = json::parse(own.client().Get("/api/map")->body);
     ASSERT_EQ(before["points"].size(), 10u) << before.dump();
@@ -774,6 +781,15 @@ TEST(HttpServerMapTest, WarmedAtStartAndFollowsTheCatalog) {
         EXPECT_EQ(std::count(ids.begin(), ids.end(), gone), 0) << url;
         EXPECT_EQ(std::count(ids.begin(), ids.end(), added), 1) << url;
     }
+    // Without another layout=umap request, its file follows the catalog (after the warmer's
+    // pause of one poll).
+    std::int64_t umap_generation = 0;
+    for (int i = 0; i < 1500 && umap_generation <= g0; ++i) {
+        if (auto c = load_map_coords(umap_file))
+            umap_generation = c->generation;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_GT(umap_generation, g0) << "the warmer recomputes the neighbour layout once used";
 }
 
 TEST_F(HttpServerTest, SearchLikeTheseUsesTheCentroidAndLeavesThemOut) {
@@ -828,6 +844,87 @@ TEST_F(HttpServerTest, ServesThePageAndJson404s) {
     expect_error(client().Get("/nothing-here.html"), 404, "NotFound");
     expect_error(client().Get("/api/nothing"), 404, "NotFound");
     expect_error(client().Delete("/api/items/1"), 404);
+}
+
+// The page carries its boot data (what /api/stats and /api/models answer), so its first search
+// or map does not wait for those two requests (docs/performance.md "Page load").
+TEST_F(HttpServerTest, PageCarriesTheBootDataOfStatsAndModels) {
+    auto page = client().Get("/");
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->status, 200);
+    const std::string open = R"(<script id="earshot-boot" type="application/json">)";
+    const auto at = page->body.find(open);
+    ASSERT_NE(at, std::string::npos);
+    const auto end = page->body.find("</script>", at);
+    ASSERT_NE(end, std::string::npos);
+    const std::string text = page->body.substr(at + open.size(), end - at - open.size());
+    ASSERT_FALSE(text.empty());
+    const json boot = json::parse(text);
+    auto stats = client().Get("/api/stats");
+    auto models = client().Get("/api/models");
+    ASSERT_TRUE(stats && models);
+    EXPECT_EQ(boot["stats"], body_json(stats));
+    EXPECT_EQ(boot["models"], body_json(models));
+    EXPECT_EQ(boot["stats"]["items"], 10);
+    EXPECT_EQ(boot["models"]["default"], "mfcc");
+    // /index.html is the same page.
+    auto same = client().Get("/index.html");
+    ASSERT_TRUE(same);
+    EXPECT_NE(same->body.find(open + "{"), std::string::npos);
+}
+
+// The page's files have an entity tag; a revalidation with it is answered 304 without a body,
+// and the gzip (made once) is the file itself once inflated.
+TEST_F(HttpServerTest, PageFilesAnswer304ToTheirETag) {
+    for (const std::string path : {"/app.js", "/style.css", "/"}) {
+        auto r = client().Get(path, {{"Accept-Encoding", "identity"}});
+        ASSERT_TRUE(r) << path;
+        ASSERT_EQ(r->status, 200) << path;
+        const std::string etag = r->get_header_value("ETag");
+        EXPECT_EQ(etag.rfind("W/\"", 0), 0u) << path << ": " << etag;
+        EXPECT_EQ(r->get_header_value("Cache-Control"), "no-cache") << path;
+        auto again = client().Get(path, {{"If-None-Match", etag}});
+        ASSERT_TRUE(again) << path;
+        EXPECT_EQ(again->status, 304) << path;
+        EXPECT_TRUE(again->body.empty()) << path;
+        EXPECT_EQ(again->get_header_value("ETag"), etag) << path;
+        auto listed = client().Get(path, {{"If-None-Match", "W/\"0000000000000000\", " + etag}});
+        ASSERT_TRUE(listed) << path;
+        EXPECT_EQ(listed->status, 304) << path;
+        auto other = client().Get(path, {{"If-None-Match", "W/\"0000000000000000\""}});
+        ASSERT_TRUE(other) << path;
+        EXPECT_EQ(other->status, 200) << path;
+        EXPECT_EQ(other->body, r->body) << path;
+        // gzip: the client inflates it; the same bytes as the plain answer.
+        auto gz = client().Get(path, {{"Accept-Encoding", "gzip"}});
+        ASSERT_TRUE(gz) << path;
+        EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip") << path;
+        EXPECT_EQ(gz->body, r->body) << path;
+        EXPECT_EQ(gz->get_header_value("ETag"), etag) << path;
+    }
+}
+
+TEST(WebAssetsTest, ETagsAndBootData) {
+    const std::string a = web::etag_for("abc");
+    EXPECT_EQ(a.size(), 2u + 1u + 16u + 1u);
+    EXPECT_NE(a, web::etag_for("abd"));
+    EXPECT_EQ(a, web::etag_for("abc"));
+    EXPECT_TRUE(web::etag_matches(a, a));
+    EXPECT_TRUE(web::etag_matches(a.substr(2), a));  // the strong form, weak comparison
+    EXPECT_TRUE(web::etag_matches("*", a));
+    EXPECT_TRUE(web::etag_matches("\"x\" ,  " + a + " ", a));
+    EXPECT_FALSE(web::etag_matches("", a));
+    EXPECT_FALSE(web::etag_matches(web::etag_for("abd"), a));
+    EXPECT_FALSE(web::etag_matches("W/", a));
+    // The JSON cannot close the script element; the page is unchanged without the element.
+    const std::string html = "<head>" + std::string(web::kBootElement) + "</head>";
+    const std::string out = web::with_boot_json(html, R"({"n":"</script><b>"})");
+    EXPECT_EQ(out,
+              "<head><script id=\"earshot-boot\" type=\"application/json\">"
+              "{\"n\":\"\\u003c/script>\\u003cb>\"}</script></head>");
+    EXPECT_EQ(json::parse(out.substr(out.find('{'), out.rfind('}') - out.find('{') + 1))["n"],
+              "</script><b>");
+    EXPECT_EQ(web::with_boot_json("<p>no element</p>", "{}"), "<p>no element</p>");
 }
 
 // A browser that accepts brotli gets gzip: httplib's brotli (quality 11) took 0.3 s per app.js

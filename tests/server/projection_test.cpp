@@ -159,16 +159,23 @@ TEST(ProjectionTest, FitRowsAreADeterministicSample) {
     EXPECT_NE(some, pca_fit_rows(1000, 100, 8));
 }
 
+// The same data fitted on every row and on at most `sample_rows` rows.
+struct FullAndSampled {
+    Result<Projection2D> full, sampled;
+};
+FullAndSampled fit_full_and_sampled(const Matrix& m, std::size_t sample_rows) {
+    PcaOptions full;
+    full.max_fit_rows = 0;
+    PcaOptions sampled;
+    sampled.max_fit_rows = sample_rows;
+    return {project_pca_2d(m, full), project_pca_2d(m, sampled)};
+}
+
 // n <= the sample size: the sample is every row, so the answer is the full PCA's, which matches
 // a plain double-precision reference.
 TEST(ProjectionTest, SampledEqualsFullUpToTheSampleSize) {
     const Matrix m = planar_clusters(600, 12, 5);
-    PcaOptions full;
-    full.max_fit_rows = 0;
-    PcaOptions sampled;
-    sampled.max_fit_rows = 600;
-    auto a = project_pca_2d(m, full);
-    auto b = project_pca_2d(m, sampled);
+    auto [a, b] = fit_full_and_sampled(m, 600);
     ASSERT_TRUE(a && b);
     EXPECT_EQ(a->xy, b->xy);
     EXPECT_EQ(a->fit_rows, 600u);
@@ -183,12 +190,7 @@ TEST(ProjectionTest, SampledEqualsFullUpToTheSampleSize) {
 // correlate > 0.99 with the full PCA's on each axis (same signs: the sign rule holds).
 TEST(ProjectionTest, SampledFitTracksTheFullOneOnClusteredData) {
     const Matrix m = planar_clusters(20000, 48, 11);
-    PcaOptions full;
-    full.max_fit_rows = 0;
-    PcaOptions sampled;
-    sampled.max_fit_rows = 2000;
-    auto a = project_pca_2d(m, full);
-    auto b = project_pca_2d(m, sampled);
+    auto [a, b] = fit_full_and_sampled(m, 2000);
     ASSERT_TRUE(a && b);
     EXPECT_EQ(b->fit_rows, 2000u);
     ASSERT_EQ(b->xy.size(), 40000u);
@@ -197,6 +199,8 @@ TEST(ProjectionTest, SampledFitTracksTheFullOneOnClusteredData) {
         EXPECT_NEAR(a->explained_variance_ratio[c], b->explained_variance_ratio[c], 0.02);
     }
     for (float v : b->xy) EXPECT_LE(std::abs(v), 1.0f);
+    PcaOptions sampled;
+    sampled.max_fit_rows = 2000;
     auto again = project_pca_2d(m, sampled);
     ASSERT_TRUE(again);
     EXPECT_EQ(again->xy, b->xy);

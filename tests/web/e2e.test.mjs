@@ -34,8 +34,8 @@ after(async () => {
 
 // Each test gets its own page (and context); script errors and dialogs are collected and
 // checked by done().
-async function newPage({url = URL, viewport = {width: 1280, height: 900}, path: at = '/'} = {}) {
-  const context = await browser.newContext({acceptDownloads: true, viewport});
+async function newPage({url = URL, viewport = {width: 1280, height: 900}, path: at = '/', hasTouch = false} = {}) {
+  const context = await browser.newContext({acceptDownloads: true, viewport, hasTouch});
   contexts.push(context);
   const page = await context.newPage();
   page.setDefaultTimeout(30000);
@@ -385,6 +385,27 @@ test('/favicon.ico is served', async () => {
   await done(page);
 });
 
+test('the page boots from the data in index.html: no /api/stats or /api/models request', async () => {
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+  contexts.push(context);
+  const page = await context.newPage();
+  page.errors = [];
+  page.dialogs = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  const asked = [];
+  page.on('request', (r) => asked.push(new globalThis.URL(r.url()).pathname));
+  await page.goto(URL + '/?view=library');
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.waitForFunction(() => performance.getEntriesByName('earshot:map-drawn').length > 0);
+  const stats = await (await page.request.get(URL + '/api/stats')).json();
+  const models = await (await page.request.get(URL + '/api/models')).json();
+  assert.ok(!asked.includes('/api/stats') && !asked.includes('/api/models'), asked.join(' '));
+  assert.ok(asked.includes('/api/map'), asked.join(' '));
+  assert.match(await page.textContent('#stats'), new RegExp('^' + stats.items + ' sounds'));
+  assert.equal(await page.inputValue('#model'), models.default);
+  await done(page);
+});
+
 test('keyboard through the results: arrows move, Space plays, Enter searches; few tab stops', async () => {
   const page = await searched();
   const cards = page.locator('#results li.card');
@@ -430,6 +451,9 @@ async function openMap(page) {
 }
 
 const pointAt = (page, i) => page.evaluate((k) => window.earshotMap.clientPoint(window.earshotMap.pts[k].id), i);
+// The ids of the selected points (box, lasso or keyboard), in ascending order.
+const selectedIds = (page) => page.evaluate(() =>
+  [...window.earshotMap.selected].map((i) => window.earshotMap.pts[i].id).sort((a, b) => a - b));
 
 test('the map: all points, coloured by subfolder with a legend; hover, click shows the sound beside the map', async () => {
   const page = await newPage();
@@ -523,6 +547,22 @@ test('map keyboard: arrows move between neighbouring sounds, Enter opens one', a
   }
   assert.ok(seen.size >= 3, 'moved through ' + seen.size + ' points');
   assert.ok((await page.textContent('#map-focus')).length > 3);
+  // X adds the focused sound to the selection and takes it out again (the keyboard's lasso).
+  await page.keyboard.press('x');
+  await page.waitForSelector('#boxsel:not([hidden])');
+  const first = await page.evaluate(() => window.earshotMap.pts[window.earshotMap.focus].id);
+  const focusedId = () => page.evaluate(() => window.earshotMap.pts[window.earshotMap.focus].id);
+  for (const k of ['ArrowLeft', 'ArrowDown', 'ArrowUp', 'ArrowRight']) {
+    await page.keyboard.press(k);
+    if (await focusedId() !== first) break;
+  }
+  await page.keyboard.press('x');
+  const second = await focusedId();
+  assert.notEqual(first, second);
+  assert.deepEqual(await selectedIds(page), [first, second].sort((a, b) => a - b));
+  assert.match(await page.textContent('#boxsel-text'), /^2 sounds selected/);
+  await page.keyboard.press('x');
+  assert.deepEqual(await selectedIds(page), [first]);
   await page.keyboard.press('Enter');
   await page.waitForSelector('#selection:not([hidden])');
   const name = await page.evaluate(() => window.earshotMap.pts[window.earshotMap.focus].name);
@@ -566,6 +606,174 @@ test('map: box select, search like these (the centroid), results ringed; zip dow
   assert.equal(await page.isHidden('#view-library'), false);
   await page.waitForSelector('#map-results:not([hidden])');
   assert.equal(await page.locator('#map-results-list li').count(), ids.length);
+  await done(page);
+});
+
+// ---- lasso: a free-hand outline round a cluster of points ---------------------------------------
+
+// Convex hull (monotone chain) of [[x, y], ...], counter-clockwise.
+function convexHull(ps) {
+  const p = [...ps].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const cross = (o, a, b) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+  const half = (list) => {
+    const h = [];
+    for (const q of list) {
+      while (h.length >= 2 && cross(h[h.length - 2], h[h.length - 1], q) <= 0) h.pop();
+      h.push(q);
+    }
+    h.pop();
+    return h;
+  };
+  return half(p).concat(half([...p].reverse()));
+}
+
+// Inside a polygon by the winding number (not the page's even-odd crossing test).
+function windingInside([x, y], poly) {
+  let wn = 0;
+  for (let i = 0; i < poly.length; i++) {
+    const [ax, ay] = poly[i];
+    const [bx, by] = poly[(i + 1) % poly.length];
+    const side = (bx - ax) * (y - ay) - (x - ax) * (by - ay);
+    if (ay <= y && by > y && side > 0) wn++;
+    else if (ay > y && by <= y && side < 0) wn--;
+  }
+  return wn !== 0;
+}
+
+function distanceToOutline([x, y], poly) {
+  let best = Infinity;
+  for (let i = 0; i < poly.length; i++) {
+    const [ax, ay] = poly[i];
+    const [bx, by] = poly[(i + 1) % poly.length];
+    const l2 = (bx - ax) ** 2 + (by - ay) ** 2;
+    const t = l2 === 0 ? 0 : Math.max(0, Math.min(1, ((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / l2));
+    best = Math.min(best, Math.hypot(x - ax - t * (bx - ax), y - ay - t * (by - ay)));
+  }
+  return best;
+}
+
+// A lasso round a cluster, chosen from the map as it is shown (after any zoom and pan): a point and
+// its nearest neighbours on screen, outlined by their convex hull grown by `margin` px, where every
+// other point is at least `clear` px outside the outline (so the pointer's rounding cannot matter) and
+// at least one other point is inside the outline's bounding box (so a box would select more).
+// Returns the outline in client (page) pixels and the ids of the points inside it.
+async function lassoAroundCluster(page, {margin = 14, clear = 6} = {}) {
+  const {pts, rect} = await page.evaluate(() => {
+    const m = window.earshotMap;
+    const b = m.canvas.getBoundingClientRect();
+    return {pts: m.pts.map((p) => ({id: p.id, name: p.name, at: Object.values(m.clientPoint(p.id))})),
+      rect: {x: b.left, y: b.top, w: b.width, h: b.height}};
+  });
+  const onCanvas = ([x, y]) => x > rect.x + 14 && y > rect.y + 14 && x < rect.x + rect.w - 14 && y < rect.y + rect.h - 14;
+  const ring = (c) => Array.from({length: 12}, (_, k) =>
+    [c[0] + margin * Math.cos(k * Math.PI / 6), c[1] + margin * Math.sin(k * Math.PI / 6)]);
+  for (const k of [3, 4, 5, 2]) {
+    for (const seed of pts) {
+      if (!onCanvas(seed.at)) continue;
+      const cluster = [...pts].sort((a, b) => Math.hypot(a.at[0] - seed.at[0], a.at[1] - seed.at[1]) -
+        Math.hypot(b.at[0] - seed.at[0], b.at[1] - seed.at[1])).slice(0, k);
+      const outline = convexHull(cluster.flatMap((p) => ring(p.at)));
+      if (!outline.every(onCanvas)) continue;
+      const ids = new Set(cluster.map((p) => p.id));
+      const others = pts.filter((p) => !ids.has(p.id));
+      if (others.some((p) => windingInside(p.at, outline) || distanceToOutline(p.at, outline) < clear)) continue;
+      const xs = outline.map((q) => q[0]);
+      const ys = outline.map((q) => q[1]);
+      const inBox = others.filter((p) => p.at[0] >= Math.min(...xs) && p.at[0] <= Math.max(...xs) &&
+        p.at[1] >= Math.min(...ys) && p.at[1] <= Math.max(...ys));
+      if (inBox.length === 0) continue;
+      const inside = pts.filter((p) => windingInside(p.at, outline));
+      return {outline, ids: inside.map((p) => p.id).sort((a, b) => a - b), names: inside.map((p) => p.name),
+        boxOnly: inBox.map((p) => p.id)};
+    }
+  }
+  return null;
+}
+
+test('map: lasso round a cluster (after zoom and pan) selects exactly its points; search like these and zip from it', async () => {
+  const page = await newPage();
+  await openMap(page);
+  const box = await page.locator('#map').boundingBox();
+  // Zoom in a little and pan, so the outline has to be taken through the view to map coordinates.
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.wheel(0, -250);
+  await page.waitForFunction(() => window.earshotMap.zoom > 1.3);
+  const cx = await page.evaluate(() => window.earshotMap.cx);
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width / 2 + 40, box.y + box.height / 2 + 25, {steps: 4});
+  await page.mouse.up();
+  assert.ok(Math.abs(await page.evaluate(() => window.earshotMap.cx) - cx) > 0.01, 'the drag panned');
+  // Lasso and Box are one-at-a-time toggles.
+  await page.click('#map-box');
+  await page.click('#map-lasso');
+  assert.equal(await page.getAttribute('#map-lasso', 'aria-pressed'), 'true');
+  assert.equal(await page.getAttribute('#map-box', 'aria-pressed'), 'false');
+  const lasso = await lassoAroundCluster(page);
+  assert.ok(lasso, 'no cluster on the map can be outlined apart from the other points');
+  assert.ok(lasso.ids.length >= 2, JSON.stringify(lasso.ids));
+  await page.mouse.move(...lasso.outline[0]);
+  await page.mouse.down();
+  for (const q of lasso.outline.slice(1).concat([lasso.outline[0]])) await page.mouse.move(...q, {steps: 2});
+  if (SHOT) await page.screenshot({path: SHOT.replace(/\.png$/, '-lasso.png')});  // the outline, drawn
+  await page.mouse.up();
+  await page.waitForSelector('#boxsel:not([hidden])');
+  assert.deepEqual(await selectedIds(page), lasso.ids);
+  for (const id of lasso.boxOnly) assert.ok(!lasso.ids.includes(id), 'inside the bounding box only: ' + id);
+  assert.equal(await page.evaluate(() => window.earshotMap.lasso), null, 'the outline goes once drawn');
+  assert.match(await page.textContent('#boxsel-text'), new RegExp('^' + lasso.ids.length + ' sounds selected'));
+  if (await page.locator('#boxsel-zip:not([hidden])').count() > 0) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#boxsel-zip')]);
+    const file = path.join(os.tmpdir(), 'earshot-e2e-lasso-' + process.pid + '.zip');
+    await download.saveAs(file);
+    const {execFileSync} = await import('node:child_process');
+    const listing = execFileSync('unzip', ['-Z1', file]).toString().trim().split('\n').sort();
+    assert.deepEqual(listing, [...lasso.names].sort());
+    execFileSync('unzip', ['-tq', file]);
+    fs.rmSync(file);
+  }
+  await page.click('#boxsel-search');
+  await page.waitForFunction(() => document.querySelector('#status').classList.contains('ok'));
+  assert.match(await page.textContent('#status'), new RegExp('results for ' + lasso.ids.length + ' selected sounds'));
+  const sent = new globalThis.URL(page.url()).searchParams.get('ids').split(',').map(Number).sort((a, b) => a - b);
+  assert.deepEqual(sent, lasso.ids);
+  const ids = await page.locator('#results li.card').evaluateAll((ls) => ls.map((l) => Number(l.dataset.id)));
+  assert.ok(ids.length > 0);
+  for (const id of ids) assert.ok(!lasso.ids.includes(id), 'selected items are left out');
+  await page.waitForSelector('#map-results:not([hidden])');
+  await done(page);
+});
+
+test('map: lasso by touch (phone width) selects the outlined points', async () => {
+  const page = await newPage({viewport: {width: 375, height: 740}, hasTouch: true});
+  await openMap(page);
+  await page.tap('#map-lasso');
+  assert.equal(await page.getAttribute('#map-lasso', 'aria-pressed'), 'true');
+  await page.locator('#map').scrollIntoViewIfNeeded();
+  // The points are ~20 px apart at this width: zoom in once (the + key) and draw closer round them.
+  await page.focus('#map');
+  await page.keyboard.press('+');
+  const lasso = await lassoAroundCluster(page, {margin: 10, clear: 4});
+  assert.ok(lasso, 'no cluster on the map can be outlined apart from the other points');
+  // A finger: Chromium's touch input, turned into pointer events of type "touch" by the browser.
+  const cdp = await page.context().newCDPSession(page);
+  const touch = (type, q) => cdp.send('Input.dispatchTouchEvent', {type, touchPoints: q ? [{x: q[0], y: q[1]}] : []});
+  await page.evaluate(() => {
+    window.pointerTypes = new Set();
+    document.querySelector('#map').addEventListener('pointermove', (e) => window.pointerTypes.add(e.pointerType));
+  });
+  await touch('touchStart', lasso.outline[0]);
+  const path2 = lasso.outline.slice(1).concat([lasso.outline[0]]);
+  let last = lasso.outline[0];
+  for (const q of path2) {
+    for (const t of [0.5, 1]) await touch('touchMove', [last[0] + t * (q[0] - last[0]), last[1] + t * (q[1] - last[1])]);
+    last = q;
+  }
+  await touch('touchEnd', null);
+  await page.waitForSelector('#boxsel:not([hidden])');
+  assert.deepEqual(await page.evaluate(() => [...window.pointerTypes]), ['touch']);
+  assert.deepEqual(await selectedIds(page), lasso.ids);
+  assert.match(await page.textContent('#boxsel-text'), new RegExp('^' + lasso.ids.length + ' sounds selected'));
   await done(page);
 });
 

@@ -122,6 +122,16 @@ void send_busy(httplib::Response& res, const std::string& message, int retry_aft
 // it is a single range with a huge end (e.g. bytes=0-18446744073709551615): serves it clamped to
 // the file. False if the request is not such a case.
 bool serve_clamped_range(ServerContext& ctx, const httplib::Request& req, httplib::Response& res);
+// gzip (RFC 1952) of `data` at the default level; empty on failure.
+std::string gzip_text(const std::string& data);
+
+// The bodies of GET /api/stats and GET /api/models.
+Result<nlohmann::json> stats_answer(ServerContext& ctx);
+Result<nlohmann::json> models_answer(ServerContext& ctx);
+// What the page needs before its first request, written into index.html (web/app.js reads it
+// instead of asking): {"stats": GET /api/stats, "models": GET /api/models}.
+Result<nlohmann::json> boot_answer(ServerContext& ctx);
+
 // Makes httplib answer a client that accepts brotli with gzip instead: httplib compresses with
 // brotli at quality 11, ~5 ms per KB (the 60 KB app.js: 0.3 s per load; a 7 MB map of 50k points:
 // 54 s), gzip in a fraction of that (the map: 0.5 s).
@@ -167,8 +177,9 @@ Result<std::shared_ptr<const nlohmann::json>> current_map(ServerContext& ctx,
                                                           const std::string& layout,
                                                           bool allow_stale);
 // Computes the default model's map and the answers the page asks for first (web/app.js:
-// MAP_FIRST_POINTS, then MAP_MAX_POINTS points as columns), so the first visit does not wait.
-// Returns the space's generation the map reflects.
+// MAP_FIRST_POINTS, then MAP_MAX_POINTS points as columns), so the first visit does not wait;
+// the same for layout=umap once a request has asked for that layout. Returns the space's
+// generation the default map reflects.
 Result<std::int64_t> warm_map(ServerContext& ctx);
 
 // A thread that runs warm_map after the server starts, then again whenever the default model's
