@@ -6,6 +6,7 @@
 #include <memory>
 #include <numeric>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -248,6 +249,36 @@ std::vector<Edge> fuzzy_graph(const Neighbours& nn, std::size_t n) {
     return edges;
 }
 
+// UMAP's gradient steps, clipped to [-4, 4] per axis (UMAP's clip). attraction(): the pull of
+// `cur` towards `o` along a graph edge; repel(): pushes `cur` away from `o`, a negative sample.
+float clip_gradient(float v) {
+    return std::clamp(v, -4.0f, 4.0f);
+}
+
+// Returns the step (already scaled by alpha) for `cur`, or {0, 0} for coincident points.
+std::pair<float, float> attraction(
+    const float* cur, const float* o, float a, float b, float alpha) {
+    float dx = cur[0] - o[0];
+    float dy = cur[1] - o[1];
+    float d2 = dx * dx + dy * dy;
+    if (d2 <= 0.0f)
+        return {0.0f, 0.0f};
+    float pb = std::pow(d2, b);
+    float coeff = (-2.0f * a * b * pb / d2) / (a * pb + 1.0f);
+    return {clip_gradient(coeff * dx) * alpha, clip_gradient(coeff * dy) * alpha};
+}
+
+void repel(float* cur, const float* o, float a, float b, float gamma, float alpha) {
+    float ex = cur[0] - o[0];
+    float ey = cur[1] - o[1];
+    float e2 = ex * ex + ey * ey;
+    if (e2 <= 0.0f)
+        return;
+    float coeff = 2.0f * gamma * b / ((0.001f + e2) * (a * std::pow(e2, b) + 1.0f));
+    cur[0] += clip_gradient(coeff * ex) * alpha;
+    cur[1] += clip_gradient(coeff * ey) * alpha;
+}
+
 // UMAP's optimize_layout_euclidean in 2-D, one thread, move_other = true.
 void optimise_layout(std::vector<float>& y,
                      std::size_t n,
@@ -282,7 +313,6 @@ void optimise_layout(std::vector<float>& y,
     const float b = static_cast<float>(curve.b);
     const float gamma = static_cast<float>(options.repulsion_strength);
     const auto n32 = static_cast<std::uint32_t>(n);
-    auto clip = [](float v) { return std::clamp(v, -4.0f, 4.0f); };
     for (int epoch = 0; epoch < n_epochs; ++epoch) {
         const float alpha = static_cast<float>(options.learning_rate) *
                             (1.0f - static_cast<float>(epoch) / static_cast<float>(n_epochs));
@@ -292,36 +322,19 @@ void optimise_layout(std::vector<float>& y,
                 continue;
             float* cur = y.data() + 2 * static_cast<std::size_t>(s.head);
             float* oth = y.data() + 2 * static_cast<std::size_t>(s.tail);
-            float dx = cur[0] - oth[0];
-            float dy = cur[1] - oth[1];
-            float d2 = dx * dx + dy * dy;
-            if (d2 > 0.0f) {
-                float pb = std::pow(d2, b);
-                float coeff = (-2.0f * a * b * pb / d2) / (a * pb + 1.0f);
-                float gx = clip(coeff * dx) * alpha;
-                float gy = clip(coeff * dy) * alpha;
-                cur[0] += gx;
-                cur[1] += gy;
-                oth[0] -= gx;
-                oth[1] -= gy;
-            }
+            const auto [gx, gy] = attraction(cur, oth, a, b, alpha);
+            cur[0] += gx;
+            cur[1] += gy;
+            oth[0] -= gx;
+            oth[1] -= gy;
             s.next += s.every;
             if (s.every_negative <= 0.0f)
                 continue;
             int n_negative = static_cast<int>((now - s.next_negative) / s.every_negative);
             for (int p = 0; p < n_negative; ++p) {
                 std::uint32_t other = rng.below(n32);
-                if (other == s.head)
-                    continue;
-                const float* o = y.data() + 2 * static_cast<std::size_t>(other);
-                float ex = cur[0] - o[0];
-                float ey = cur[1] - o[1];
-                float e2 = ex * ex + ey * ey;
-                if (e2 <= 0.0f)
-                    continue;
-                float coeff = 2.0f * gamma * b / ((0.001f + e2) * (a * std::pow(e2, b) + 1.0f));
-                cur[0] += clip(coeff * ex) * alpha;
-                cur[1] += clip(coeff * ey) * alpha;
+                if (other != s.head)
+                    repel(cur, y.data() + 2 * static_cast<std::size_t>(other), a, b, gamma, alpha);
             }
             s.next_negative += static_cast<float>(n_negative) * s.every_negative;
         }
@@ -417,7 +430,6 @@ void place_row(const std::int32_t* idx,
     const float a = static_cast<float>(curve.a);
     const float b = static_cast<float>(curve.b);
     const float gamma = static_cast<float>(options.repulsion_strength);
-    auto clip = [](float v) { return std::clamp(v, -4.0f, 4.0f); };
     for (int epoch = 0; epoch < n_epochs; ++epoch) {
         const float alpha = static_cast<float>(options.learning_rate) / 4.0f *
                             (1.0f - static_cast<float>(epoch) / static_cast<float>(n_epochs));
@@ -425,30 +437,17 @@ void place_row(const std::int32_t* idx,
         for (Link& s : links) {
             if (s.next > now)
                 continue;
-            const float* oth = ys.data() + 2 * static_cast<std::size_t>(s.to);
-            float dx = cur[0] - oth[0];
-            float dy = cur[1] - oth[1];
-            float d2 = dx * dx + dy * dy;
-            if (d2 > 0.0f) {
-                float pb = std::pow(d2, b);
-                float coeff = (-2.0f * a * b * pb / d2) / (a * pb + 1.0f);
-                cur[0] += clip(coeff * dx) * alpha;
-                cur[1] += clip(coeff * dy) * alpha;
-            }
+            const auto [gx, gy] =
+                attraction(cur, ys.data() + 2 * static_cast<std::size_t>(s.to), a, b, alpha);
+            cur[0] += gx;
+            cur[1] += gy;
             s.next += s.every;
             if (s.every_negative <= 0.0f)
                 continue;
             int n_negative = static_cast<int>((now - s.next_negative) / s.every_negative);
             for (int p = 0; p < n_negative; ++p) {
-                const float* o = ys.data() + 2 * static_cast<std::size_t>(rng.below(m));
-                float ex = cur[0] - o[0];
-                float ey = cur[1] - o[1];
-                float e2 = ex * ex + ey * ey;
-                if (e2 <= 0.0f)
-                    continue;
-                float coeff = 2.0f * gamma * b / ((0.001f + e2) * (a * std::pow(e2, b) + 1.0f));
-                cur[0] += clip(coeff * ex) * alpha;
-                cur[1] += clip(coeff * ey) * alpha;
+                repel(cur, ys.data() + 2 * static_cast<std::size_t>(rng.below(m)), a, b, gamma,
+                      alpha);
             }
             s.next_negative += static_cast<float>(n_negative) * s.every_negative;
         }
