@@ -3,8 +3,10 @@
 // module header; adapters convert third-party exceptions into Error (see docs/architecture.md).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <tl/expected.hpp>
@@ -41,8 +43,85 @@ private:
     std::string message_;
 };
 
+// Result<T> is tl::expected<T, Error> marked [[nodiscard]]: a call whose Result is dropped does
+// not compile (-Werror), so an error cannot be lost silently. Where ignoring one is right, write
+// `(void)f();  // why`. It converts to and from tl::expected<T, Error>; and_then() and map() are
+// redefined to return Result, and and_then() accepts a callable returning Result<U>
+// (tl::expected's own requires exactly tl::expected). map_error() and or_else() are tl::expected's
+// and return tl::expected<T, ...>. Checked by tests/core/result_nodiscard_probe.cpp.
 template <typename T>
-using Result = tl::expected<T, Error>;
+class [[nodiscard]] Result : public tl::expected<T, Error> {
+    using Base = tl::expected<T, Error>;
+
+public:
+    using Base::Base;
+    Result() = default;
+    Result(const Base& other) : Base(other) {}        // NOLINT(google-explicit-constructor)
+    Result(Base&& other) : Base(std::move(other)) {}  // NOLINT(google-explicit-constructor)
+
+    // f(value) (f() for Result<void>) returning Result<U> or tl::expected<U, Error>; an error is
+    // passed on unchanged without calling f.
+    template <class F>
+    auto and_then(F&& f) & {
+        return and_then_impl(*this, std::forward<F>(f));
+    }
+    template <class F>
+    auto and_then(F&& f) const& {
+        return and_then_impl(*this, std::forward<F>(f));
+    }
+    template <class F>
+    auto and_then(F&& f) && {
+        return and_then_impl(std::move(*this), std::forward<F>(f));
+    }
+    // Result<U> holding f(value) (f() for Result<void>; U may be void), or the error unchanged.
+    template <class F>
+    auto map(F&& f) & {
+        return map_impl(*this, std::forward<F>(f));
+    }
+    template <class F>
+    auto map(F&& f) const& {
+        return map_impl(*this, std::forward<F>(f));
+    }
+    template <class F>
+    auto map(F&& f) && {
+        return map_impl(std::move(*this), std::forward<F>(f));
+    }
+
+private:
+    template <class Self, class F>
+    static auto invoke_on_value(Self&& self, F&& f) -> decltype(auto) {
+        if constexpr (std::is_void_v<T>) {
+            return std::invoke(std::forward<F>(f));
+        } else {
+            return std::invoke(std::forward<F>(f), *std::forward<Self>(self));
+        }
+    }
+    template <class Self, class F>
+    static auto and_then_impl(Self&& self, F&& f) {
+        using R = std::remove_cvref_t<decltype(invoke_on_value(std::forward<Self>(self),
+                                                               std::forward<F>(f)))>;
+        static_assert(std::is_convertible_v<R, tl::expected<typename R::value_type, Error>>,
+                      "and_then: f must return Result<U> or tl::expected<U, Error>");
+        using Out = Result<typename R::value_type>;
+        if (!self.has_value())
+            return Out(tl::unexpected<Error>(std::forward<Self>(self).error()));
+        return Out(invoke_on_value(std::forward<Self>(self), std::forward<F>(f)));
+    }
+    template <class Self, class F>
+    static auto map_impl(Self&& self, F&& f) {
+        using U = std::remove_cvref_t<decltype(invoke_on_value(std::forward<Self>(self),
+                                                               std::forward<F>(f)))>;
+        using Out = Result<U>;
+        if (!self.has_value())
+            return Out(tl::unexpected<Error>(std::forward<Self>(self).error()));
+        if constexpr (std::is_void_v<U>) {
+            invoke_on_value(std::forward<Self>(self), std::forward<F>(f));
+            return Out();
+        } else {
+            return Out(invoke_on_value(std::forward<Self>(self), std::forward<F>(f)));
+        }
+    }
+};
 using Status = Result<void>;
 
 inline tl::unexpected<Error> make_error(ErrorCode code, std::string message) {
