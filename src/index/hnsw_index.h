@@ -16,6 +16,9 @@ inline constexpr std::size_t kHnswDefaultEfSearch = 96;
 // recall@10 0.875 and ef 192 gave 0.953 at p50 2.96 ms (docs/performance.md).
 inline constexpr std::size_t kHnswLargeIndexItems = 300000;
 inline constexpr std::size_t kHnswLargeEfSearch = 192;
+// A filtered query expecting fewer than max(kHnswExactFilterFloor, 8 * efSearch) passing items
+// scans the passing items exactly instead of walking the graph.
+inline constexpr std::size_t kHnswExactFilterFloor = 2048;
 
 struct HnswParams {
     int m = kHnswDefaultM;                             // graph degree (layer 0 has 2M links)
@@ -25,5 +28,11 @@ struct HnswParams {
 
 // The parameters of an "hnsw" spec (kInvalidArgument for another kind or a bad spec).
 Result<HnswParams> hnsw_params(const IndexSpec& spec);
+
+namespace detail {
+// Filtered searches this thread has answered by walking the graph (not by the exact scan of the
+// passing items): lets tests check which path they exercise.
+std::size_t hnsw_filtered_walks();
+}  // namespace detail
 
 }  // namespace earshot

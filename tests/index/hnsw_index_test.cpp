@@ -1,0 +1,148 @@
+// HNSW filtered search through the graph: enough items pass that the filtered layer-0 walk is
+// taken rather than the exact scan of the passing items (kHnswExactFilterFloor; the every-kind
+// suite's 4,000 items always take the scan), for float and half-precision vectors and the three
+// walks (1 - dot, L2, L1). Recall@10 against exact filtered search; never a failing or deleted
+// item. Items are inserted in id order (one build thread) and the filter is periodic (id % 10),
+// the case where a fixed-stride estimate of the passing fraction saw no passing item and sent
+// every query to the exact scan (docs/performance.md, fifth round).
+#include "index/hnsw_index.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "index/flat_index.h"
+#include "index/vector_index.h"
+#include "index_test_util.h"
+
+namespace earshot {
+namespace {
+
+using testing_util::clustered;
+using testing_util::ids_from;
+
+struct FilterCase {
+    std::size_t n;
+    std::size_t dim;
+    std::int64_t keep_every;  // the filter keeps id % keep_every == 0
+    double min_recall;
+    std::vector<std::pair<std::string, Metric>> indexes;
+};
+
+// Searches `queries` with the filter on `index` and on exact search over the same live items;
+// checks every hit passes, is live and that the k hits are there, and that the graph walk (not
+// the exact scan) answered every query; returns mean recall@10.
+double filtered_recall(const VectorIndex& index,
+                       const FlatIndex& exact,
+                       const Matrix& queries,
+                       std::int64_t keep_every,
+                       const std::set<std::int64_t>& deleted) {
+    SearchOptions o;
+    o.k = 10;
+    o.filter = [keep_every](std::int64_t id) { return id % keep_every == 0; };
+    double sum = 0.0;
+    const std::size_t walks_before = detail::hnsw_filtered_walks();
+    for (std::size_t q = 0; q < queries.n_rows; ++q) {
+        auto truth = exact.search(queries.row_span(q), o);
+        auto got = index.search(queries.row_span(q), o);
+        EXPECT_TRUE(truth && got);
+        if (!truth || !got)
+            return 0.0;
+        EXPECT_EQ(got->size(), o.k);
+        std::set<std::int64_t> want;
+        for (const auto& h : *truth) want.insert(h.id);
+        std::set<std::int64_t> seen;
+        for (const auto& h : *got) {
+            EXPECT_EQ(h.id % keep_every, 0) << "id " << h.id << " fails the filter";
+            EXPECT_EQ(deleted.count(h.id), 0u) << "id " << h.id << " was deleted";
+            EXPECT_TRUE(seen.insert(h.id).second) << "id " << h.id << " returned twice";
+        }
+        sum += static_cast<double>(std::count_if(
+                   got->begin(), got->end(), [&](const auto& h) { return want.count(h.id) > 0; })) /
+               static_cast<double>(truth->size());
+    }
+    EXPECT_EQ(detail::hnsw_filtered_walks() - walks_before, queries.n_rows)
+        << "the exact scan answered some queries";
+    return sum / static_cast<double>(queries.n_rows);
+}
+
+void check_filtered_walk(const FilterCase& c, bool with_deletions) {
+    // Queries: 100 held-out rows of the same clusters (as `bench index` draws them).
+    const Matrix all = clustered(c.n + 100, c.dim, 4321);
+    Matrix data(c.n, c.dim);
+    Matrix queries(100, c.dim);
+    std::copy_n(all.data.begin(), c.n * c.dim, data.data.begin());
+    std::copy(all.data.begin() + static_cast<std::ptrdiff_t>(c.n * c.dim), all.data.end(),
+              queries.data.begin());
+    const auto ids = ids_from(1, c.n);
+    // Deleted: every 3rd passing item (tombstones that pass the filter and stay in the graph,
+    // below the compaction fraction) and every 47th item.
+    std::vector<std::int64_t> gone;
+    if (with_deletions) {
+        for (std::int64_t id = 1; id <= static_cast<std::int64_t>(c.n); ++id) {
+            if ((id % c.keep_every == 0 && (id / c.keep_every) % 3 == 0) || id % 47 == 0)
+                gone.push_back(id);
+        }
+    }
+    const std::set<std::int64_t> deleted(gone.begin(), gone.end());
+    std::size_t live_passing = 0;
+    for (std::int64_t id : ids)
+        live_passing += id % c.keep_every == 0 && deleted.count(id) == 0 ? 1 : 0;
+    // The walk, not the exact scan, must be what is tested (default efSearch 96; the index
+    // estimates the passing fraction from a sample, checked in filtered_recall).
+    ASSERT_GT(live_passing, std::max(kHnswExactFilterFloor, 8 * kHnswDefaultEfSearch));
+    ASSERT_LT(static_cast<double>(gone.size()),
+              kTombstoneRebuildFraction * static_cast<double>(c.n));
+
+    for (const auto& [spec, metric] : c.indexes) {
+        SCOPED_TRACE(spec + " " + std::string(metric_name(metric)) + " n " + std::to_string(c.n) +
+                     " keep 1/" + std::to_string(c.keep_every) +
+                     (with_deletions ? " with deletions" : ""));
+        auto index = make_index(spec, static_cast<int>(c.dim), metric);
+        ASSERT_TRUE(index);
+        // One build thread: the same graph (and passing-fraction sample) on every run.
+        (*index)->set_threads(1);
+        ASSERT_TRUE((*index)->add(ids, data));
+        FlatIndex exact(static_cast<int>(c.dim), metric);
+        ASSERT_TRUE(exact.add(ids, data));
+        if (with_deletions) {
+            ASSERT_EQ((*index)->remove(gone), gone.size());
+            exact.remove(gone);
+        }
+        const double recall = filtered_recall(**index, exact, queries, c.keep_every, deleted);
+        EXPECT_GE(recall, c.min_recall);
+    }
+}
+
+// Float and half-precision vectors, the three walks (1 - dot, L2, L1).
+std::vector<std::pair<std::string, Metric>> every_walk() {
+    std::vector<std::pair<std::string, Metric>> out;
+    for (const char* spec : {"HNSW16,efC48", "HNSW16,efC48,SQfp16"}) {
+        for (Metric metric : {Metric::kCosine, Metric::kEuclidean, Metric::kManhattan})
+            out.emplace_back(spec, metric);
+    }
+    return out;
+}
+
+// 10 % kept: 4,000 of 40,000 items pass (2,610 live with the deletions).
+TEST(HnswFilteredWalkTest, TenPercentFilter) {
+    check_filtered_walk({40000, 16, 10, 0.95, every_walk()}, false);
+}
+
+TEST(HnswFilteredWalkTest, TenPercentFilterWithDeletions) {
+    check_filtered_walk({40000, 16, 10, 0.95, every_walk()}, true);
+}
+
+// 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
+// build short.
+TEST(HnswFilteredWalkTest, OnePercentFilterWithDeletions) {
+    check_filtered_walk({350000, 8, 100, 0.9, {{"HNSW8,efC32", Metric::kCosine}}}, true);
+}
+
+}  // namespace
+}  // namespace earshot
