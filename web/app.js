@@ -1,7 +1,8 @@
 // earshot web page: search by file / recording / library item / several items, results with
-// waveform players (one plays at a time, click to seek), download and "more like this"; the query
-// in the URL (Back/Forward, shareable links); a library map on a canvas (zoom, pan, box and lasso
-// select, search near a spot, hover to audition, keyboard) and a paged item list.
+// waveform players (one plays at a time, click to seek), download (or drag out as a file) and
+// "more like this"; the query in the URL (Back/Forward, shareable links); a library map on a
+// canvas (zoom, pan, box and lasso select, search near a spot, hover to audition, keyboard) and a
+// paged item list.
 // Plain ES2020, no build step. The JSON API is documented in docs/http-api.md.
 'use strict';
 
@@ -90,6 +91,26 @@ function askToken(wrong) {
 function mediaUrl(id, kind) {
   const url = '/api/items/' + id + '/' + kind;
   return token ? url + '?access_token=' + encodeURIComponent(token) : url;
+}
+
+// Drag a sound out of the browser as a file (onto the desktop, a folder or a DAW): Chromium
+// saves a drag carrying "DownloadURL" (mime:name:absolute URL) as that file; other browsers get
+// the link (text/uri-list). ':' cannot stand in the name part, so it becomes '_'.
+const AUDIO_MIME = {wav: 'audio/wav', flac: 'audio/flac', mp3: 'audio/mpeg', ogg: 'audio/ogg',
+  oga: 'audio/ogg', opus: 'audio/ogg', m4a: 'audio/mp4', aac: 'audio/aac', aif: 'audio/aiff',
+  aiff: 'audio/aiff'};
+
+function dragAsFile(node, id, name) {
+  node.setAttribute('draggable', 'true');
+  node.addEventListener('dragstart', (e) => {
+    const url = new URL(mediaUrl(id, 'download'), location.href).href;
+    const ext = (name.match(/\.([A-Za-z0-9]+)$/) || [])[1];
+    const mime = AUDIO_MIME[(ext || '').toLowerCase()] || 'application/octet-stream';
+    e.dataTransfer.setData('DownloadURL', mime + ':' + name.replace(/:/g, '_') + ':' + url);
+    e.dataTransfer.setData('text/uri-list', url);
+    e.dataTransfer.setData('text/plain', url);
+    e.dataTransfer.effectAllowed = 'copy';
+  });
 }
 
 async function api(path, options = {}) {
@@ -793,8 +814,9 @@ function renderResults(resp) {
       el('canvas', {class: 'wave', width: 320, height: 48, 'aria-hidden': 'true'}),
       el('span', {class: 'time'}),
       audio);
-    const nameEl = el('span', {class: 'name', title: r.path});
+    const nameEl = el('span', {class: 'name', title: r.path + ' (drag out to save the file)'});
     nameEl.append(nameNode(r.name));
+    dragAsFile(nameEl, r.id, r.name);
     const head = el('div', {class: 'card-head'},
       el('span', {class: 'rank', 'aria-label': 'rank ' + r.rank}, String(r.rank)),
       nameEl,
@@ -817,10 +839,11 @@ function renderResults(resp) {
     li.player = player;
     li.result = r;
     const actions = el('div', {class: 'card-actions'},
-      el('a', {class: 'btn', href: mediaUrl(r.id, 'download'), download: r.name, tabindex: first ? '0' : '-1'},
-        'Download'),
+      el('a', {class: 'btn download', href: mediaUrl(r.id, 'download'), download: r.name, tabindex: first ? '0' : '-1',
+        title: 'Download, or drag out as a file'}, 'Download'),
       el('button', {type: 'button', class: 'btn more', tabindex: first ? '0' : '-1',
         onclick: () => moreLikeThis(r.id, r.name)}, 'More like this'));
+    dragAsFile(actions.querySelector('a.download'), r.id, r.name);
     if (r.match) {
       // The matched span: drawn on the waveform, played from its start, searchable on its own.
       // Dragging across the waveform selects another span.

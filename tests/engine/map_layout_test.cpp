@@ -194,23 +194,41 @@ TEST(MapLayout, DegenerateInputsGiveValidCoordinates) {
     EXPECT_LT(worst, 0.2);
 }
 
+// The total each progress stage reported when it finished (0 if it never did).
+struct StageTotals {
+    bool ok = false;
+    std::size_t neighbours = 0;
+    std::size_t epochs = 0;
+    std::size_t placed = 0;
+};
+
+StageTotals layout_counting_stages(const Matrix& m, const KnnLayoutOptions& opts) {
+    StageTotals t;
+    auto p = layout_knn_2d(m, Metric::kCosine, opts,
+                           [&](std::string_view stage, std::size_t done, std::size_t total) {
+                               if (done != total)
+                                   return;
+                               if (stage == "neighbours")
+                                   t.neighbours = total;
+                               else if (stage == "layout")
+                                   t.epochs = total;
+                               else if (stage == "place")
+                                   t.placed = total;
+                           });
+    t.ok = p.has_value();
+    return t;
+}
+
 TEST(MapLayout, ReportsProgressToTheEnd) {
     std::vector<int> labels;
     Matrix m = blobs(3, 30, 8, 0.1, labels);
     KnnLayoutOptions opts;
     opts.n_epochs = 50;
-    std::size_t neighbours = 0;
-    std::size_t epochs = 0;
-    auto p = layout_knn_2d(m, Metric::kCosine, opts,
-                           [&](std::string_view stage, std::size_t done, std::size_t total) {
-                               if (stage == "neighbours" && done == total)
-                                   neighbours = total;
-                               if (stage == "layout" && done == total)
-                                   epochs = total;
-                           });
-    ASSERT_TRUE(p.has_value());
-    EXPECT_EQ(neighbours, m.n_rows);
-    EXPECT_EQ(epochs, 50u);
+    const StageTotals t = layout_counting_stages(m, opts);
+    ASSERT_TRUE(t.ok);
+    EXPECT_EQ(t.neighbours, m.n_rows);
+    EXPECT_EQ(t.epochs, 50u);
+    EXPECT_EQ(t.placed, 0u);  // no sample below sample_size: nothing to place
 }
 
 // The sampled path (n > sample_size): a sample laid out in full, the other rows placed from
@@ -366,20 +384,11 @@ TEST(MapLayout, SampledPathReportsEveryStage) {
     KnnLayoutOptions opts;
     opts.n_epochs = 20;
     opts.sample_size = 60;
-    std::size_t neighbours = 0, epochs = 0, placed = 0;
-    auto p = layout_knn_2d(m, Metric::kCosine, opts,
-                           [&](std::string_view stage, std::size_t done, std::size_t total) {
-                               if (stage == "neighbours" && done == total)
-                                   neighbours = total;
-                               if (stage == "layout" && done == total)
-                                   epochs = total;
-                               if (stage == "place" && done == total)
-                                   placed = total;
-                           });
-    ASSERT_TRUE(p.has_value());
-    EXPECT_EQ(neighbours, m.n_rows);
-    EXPECT_EQ(epochs, 20u);
-    EXPECT_EQ(placed, m.n_rows - 60);
+    const StageTotals t = layout_counting_stages(m, opts);
+    ASSERT_TRUE(t.ok);
+    EXPECT_EQ(t.neighbours, m.n_rows);
+    EXPECT_EQ(t.epochs, 20u);
+    EXPECT_EQ(t.placed, m.n_rows - 60);
 }
 
 }  // namespace

@@ -201,6 +201,35 @@ test('download a result keeps its name', async () => {
   await done(page);
 });
 
+test('drag a result out as a file: the drag carries DownloadURL (mime:name:URL) that downloads it', async () => {
+  const page = await searched();
+  const drags = await page.evaluate(() => {
+    const card = document.querySelector('#results li.card');
+    const out = [];
+    for (const node of [card.querySelector('.card-head .name'), card.querySelector('a.download')]) {
+      const dt = new DataTransfer();
+      node.dispatchEvent(new DragEvent('dragstart', {dataTransfer: dt, bubbles: true, cancelable: true}));
+      out.push({draggable: node.draggable, downloadUrl: dt.getData('DownloadURL'),
+        uriList: dt.getData('text/uri-list'), name: card.result.name});
+    }
+    return out;
+  });
+  for (const d of drags) {
+    assert.equal(d.draggable, true);
+    // Chromium's format: the MIME type, the file name, then the absolute URL, split at the first two colons.
+    const m = d.downloadUrl.match(/^([a-z]+\/[a-z0-9.+-]+):([^:]+):(http:\/\/.+)$/);
+    assert.ok(m, 'DownloadURL is mime:name:url: ' + d.downloadUrl);
+    assert.equal(m[2], d.name.replace(/:/g, '_'));
+    assert.match(m[1], /^audio\//, 'an audio MIME type for ' + d.name);
+    assert.equal(d.uriList, m[3]);
+    const res = await page.request.get(m[3]);
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-disposition'] || '', /attachment/);
+    assert.ok((await res.body()).length > 100);
+  }
+  await done(page);
+});
+
 test('more like this searches from a result, keeps focus in the results, and puts the query in the URL', async () => {
   const page = await searched();
   const first = page.locator('#results li.card').first();
