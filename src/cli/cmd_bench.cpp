@@ -7,7 +7,7 @@
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "core/file_util.h"
-#include "engine/benchmark.h"
+#include "benchmark/benchmark.h"
 
 namespace earshot::cli {
 namespace {

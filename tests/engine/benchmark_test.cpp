@@ -1,7 +1,7 @@
 // `earshot bench windows` corpus (make_windows_corpus): rows = the model's segments summed over
 // the shifted copies of every decodable file, bad files skipped, and the .npy + .jsonl pair
 // imports as is.
-#include "engine/benchmark.h"
+#include "benchmark/benchmark.h"
 
 #include <cmath>
 #include <cstring>

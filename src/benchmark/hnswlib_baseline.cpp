@@ -1,4 +1,4 @@
-#include "engine/hnswlib_baseline.h"
+#include "benchmark/hnswlib_baseline.h"
 
 #include <algorithm>
 #include <atomic>

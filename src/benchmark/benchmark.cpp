@@ -1,4 +1,4 @@
-#include "engine/benchmark.h"
+#include "benchmark/benchmark.h"
 
 #include <algorithm>
 #include <atomic>
@@ -25,7 +25,7 @@
 #include "core/thread_pool.h"
 #include "engine/audio_files.h"
 #include "engine/engine.h"
-#include "engine/hnswlib_baseline.h"
+#include "benchmark/hnswlib_baseline.h"
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
 #include "index/ivfpq_index.h"
