@@ -7,7 +7,7 @@
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "engine/dedup.h"
-#include "server/json_codec.h"
+#include "engine/json_shapes.h"
 
 namespace earshot::cli {
 namespace {
@@ -41,8 +41,8 @@ int run_dedup(const DedupCliOptions& o) {
             nlohmann::json members = nlohmann::json::array();
             for (const auto& m : g.members) {
                 nlohmann::json row = {{"id", m.id}};
-                server::put_bytes_field(row, "path", m.path);
-                server::put_bytes_field(row, "name", m.name);
+                put_bytes_field(row, "path", m.path);
+                put_bytes_field(row, "name", m.name);
                 row["duration_s"] = m.duration_s;
                 row["offset_s"] = m.offset_s;
                 row["similarity"] = m.similarity;

@@ -13,7 +13,7 @@
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "core/npy.h"
-#include "server/json_codec.h"
+#include "engine/json_shapes.h"
 
 namespace earshot::cli {
 namespace {
@@ -48,10 +48,10 @@ int run_export(const ExportCliOptions& o) {
     auto meta_line = [&](std::size_t row, bool with_vec) -> Result<std::string> {
         EARSHOT_ASSIGN_OR_RETURN(auto it, cat.get_item(set->ids[row]));
         nlohmann::json j = {{"id", it.id}};
-        server::put_bytes_field(j, "path", it.path);  // + path_b64 if not UTF-8 (formats.md)
-        server::put_bytes_field(j, "name", it.name);
+        put_bytes_field(j, "path", it.path);  // + path_b64 if not UTF-8 (formats.md)
+        put_bytes_field(j, "name", it.name);
         j["duration_s"] = it.duration_s;
-        server::put_bytes_field(j, "labels", it.labels);
+        put_bytes_field(j, "labels", it.labels);
         j["model"] = space;
         if (with_vec) {
             const float* v = set->vectors.row(row);

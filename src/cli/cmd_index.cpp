@@ -9,7 +9,7 @@
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "core/utf8.h"
-#include "server/json_codec.h"
+#include "engine/json_shapes.h"
 
 namespace earshot::cli {
 namespace {

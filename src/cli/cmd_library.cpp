@@ -9,7 +9,7 @@
 #include "catalog/ingest_queue.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
-#include "server/json_codec.h"
+#include "engine/json_shapes.h"
 
 namespace earshot::cli {
 namespace {
@@ -48,8 +48,8 @@ int run_list(const ListCliOptions& o) {
     if (o.json) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& it : *items) {
-            auto j = server::item_json(it);
-            j["tags"] = server::tags_json(tags_of[it.id]);
+            auto j = item_json(it);
+            j["tags"] = tags_json(tags_of[it.id]);
             arr.push_back(std::move(j));
         }
         print_json({{"total", *total}, {"offset", o.offset}, {"items", arr}});
@@ -87,7 +87,7 @@ int run_tags(const TagsCliOptions& o) {
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& c : *counts) {
             nlohmann::json row = nlohmann::json::object();
-            server::put_bytes_field(row, "tag", c.name);
+            put_bytes_field(row, "tag", c.name);
             row["count"] = c.count;
             arr.push_back(std::move(row));
         }
@@ -127,7 +127,7 @@ int run_info(const InfoCliOptions& o) {
         workers = std::move(*w);
     }
     if (o.json) {
-        auto j = server::stats_json(*st, redact_uri(o.common.db));
+        auto j = stats_json(*st, redact_uri(o.common.db));
         if (queue) {
             j["jobs"] = {{"queued", jobs.queued},
                          {"running", jobs.running},

@@ -7,7 +7,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
-#include "server/json_codec.h"
+#include "engine/json_shapes.h"
 
 namespace earshot::cli {
 namespace {
@@ -104,7 +104,7 @@ int run_search(const SearchCliOptions& o) {
     if (!resp)
         return report_error("search", resp.error());
     if (o.json) {
-        print_json(server::search_response_json(*resp));
+        print_json(search_response_json(*resp));
         return 0;
     }
     fmt::print("query: {}  (model {}, metric {})\n", resp->query, resp->model,

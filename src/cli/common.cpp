@@ -8,8 +8,8 @@
 
 #include "core/file_util.h"
 #include "core/utf8.h"
+#include "engine/json_shapes.h"
 #include "index/vector_index.h"
-#include "server/json_codec.h"
 
 namespace earshot::cli {
 
@@ -49,7 +49,7 @@ Result<std::unique_ptr<Engine>> open_engine(const CommonOptions& opts, bool crea
 }
 
 void print_json(const nlohmann::json& j) {
-    // Byte strings are encoded by their producers (server::put_bytes_field); replacement here
+    // Byte strings are encoded by their producers (put_bytes_field); replacement here
     // only keeps a stray invalid byte (e.g. in an error message) from throwing.
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
@@ -58,7 +58,7 @@ nlohmann::json failures_json(const std::vector<IndexFailure>& failures) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& f : failures) {
         nlohmann::json fail = nlohmann::json::object();
-        server::put_bytes_field(fail, "path", f.path);
+        put_bytes_field(fail, "path", f.path);
         fail["reason"] = utf8_lossy(f.reason);
         out.push_back(std::move(fail));
     }

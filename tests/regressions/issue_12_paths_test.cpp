@@ -16,8 +16,8 @@
 #include "core/utf8.h"
 #include "engine/engine.h"
 #include "engine/importer.h"
+#include "engine/json_shapes.h"
 #include "server/http_server.h"
-#include "server/json_codec.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -106,7 +106,7 @@ TEST(Issue12PathsTest, JsonOfItemsWithNonUtf8PathsIsValidAndReversible) {
     it.path = "/music/" + kBadFolder + "/" + kLatin1Name;
     it.name = kLatin1Name;
     it.title = "ok title";
-    auto j = server::item_json(it, kBadFolder);
+    auto j = item_json(it, kBadFolder);
     const std::string text = j.dump();  // strict: throws on invalid UTF-8
     auto back = parse_strict(text);
     ASSERT_TRUE(back.contains("path_b64"));
