@@ -4,10 +4,10 @@
 
 #include <fmt/format.h>
 
+#include "benchmark/benchmark.h"
 #include "cli/common.h"
 #include "cli/exit_codes.h"
 #include "core/file_util.h"
-#include "benchmark/benchmark.h"
 
 namespace earshot::cli {
 namespace {
