@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <type_traits>
@@ -22,6 +23,7 @@
 #include "core/format.h"
 #include "core/thread_pool.h"
 #include "index/distance_kernels.h"
+#include "index/filter_estimate.h"
 #include "index/index_file.h"
 #include "index/index_kinds.h"
 #include "index/vector_index.h"
@@ -35,7 +37,6 @@ using hnswlib::tableint;
 
 constexpr std::size_t kInitialCapacity = 1024;
 constexpr int kMaxLevel = 64;
-constexpr std::size_t kSelectivitySamples = 256;
 
 // hnswlib 0.6.2's insertion walk (searchBaseLayer) prefetches the slot after a link list's last
 // entry; for a full list on a node's top layer that slot is past the end of the node's upper-layer
@@ -631,30 +632,18 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
     std::size_t ef = std::max(options.ef_search > 0 ? options.ef_search : default_ef, k);
     const Hnsw& h = *hnsw_;
 
-    // A selective filter: estimate the passing fraction from a sample; if few items are expected
-    // to pass, scanning them exactly is both cheaper and exact. One item per stride at a
-    // pseudo-random place within it: a fixed stride aliases with periodic ids (ids inserted in
-    // order and a filter id % 10 == 0: a stride of 390 sampled no passing item,
-    // docs/performance.md).
+    // A selective filter: if few items are expected to pass, scanning them exactly is both
+    // cheaper and exact.
     bool exact = false;
     if (options.filter) {
-        const std::size_t total = h.cur_element_count;
-        const std::size_t samples = std::min(total, kSelectivitySamples);
-        const std::size_t step = total / samples;
-        std::size_t seen = 0;
-        std::size_t pass = 0;
-        for (std::size_t j = 0; j < samples; ++j) {
-            const std::size_t i = j * step + (j * 2654435761u) % step;
-            const auto t = static_cast<tableint>(i);
-            if (h.isMarkedDeleted(t))
-                continue;
-            ++seen;
-            pass += options.filter(labels_[i]) ? 1 : 0;
-        }
-        const double fraction =
-            seen == 0 ? 0.0 : static_cast<double>(pass) / static_cast<double>(seen);
+        const double fraction = detail::estimate_passing_fraction(
+            h.cur_element_count, [&](std::size_t i) -> std::optional<bool> {
+                if (h.isMarkedDeleted(static_cast<tableint>(i)))
+                    return std::nullopt;
+                return options.filter(labels_[i]);
+            });
         exact = fraction * static_cast<double>(n) <
-                static_cast<double>(std::max(kHnswExactFilterFloor, 8 * ef));
+                static_cast<double>(std::max(detail::kExactFilterFloor, 8 * ef));
         // The walk admits only passing items to its ef best, so with a fraction f passing it
         // explores about as far as an unfiltered walk with ef / f: recall above the unfiltered
         // one at several times its cost (10 %: recall@10 0.9999 vs 0.986 at 3.5x the time,

@@ -16,9 +16,8 @@ inline constexpr std::size_t kHnswDefaultEfSearch = 96;
 // recall@10 0.875 and ef 192 gave 0.953 at p50 2.96 ms (docs/performance.md).
 inline constexpr std::size_t kHnswLargeIndexItems = 300000;
 inline constexpr std::size_t kHnswLargeEfSearch = 192;
-// A filtered query expecting fewer than max(kHnswExactFilterFloor, 8 * efSearch) passing items
-// scans the passing items exactly instead of walking the graph.
-inline constexpr std::size_t kHnswExactFilterFloor = 2048;
+// A filtered query expecting fewer than max(detail::kExactFilterFloor, 8 * efSearch) passing
+// items (index/filter_estimate.h) scans the passing items exactly instead of walking the graph.
 
 struct HnswParams {
     int m = kHnswDefaultM;                             // graph degree (layer 0 has 2M links)

@@ -7,7 +7,7 @@
 // data: their rounding swaps close neighbours). So the returned distances are within ~1e-4 of
 // exact and manhattan is ranked by L1 itself. A filter is applied inside the list scan; when it
 // passes a small fraction of the items (estimated from a sample) more lists are probed, and when
-// fewer than kExactFilterFloor items are expected to pass, the passing items are scanned
+// fewer than detail::kExactFilterFloor items are expected to pass, the passing items are scanned
 // exactly (half-precision copies) instead. Until kMinTrainPerList * nlist items (at least
 // kMinTrainItems) have been added the index has nothing to train on and answers exactly from a
 // FlatIndex of the rows so far; the add that crosses the threshold trains on those rows (k-means
@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <omp.h>
 #include <thread>
 #include <unordered_map>
@@ -35,6 +36,7 @@
 
 #include "core/file_util.h"
 #include "index/distance_kernels.h"
+#include "index/filter_estimate.h"
 #include "index/index_file.h"
 #include "index/index_kinds.h"
 #include "index/vector_index.h"
@@ -58,8 +60,6 @@ constexpr int kKmeansIterations = 10;
 // (IVF1024,PQ32, nprobe 32) 30 gave 0.715, 100 gave 0.9985 at p50 1.2 ms, 300 gave 0.999 at 2.9 ms.
 constexpr std::size_t kRerankFactor = 100;
 constexpr std::size_t kRerankMin = 100;
-constexpr std::size_t kExactFilterFloor = 2048;
-constexpr std::size_t kSelectivitySamples = 256;
 // faiss's OpenMP loops spin at barriers, and its training runs many short parallel regions: with
 // two threads on a loaded 2-core machine, training on 4000 x 48 took 10-25 s instead of 0.3 s.
 // So training uses one OpenMP thread (its big matrix products run in OpenBLAS's own threads) and
@@ -385,14 +385,12 @@ Result<std::vector<SearchHit>> IvfPqIndex::search(std::span<const float> query,
         return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
     };
     if (options.filter) {
-        // Estimate the fraction of items passing from an evenly spread sample.
         const std::size_t n = slot_ids_.size();
-        const std::size_t samples = std::min(n, kSelectivitySamples);
-        std::size_t passing = 0;
-        for (std::size_t i = 0; i < samples; ++i)
-            passing += options.filter(slot_ids_[i * n / samples]) ? 1 : 0;
-        const double fraction = static_cast<double>(passing) / static_cast<double>(samples);
-        if (fraction * static_cast<double>(n) < static_cast<double>(kExactFilterFloor)) {
+        const double fraction =
+            detail::estimate_passing_fraction(n, [&](std::size_t slot) -> std::optional<bool> {
+                return options.filter(slot_ids_[slot]);
+            });
+        if (fraction * static_cast<double>(n) < static_cast<double>(detail::kExactFilterFloor)) {
             for (std::size_t slot = 0; slot < n; ++slot) {
                 if (options.filter(slot_ids_[slot]))
                     hits.push_back(

@@ -1,5 +1,5 @@
 // HNSW filtered search through the graph: enough items pass that the filtered layer-0 walk is
-// taken rather than the exact scan of the passing items (kHnswExactFilterFloor; the every-kind
+// taken rather than the exact scan of the passing items (detail::kExactFilterFloor; the every-kind
 // suite's 4,000 items always take the scan), for float and half-precision vectors and the three
 // walks (1 - dot, L2, L1). Recall@10 against exact filtered search; never a failing or deleted
 // item. Items are inserted in id order (one build thread) and the filter is periodic (id % 10),
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -16,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "index/filter_estimate.h"
 #include "index/flat_index.h"
 #include "index/vector_index.h"
 #include "index_test_util.h"
@@ -95,7 +97,7 @@ void check_filtered_walk(const FilterCase& c, bool with_deletions) {
         live_passing += id % c.keep_every == 0 && deleted.count(id) == 0 ? 1 : 0;
     // The walk, not the exact scan, must be what is tested (default efSearch 96; the index
     // estimates the passing fraction from a sample, checked in filtered_recall).
-    ASSERT_GT(live_passing, std::max(kHnswExactFilterFloor, 8 * kHnswDefaultEfSearch));
+    ASSERT_GT(live_passing, std::max(detail::kExactFilterFloor, 8 * kHnswDefaultEfSearch));
     ASSERT_LT(static_cast<double>(gone.size()),
               kTombstoneRebuildFraction * static_cast<double>(c.n));
 
@@ -130,6 +132,36 @@ std::vector<std::pair<std::string, Metric>> every_walk() {
 }
 
 // 10 % kept: 4,000 of 40,000 items pass (2,610 live with the deletions).
+// The passing-fraction estimate must not alias with periodic ids: with n = 2560 a fixed stride of
+// 10 sees only ids 0, 10, 20, ... and so estimates 1.0 (or 0.0) for a filter keeping id % 10 == 0.
+TEST(FilterEstimateTest, PeriodicIdsDoNotAliasWithTheSample) {
+    for (std::size_t n : {2560u, 25600u, 100000u}) {
+        for (std::size_t keep : {0u, 3u}) {
+            const double f = detail::estimate_passing_fraction(
+                n, [&](std::size_t i) -> std::optional<bool> { return i % 10 == keep; });
+            EXPECT_GT(f, 0.04) << n << " " << keep;
+            EXPECT_LT(f, 0.2) << n << " " << keep;
+        }
+    }
+}
+
+TEST(FilterEstimateTest, LeftOutSlotsAreNotCountedAndNoSlotsGiveZero) {
+    // Every other slot left out (deleted); of the rest, all pass.
+    const double f =
+        detail::estimate_passing_fraction(10000, [](std::size_t i) -> std::optional<bool> {
+            if (i % 2 == 1)
+                return std::nullopt;
+            return true;
+        });
+    EXPECT_DOUBLE_EQ(f, 1.0);
+    EXPECT_EQ(detail::estimate_passing_fraction(
+                  0, [](std::size_t) -> std::optional<bool> { return true; }),
+              0.0);
+    EXPECT_EQ(detail::estimate_passing_fraction(
+                  50, [](std::size_t) -> std::optional<bool> { return std::nullopt; }),
+              0.0);
+}
+
 TEST(HnswFilteredWalkTest, TenPercentFilter) {
     check_filtered_walk({40000, 16, 10, 0.95, every_walk()}, false);
 }
