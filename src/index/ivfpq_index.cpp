@@ -22,8 +22,8 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <omp.h>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
