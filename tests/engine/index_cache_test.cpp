@@ -3,7 +3,6 @@
 // invalidate(), and persisted ANN indexes are reloaded from their file and updated in place.
 #include "engine/index_cache.h"
 
-
 #include <gtest/gtest.h>
 
 #include "catalog/catalog.h"
