@@ -353,13 +353,24 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         base.build_s = build_s;
         base.build_cpu_s = build_cpu_s;
         base.bytes_per_item = per_item;
-        // Plain hnswlib on the same vectors and parameters (unfiltered rows only). Its queries are
-        // timed in rounds alternating with ours (best of options.rounds each), so that both see
-        // the same load on a shared machine.
+        // Plain hnswlib on the same vectors and parameters (unfiltered rows only), built by itself
+        // and on our graph. Its queries are timed in rounds alternating with ours (best of
+        // options.rounds each), so that all see the same load on a shared machine.
         std::unique_ptr<detail::PlainHnswlib> plain;
+        std::unique_ptr<detail::PlainHnswlib> same_graph;
         IndexBenchRow prow = base;
+        IndexBenchRow srow = base;
         const bool compare = options.compare_hnswlib && is_hnsw;
         if (compare) {
+            // Its "build" is the copy of our graph.
+            const double scpu0 = process_cpu_seconds();
+            const auto st0 = std::chrono::steady_clock::now();
+            EARSHOT_ASSIGN_OR_RETURN(
+                same_graph, detail::plain_hnswlib_on_graph(*index, data, ids, options.metric));
+            srow.engine = "hnswlib-same-graph";
+            srow.build_s = seconds_since(st0);
+            srow.build_cpu_s = process_cpu_seconds() - scpu0;
+            srow.bytes_per_item = 0;
             const double pcpu0 = process_cpu_seconds();
             const auto pt0 = std::chrono::steady_clock::now();
             EARSHOT_ASSIGN_OR_RETURN(HnswParams hp, hnsw_params(index->spec()));
@@ -372,6 +383,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
             prow.bytes_per_item = 0;
         }
         std::vector<IndexBenchRow> plain_rows;
+        std::vector<IndexBenchRow> same_rows;
         // Keeps the faster of two measurements of the same setting.
         auto keep_best = [](IndexBenchRow& best, const IndexBenchRow& r, bool first) {
             if (first || r.cpu_qps > best.cpu_qps)
@@ -426,27 +438,54 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                     const int rounds = with_plain ? std::max(1, options.rounds) : 1;
                     IndexBenchRow best = row;
                     IndexBenchRow best_plain = prow;
+                    IndexBenchRow best_same = srow;
                     best_plain.ef_search = std::max(ef, options.k);
+                    best_same.ef_search = best_plain.ef_search;
+                    auto time_plain = [&](detail::PlainHnswlib& lib, IndexBenchRow& best_row,
+                                          bool first) {
+                        lib.set_ef(std::max(ef, options.k));
+                        IndexBenchRow p = best_row;
+                        measure(threads, truths[0], p, [&](std::size_t q) {
+                            return lib.search(queries.row(q), options.k);
+                        });
+                        keep_best(best_row, p, first);
+                    };
                     for (int round = 0; round < rounds; ++round) {
                         IndexBenchRow r = row;
                         measure(threads, truths[f], r, ours);
                         keep_best(best, r, round == 0);
                         if (with_plain) {
-                            plain->set_ef(std::max(ef, options.k));
-                            IndexBenchRow p = best_plain;
-                            measure(threads, truths[0], p, [&](std::size_t q) {
-                                return plain->search(queries.row(q), options.k);
-                            });
-                            keep_best(best_plain, p, round == 0);
+                            time_plain(*plain, best_plain, round == 0);
+                            time_plain(*same_graph, best_same, round == 0);
                         }
                     }
+                    // Distances per query, untimed, on this thread.
+                    if (is_hnsw) {
+                        const std::size_t before = detail::hnsw_walk_distances();
+                        for (std::size_t q = 0; q < nq; ++q) ours(q);
+                        best.distances_per_query =
+                            static_cast<double>(detail::hnsw_walk_distances() - before) /
+                            static_cast<double>(nq);
+                    }
+                    auto count_plain = [&](detail::PlainHnswlib& lib, IndexBenchRow& r) {
+                        std::size_t total = 0;
+                        for (std::size_t q = 0; q < nq; ++q)
+                            total += lib.count_distances(queries.row(q), options.k);
+                        r.distances_per_query =
+                            static_cast<double>(total) / static_cast<double>(nq);
+                    };
                     rows.push_back(best);
-                    if (with_plain)
+                    if (with_plain) {
+                        count_plain(*plain, best_plain);
+                        count_plain(*same_graph, best_same);
                         plain_rows.push_back(best_plain);
+                        same_rows.push_back(best_same);
+                    }
                 }
             }
         }
         rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
+        rows.insert(rows.end(), same_rows.begin(), same_rows.end());
     }
     return rows;
 }

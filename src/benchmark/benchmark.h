@@ -82,24 +82,28 @@ struct IndexBenchOptions {
     std::vector<int> query_threads = {1, 2};
     std::filesystem::path db;  // non-empty: real embeddings of `space` from this catalog
     std::string space;
-    // Also build plain hnswlib 0.6.2 (same stored vectors, M, efConstruction, build threads) for
-    // each HNSW spec and time its searchKnn at the same efSearch values (rows with engine
-    // "hnswlib"), for ours/hnswlib ratios side by side in one run.
+    // Also time plain hnswlib 0.6.2's searchKnn (its own kernels) at the same efSearch values for
+    // each HNSW spec, for ours/hnswlib ratios side by side in one run: on a graph it builds itself
+    // (same stored vectors, M, efConstruction, build threads; rows with engine "hnswlib") and on
+    // the graph our index built (float32 vectors; engine "hnswlib-same-graph"), which compares
+    // the walks without the build-to-build variance of the graph.
     bool compare_hnswlib = false;
     // > 0: every knob is also run with a filter keeping this fraction of the items (id % round(1 /
     // fraction) == 0), recall against the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
     double filter_keep = 0.0;
     int build_threads = 0;  // 0 = all cores (both our index and plain hnswlib)
     // compare_hnswlib: each unfiltered HNSW setting is timed this many times alternating with
-    // plain hnswlib; the row with the higher CPU QPS of each is kept.
+    // both plain hnswlib searches; the row with the higher CPU QPS of each is kept.
     int rounds = 3;
 };
 
 struct IndexBenchRow {
     std::string spec;
-    std::string engine = "earshot";  // or "hnswlib" (plain hnswlib, compare_hnswlib)
-    double filter_keep = 1.0;        // fraction of items the query filter keeps (1 = no filter)
-    std::string data;                // "synthetic" or "<space>@<db file name>"
+    // or "hnswlib" / "hnswlib-same-graph" (plain hnswlib on its own / on our graph,
+    // compare_hnswlib)
+    std::string engine = "earshot";
+    double filter_keep = 1.0;  // fraction of items the query filter keeps (1 = no filter)
+    std::string data;          // "synthetic" or "<space>@<db file name>"
     std::size_t n = 0;
     int dim = 0;
     Metric metric = Metric::kCosine;
@@ -120,6 +124,9 @@ struct IndexBenchRow {
     // neighbour's (ties: real data has exact duplicates, e.g. silent segments, and then the exact
     // top-k is one arbitrary choice among equals). >= recall_at_k.
     double recall_at_k_ties = 0;
+    // HNSW rows: distances the graph walk computed per query (upper layers and layer 0; counted
+    // in an untimed pass; 0 when not counted, e.g. filtered queries answered by the exact scan).
+    double distances_per_query = 0;
 };
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options);

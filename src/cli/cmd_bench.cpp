@@ -144,7 +144,8 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"cpu_qps", r.cpu_qps},
                            {"build_cpu_s", r.build_cpu_s},
                            {"recall_at_10", r.recall_at_k},
-                           {"recall_at_10_ties", r.recall_at_k_ties}});
+                           {"recall_at_10_ties", r.recall_at_k_ties},
+                           {"distances_per_query", r.distances_per_query}});
         }
         print_json({{"index", arr}});
         return 0;
@@ -165,29 +166,39 @@ int run_bench_index(const BenchCliOptions& o) {
             r.nprobe == 0 ? "-" : std::to_string(r.nprobe), r.threads, r.p50_ms, r.p99_ms, r.qps,
             r.cpu_qps, r.recall_at_k, r.recall_at_k_ties);
     }
-    // Ours / plain hnswlib, side by side from this run.
-    bool header = false;
-    for (const auto& h : *rows) {
-        if (h.engine != "hnswlib")
-            continue;
-        for (const auto& r : *rows) {
-            if (r.engine != "earshot" || r.spec != h.spec || r.ef_search != h.ef_search ||
-                r.threads != h.threads)
-                continue;
-            if (!header) {
-                fmt::print(
-                    "\n| index | efSearch | threads | filter | QPS ours / hnswlib (wall) | (CPU) "
-                    "| recall@10 ours | recall@10 hnswlib | build ours / hnswlib (wall) | (CPU) "
-                    "|\n|---|---|---|---|---|---|---|---|---|---|\n");
-                header = true;
-            }
-            fmt::print(
-                "| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.4f} | {:.4f} | {:.2f} | {:.2f} |\n",
-                r.spec, r.ef_search, r.threads,
-                r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
-                r.qps / h.qps, r.cpu_qps / h.cpu_qps, r.recall_at_k, h.recall_at_k,
-                r.build_s / h.build_s, r.build_cpu_s / h.build_cpu_s);
+    // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
+    // on the graph hnswlib built itself (graph quality and walk).
+    auto find = [&](const IndexBenchRow& r, const char* engine) -> const IndexBenchRow* {
+        for (const auto& h : *rows) {
+            if (h.engine == engine && h.spec == r.spec && h.ef_search == r.ef_search &&
+                h.threads == r.threads)
+                return &h;
         }
+        return nullptr;
+    };
+    bool header = false;
+    for (const auto& r : *rows) {
+        const IndexBenchRow* h = r.engine == "earshot" ? find(r, "hnswlib") : nullptr;
+        const IndexBenchRow* s = r.engine == "earshot" ? find(r, "hnswlib-same-graph") : nullptr;
+        if (h == nullptr || s == nullptr)
+            continue;
+        if (!header) {
+            fmt::print(
+                "\n| index | efSearch | threads | filter | same graph: CPU QPS ours / hnswlib | "
+                "recall@10 ours | hnswlib | distances/query ours | hnswlib | own builds: CPU QPS "
+                "ours / hnswlib | (wall) | recall@10 hnswlib | distances/query hnswlib | build "
+                "ours / hnswlib (wall) | (CPU) |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            header = true;
+        }
+        fmt::print(
+            "| {} | {} | {} | {} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {:.3f} | {:.2f} | "
+            "{:.4f} | {:.0f} | {:.2f} | {:.2f} |\n",
+            r.spec, r.ef_search, r.threads,
+            r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
+            r.cpu_qps / s->cpu_qps, r.recall_at_k, s->recall_at_k, r.distances_per_query,
+            s->distances_per_query, r.cpu_qps / h->cpu_qps, r.qps / h->qps, h->recall_at_k,
+            h->distances_per_query, r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s);
     }
     return 0;
 }
@@ -321,8 +332,10 @@ void setup_bench(CLI::App& app) {
                     "synthetic data");
     cmd->add_option("--db", opts->db, "bench index: catalog for --space");
     cmd->add_flag("--compare-hnswlib", opts->compare_hnswlib,
-                  "bench index: also build plain hnswlib 0.6.2 for each HNSW spec (same vectors, "
-                  "M, efConstruction, build threads) and print QPS and build-time ratios");
+                  "bench index: also time plain hnswlib 0.6.2's searchKnn for each HNSW spec, "
+                  "on the graph our index built and on a graph it builds itself (same vectors, "
+                  "M, efConstruction, build threads), and print QPS, distances per query and "
+                  "build-time ratios");
     cmd->add_option("--filter-keep", opts->filter_keep,
                     "bench index: also run every setting with a filter keeping this fraction of "
                     "the items (e.g. 0.1; recall against the exact filtered top-k)")

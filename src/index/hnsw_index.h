@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "core/status.h"
@@ -32,6 +34,34 @@ namespace detail {
 // Filtered searches this thread has answered by walking the graph (not by the exact scan of the
 // passing items): lets tests check which path they exercise.
 std::size_t hnsw_filtered_walks();
+// Distances this thread's graph walks have computed (upper layers and layer 0, all HNSW indexes;
+// not the exact scan of a filtered search): `bench index` reports them per query.
+std::size_t hnsw_walk_distances();
+
+// Read-only view of an HNSW index's graph as hnswlib 0.6.2 lays it out, for `bench index
+// --compare-hnswlib` to walk the same graph with plain hnswlib. Valid while the index is
+// unchanged.
+struct HnswGraphView {
+    std::size_t count = 0;  // elements, tombstones included (internal ids 0 .. count-1)
+    std::size_t m = 0;      // links per upper-layer list (layer 0: 2m)
+    std::size_t ef_construction = 0;
+    int max_level = 0;
+    std::uint32_t entry_point = 0;
+    // Element i's level-0 record at level0 + i * level0_stride: u32 link count (hnswlib keeps the
+    // tombstone flag in its third byte), 2m u32 links, the stored vector, then the u64 label.
+    const char* level0 = nullptr;
+    std::size_t level0_stride = 0;
+    std::size_t level0_links_bytes = 0;  // 4 + 2m * 4
+    std::size_t label_offset = 0;
+    // Element i has levels[i] upper layers; its list at level l (1 .. levels[i]) is
+    // upper[i] + (l - 1) * upper_stride: u32 count, m u32 links (upper_list_bytes in all).
+    const int* levels = nullptr;
+    const char* const* upper = nullptr;
+    std::size_t upper_stride = 0;
+    std::size_t upper_list_bytes = 0;
+};
+// nullopt unless `index` is a non-empty HNSW index.
+std::optional<HnswGraphView> hnsw_graph_view(const VectorIndex& index);
 }  // namespace detail
 
 }  // namespace earshot

@@ -14,7 +14,10 @@
 
 #include "audio/decoder.h"
 #include "audio/trim.h"
+#include "benchmark/hnswlib_baseline.h"
 #include "engine/importer.h"
+#include "index/hnsw_index.h"
+#include "index/vector_index.h"
 #include "models/model_registry.h"
 #include "test_support.h"
 
@@ -246,14 +249,25 @@ TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
     o.build_threads = 2;
     auto rows = bench_index(o);
     ASSERT_TRUE(rows) << rows.error().to_string();
-    // ours unfiltered, ours with the filter, plain hnswlib (no filter in 0.6.2).
-    ASSERT_EQ(rows->size(), 3u);
+    // ours unfiltered, ours with the filter, plain hnswlib on its own graph and on ours (no
+    // filter in 0.6.2).
+    ASSERT_EQ(rows->size(), 4u);
     EXPECT_EQ((*rows)[0].engine, "earshot");
     EXPECT_EQ((*rows)[0].filter_keep, 1.0);
     EXPECT_EQ((*rows)[1].engine, "earshot");
     EXPECT_DOUBLE_EQ((*rows)[1].filter_keep, 0.1);
     EXPECT_EQ((*rows)[2].engine, "hnswlib");
     EXPECT_EQ((*rows)[2].spec, "HNSW16");
+    EXPECT_EQ((*rows)[3].engine, "hnswlib-same-graph");
+    EXPECT_EQ((*rows)[3].spec, "HNSW16");
+    // The same graph walked the same way: the same distance count up to ties, and recall.
+    const auto& ours = (*rows)[0];
+    const auto& same = (*rows)[3];
+    EXPECT_GT(ours.distances_per_query, 48.0);
+    EXPECT_NEAR(same.distances_per_query, ours.distances_per_query,
+                0.02 * ours.distances_per_query);
+    EXPECT_NEAR(same.recall_at_k, ours.recall_at_k, 0.02);
+    EXPECT_GT((*rows)[2].distances_per_query, 48.0);
     for (const auto& r : *rows) {
         EXPECT_GE(r.recall_at_k, 0.9) << r.engine << " filter " << r.filter_keep;
         EXPECT_GT(r.qps, 0.0);
@@ -266,6 +280,68 @@ TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
     auto manhattan = bench_index(o);
     ASSERT_FALSE(manhattan);
     EXPECT_EQ(manhattan.error().code(), ErrorCode::kNotSupported);
+}
+
+// plain_hnswlib_on_graph: plain hnswlib's searchKnn over a copy of our graph finds what our walk
+// finds (float32 graph, and the half-precision graph walked with the float rows), computing the
+// same number of distances; other kinds are refused.
+TEST(PlainHnswlibOnGraphTest, WalksTheGraphOurIndexBuilt) {
+    constexpr std::size_t n = 3000;
+    constexpr std::size_t d = 32;
+    std::mt19937 rng(7);
+    std::normal_distribution<float> gauss;
+    Matrix data(n, d);
+    for (auto& v : data.data) v = gauss(rng);
+    std::vector<std::int64_t> ids(n);
+    for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int64_t>(3 * i + 5);
+    for (const char* spec : {"HNSW16", "HNSW16,SQfp16"}) {
+        for (Metric metric : {Metric::kCosine, Metric::kEuclidean}) {
+            auto index = make_index(spec, static_cast<int>(d), metric);
+            ASSERT_TRUE(index) << index.error().to_string();
+            (*index)->set_threads(2);
+            ASSERT_TRUE((*index)->add(ids, data));
+            auto plain = detail::plain_hnswlib_on_graph(**index, data, ids, metric);
+            ASSERT_TRUE(plain) << plain.error().to_string();
+            (*plain)->set_ef(40);
+            const bool half = std::string(spec).find("SQfp16") != std::string::npos;
+            std::size_t same = 0;
+            std::size_t total = 0;
+            std::size_t ours_distances = 0;
+            std::size_t plain_distances = 0;
+            for (std::size_t q = 0; q < 50; ++q) {
+                std::vector<float> query(d);
+                for (auto& v : query) v = gauss(rng);
+                SearchOptions so;
+                so.k = 10;
+                so.ef_search = 40;
+                const std::size_t before = detail::hnsw_walk_distances();
+                auto hits = (*index)->search(query, so);
+                ours_distances += detail::hnsw_walk_distances() - before;
+                ASSERT_TRUE(hits);
+                const auto theirs = (*plain)->search(query.data(), 10);
+                plain_distances += (*plain)->count_distances(query.data(), 10);
+                ASSERT_EQ(theirs.size(), 10u);
+                for (const auto& h : *hits) {
+                    total += 1;
+                    same +=
+                        static_cast<std::size_t>(std::count(theirs.begin(), theirs.end(), h.id));
+                }
+            }
+            // Float rows against half-precision ones change a few neighbours and the path.
+            const double agree = static_cast<double>(same) / static_cast<double>(total);
+            EXPECT_GE(agree, half ? 0.9 : 0.98) << spec << " " << metric_name(metric);
+            const double tolerance = half ? 0.1 : 0.02;
+            EXPECT_NEAR(static_cast<double>(plain_distances), static_cast<double>(ours_distances),
+                        tolerance * static_cast<double>(ours_distances))
+                << spec << " " << metric_name(metric);
+        }
+    }
+    auto flat = make_index("flat", static_cast<int>(d), Metric::kCosine);
+    ASSERT_TRUE(flat);
+    ASSERT_TRUE((*flat)->add(ids, data));
+    auto refused = detail::plain_hnswlib_on_graph(**flat, data, ids, Metric::kCosine);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace
