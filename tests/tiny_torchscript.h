@@ -8,6 +8,7 @@
 // (time, mel), linear 8->8. Weights come from torch::manual_seed(1234).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -39,9 +40,11 @@ inline constexpr const char* kTinyModelCard = R"json({
 }
 )json";
 
-// Returns DIR/tiny_model.pt after writing it and its sidecar card.
-inline std::filesystem::path write_tiny_torchscript(const std::filesystem::path& dir) {
-    torch::manual_seed(1234);
+// Returns DIR/tiny_model.pt after writing it and its sidecar card. Another seed gives the same
+// model with other weights (a model trained again).
+inline std::filesystem::path write_tiny_torchscript(const std::filesystem::path& dir,
+                                                    std::uint64_t seed = 1234) {
+    torch::manual_seed(seed);
     torch::jit::Module m("Tiny");
     auto uniform = [](std::initializer_list<std::int64_t> shape, double fan_in) {
         const double b = 1.0 / std::sqrt(fan_in);  // PyTorch's default init range

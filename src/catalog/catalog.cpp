@@ -479,6 +479,31 @@ public:
         });
     }
 
+    Result<std::string> get_meta(const std::string& key) override {
+        return locked("get_meta '" + key + "'", [&]() -> Result<std::string> {
+            EARSHOT_ASSIGN_OR_RETURN(auto s, db_->cached("SELECT value FROM meta WHERE key = ?1"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, key));
+            EARSHOT_ASSIGN_OR_RETURN(bool row, s->step());
+            std::string value = row ? s->column_text(0) : std::string();
+            if (row)
+                EARSHOT_RETURN_IF_ERROR(s->run());
+            return value;
+        });
+    }
+
+    Status put_meta(const std::string& key, const std::string& value) override {
+        EARSHOT_RETURN_IF_ERROR(detail::validate_meta_key(key));
+        return locked("put_meta '" + key + "'", [&]() -> Status {
+            EARSHOT_ASSIGN_OR_RETURN(auto s,
+                                     db_->cached("INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                                                 "ON CONFLICT(key) DO UPDATE SET value = "
+                                                 "excluded.value"));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(1, key));
+            EARSHOT_RETURN_IF_ERROR(s->bind_text(2, value));
+            return s->run();
+        });
+    }
+
     Result<std::int64_t> space_generation(const std::string& space) override {
         return locked("space_generation '" + space + "'", [&]() -> Result<std::int64_t> {
             EARSHOT_ASSIGN_OR_RETURN(auto s,

@@ -232,6 +232,9 @@ public:
     virtual Result<CatalogStats> stats() = 0;
     // Runs SQLite's integrity check; kCorruption with its message if it fails.
     virtual Status check_integrity() = 0;
+    // A value of the catalog's key/value `meta` table (e.g. "model_digest:yamnet", the weights a
+    // space was embedded with: ingest.cpp); empty when the key is absent.
+    virtual Result<std::string> get_meta(const std::string& key) = 0;
 };
 
 // A catalog that can also be written: the object open()/open_catalog() return. Every write is one
@@ -282,6 +285,10 @@ public:
 
     // Removes items (and their embeddings) by id; returns how many existed.
     virtual Result<std::int64_t> remove_items(const std::vector<std::int64_t>& ids) = 0;
+
+    // Sets (replaces) a `meta` value. kInvalidArgument for an empty key or one the catalog keeps
+    // for itself (magic, schema_version, created_at).
+    virtual Status put_meta(const std::string& key, const std::string& value) = 0;
 
     // Stores (replaces) fingerprints, all in one transaction. kNotFound if an item does not
     // exist; kInvalidArgument for empty data.

@@ -165,6 +165,16 @@ FilterSql item_filter_sql(const ItemFilter& filter, SqlDialect dialect, int firs
     return out;
 }
 
+Status validate_meta_key(const std::string& key) {
+    if (key.empty() || key.size() > 200 || key.find('\0') != std::string::npos)
+        return make_error(ErrorCode::kInvalidArgument, "meta key: empty, over 200 bytes or a NUL");
+    if (key == "magic" || key == "schema_version" || key == "created_at") {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "meta key '" + key + "' is the catalog's own");
+    }
+    return {};
+}
+
 Status validate_tags(const ItemTags& tags) {
     for (const auto& t : tags.tags) {
         if (t.tag.empty() || t.tag.size() > 200 || t.tag.find('\0') != std::string::npos) {

@@ -48,6 +48,10 @@ FilterSql item_filter_sql(const ItemFilter& filter, SqlDialect dialect, int firs
 // that is not finite.
 Status validate_tags(const ItemTags& tags);
 
+// Catalog::put_meta's keys: kInvalidArgument for an empty key, one over 200 bytes or with a NUL
+// byte, or one the catalog keeps for itself (magic, schema_version, created_at).
+Status validate_meta_key(const std::string& key);
+
 // The ancestors of an item path for folder_counts ("/a/b/c.wav" -> "/a", "/a/b").
 std::vector<std::string> path_folders(std::string_view path);
 

@@ -924,6 +924,24 @@ public:
         });
     }
 
+    Result<std::string> get_meta(const std::string& key) override {
+        return locked("get_meta '" + key + "'", [&]() -> Result<std::string> {
+            EARSHOT_ASSIGN_OR_RETURN(
+                auto r, conn_->query("SELECT value FROM meta WHERE key = $1", Params().text(key)));
+            return r.rows() == 0 ? std::string() : r.text(0, 0);
+        });
+    }
+
+    Status put_meta(const std::string& key, const std::string& value) override {
+        EARSHOT_RETURN_IF_ERROR(detail::validate_meta_key(key));
+        return locked("put_meta '" + key + "'", [&]() -> Status {
+            return conn_->exec(
+                "INSERT INTO meta(key, value) VALUES ($1, $2) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                Params().text(key).text(value));
+        });
+    }
+
     Result<std::int64_t> space_generation(const std::string& space) override {
         return locked("space_generation '" + space + "'", [&]() -> Result<std::int64_t> {
             EARSHOT_ASSIGN_OR_RETURN(

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <set>
+#include <span>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -51,6 +53,125 @@ void record_walk_skips(IndexReport& report, CollectedFiles& collected) {
     }
 }
 
+// The catalog `meta` key holding the digest of the weights a space was embedded with.
+constexpr std::string_view kModelDigestKey = "model_digest:";
+
+// What a model's weights are now: the XXH64 of its weights file, or of each file of a weights
+// folder (name and content, in name order); empty for models without weights (mfcc).
+Result<std::string> weights_digest(const ModelInfo& info) {
+    const fs::path& p = info.weights_path;
+    if (p.empty())
+        return std::string();
+    std::error_code ec;
+    if (!fs::is_directory(p, ec))
+        return hash_file(p);
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(p, ec)) {
+        std::error_code fec;
+        if (e.is_regular_file(fec))
+            files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    std::string all;
+    for (const auto& f : files) {
+        EARSHOT_ASSIGN_OR_RETURN(auto h, hash_file(f));
+        all += f.filename().string() + "=" + h + ";";
+    }
+    return fmt::format("{:016x}", hash_bytes(all.data(), all.size()));
+}
+
+// A space embedded with other weights than the model's now (a model file replaced, a trained
+// model trained again under the same name): its items are embedded again, whether or not their
+// files changed, and the new digest is stored once every one of them has been.
+struct WeightsCheck {
+    std::string key;     // meta key; empty: the model has no weights to compare
+    std::string digest;  // the weights now
+    bool store = false;  // store digest after the run (first run with digests, or changed)
+    bool changed = false;
+    std::int64_t generation = -1;         // the space's generation before the run (changed)
+    std::vector<std::int64_t> stale_ids;  // items embedded with the other weights (changed)
+};
+
+// Compares the model's weights with the digest stored for the space. When they differ, the files
+// of the space's items (root/key for relative keys) are added to collected.files (once) so that
+// the run embeds them again; imported records (codec "import") are not the model's and are left
+// as they are.
+Result<WeightsCheck> check_weights(const IngestContext& ctx,
+                                   const ModelInfo& info,
+                                   const std::string& space,
+                                   const fs::path& root,
+                                   CollectedFiles& collected) {
+    WeightsCheck w;
+    EARSHOT_ASSIGN_OR_RETURN(w.digest, weights_digest(info));
+    if (w.digest.empty())
+        return w;
+    w.key = std::string(kModelDigestKey) + space;
+    EARSHOT_ASSIGN_OR_RETURN(auto stored, ctx.catalog.get_meta(w.key));
+    if (stored == w.digest)
+        return w;
+    w.store = true;
+    if (stored.empty())
+        return w;  // embedded before digests were kept (or a new space): taken as it is
+    auto generation = ctx.catalog.space_generation(space);
+    if (!generation)
+        return w;  // no such space yet
+    w.generation = *generation;
+    w.changed = true;
+    EARSHOT_ASSIGN_OR_RETURN(auto rows, ctx.catalog.load_embeddings_since(space, -1, false));
+    std::set<std::string> given;
+    for (const auto& f : collected.files) {
+        if (auto k = item_key(f, root))
+            given.insert(*k);
+    }
+    constexpr std::size_t kBatch = 1024;
+    for (std::size_t at = 0; at < rows.ids.size(); at += kBatch) {
+        const std::size_t n = std::min(kBatch, rows.ids.size() - at);
+        EARSHOT_ASSIGN_OR_RETURN(auto items,
+                                 ctx.catalog.get_items(std::span(rows.ids).subspan(at, n)));
+        for (const auto& it : items) {
+            if (it.codec == "import")
+                continue;
+            w.stale_ids.push_back(it.id);
+            if (given.count(it.path) != 0)
+                continue;
+            fs::path file = it.path;
+            if (file.is_relative() && !root.empty())
+                file = root / file;
+            collected.files.push_back(file);
+        }
+    }
+    log_warning(
+        "the weights of model '{}' changed since space '{}' was embedded (digest {} -> {}): its {} "
+        "item(s) are embedded again",
+        info.name, space, stored, w.digest, w.stale_ids.size());
+    return w;
+}
+
+// After a run: stores the digest when the space no longer holds vectors of other weights.
+Status finish_weights(const IngestContext& ctx, const WeightsCheck& w, const std::string& space) {
+    if (!w.store)
+        return {};
+    if (w.changed) {
+        EARSHOT_ASSIGN_OR_RETURN(auto fresh,
+                                 ctx.catalog.load_embeddings_since(space, w.generation, false));
+        std::set<std::int64_t> rewritten(fresh.ids.begin(), fresh.ids.end());
+        std::size_t left = 0;
+        for (auto id : w.stale_ids) {
+            auto still = ctx.catalog.has_embedding(id, space);
+            if (rewritten.count(id) == 0 && still && *still)
+                ++left;
+        }
+        if (left > 0) {
+            log_warning(
+                "{} item(s) of space '{}' still hold vectors of the previous weights (their files "
+                "failed or are gone): `earshot index` embeds them again next time; `earshot "
+                "remove` drops them",
+                left, space);
+            return {};
+        }
+    }
+    return ctx.catalog.put_meta(w.key, w.digest);
+}
 }  // namespace
 
 std::int64_t file_mtime_ns(const fs::path& p) {
@@ -157,8 +278,12 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
     EARSHOT_ASSIGN_OR_RETURN(const Segmenting segmenting,
                              ingest_segmenting(model->info(), options));
 
-    // 1. Collect files (sorted; each real file once; non-regular files skipped with a reason).
+    // 1. Collect files (sorted; each real file once; non-regular files skipped with a reason),
+    // plus the files of the space's items when the model's weights changed since.
     EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
+    EARSHOT_ASSIGN_OR_RETURN(const WeightsCheck weights,
+                             check_weights(ctx, model->info(), space, options.root, collected));
+    const bool force = options.force || weights.changed;
     std::vector<fs::path>& files = collected.files;
 
     IndexReport report;
@@ -179,7 +304,7 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
         std::error_code ec;
         job.size_bytes = static_cast<std::int64_t>(fs::file_size(f, ec));
         job.mtime_ns = file_mtime_ns(f);
-        if (!options.force) {
+        if (!force) {
             auto existing = ctx.catalog.find_by_path(job.key);
             if (!existing)
                 return tl::unexpected(existing.error());
@@ -329,6 +454,8 @@ Result<IndexReport> ingest_files(const IngestContext& ctx,
         return tl::unexpected(write_status.error().with_context(
             fmt::format("writing to catalog '{}'", ctx.catalog_name)));
     }
+    if (!report.cancelled)
+        EARSHOT_RETURN_IF_ERROR(finish_weights(ctx, weights, space));
     report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return report;
 }
@@ -344,8 +471,11 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
     IndexReport report;
 
     // 1. Queue the files (skipping those already embedded and unchanged).
+    WeightsCheck weights;
     if (!options.paths.empty()) {
         EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
+        EARSHOT_ASSIGN_OR_RETURN(weights,
+                                 check_weights(ctx, model->info(), space, options.root, collected));
         record_walk_skips(report, collected);
         std::vector<fs::path>& files = collected.files;
         std::vector<IngestJob> jobs;
@@ -359,7 +489,7 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
             std::error_code ec;
             IngestJob job{*key, static_cast<std::int64_t>(fs::file_size(f, ec)), file_mtime_ns(f),
                           0};
-            if (!options.force) {
+            if (!options.force && !weights.changed) {
                 EARSHOT_ASSIGN_OR_RETURN(auto existing, ctx.catalog.find_by_path(job.key));
                 if (existing && existing->size_bytes == job.size_bytes &&
                     existing->mtime_ns == job.mtime_ns) {
@@ -374,7 +504,8 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
             }
             jobs.push_back(std::move(job));
         }
-        EARSHOT_ASSIGN_OR_RETURN(auto queued, queue->enqueue_jobs(space, jobs, options.force));
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto queued, queue->enqueue_jobs(space, jobs, options.force || weights.changed));
         log_info("queued {} file(s) of {} for '{}' ({} already queued or done)", queued.queued,
                  files.size(), space, queued.skipped);
     }
@@ -502,6 +633,8 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
         return tl::unexpected(status.error().with_context(
             fmt::format("worker {} on catalog '{}'", worker, ctx.catalog_name)));
     }
+    if (!report.cancelled)
+        EARSHOT_RETURN_IF_ERROR(finish_weights(ctx, weights, space));
     report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return report;
 }

@@ -574,6 +574,26 @@ TEST_P(CatalogBackendTest, UpsertKeepsIdAndReplacesVectorAndSegments) {
     EXPECT_EQ(c->get_segments(*first, "s")->first.n_rows, 2u);
 }
 
+// The key/value meta table (model digests of spaces, ingest.cpp): set, replaced, read back by
+// another connection; the catalog's own keys cannot be written.
+TEST_P(CatalogBackendTest, MetaValuesRoundTripAndOwnKeysAreRefused) {
+    const std::string path = loc();
+    {
+        auto c = open_ok(path);
+        EXPECT_EQ(*c->get_meta("model_digest:x"), "");
+        ASSERT_TRUE(c->put_meta("model_digest:x", "abc"));
+        ASSERT_TRUE(c->put_meta("model_digest:x", "0123456789abcdef"));
+        for (const std::string own : {"schema_version", "magic", "created_at", ""}) {
+            auto r = c->put_meta(own, "99");
+            ASSERT_FALSE(r) << own;
+            EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+        }
+    }
+    auto c = open_ok(path);  // still an earshot catalog of this version
+    EXPECT_EQ(*c->get_meta("model_digest:x"), "0123456789abcdef");
+    EXPECT_EQ(*c->get_meta("schema_version"), std::to_string(kCatalogSchemaVersion));
+}
+
 TEST_P(CatalogBackendTest, RemoveCascadesToEmbeddingsAndSegments) {
     const std::string path = loc();
     std::mt19937 rng(1234);
