@@ -2,12 +2,18 @@
 // a normal(0, 1) vector of `dim` floats drawn from a generator seeded by `first` (so the rows of
 // one call are repeatable and two calls with different `first` differ). `adjust` may change a
 // row (duration, a cluster offset) before it is returned.
+// catalog_writer: a second, writable connection to an engine's catalog file, for tests that write
+// rows as another process would (Engine::catalog() is read-only).
 #pragma once
 
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "catalog/catalog.h"
 
@@ -31,6 +37,12 @@ inline std::vector<Catalog::PutRequest> random_put_requests(
         batch.push_back(std::move(r));
     }
     return batch;
+}
+
+inline std::unique_ptr<Catalog> catalog_writer(const std::filesystem::path& db) {
+    auto c = Catalog::open(db);
+    EXPECT_TRUE(c) << c.error().to_string();
+    return c ? std::move(*c) : nullptr;
 }
 
 }  // namespace earshot::testing

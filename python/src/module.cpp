@@ -588,7 +588,7 @@ public:
         Result<ImportReport> r = make_error(ErrorCode::kInternal, "");
         {
             py::gil_scoped_release nogil;
-            r = import_vectors(engine_->catalog(), space, std::move(records));
+            r = engine_->import_vectors(space, std::move(records));
             engine_->invalidate_cache();
         }
         auto report = unwrap(std::move(r), Stage::kCatalog);

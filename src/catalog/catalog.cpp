@@ -1229,14 +1229,14 @@ Status prepare_catalog(Database& db, bool read_only, bool in_memory) {
 
 }  // namespace
 
-Result<std::vector<TagScore>> Catalog::tags_of(std::int64_t id) {
+Result<std::vector<TagScore>> CatalogReader::tags_of(std::int64_t id) {
     EARSHOT_ASSIGN_OR_RETURN(auto tags, get_tags({id}));
     if (tags.empty())
         return std::vector<TagScore>{};
     return std::move(tags.front().tags);
 }
 
-Result<std::vector<std::string>> Catalog::list_paths(const ItemFilter& filter) {
+Result<std::vector<std::string>> CatalogReader::list_paths(const ItemFilter& filter) {
     EARSHOT_ASSIGN_OR_RETURN(auto items, list_items(0, -1, filter));
     std::vector<std::string> out;
     out.reserve(items.size());
@@ -1244,7 +1244,7 @@ Result<std::vector<std::string>> Catalog::list_paths(const ItemFilter& filter) {
     return out;
 }
 
-Result<std::vector<NameCount>> Catalog::folder_counts(const ItemFilter& filter) {
+Result<std::vector<NameCount>> CatalogReader::folder_counts(const ItemFilter& filter) {
     EARSHOT_ASSIGN_OR_RETURN(auto paths, list_paths(filter));
     // Counted per distinct "parent/" first (a path's folders depend only on what precedes its
     // last '/'), then spread over each one's ancestors: a few hundred map updates instead of one

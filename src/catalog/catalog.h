@@ -139,47 +139,15 @@ struct CatalogOptions {
     bool read_only = false;
 };
 
-class Catalog {
+// Read access to a catalog: what searches, the index cache, the library map, `check`, the CLI's
+// listings and the HTTP API's reads need. Engine::catalog() hands out only this, so code outside
+// the engine cannot write rows behind its back; writes go through Engine (index, import, remove,
+// tags, dedup fingerprints) and the units it owns (ingest, importer), which hold the Catalog.
+class CatalogReader {
 public:
-    // Opens or creates a catalog file. kNotFound if missing and !create_if_missing;
-    // kCorruption if the file is not an earshot catalog (or is damaged); kNotSupported if its
-    // schema version is newer than this build; older versions are migrated in a transaction.
-    static Result<std::unique_ptr<Catalog>> open(const std::filesystem::path& path,
-                                                 const CatalogOptions& options = {});
-    virtual ~Catalog() = default;
+    virtual ~CatalogReader() = default;
 
     virtual const std::filesystem::path& path() const = 0;
-
-    // Inserts a new item, or updates the row with the same path (keeping its id), and replaces
-    // its embedding for `space` (whole vector + segments), all in one transaction.
-    // segments.n_rows must equal segment_times.size(); segments may be empty.
-    // Returns the item id. kInvalidArgument on a dim mismatch with the space's existing dim, an
-    // empty path/space/vector, a non-finite value, or segments whose shape does not match.
-    virtual Result<std::int64_t> put_item(const ItemRecord& item,
-                                          const std::string& space,
-                                          std::span<const float> vector,
-                                          const Matrix& segments,
-                                          const std::vector<SegmentRecord>& segment_times) = 0;
-
-    // Many put_item calls in a single transaction (all or nothing). Returns the ids in order.
-    struct PutRequest {
-        ItemRecord item;
-        std::vector<float> vector;
-        Matrix segments;
-        std::vector<SegmentRecord> segment_times;
-        // Stored with the item (same transaction) when not empty; empty leaves the item's
-        // stored fingerprint, if any, as it is.
-        std::vector<std::uint8_t> fingerprint{};
-        int fingerprint_version = 0;
-        // Insert a new item under item.id (> 0) instead of a fresh id (`migrate`, so ids in
-        // exports and links stay valid). An existing item with the same path keeps its own id;
-        // item.id already taken by another path fails (kAlreadyExists / constraint error).
-        bool keep_id = false;
-        // Replaces the item's tags (same transaction) when set; unset leaves them as they are.
-        std::optional<std::vector<TagScore>> tags{};
-    };
-    virtual Result<std::vector<std::int64_t>> put_items(const std::string& space,
-                                                        const std::vector<PutRequest>& items) = 0;
 
     virtual Result<std::optional<ItemRecord>> find_by_path(const std::string& path) = 0;
     // kNotFound for an unknown id.
@@ -197,10 +165,6 @@ public:
     // Ids of the items passing the filter, ascending.
     virtual Result<std::vector<std::int64_t>> filter_ids(const ItemFilter& filter) = 0;
 
-    // Replaces the tags of these items, all in one transaction (an empty list removes an item's
-    // tags). kNotFound if an item does not exist; kInvalidArgument for an empty tag name or a
-    // non-finite score.
-    virtual Status set_tags(const std::vector<ItemTags>& items) = 0;
     // The tags of these items (best first); items without tags are left out, unknown ids ignored.
     virtual Result<std::vector<ItemTags>> get_tags(const std::vector<std::int64_t>& ids) = 0;
     // For each tag, how many items passing the filter carry it; most frequent first, then by
@@ -219,9 +183,6 @@ public:
     virtual Result<std::vector<std::string>> list_paths(const ItemFilter& filter);
     // Whether the item has a vector in this space.
     virtual Result<bool> has_embedding(std::int64_t id, const std::string& space) = 0;
-
-    // Removes items (and their embeddings) by id; returns how many existed.
-    virtual Result<std::int64_t> remove_items(const std::vector<std::int64_t>& ids) = 0;
 
     // Whole-item vectors of a space (kNotFound if the space has no vectors).
     virtual Result<EmbeddingSet> load_embeddings(const std::string& space) = 0;
@@ -255,9 +216,6 @@ public:
                                                const std::vector<std::int64_t>& ids,
                                                std::int64_t max_per_item) = 0;
 
-    // Stores (replaces) fingerprints, all in one transaction. kNotFound if an item does not
-    // exist; kInvalidArgument for empty data.
-    virtual Status put_fingerprints(const std::vector<FingerprintRecord>& records) = 0;
     // One item's fingerprint, or nullopt if it has none.
     virtual Result<std::optional<FingerprintRecord>> get_fingerprint(std::int64_t id) = 0;
     // The fingerprints of these items (all stored ones when ids is empty), ordered by item id;
@@ -274,6 +232,60 @@ public:
     virtual Result<CatalogStats> stats() = 0;
     // Runs SQLite's integrity check; kCorruption with its message if it fails.
     virtual Status check_integrity() = 0;
+};
+
+// A catalog that can also be written: the object open()/open_catalog() return. Every write is one
+// transaction.
+class Catalog : public CatalogReader {
+public:
+    // Opens or creates a catalog file. kNotFound if missing and !create_if_missing;
+    // kCorruption if the file is not an earshot catalog (or is damaged); kNotSupported if its
+    // schema version is newer than this build; older versions are migrated in a transaction.
+    static Result<std::unique_ptr<Catalog>> open(const std::filesystem::path& path,
+                                                 const CatalogOptions& options = {});
+
+    // Inserts a new item, or updates the row with the same path (keeping its id), and replaces
+    // its embedding for `space` (whole vector + segments), all in one transaction.
+    // segments.n_rows must equal segment_times.size(); segments may be empty.
+    // Returns the item id. kInvalidArgument on a dim mismatch with the space's existing dim, an
+    // empty path/space/vector, a non-finite value, or segments whose shape does not match.
+    virtual Result<std::int64_t> put_item(const ItemRecord& item,
+                                          const std::string& space,
+                                          std::span<const float> vector,
+                                          const Matrix& segments,
+                                          const std::vector<SegmentRecord>& segment_times) = 0;
+
+    // Many put_item calls in a single transaction (all or nothing). Returns the ids in order.
+    struct PutRequest {
+        ItemRecord item;
+        std::vector<float> vector;
+        Matrix segments;
+        std::vector<SegmentRecord> segment_times;
+        // Stored with the item (same transaction) when not empty; empty leaves the item's
+        // stored fingerprint, if any, as it is.
+        std::vector<std::uint8_t> fingerprint{};
+        int fingerprint_version = 0;
+        // Insert a new item under item.id (> 0) instead of a fresh id (`migrate`, so ids in
+        // exports and links stay valid). An existing item with the same path keeps its own id;
+        // item.id already taken by another path fails (kAlreadyExists / constraint error).
+        bool keep_id = false;
+        // Replaces the item's tags (same transaction) when set; unset leaves them as they are.
+        std::optional<std::vector<TagScore>> tags{};
+    };
+    virtual Result<std::vector<std::int64_t>> put_items(const std::string& space,
+                                                        const std::vector<PutRequest>& items) = 0;
+
+    // Replaces the tags of these items, all in one transaction (an empty list removes an item's
+    // tags). kNotFound if an item does not exist; kInvalidArgument for an empty tag name or a
+    // non-finite score.
+    virtual Status set_tags(const std::vector<ItemTags>& items) = 0;
+
+    // Removes items (and their embeddings) by id; returns how many existed.
+    virtual Result<std::int64_t> remove_items(const std::vector<std::int64_t>& ids) = 0;
+
+    // Stores (replaces) fingerprints, all in one transaction. kNotFound if an item does not
+    // exist; kInvalidArgument for empty data.
+    virtual Status put_fingerprints(const std::vector<FingerprintRecord>& records) = 0;
 };
 
 // True for a libpq connection URI ("postgresql://..." or "postgres://..."): such a catalog lives

@@ -1,10 +1,6 @@
-// Export of whole-item vectors (docs/cli.md, docs/formats.md):
-//   jsonl: one object per item {id, path, name, duration_s, labels, model, embedding}
-//   npy:   OUT (float32 n×d, C order, NumPy format 1.0) + OUT with ".jsonl" metadata, one line per
-//          row in the same order (ascending item id) without the embedding.
+// `earshot export`: the command line of engine/exporter.h (formats there and in docs/formats.md).
 #include "cli/cmd_export.h"
 
-#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -12,8 +8,7 @@
 
 #include "cli/common.h"
 #include "cli/exit_codes.h"
-#include "core/npy.h"
-#include "engine/json_shapes.h"
+#include "engine/exporter.h"
 
 namespace earshot::cli {
 namespace {
@@ -26,84 +21,25 @@ struct ExportCliOptions {
 };
 
 int run_export(const ExportCliOptions& o) {
-    if (o.format != "npy" && o.format != "jsonl") {
-        return report_error(
-            "export", Error(ErrorCode::kInvalidArgument,
-                            fmt::format("unknown format '{}' (known: npy, jsonl)", o.format)));
-    }
+    auto format = parse_export_format(o.format);
+    if (!format)
+        return report_error("export", format.error());
     auto engine = open_engine(o.common, false);
     if (!engine)
         return report_error("export", engine.error());
-    auto& cat = (*engine)->catalog();
-    std::string space = o.model.empty() ? (*engine)->default_space() : o.model;
-    auto set = cat.load_embeddings(space);
-    if (!set)
-        return report_error("export", set.error());
-    // Rows ordered by ascending item id.
-    std::vector<std::size_t> order(set->ids.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](std::size_t a, std::size_t b) { return set->ids[a] < set->ids[b]; });
-
-    auto meta_line = [&](std::size_t row, bool with_vec) -> Result<std::string> {
-        EARSHOT_ASSIGN_OR_RETURN(auto it, cat.get_item(set->ids[row]));
-        nlohmann::json j = {{"id", it.id}};
-        put_bytes_field(j, "path", it.path);  // + path_b64 if not UTF-8 (formats.md)
-        put_bytes_field(j, "name", it.name);
-        j["duration_s"] = it.duration_s;
-        put_bytes_field(j, "labels", it.labels);
-        j["model"] = space;
-        if (with_vec) {
-            const float* v = set->vectors.row(row);
-            j["embedding"] = std::vector<float>(v, v + set->vectors.n_cols);
-        }
-        return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    };
-
-    if (o.format == "jsonl") {
-        std::ofstream file;
-        if (!o.out.empty()) {
-            file.open(o.out, std::ios::trunc);
-            if (!file) {
-                return report_error(
-                    "export", Error(ErrorCode::kIoError, fmt::format("cannot write '{}'", o.out)));
-            }
-        }
-        std::ostream& out = o.out.empty() ? std::cout : file;
-        for (auto row : order) {
-            auto line = meta_line(row, true);
-            if (!line)
-                return report_error("export", line.error());
-            out << *line << "\n";
-        }
-        if (!out)
-            return report_error("export", Error(ErrorCode::kIoError, "write failed"));
-        if (!o.out.empty()) {
-            fmt::print(stderr, "wrote {} item(s) to {}\n", order.size(), o.out);
-        }
-        return 0;
+    ExportOptions eo;
+    eo.space = o.model.empty() ? (*engine)->default_space() : o.model;
+    eo.format = *format;
+    eo.out = o.out;
+    auto r = export_embeddings((*engine)->catalog(), eo, &std::cout);
+    if (!r)
+        return report_error("export", r.error());
+    if (*format == ExportFormat::kNpy) {
+        fmt::print(stderr, "wrote {} x {} matrix to {} and row metadata to {}\n", r->items, r->dim,
+                   r->path.string(), r->metadata_path.string());
+    } else if (!r->path.empty()) {
+        fmt::print(stderr, "wrote {} item(s) to {}\n", r->items, r->path.string());
     }
-    std::string out_path = o.out.empty() ? fmt::format("earshot-{}.npy", space) : o.out;
-    std::string meta_path = std::filesystem::path(out_path).replace_extension(".jsonl").string();
-    std::ofstream npy(out_path, std::ios::binary | std::ios::trunc);
-    std::ofstream meta(meta_path, std::ios::trunc);
-    if (!npy || !meta) {
-        return report_error("export",
-                            Error(ErrorCode::kIoError, fmt::format("cannot write '{}'", out_path)));
-    }
-    npy << npy_f32_header(order.size(), set->vectors.n_cols);
-    for (auto row : order) {
-        npy.write(reinterpret_cast<const char*>(set->vectors.row(row)),
-                  static_cast<std::streamsize>(set->vectors.n_cols * sizeof(float)));
-        auto line = meta_line(row, false);
-        if (!line)
-            return report_error("export", line.error());
-        meta << *line << "\n";
-    }
-    if (!npy || !meta)
-        return report_error("export", Error(ErrorCode::kIoError, "write failed"));
-    fmt::print(stderr, "wrote {} x {} matrix to {} and row metadata to {}\n", order.size(),
-               set->vectors.n_cols, out_path, meta_path);
     return 0;
 }
 

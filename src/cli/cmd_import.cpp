@@ -31,7 +31,7 @@ int run_import(const ImportCliOptions& o) {
     io.format = o.format;
     io.quantized = o.quantized;
     io.metadata = o.metadata;
-    auto r = import_embeddings((*engine)->catalog(), io);
+    auto r = (*engine)->import_embeddings(io);
     (*engine)->invalidate_cache();
     if (!r)
         return report_error("import", r.error());

@@ -123,7 +123,7 @@ int run_worker(const WorkerCliOptions& o) {
     auto engine = open_engine(o.common, /*create=*/false);
     if (!engine)
         return report_error("worker", engine.error());
-    IngestQueue* queue = ingest_queue((*engine)->catalog());
+    IngestQueue* queue = (*engine)->ingest_queue();
     nlohmann::json per_space = nlohmann::json::array();
     IndexProgress total;
     ProgressBar bar(!o.quiet && !o.json);

@@ -113,7 +113,7 @@ int run_info(const InfoCliOptions& o) {
     if (!st)
         return report_error("info", st.error());
     // PostgreSQL catalogs: the shared ingest queue and its workers.
-    IngestQueue* queue = ingest_queue((*engine)->catalog());
+    IngestQueue* queue = (*engine)->ingest_queue();
     JobCounts jobs;
     std::vector<WorkerStatus> workers;
     if (queue) {

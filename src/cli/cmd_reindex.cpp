@@ -36,7 +36,7 @@ int run_fill_fingerprints(const ReindexCliOptions& o) {
     fo.on_progress = [&](std::size_t done, std::size_t total) {
         bar.update(done, total, "fingerprints");
     };
-    auto r = fill_fingerprints(**engine, fo);
+    auto r = (*engine)->fill_fingerprints(fo);
     bar.finish();
     if (!r)
         return report_error("reindex", r.error());

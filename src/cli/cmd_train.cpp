@@ -109,6 +109,32 @@ TrainProgressFn progress_printer(const TrainCliOptions& o, std::shared_ptr<Progr
     };
 }
 
+// The command-line values every trainer shares (unset ones keep the trainer's defaults).
+template <class TrainOptions>
+void apply_loop_options(const TrainCliOptions& o, TrainOptions& t) {
+    if (o.epochs > 0)
+        t.epochs = o.epochs;
+    if (o.dim > 0)
+        t.dim = o.dim;
+    if (o.learning_rate > 0)
+        t.learning_rate = o.learning_rate;
+    if (o.val_fraction >= 0)
+        t.val_fraction = o.val_fraction;
+    if (o.patience > 0)
+        t.patience = o.patience;
+    t.seed = o.seed;
+}
+
+// The audio trainers' shared values: the loop's, threads and the excerpt.
+template <class TrainOptions>
+Status apply_audio_options(const TrainCliOptions& o, TrainOptions& t) {
+    apply_loop_options(o, t);
+    t.threads = o.common.threads;
+    EARSHOT_ASSIGN_OR_RETURN(t.excerpt, parse_excerpt_kind(o.excerpt));
+    t.excerpt_s = o.excerpt_s;
+    return {};
+}
+
 int print_report(const TrainCliOptions& o, const std::string& kind, const Result<TrainReport>& r) {
     if (!r)  // the trainers' messages start with "train <kind>:"
         return report_error("train", r.error());
@@ -191,17 +217,7 @@ int run_projection(const TrainCliOptions& o) {
         groups.push_back(rows->groups[i]);
     }
     ProjectionTrainOptions po;
-    if (o.epochs > 0)
-        po.epochs = o.epochs;
-    if (o.dim > 0)
-        po.dim = o.dim;
-    if (o.learning_rate > 0)
-        po.learning_rate = o.learning_rate;
-    if (o.val_fraction >= 0)
-        po.val_fraction = o.val_fraction;
-    if (o.patience > 0)
-        po.patience = o.patience;
-    po.seed = o.seed;
+    apply_loop_options(o, po);
     json f = facts(o, o.manifest);
     f["label_column"] = o.label_column;
     f["group_column"] = o.group_column;
@@ -244,23 +260,8 @@ int run_autoencoder(const TrainCliOptions& o) {
     }
     std::sort(files.begin(), files.end());
     AutoencoderTrainOptions ao;
-    if (o.epochs > 0)
-        ao.epochs = o.epochs;
-    if (o.dim > 0)
-        ao.dim = o.dim;
-    if (o.learning_rate > 0)
-        ao.learning_rate = o.learning_rate;
-    if (o.val_fraction >= 0)
-        ao.val_fraction = o.val_fraction;
-    if (o.patience > 0)
-        ao.patience = o.patience;
-    ao.seed = o.seed;
-    ao.threads = o.common.threads;
-    auto excerpt = parse_excerpt_kind(o.excerpt);
-    if (!excerpt)
-        return report_error("train autoencoder", excerpt.error());
-    ao.excerpt = *excerpt;
-    ao.excerpt_s = o.excerpt_s;
+    if (auto applied = apply_audio_options(o, ao); !applied)
+        return report_error("train autoencoder", applied.error());
     ao.checkpoint = o.checkpoint;
     ao.resume = o.resume;
     json f = facts(o, source);
@@ -319,23 +320,8 @@ int run_siamese(const TrainCliOptions& o) {
                                   "--listening L --manifest M --artist-column C"));
     }
     SiameseTrainOptions so;
-    if (o.epochs > 0)
-        so.epochs = o.epochs;
-    if (o.dim > 0)
-        so.dim = o.dim;
-    if (o.learning_rate > 0)
-        so.learning_rate = o.learning_rate;
-    if (o.val_fraction >= 0)
-        so.val_fraction = o.val_fraction;
-    if (o.patience > 0)
-        so.patience = o.patience;
-    so.seed = o.seed;
-    so.threads = o.common.threads;
-    auto excerpt = parse_excerpt_kind(o.excerpt);
-    if (!excerpt)
-        return report_error("train siamese", excerpt.error());
-    so.excerpt = *excerpt;
-    so.excerpt_s = o.excerpt_s;
+    if (auto applied = apply_audio_options(o, so); !applied)
+        return report_error("train siamese", applied.error());
     json f = facts(o, source);
     f["files"] = t.files.size();
     f["targets"] = !o.pairs.empty() ? "pairs" : !o.listening.empty() ? "listening" : "labels";

@@ -18,7 +18,7 @@ bool all_finite(std::span<const float> v) {
     return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
 }
 
-void check_space(Catalog& catalog, const SpaceInfo& info, CatalogCheckReport& rep) {
+void check_space(CatalogReader& catalog, const SpaceInfo& info, CatalogCheckReport& rep) {
     auto problem = [&](std::string what) {
         rep.problems.push_back(fmt::format("space '{}': {}", info.space, what));
     };
@@ -69,7 +69,7 @@ void check_space(Catalog& catalog, const SpaceInfo& info, CatalogCheckReport& re
     }
 }
 
-void check_index_files(Catalog& catalog, const fs::path& db_path, CatalogCheckReport& rep) {
+void check_index_files(CatalogReader& catalog, const fs::path& db_path, CatalogCheckReport& rep) {
     const fs::path dir = fs::path(db_path.string() + ".idx");
     std::error_code ec;
     if (!fs::is_directory(dir, ec))
@@ -133,7 +133,7 @@ void check_index_files(Catalog& catalog, const fs::path& db_path, CatalogCheckRe
 
 }  // namespace
 
-Result<CatalogCheckReport> check_catalog(Catalog& catalog, const fs::path& db_path) {
+Result<CatalogCheckReport> check_catalog(CatalogReader& catalog, const fs::path& db_path) {
     CatalogCheckReport rep;
     if (auto integrity = catalog.check_integrity(); !integrity)
         rep.problems.push_back(integrity.error().message());

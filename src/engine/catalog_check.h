@@ -33,6 +33,7 @@ struct CatalogCheckReport {
 //     the same dim, that it is not from the future (generation above the catalog's), and, if
 //     current, that it holds exactly the space's ids.
 // Problems are collected, not returned as errors; an Error only if nothing could be read.
-Result<CatalogCheckReport> check_catalog(Catalog& catalog, const std::filesystem::path& db_path);
+Result<CatalogCheckReport> check_catalog(CatalogReader& catalog,
+                                         const std::filesystem::path& db_path);
 
 }  // namespace earshot

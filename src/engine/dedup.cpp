@@ -43,7 +43,7 @@ struct UnionFind {
 
 Result<DedupReport> find_duplicates(Engine& engine, const DedupOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
-    Catalog& catalog = engine.catalog();
+    CatalogReader& catalog = engine.catalog();
     DedupReport report;
     report.space = options.space.empty() ? engine.default_space() : options.space;
 
@@ -257,10 +257,9 @@ Result<std::optional<SameRecording>> same_recording_as_item(Engine& engine,
     return std::optional<SameRecording>(same_recording(query, *fp, distance, options));
 }
 
-Result<FingerprintFillReport> fill_fingerprints(Engine& engine,
+Result<FingerprintFillReport> fill_fingerprints(Catalog& catalog,
                                                 const FingerprintFillOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
-    Catalog& catalog = engine.catalog();
     FingerprintFillReport report;
     EARSHOT_ASSIGN_OR_RETURN(auto todo, catalog.items_without_fingerprint(kFingerprintVersion));
     report.total = todo.size();

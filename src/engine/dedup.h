@@ -68,19 +68,9 @@ Result<std::optional<SameRecording>> same_recording_as_item(
     std::int64_t item_id,
     const SameRecordingOptions& options = {});
 
-struct FingerprintFillOptions {
-    std::filesystem::path root;  // items stored relative to --root are read from root/key
-    int threads = 0;             // 0 = all cores
-    std::function<void(std::size_t done, std::size_t total)> on_progress;
-};
-struct FingerprintFillReport {
-    std::size_t total = 0;               // items that had no fingerprint of the current version
-    std::size_t filled = 0;              // now have one
-    std::vector<IndexFailure> failures;  // could not be read (imported records, moved files)
-    double elapsed_s = 0.0;
-};
-// `reindex --fingerprints`: decodes every item without a current fingerprint and stores one.
-Result<FingerprintFillReport> fill_fingerprints(Engine& engine,
+// `reindex --fingerprints` (Engine::fill_fingerprints): decodes every item without a current
+// fingerprint and stores one (FingerprintFillOptions: ingest.h).
+Result<FingerprintFillReport> fill_fingerprints(Catalog& catalog,
                                                 const FingerprintFillOptions& options);
 
 }  // namespace earshot

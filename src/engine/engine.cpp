@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/audio_files.h"
+#include "engine/dedup.h"
 #include "models/model_registry.h"
 
 namespace earshot {
@@ -86,8 +87,26 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
     return std::unique_ptr<Engine>(new Engine(std::move(state)));
 }
 
-Catalog& Engine::catalog() {
+CatalogReader& Engine::catalog() {
     return *s_->catalog;
+}
+
+IngestQueue* Engine::ingest_queue() {
+    return earshot::ingest_queue(*s_->catalog);
+}
+
+Result<ImportReport> Engine::import_embeddings(const ImportOptions& options) {
+    return earshot::import_embeddings(*s_->catalog, options);
+}
+
+Result<ImportReport> Engine::import_vectors(const std::string& space,
+                                            std::vector<VectorRecord> records,
+                                            const std::string& source) {
+    return earshot::import_vectors(*s_->catalog, space, std::move(records), source);
+}
+
+Result<FingerprintFillReport> Engine::fill_fingerprints(const FingerprintFillOptions& options) {
+    return earshot::fill_fingerprints(*s_->catalog, options);
 }
 
 Result<std::shared_ptr<const MapCoords>> Engine::map_coords(const std::string& space,
@@ -122,7 +141,7 @@ Result<const EmbeddingModel*> Engine::model(const std::string& name_in) {
 }
 
 Result<IndexReport> Engine::index(const IndexOptions& options) {
-    if (ingest_queue(*s_->catalog) != nullptr)
+    if (earshot::ingest_queue(*s_->catalog) != nullptr)
         return index_shared(options);
     EARSHOT_ASSIGN_OR_RETURN(const EmbeddingModel* m,
                              model(options.model.empty() ? default_model_name() : options.model));
@@ -132,7 +151,7 @@ Result<IndexReport> Engine::index(const IndexOptions& options) {
 }
 
 Result<IndexReport> Engine::index_shared(const IndexOptions& options) {
-    IngestQueue* queue = ingest_queue(*s_->catalog);
+    IngestQueue* queue = earshot::ingest_queue(*s_->catalog);
     if (queue == nullptr) {
         return make_error(ErrorCode::kNotSupported,
                           "shared (distributed) ingest needs a PostgreSQL catalog (--db "

@@ -8,8 +8,12 @@
 // it started, except while another request is already refreshing that index; removed items never
 // appear. Details at IndexCache::Impl in index_cache.cpp.
 // The work is done by the units below, which this header includes (their types are part of the
-// engine's API): embedding.h (embedding audio), ingest.h (index, index_shared, fill_tags),
-// search.h (the searches) and index_cache.h (the indexes searches use, reindex).
+// engine's API): embedding.h (embedding audio), ingest.h (index, index_shared, fill_tags,
+// fill_fingerprints), importer.h (import), search.h (the searches) and index_cache.h (the indexes
+// searches use, reindex).
+// The catalog is the engine's: callers read it through catalog() (a CatalogReader) and write
+// through the engine's methods, so every write is one the engine knows how to follow (indexes,
+// the library map and the caches key on the catalog's generations).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,7 @@
 #include "catalog/catalog.h"
 #include "core/status.h"
 #include "engine/embedding.h"
+#include "engine/importer.h"
 #include "engine/index_cache.h"
 #include "engine/ingest.h"
 #include "engine/map_coords.h"
@@ -60,7 +65,19 @@ public:
     static Result<std::unique_ptr<Engine>> open(const EngineOptions& options);
     ~Engine();
 
-    Catalog& catalog();
+    // Read access to the catalog (writes: index, import_embeddings, import_vectors,
+    // remove_paths, fill_tags, fill_fingerprints).
+    CatalogReader& catalog();
+    // The shared job queue of a PostgreSQL catalog (`earshot jobs`, `index --status`); nullptr for
+    // SQLite catalogs, which have none.
+    IngestQueue* ingest_queue();
+
+    // `earshot import`: stores the records of an embeddings file (importer.h).
+    Result<ImportReport> import_embeddings(const ImportOptions& options);
+    // The Python package's add_vectors (importer.h).
+    Result<ImportReport> import_vectors(const std::string& space,
+                                        std::vector<VectorRecord> records,
+                                        const std::string& source = "add_vectors");
 
     // Walks paths, embeds new/changed audio with the model and stores it. A bad file is reported
     // in the report's failures and skipped. Each batch is committed, so an interrupted run
@@ -123,6 +140,10 @@ public:
         bool force,
         const std::filesystem::path& root = {},
         const std::function<void(std::size_t, std::size_t)>& on_progress = {});
+
+    // `reindex --fingerprints`: decodes every item without a fingerprint of the current version
+    // and stores one (the implementation is in dedup.cpp).
+    Result<FingerprintFillReport> fill_fingerprints(const FingerprintFillOptions& options);
 
     // Drops cached indexes (e.g. to free memory). Not needed for correctness: a search notices
     // catalog writes (the space's generation) and refreshes its index.

@@ -105,7 +105,7 @@ struct IndexCache::Impl {
         std::shared_ptr<PendingBuild> building;    // build in flight, may be null
     };
 
-    Catalog* catalog = nullptr;  // thread-safe (serialises its calls)
+    CatalogReader* catalog = nullptr;  // thread-safe (serialises its calls)
     IndexCacheOptions options;
 
     std::shared_mutex search_mu;
@@ -539,7 +539,7 @@ struct IndexCache::Impl {
     }
 };
 
-IndexCache::IndexCache(Catalog& catalog, IndexCacheOptions options)
+IndexCache::IndexCache(CatalogReader& catalog, IndexCacheOptions options)
     : impl_(std::make_unique<Impl>()) {
     impl_->catalog = &catalog;
     impl_->options = std::move(options);

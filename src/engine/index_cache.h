@@ -86,7 +86,7 @@ public:
     using EntryResult = Result<std::shared_ptr<const CachedIndex>>;
 
     // The catalog must outlive the cache.
-    IndexCache(Catalog& catalog, IndexCacheOptions options);
+    IndexCache(CatalogReader& catalog, IndexCacheOptions options);
     ~IndexCache();
     IndexCache(const IndexCache&) = delete;
     IndexCache& operator=(const IndexCache&) = delete;

@@ -74,6 +74,18 @@ struct TagFillReport {
     double elapsed_s = 0.0;
 };
 
+struct FingerprintFillOptions {
+    std::filesystem::path root;  // items stored relative to --root are read from root/key
+    int threads = 0;             // 0 = all cores
+    std::function<void(std::size_t done, std::size_t total)> on_progress;
+};
+struct FingerprintFillReport {
+    std::size_t total = 0;               // items that had no fingerprint of the current version
+    std::size_t filled = 0;              // now have one
+    std::vector<IndexFailure> failures;  // could not be read (imported records, moved files)
+    double elapsed_s = 0.0;
+};
+
 // The catalog key of a file: its absolute path (catalog_path), or its path relative to root
 // ('/'-separated). kInvalidArgument for a file outside root.
 Result<std::string> item_key(const std::filesystem::path& file, const std::filesystem::path& root);

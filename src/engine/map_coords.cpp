@@ -52,7 +52,7 @@ Status check_map_layout(const std::string& layout) {
                                   layout.substr(0, 64)));
 }
 
-Result<MapCoords> compute_map_coords(Catalog& catalog,
+Result<MapCoords> compute_map_coords(CatalogReader& catalog,
                                      const std::string& space,
                                      const std::string& layout) {
     EARSHOT_RETURN_IF_ERROR(check_map_layout(layout));
@@ -165,7 +165,7 @@ Result<MapCoords> load_map_coords(const fs::path& file) {
     return c;
 }
 
-MapCache::MapCache(Catalog& catalog, fs::path index_dir)
+MapCache::MapCache(CatalogReader& catalog, fs::path index_dir)
     : catalog_(catalog), index_dir_(std::move(index_dir)) {}
 
 std::string MapCache::last_source(const std::string& space, const std::string& layout) {

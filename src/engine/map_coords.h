@@ -44,7 +44,7 @@ Status check_map_layout(const std::string& layout);
 // Reads the space's vectors (labelled with its generation read first) and computes the layout:
 // the one place a layout is chosen. kNotFound (no such space or no vectors), kInvalidArgument
 // (unknown layout).
-Result<MapCoords> compute_map_coords(Catalog& catalog,
+Result<MapCoords> compute_map_coords(CatalogReader& catalog,
                                      const std::string& space,
                                      const std::string& layout);
 
@@ -65,7 +65,7 @@ class MapCache {
 public:
     // The catalog must outlive the cache. index_dir: where the files go (empty: none are
     // read or written).
-    MapCache(Catalog& catalog, std::filesystem::path index_dir);
+    MapCache(CatalogReader& catalog, std::filesystem::path index_dir);
     MapCache(const MapCache&) = delete;
     MapCache& operator=(const MapCache&) = delete;
 
@@ -88,7 +88,7 @@ private:
         std::shared_ptr<const MapCoords> coords;  // protected by MapCache::mu_
         std::string source;                       // protected by MapCache::mu_
     };
-    Catalog& catalog_;
+    CatalogReader& catalog_;
     std::filesystem::path index_dir_;
     std::mutex mu_;
     std::map<std::pair<std::string, std::string>, std::shared_ptr<Slot>> slots_;

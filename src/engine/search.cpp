@@ -36,7 +36,7 @@ bool exact_hash_ok(const std::string& exclude_hash, const std::string& item_hash
 }
 
 // Gives each result its item's tags (one catalog read for all).
-Status attach_tags(Catalog& catalog, SearchResponse& resp) {
+Status attach_tags(CatalogReader& catalog, SearchResponse& resp) {
     if (resp.results.empty())
         return ok_status();
     std::vector<std::int64_t> ids;
@@ -65,7 +65,7 @@ struct StoredVectors {
     }
 };
 
-Result<StoredVectors> stored_vectors(Catalog& catalog,
+Result<StoredVectors> stored_vectors(CatalogReader& catalog,
                                      const std::string& space,
                                      std::span<const std::int64_t> ids) {
     StoredVectors out;
@@ -79,7 +79,7 @@ Result<StoredVectors> stored_vectors(Catalog& catalog,
 // SearchResultItem) its exact distance and score from the stored vector (one catalog read for
 // all hits), drops hits whose item is gone, orders by (distance, id) and keeps the best k.
 template <typename Hit>
-Status rerank_exactly(Catalog& catalog,
+Status rerank_exactly(CatalogReader& catalog,
                       const std::string& space,
                       Metric metric,
                       std::span<const float> query,
@@ -110,7 +110,7 @@ Status rerank_exactly(Catalog& catalog,
 // predicate on item ids. It owns the sorted ids passing the catalog filter; `durations` (the
 // index entry's) must outlive it.
 Result<std::function<bool(std::int64_t)>> item_predicate(
-    Catalog& catalog,
+    CatalogReader& catalog,
     const SearchRequest& req,
     const std::unordered_map<std::int64_t, double>* durations,
     std::optional<std::int64_t> exclude_id) {
@@ -143,7 +143,7 @@ Result<std::function<bool(std::int64_t)>> item_predicate(
 // catalog read that fails, leaves the flag false.
 constexpr double kMaxSameRecordingDistance = 0.3;
 
-void mark_same_recording(Catalog& catalog,
+void mark_same_recording(CatalogReader& catalog,
                          SearchResponse& resp,
                          const Fingerprint& query,
                          std::span<const float> query_vector) {
@@ -197,7 +197,7 @@ void mark_same_recording(Catalog& catalog,
     }
 }
 
-void mark_same_recording_as_item(Catalog& catalog,
+void mark_same_recording_as_item(CatalogReader& catalog,
                                  SearchResponse& resp,
                                  std::int64_t id,
                                  const std::string& space) {

@@ -92,7 +92,7 @@ struct SearchResponse {
 
 // What a search runs against. The catalog and the cache outlive the search.
 struct SearchContext {
-    Catalog& catalog;
+    CatalogReader& catalog;
     IndexCache& indexes;
     int threads = 0;  // index search threads (0 = all cores)
 };

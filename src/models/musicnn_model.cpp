@@ -36,29 +36,16 @@ constexpr std::int64_t kFrontendChannels = 2 * kTimbralChannels + 3 * kTemporalC
 constexpr std::int64_t kTimbralKernelMel[2] = {38, 67};  // int(0.4·96), int(0.7·96)
 constexpr std::int64_t kTemporalKernelTime[3] = {128, 64, 32};
 
-Result<torch::Tensor> get_weight(const SafeTensors& st,
-                                 const std::string& source,
-                                 const std::string& name,
-                                 const std::vector<std::int64_t>& shape) {
-    auto t = load_tensor(st, name, shape);
-    if (!t) {
-        // A weights file without one of the model's tensors is the wrong or a damaged file.
-        return make_error(ErrorCode::kCorruption,
-                          fmt::format("{}: {}", source, t.error().message()));
-    }
-    return std::move(*t);
-}
-
 // Folds a Keras BatchNormalization (inference) into y = x·scale + shift.
 Result<MusicnnNetwork::BatchNorm> load_bn(const SafeTensors& st,
                                           const std::string& source,
                                           const std::string& name,
                                           std::int64_t channels) {
-    EARSHOT_ASSIGN_OR_RETURN(auto gamma, get_weight(st, source, name + ".gamma", {channels}));
-    EARSHOT_ASSIGN_OR_RETURN(auto beta, get_weight(st, source, name + ".beta", {channels}));
-    EARSHOT_ASSIGN_OR_RETURN(auto mean, get_weight(st, source, name + ".moving_mean", {channels}));
+    EARSHOT_ASSIGN_OR_RETURN(auto gamma, load_weight(st, source, name + ".gamma", {channels}));
+    EARSHOT_ASSIGN_OR_RETURN(auto beta, load_weight(st, source, name + ".beta", {channels}));
+    EARSHOT_ASSIGN_OR_RETURN(auto mean, load_weight(st, source, name + ".moving_mean", {channels}));
     EARSHOT_ASSIGN_OR_RETURN(auto var,
-                             get_weight(st, source, name + ".moving_variance", {channels}));
+                             load_weight(st, source, name + ".moving_variance", {channels}));
     MusicnnNetwork::BatchNorm bn;
     bn.scale = gamma / torch::sqrt(var + kBatchNormEps);
     bn.shift = beta - mean * bn.scale;
@@ -83,11 +70,11 @@ Result<MusicnnNetwork> MusicnnNetwork::load(const SafeTensors& weights, const st
         const std::string name = i == 0 ? "conv2d" : "conv2d_1";
         Conv& c = net.timbral_[i];
         EARSHOT_ASSIGN_OR_RETURN(auto kernel,
-                                 get_weight(weights, source, name + ".kernel",
-                                            {7, kTimbralKernelMel[i], 1, kTimbralChannels}));
+                                 load_weight(weights, source, name + ".kernel",
+                                             {7, kTimbralKernelMel[i], 1, kTimbralChannels}));
         c.weight = kernel.permute({3, 2, 0, 1}).contiguous();
         EARSHOT_ASSIGN_OR_RETURN(c.bias,
-                                 get_weight(weights, source, name + ".bias", {kTimbralChannels}));
+                                 load_weight(weights, source, name + ".bias", {kTimbralChannels}));
         EARSHOT_ASSIGN_OR_RETURN(
             c.bn, load_bn(weights, source, fmt::format("batch_normalization_{}", i + 1),
                           kTimbralChannels));
@@ -96,11 +83,11 @@ Result<MusicnnNetwork> MusicnnNetwork::load(const SafeTensors& weights, const st
         const std::string name = fmt::format("conv2d_{}", i + 2);
         Conv& c = net.temporal_[i];
         EARSHOT_ASSIGN_OR_RETURN(auto kernel,
-                                 get_weight(weights, source, name + ".kernel",
-                                            {kTemporalKernelTime[i], 1, 1, kTemporalChannels}));
+                                 load_weight(weights, source, name + ".kernel",
+                                             {kTemporalKernelTime[i], 1, 1, kTemporalChannels}));
         c.weight = kernel.permute({3, 2, 0, 1}).contiguous();
         EARSHOT_ASSIGN_OR_RETURN(c.bias,
-                                 get_weight(weights, source, name + ".bias", {kTemporalChannels}));
+                                 load_weight(weights, source, name + ".bias", {kTemporalChannels}));
         EARSHOT_ASSIGN_OR_RETURN(
             c.bn, load_bn(weights, source, fmt::format("batch_normalization_{}", i + 3),
                           kTemporalChannels));
@@ -110,27 +97,27 @@ Result<MusicnnNetwork> MusicnnNetwork::load(const SafeTensors& weights, const st
         const std::string name = fmt::format("midend_conv{}", i + 1);
         const std::int64_t in = i == 0 ? kFrontendChannels : kMidendChannels;
         Conv& c = net.midend_[i];
-        EARSHOT_ASSIGN_OR_RETURN(auto kernel, get_weight(weights, source, name + ".kernel",
-                                                         {7, in, 1, kMidendChannels}));
+        EARSHOT_ASSIGN_OR_RETURN(auto kernel, load_weight(weights, source, name + ".kernel",
+                                                          {7, in, 1, kMidendChannels}));
         c.weight = kernel.select(2, 0).permute({2, 1, 0}).contiguous();
         EARSHOT_ASSIGN_OR_RETURN(c.bias,
-                                 get_weight(weights, source, name + ".bias", {kMidendChannels}));
+                                 load_weight(weights, source, name + ".bias", {kMidendChannels}));
         EARSHOT_ASSIGN_OR_RETURN(c.bn, load_bn(weights, source, "bn_" + name, kMidendChannels));
     }
     EARSHOT_ASSIGN_OR_RETURN(net.bn_flatpool_,
                              load_bn(weights, source, "bn_flatpool", 2 * kMusicnnPoolDim));
     EARSHOT_ASSIGN_OR_RETURN(
         net.dense_kernel_,
-        get_weight(weights, source, "dense.kernel", {2 * kMusicnnPoolDim, kMusicnnEmbeddingDim}));
+        load_weight(weights, source, "dense.kernel", {2 * kMusicnnPoolDim, kMusicnnEmbeddingDim}));
     EARSHOT_ASSIGN_OR_RETURN(net.dense_bias_,
-                             get_weight(weights, source, "dense.bias", {kMusicnnEmbeddingDim}));
+                             load_weight(weights, source, "dense.bias", {kMusicnnEmbeddingDim}));
     EARSHOT_ASSIGN_OR_RETURN(net.bn_dense_,
                              load_bn(weights, source, "bn_dense", kMusicnnEmbeddingDim));
     EARSHOT_ASSIGN_OR_RETURN(
         net.dense1_kernel_,
-        get_weight(weights, source, "dense_1.kernel", {kMusicnnEmbeddingDim, kMusicnnNumTags}));
+        load_weight(weights, source, "dense_1.kernel", {kMusicnnEmbeddingDim, kMusicnnNumTags}));
     EARSHOT_ASSIGN_OR_RETURN(net.dense1_bias_,
-                             get_weight(weights, source, "dense_1.bias", {kMusicnnNumTags}));
+                             load_weight(weights, source, "dense_1.bias", {kMusicnnNumTags}));
     return net;
 }
 

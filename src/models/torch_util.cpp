@@ -32,6 +32,21 @@ Result<torch::Tensor> load_tensor(const SafeTensors& st,
     return to_torch(*t);
 }
 
+Result<torch::Tensor> load_weight(const SafeTensors& st,
+                                  const std::string& source,
+                                  const std::string& name,
+                                  const std::vector<std::int64_t>& shape,
+                                  const std::string& hint) {
+    auto t = load_tensor(st, name, shape);
+    if (!t) {
+        return make_error(ErrorCode::kCorruption,
+                          hint.empty()
+                              ? fmt::format("{}: {}", source, t.error().message())
+                              : fmt::format("{}: {} ({})", source, t.error().message(), hint));
+    }
+    return std::move(*t);
+}
+
 Matrix to_matrix(const torch::Tensor& t) {
     auto c = t.to(torch::kFloat32).contiguous();
     Matrix m(static_cast<std::size_t>(c.size(0)), static_cast<std::size_t>(c.size(1)));

@@ -27,6 +27,14 @@ torch::Tensor to_torch(const Tensor& t);
 Result<torch::Tensor> load_tensor(const SafeTensors& st,
                                   const std::string& name,
                                   const std::vector<std::int64_t>& shape = {});
+// load_tensor for a model's weights file `source`: a missing tensor or a wrong shape means the
+// wrong or a damaged file, so the error is kCorruption naming source (and `hint`, e.g. how to
+// make the file, when not empty).
+Result<torch::Tensor> load_weight(const SafeTensors& st,
+                                  const std::string& source,
+                                  const std::string& name,
+                                  const std::vector<std::int64_t>& shape,
+                                  const std::string& hint = "");
 // Copies a 2-D float tensor (any strides) into a Matrix.
 Matrix to_matrix(const torch::Tensor& t);
 // Wraps a Matrix as a [n_rows, n_cols] tensor (copy).

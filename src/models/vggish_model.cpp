@@ -66,19 +66,8 @@ constexpr std::array<std::array<std::int64_t, 3>, 3> kLinearSpecs = {{
     {4, 4096, kVggishEmbeddingDim},
 }};
 
-Result<torch::Tensor> get_weight(const SafeTensors& st,
-                                 const std::string& source,
-                                 const std::string& name,
-                                 const std::vector<std::int64_t>& shape) {
-    auto t = load_tensor(st, name, shape);
-    if (!t) {
-        return make_error(ErrorCode::kCorruption,
-                          fmt::format("{}: {} (convert the torchvggish "
-                                      "weights with tools/convert_vggish.py)",
-                                      source, t.error().message()));
-    }
-    return std::move(*t);
-}
+// Named in the error of a weights file without one of VGGish's tensors.
+const std::string kConvertHint = "convert the torchvggish weights with tools/convert_vggish.py";
 
 }  // namespace
 
@@ -126,24 +115,27 @@ Result<VggishNetwork> VggishNetwork::load(const SafeTensors& weights, const std:
     for (const ConvSpec& s : kConvSpecs) {
         const std::string prefix = fmt::format("features.{}.", s.index);
         Conv conv;
+        EARSHOT_ASSIGN_OR_RETURN(conv.weight, load_weight(weights, source, prefix + "weight",
+                                                          {s.out, s.in, 3, 3}, kConvertHint));
         EARSHOT_ASSIGN_OR_RETURN(
-            conv.weight, get_weight(weights, source, prefix + "weight", {s.out, s.in, 3, 3}));
-        EARSHOT_ASSIGN_OR_RETURN(conv.bias, get_weight(weights, source, prefix + "bias", {s.out}));
+            conv.bias, load_weight(weights, source, prefix + "bias", {s.out}, kConvertHint));
         conv.pool_after = s.pool_after;
         net.convs_.push_back(std::move(conv));
     }
     for (const auto& [index, in, out] : kLinearSpecs) {
         const std::string prefix = fmt::format("embeddings.{}.", index);
-        EARSHOT_ASSIGN_OR_RETURN(auto w, get_weight(weights, source, prefix + "weight", {out, in}));
-        EARSHOT_ASSIGN_OR_RETURN(auto b, get_weight(weights, source, prefix + "bias", {out}));
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto w, load_weight(weights, source, prefix + "weight", {out, in}, kConvertHint));
+        EARSHOT_ASSIGN_OR_RETURN(
+            auto b, load_weight(weights, source, prefix + "bias", {out}, kConvertHint));
         net.fc_weights_.push_back(std::move(w));
         net.fc_biases_.push_back(std::move(b));
     }
     EARSHOT_ASSIGN_OR_RETURN(net.pca_matrix_,
-                             get_weight(weights, source, "pproc._pca_matrix",
-                                        {kVggishEmbeddingDim, kVggishEmbeddingDim}));
-    EARSHOT_ASSIGN_OR_RETURN(
-        net.pca_means_, get_weight(weights, source, "pproc._pca_means", {kVggishEmbeddingDim, 1}));
+                             load_weight(weights, source, "pproc._pca_matrix",
+                                         {kVggishEmbeddingDim, kVggishEmbeddingDim}, kConvertHint));
+    EARSHOT_ASSIGN_OR_RETURN(net.pca_means_, load_weight(weights, source, "pproc._pca_means",
+                                                         {kVggishEmbeddingDim, 1}, kConvertHint));
     return net;
 }
 

@@ -45,19 +45,6 @@ std::pair<std::int64_t, std::int64_t> tf_same_padding(std::int64_t n,
     return {total / 2, total - total / 2};
 }
 
-Result<torch::Tensor> get_weight(const SafeTensors& st,
-                                 const std::string& source,
-                                 const std::string& name,
-                                 const std::vector<std::int64_t>& shape) {
-    auto t = load_tensor(st, name, shape);
-    if (!t) {
-        // A weights file without one of the model's tensors is the wrong or a damaged file.
-        return make_error(ErrorCode::kCorruption,
-                          fmt::format("{}: {}", source, t.error().message()));
-    }
-    return std::move(*t);
-}
-
 }  // namespace
 
 Result<YamnetNetwork> YamnetNetwork::load(const SafeTensors& weights, const std::string& source) {
@@ -82,18 +69,19 @@ Result<YamnetNetwork> YamnetNetwork::load(const SafeTensors& weights, const std:
         const std::int64_t out = kOutChannels[idx];
         const std::int64_t k = (full || depthwise) ? 3 : 1;
         Conv conv;
-        EARSHOT_ASSIGN_OR_RETURN(conv.weight, get_weight(weights, source, prefix + "_w",
-                                                         {out, depthwise ? 1 : in_channels, k, k}));
-        EARSHOT_ASSIGN_OR_RETURN(conv.bias, get_weight(weights, source, prefix + "_b", {out}));
+        EARSHOT_ASSIGN_OR_RETURN(
+            conv.weight,
+            load_weight(weights, source, prefix + "_w", {out, depthwise ? 1 : in_channels, k, k}));
+        EARSHOT_ASSIGN_OR_RETURN(conv.bias, load_weight(weights, source, prefix + "_b", {out}));
         conv.stride = kStrides[idx];
         conv.groups = depthwise ? out : 1;
         net.convs_.push_back(std::move(conv));
         in_channels = out;
     }
-    EARSHOT_ASSIGN_OR_RETURN(net.fc_weight_, get_weight(weights, source, "fc_w",
-                                                        {kYamnetNumClasses, kYamnetEmbeddingDim}));
+    EARSHOT_ASSIGN_OR_RETURN(net.fc_weight_, load_weight(weights, source, "fc_w",
+                                                         {kYamnetNumClasses, kYamnetEmbeddingDim}));
     EARSHOT_ASSIGN_OR_RETURN(net.fc_bias_,
-                             get_weight(weights, source, "fc_b", {kYamnetNumClasses}));
+                             load_weight(weights, source, "fc_b", {kYamnetNumClasses}));
     return net;
 }
 

@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
     // and sounding-length ratio of one-shot pairs of the same source (original vs copy) and of
     // different originals of one group_id.
     {
-        Catalog& cat = (*engine)->catalog();
+        CatalogReader& cat = (*engine)->catalog();
         auto items = cat.list_items(0, -1);
         std::map<std::string, std::int64_t> id_of;
         for (const auto& it : *items) id_of[it.name] = it.id;

@@ -3,12 +3,15 @@
 // eval --ann recall.
 #include <fstream>
 #include <random>
+#include <type_traits>
+#include <utility>
 
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
 #include "engine/evaluation.h"
 #include "index/index_file.h"
+#include "synthetic_items.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -51,7 +54,7 @@ std::unique_ptr<Engine> open_engine(const TempDir& dir) {
 TEST(EngineAnnTest, SearchByIdWithHnswMatchesFlatAndFileStaysConsistent) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), 0, 3000, 1);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 0, 3000, 1);
     SearchRequest req;
     req.model = "syn";
     req.k = 10;
@@ -87,9 +90,9 @@ TEST(EngineAnnTest, SearchByIdWithHnswMatchesFlatAndFileStaysConsistent) {
         EXPECT_EQ(r->items, 3000u);
     }
     // Catalog changes behind the file: the next engine updates it incrementally.
-    put_random(engine->catalog(), 3000, 100, 2);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 3000, 100, 2);
     std::vector<std::int64_t> gone = {1, 2, 3};
-    ASSERT_TRUE(engine->catalog().remove_items(gone));
+    ASSERT_TRUE(testing::catalog_writer(dir / "lib.earshot")->remove_items(gone));
     {
         auto e2 = open_engine(dir);
         auto r = e2->reindex(ro);
@@ -138,7 +141,8 @@ TEST(EngineAnnTest, SearchByIdWithHnswMatchesFlatAndFileStaysConsistent) {
 TEST(EngineAnnTest, IvfPqResultsCarryExactDistancesAndSurviveReopen) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), 0, 3000, 3);  // above IVF16's training threshold (2048)
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 0, 3000,
+               3);  // above IVF16's training threshold (2048)
     for (Metric metric : {Metric::kCosine, Metric::kManhattan}) {
         SearchRequest req;
         req.model = "syn";
@@ -191,7 +195,7 @@ TEST(EngineAnnTest, IvfPqResultsCarryExactDistancesAndSurviveReopen) {
 TEST(EngineAnnTest, HnswSqfp16ResultsAreReRankedExactlyFromTheCatalog) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), 0, 2000, 3);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 0, 2000, 3);
     SearchRequest req;
     req.model = "syn";
     req.k = 10;
@@ -224,7 +228,7 @@ TEST(EngineAnnTest, HnswSqfp16ResultsAreReRankedExactlyFromTheCatalog) {
 TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), 0, 2000, 3);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 0, 2000, 3);
     SearchRequest req;
     req.model = "syn";
     req.index = "HNSW16";
@@ -245,7 +249,7 @@ TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
 TEST(EngineAnnTest, ResolveItemAcceptsIdsAndImportedKeys) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), 0, 50, 5);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 0, 50, 5);
     auto by_key = engine->resolve_item("item7");
     ASSERT_TRUE(by_key) << by_key.error().to_string();
     auto item = engine->catalog().get_item(*by_key);
@@ -273,10 +277,63 @@ TEST(EngineAnnTest, ResolveItemAcceptsIdsAndImportedKeys) {
     EXPECT_EQ(d->model, "syn");
 }
 
+// #15: code outside the engine reads the catalog (Engine::catalog() is a CatalogReader, which has
+// no write methods: checked at compile time) and writes through the engine, whose cached index
+// then follows the write on the next search.
+template <class C>
+concept CanPutItems = requires(C& c) {
+    c.put_items(std::string(), {});
+};
+template <class C>
+concept CanRemoveItems = requires(C& c) {
+    c.remove_items(std::vector<std::int64_t>{});
+};
+static_assert(std::is_same_v<decltype(std::declval<Engine&>().catalog()), CatalogReader&>);
+static_assert(!CanPutItems<CatalogReader> && !CanRemoveItems<CatalogReader>);
+static_assert(CanPutItems<Catalog> && CanRemoveItems<Catalog>);
+
+TEST(EngineFacadeTest, WritesThroughTheEngineAreSeenByItsCachedIndex) {
+    TempDir dir;
+    auto engine = open_engine(dir);
+    std::vector<VectorRecord> first;
+    for (int i = 0; i < 40; ++i) {
+        VectorRecord r;
+        r.item.path = "item" + std::to_string(i);
+        r.vector.assign(kDim, 0.0f);
+        r.vector[static_cast<std::size_t>(i % kDim)] = 1.0f;
+        r.vector[static_cast<std::size_t>((i + 1) % kDim)] = 0.01f * float(i);
+        first.push_back(std::move(r));
+    }
+    auto imported = engine->import_vectors("syn", first, "test");
+    ASSERT_TRUE(imported) << imported.error().to_string();
+    EXPECT_EQ(imported->added, 40u);
+    SearchRequest req;
+    req.model = "syn";
+    req.index = "HNSW16";
+    req.k = 1;
+    std::vector<float> q(kDim, 0.0f);
+    q[3] = 1.0f;
+    q[4] = -1.0f;
+    auto before = engine->search_vector(q, "q", req);
+    ASSERT_TRUE(before) << before.error().to_string();
+    ASSERT_EQ(before->results.size(), 1u);
+    EXPECT_NE(before->results[0].path, "twin");
+    VectorRecord twin;
+    twin.item.path = "twin";
+    twin.vector = q;
+    ASSERT_TRUE(engine->import_vectors("syn", {twin}, "test"));
+    auto after = engine->search_vector(q, "q", req);
+    ASSERT_TRUE(after) << after.error().to_string();
+    ASSERT_EQ(after->results.size(), 1u);
+    EXPECT_EQ(after->results[0].path, "twin");
+    EXPECT_NEAR(after->results[0].distance, 0.0, 1e-6);
+    EXPECT_EQ(engine->ingest_queue(), nullptr);  // SQLite catalogs have no job queue
+}
+
 TEST(EngineAnnTest, EvalAnnReportsRecall) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), 0, 2000, 4);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), 0, 2000, 4);
     AnnEvalOptions o;
     o.space = "syn";
     o.index = "HNSW16";

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "engine/engine.h"
+#include "synthetic_items.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -113,8 +114,8 @@ TEST(EngineConcurrencyTest, SearchesOnOtherKeysProceedDuringAnHnswBuild) {
     TempDir dir;
     auto engine = open_engine(dir);
     constexpr int kBig = 40000;
-    put_random(engine->catalog(), "big", 0, kBig, 128, 1);
-    put_random(engine->catalog(), "small", 0, 500, 128, 2);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "big", 0, kBig, 128, 1);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "small", 0, 500, 128, 2);
     auto small_item = engine->catalog().find_by_path("small/0");
     ASSERT_TRUE(small_item && small_item->has_value());
     const std::int64_t small_id = (*small_item)->id;
@@ -166,7 +167,7 @@ TEST(EngineConcurrencyTest, SearchesOnOtherKeysProceedDuringAnHnswBuild) {
 TEST(EngineConcurrencyTest, ConcurrentRequestsForOneUncachedKeyShareOneBuild) {
     TempDir dir;
     auto engine = open_engine(dir);
-    put_random(engine->catalog(), "syn", 0, 20000, 64, 3);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "syn", 0, 20000, 64, 3);
 
     std::atomic<int> builds{0};
     Event build_started;
@@ -215,13 +216,13 @@ TEST(EngineConcurrencyTest, ConcurrentRequestsForOneUncachedKeyShareOneBuild) {
     EXPECT_EQ(engine->reindex(ro)->seconds, forced->seconds);  // the forced build is cached
 }
 
-// Engine 1 has an entry cached; engine 2 (standing for another process: its own catalog
-// connection, no shared cache) adds and removes items; engine 1's next search reflects both.
+// Engine 1 has an entry cached; another connection to the catalog file (standing for another
+// process: no shared cache) adds and removes items; engine 1's next search reflects both.
 void check_sees_other_engines_writes(const std::string& spec, const std::string& refreshed_action) {
     SCOPED_TRACE(spec);
     TempDir dir;
     auto engine1 = open_engine(dir);
-    put_random(engine1->catalog(), "syn", 0, 3000, 24, 4);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "syn", 0, 3000, 24, 4);
     SearchRequest req;
     req.model = "syn";
     req.index = spec;
@@ -230,19 +231,19 @@ void check_sees_other_engines_writes(const std::string& spec, const std::string&
     ASSERT_TRUE(before) << before.error().to_string();
     ASSERT_EQ(before->results.size(), 10u);
 
-    auto engine2 = open_engine(dir);
-    auto vec = engine2->catalog().get_embedding(5, "syn");
+    auto other = testing::catalog_writer(dir / "lib.earshot");
+    auto vec = other->get_embedding(5, "syn");
     ASSERT_TRUE(vec);
     Catalog::PutRequest twin;
     twin.item.path = "twin-of-5";
     twin.item.name = twin.item.path;
     twin.item.duration_s = 1.0;
     twin.vector = *vec;
-    auto twin_id = engine2->catalog().put_items("syn", {twin});
+    auto twin_id = other->put_items("syn", {twin});
     ASSERT_TRUE(twin_id);
     std::vector<std::int64_t> removed = {before->results[0].id, before->results[1].id,
                                          before->results[2].id};
-    ASSERT_TRUE(engine2->catalog().remove_items(removed));
+    ASSERT_TRUE(other->remove_items(removed));
 
     auto after = engine1->search_id(5, req);
     ASSERT_TRUE(after) << after.error().to_string();
@@ -267,7 +268,7 @@ TEST(EngineConcurrencyTest, WritesByAnotherEngineAreSeenByTheNextSearch) {
 TEST(EngineConcurrencyTest, RemovedItemsNeverAppearWhileAnEntryIsRefreshed) {
     TempDir dir;
     auto engine1 = open_engine(dir);
-    put_random(engine1->catalog(), "syn", 0, 3000, 24, 5);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "syn", 0, 3000, 24, 5);
     SearchRequest req;
     req.model = "syn";
     req.index = "HNSW16";
@@ -276,19 +277,19 @@ TEST(EngineConcurrencyTest, RemovedItemsNeverAppearWhileAnEntryIsRefreshed) {
     ASSERT_TRUE(before) << before.error().to_string();
     ASSERT_EQ(before->results.size(), 10u);
 
-    // Another engine removes the 5 best hits and adds an item; without the index file the refresh
-    // is a full build, which waits (in the log sink) until the search below has run.
-    auto engine2 = open_engine(dir);
+    // Another connection removes the 5 best hits and adds an item; without the index file the
+    // refresh is a full build, which waits (in the log sink) until the search below has run.
+    auto other = testing::catalog_writer(dir / "lib.earshot");
     std::vector<std::int64_t> removed;
     for (int i = 0; i < 5; ++i) removed.push_back(before->results[static_cast<std::size_t>(i)].id);
-    ASSERT_TRUE(engine2->catalog().remove_items(removed));
-    auto vec = engine2->catalog().get_embedding(5, "syn");
+    ASSERT_TRUE(other->remove_items(removed));
+    auto vec = other->get_embedding(5, "syn");
     ASSERT_TRUE(vec);
     Catalog::PutRequest twin;
     twin.item.path = "twin-of-5";
     twin.item.name = twin.item.path;
     twin.vector = *vec;
-    auto twin_id = engine2->catalog().put_items("syn", {twin});
+    auto twin_id = other->put_items("syn", {twin});
     ASSERT_TRUE(twin_id);
     std::filesystem::remove(index_file_path(dir / "lib.earshot", "syn", Metric::kCosine, "HNSW16"));
 
@@ -321,12 +322,12 @@ TEST(EngineConcurrencyTest, RemovedItemsNeverAppearWhileAnEntryIsRefreshed) {
 }
 
 // refresh_cached_indexes (what `serve` calls when PostgreSQL announces a write) does the refresh
-// the next search would have done: after it, the search finds another engine's write without
+// the next search would have done: after it, the search finds another process's write without
 // building anything. Indexes never searched (or dropped by invalidate_cache) are left alone.
 TEST(EngineConcurrencyTest, RefreshCachedIndexesTakesTheRefreshOffTheSearchPath) {
     TempDir dir;
     auto engine1 = open_engine(dir);
-    put_random(engine1->catalog(), "syn", 0, 2000, 24, 8);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "syn", 0, 2000, 24, 8);
     auto none = engine1->refresh_cached_indexes();
     ASSERT_TRUE(none) << none.error().to_string();
     EXPECT_EQ(*none, 0u);
@@ -336,14 +337,14 @@ TEST(EngineConcurrencyTest, RefreshCachedIndexesTakesTheRefreshOffTheSearchPath)
     req.k = 10;
     ASSERT_TRUE(engine1->search_id(5, req));
 
-    auto engine2 = open_engine(dir);
-    auto vec = engine2->catalog().get_embedding(5, "syn");
+    auto other = testing::catalog_writer(dir / "lib.earshot");
+    auto vec = other->get_embedding(5, "syn");
     ASSERT_TRUE(vec);
     Catalog::PutRequest twin;
     twin.item.path = "twin-of-5";
     twin.item.name = twin.item.path;
     twin.vector = *vec;
-    auto twin_id = engine2->catalog().put_items("syn", {twin});
+    auto twin_id = other->put_items("syn", {twin});
     ASSERT_TRUE(twin_id);
     // Without the index file the refresh is a full build, which the log shows.
     std::filesystem::remove(index_file_path(dir / "lib.earshot", "syn", Metric::kCosine, "HNSW16"));
@@ -373,8 +374,8 @@ TEST(EngineConcurrencyTest, RefreshCachedIndexesTakesTheRefreshOffTheSearchPath)
 TEST(EngineConcurrencyTest, SearchersKeepWorkingWhileAnotherEngineWrites) {
     TempDir dir;
     auto engine1 = open_engine(dir);
-    put_random(engine1->catalog(), "syn", 0, 2000, 24, 6);
-    auto engine2 = open_engine(dir);
+    put_random(*testing::catalog_writer(dir / "lib.earshot"), "syn", 0, 2000, 24, 6);
+    auto other = testing::catalog_writer(dir / "lib.earshot");
     std::atomic<bool> stop{false};
     std::atomic<int> searches{0};
     std::vector<std::string> errors(4);
@@ -399,11 +400,10 @@ TEST(EngineConcurrencyTest, SearchersKeepWorkingWhileAnotherEngineWrites) {
     }
     // Rounds of: add 50 items, remove 50 of the originals; engine1's cache invalidated sometimes.
     for (int round = 0; round < 10; ++round) {
-        put_random(engine2->catalog(), "syn", 2000 + 50 * round, 50, 24,
-                   7u + static_cast<unsigned>(round));
+        put_random(*other, "syn", 2000 + 50 * round, 50, 24, 7u + static_cast<unsigned>(round));
         std::vector<std::int64_t> gone;
         for (int i = 0; i < 50; ++i) gone.push_back(1001 + 50 * round + i);
-        ASSERT_TRUE(engine2->catalog().remove_items(gone));
+        ASSERT_TRUE(other->remove_items(gone));
         if (round % 3 == 2)
             engine1->invalidate_cache();
     }

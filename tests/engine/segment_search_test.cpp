@@ -44,6 +44,8 @@ std::vector<float> mean_row(const Matrix& m) {
 struct SyntheticLibrary {
     testing::TempDir dir;
     std::unique_ptr<Engine> engine;
+    // Writes the rows as another process would: the engine reads the catalog only.
+    std::unique_ptr<Catalog> writer;
     std::vector<std::int64_t> ids;
     std::vector<Matrix> segments;
 
@@ -52,8 +54,7 @@ struct SyntheticLibrary {
         it.path = fmt_path(i);
         it.name = it.path;
         it.duration_s = duration_s;
-        auto id = engine->catalog().put_item(it, "syn", mean_row(segs), segs,
-                                             times_for(segs.n_rows, 2.0));
+        auto id = writer->put_item(it, "syn", mean_row(segs), segs, times_for(segs.n_rows, 2.0));
         ASSERT_TRUE(id) << id.error().to_string();
         if (ids.size() <= i) {
             ids.resize(i + 1);
@@ -72,6 +73,9 @@ void open_library(SyntheticLibrary& lib) {
     auto engine = Engine::open(eo);
     ASSERT_TRUE(engine) << engine.error().to_string();
     lib.engine = std::move(*engine);
+    auto writer = Catalog::open(eo.db_path);
+    ASSERT_TRUE(writer) << writer.error().to_string();
+    lib.writer = std::move(*writer);
     for (std::size_t i = 0; i < 6; ++i)
         lib.put(i, random_rows(20, 100 + static_cast<std::uint32_t>(i)), 40.0 + double(i));
 }
@@ -158,7 +162,7 @@ TEST_P(SegmentSearchSynthetic, SeesReplacedAndRemovedItems) {
         EXPECT_DOUBLE_EQ(r2->results[0].match->item_start_s, 22.0) << "round " << round;
     }
 
-    auto removed = lib.engine->catalog().remove_items({lib.ids[1]});
+    auto removed = lib.writer->remove_items({lib.ids[1]});
     ASSERT_TRUE(removed);
     auto r3 = lib.engine->search_segments(q, qt, "q", req);
     ASSERT_TRUE(r3) << r3.error().to_string();
@@ -183,8 +187,8 @@ TEST_P(SegmentSearchSynthetic, CopiesOfTheQueryFillingTheFirstChunksAreSkipped) 
         it.name = it.path;
         it.duration_s = 40.0;
         it.content_hash = hash;
-        auto id = lib.engine->catalog().put_item(it, "syn", mean_row(segs), segs,
-                                                 times_for(segs.n_rows, 2.0));
+        auto id =
+            lib.writer->put_item(it, "syn", mean_row(segs), segs, times_for(segs.n_rows, 2.0));
         EXPECT_TRUE(id) << id.error().to_string();
         return id ? *id : 0;
     };
@@ -270,10 +274,11 @@ TEST(SegmentSearchTest, SpaceWithoutSegmentsIsNotFound) {
     eo.create_if_missing = true;
     auto engine = Engine::open(eo);
     ASSERT_TRUE(engine);
+    auto writer = Catalog::open(eo.db_path);
+    ASSERT_TRUE(writer);
     ItemRecord it;
     it.path = "x";
-    ASSERT_TRUE(
-        (*engine)->catalog().put_item(it, "plain", std::vector<float>(4, 1.0f), Matrix(), {}));
+    ASSERT_TRUE((*writer)->put_item(it, "plain", std::vector<float>(4, 1.0f), Matrix(), {}));
     SearchRequest req;
     req.model = "plain";
     req.by = SearchBy::kSegments;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
+#include "synthetic_items.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -91,10 +92,10 @@ TEST_F(EngineTagsTest, IndexStoresTopClassifierLabelsAsTags) {
 }
 
 TEST_F(EngineTagsTest, TagAndFolderFiltersApplyInsideTheSearch) {
-    auto& cat = engine_->catalog();
     const std::int64_t n0 = id_of("noises/noise_0.wav");
     const std::int64_t n2 = id_of("noises/noise_2.wav");
-    ASSERT_TRUE(cat.set_tags({{n0, {{"Rare tag", 0.9f}}}, {n2, {{"rare TAG", 0.5f}}}}));
+    ASSERT_TRUE(testing::catalog_writer(dir_.path() / "lib.earshot")
+                    ->set_tags({{n0, {{"Rare tag", 0.9f}}}, {n2, {{"rare TAG", 0.5f}}}}));
     for (const std::string index : {"flat", "HNSW32"}) {
         SCOPED_TRACE(index);
         SearchRequest req;
@@ -140,7 +141,7 @@ TEST_F(EngineTagsTest, FillTagsRestoresIndexTimeTags) {
     auto before = cat.tags_of(s0);
     ASSERT_TRUE(before);
     ASSERT_FALSE(before->empty());
-    ASSERT_TRUE(cat.set_tags({{s0, {}}}));
+    ASSERT_TRUE(testing::catalog_writer(dir_.path() / "lib.earshot")->set_tags({{s0, {}}}));
     auto missing = cat.items_without_tags();
     ASSERT_TRUE(missing);
     EXPECT_NE(std::find(missing->begin(), missing->end(), s0), missing->end());

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/web_assets.h"
+#include "synthetic_items.h"
 #include "test_support.h"
 
 namespace earshot {
@@ -331,7 +332,10 @@ TEST_F(HttpServerTest, SearchByUploadLeavesIdenticalBytesOut) {
 }
 
 TEST_F(HttpServerTest, TagsFoldersFiltersAndFacets) {
-    auto& cat = lib_->engine->catalog();
+    // Tags written as another process would (the engine's catalog is read-only).
+    auto writer = testing::catalog_writer(lib_->dir / "lib.earshot");
+    ASSERT_TRUE(writer);
+    auto& cat = *writer;
     const auto n0 = lib_->id_of("noise_0");
     const auto n3 = lib_->id_of("noise_3");
     const auto s220 = lib_->id_of("sine_220");
