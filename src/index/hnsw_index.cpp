@@ -489,13 +489,12 @@ void HnswIndex::graph_search(const float* q,
                 return detail::l1_f16(q, x, dim);
         }
     };
-    // All lines of the next candidate's vector are prefetched while the current distance is
-    // computed (the hardware prefetcher does not follow the random jumps between nodes).
-    const std::size_t vector_lines = (dim * sizeof(T) + 63) / 64;
-    auto prefetch_vector = [&](tableint i) {
-        const char* p = level0 + i * stride + data_offset;
-        for (std::size_t l = 0; l < vector_lines; ++l) prefetch(p + 64 * l);
-    };
+    // The first line of the next candidate's vector is prefetched while the current distance is
+    // computed (the hardware prefetcher does not follow the random jumps between nodes, but it
+    // streams the rest of a vector once the kernel reads it). Prefetching every line of the
+    // vector (or of the next 2-3 vectors) was ~9 % slower at d = 1024 on the same graph, and no
+    // faster at d = 128 (docs/performance.md, sixth round).
+    auto prefetch_vector = [&](tableint i) { prefetch(level0 + i * stride + data_offset); };
     // Upper layers: greedy descent (hnswlib searchKnn).
     tableint cur = h.enterpoint_node_;
     float cur_d = dist(cur);
