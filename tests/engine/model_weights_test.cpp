@@ -32,7 +32,14 @@ struct Library {
                 audio / (i < 2 ? "a" : "b") / ("tone" + std::to_string(i) + ".wav"),
                 testing::make_sine(220.0 * (i + 1), 1.0, 16000), 16000);
         }
-        pt = testing::write_tiny_torchscript(model_dir, 1234);
+        retrain(1234);
+    }
+
+    // Writes the model with weights from this seed (the same name: a model trained again) and
+    // opens the catalog with a new engine, as the next `earshot` command would.
+    void retrain(std::uint64_t seed) {
+        engine.reset();
+        pt = testing::write_tiny_torchscript(model_dir, seed);
         EngineOptions eo;
         eo.db_path = dir / "lib.earshot";
         eo.create_if_missing = true;
@@ -75,14 +82,7 @@ TEST(ModelWeightsTest, ChangedWeightsReEmbedTheWholeSpaceOnce) {
     EXPECT_EQ(lib.index(lib.audio).counts.unchanged, 3u);  // same weights: nothing to do
 
     // Trained again: same name, other weights. Indexing one folder embeds all three items.
-    lib.engine.reset();
-    lib.pt = testing::write_tiny_torchscript(lib.model_dir, 99);
-    {
-        EngineOptions eo;
-        eo.db_path = lib.dir / "lib.earshot";
-        eo.threads = 1;
-        lib.engine = std::move(*Engine::open(eo));
-    }
+    lib.retrain(99);
     auto again = lib.index(lib.audio / "a");
     EXPECT_EQ(again.counts.added, 3u);
     EXPECT_EQ(again.counts.unchanged, 0u);
@@ -98,12 +98,7 @@ TEST(ModelWeightsTest, AnItemThatCannotBeReEmbeddedKeepsTheOldDigestUntilRemoved
     lib.index(lib.audio);
     const std::string d1 = lib.digest();
     fs::remove(lib.audio / "b" / "tone2.wav");
-    lib.engine.reset();
-    lib.pt = testing::write_tiny_torchscript(lib.model_dir, 7);
-    EngineOptions eo;
-    eo.db_path = lib.dir / "lib.earshot";
-    eo.threads = 1;
-    lib.engine = std::move(*Engine::open(eo));
+    lib.retrain(7);
 
     auto r = lib.index(lib.audio / "a");
     EXPECT_EQ(r.counts.added, 2u);
