@@ -80,7 +80,8 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options) {
         return tl::unexpected(cat.error());
     state->catalog = std::move(*cat);
     state->indexes = std::make_unique<IndexCache>(
-        *state->catalog, IndexCacheOptions{options.db_path, options.index_dir, options.threads});
+        *state->catalog, IndexCacheOptions{options.db_path, options.index_dir, options.threads,
+                                           options.on_index_build});
     state->maps = std::make_unique<MapCache>(
         *state->catalog, options.index_dir.empty() ? default_index_dir(options.db_path.string())
                                                    : options.index_dir);

@@ -50,6 +50,8 @@ struct EngineOptions {
     std::filesystem::path models_dir;  // --models-dir (empty: default search path)
     int threads = 0;                   // 0 = all cores
     bool create_if_missing = false;    // index creates; search/list require an existing DB
+    // IndexCacheOptions::on_build: told when an index build starts (progress display, tests).
+    std::function<void(const std::string& space)> on_index_build;
 };
 
 struct ReindexOptions {

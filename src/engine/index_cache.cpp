@@ -394,6 +394,8 @@ struct IndexCache::Impl {
             if (persisted) {
                 log_info("building {} index of space '{}' ({} {}, {} metric)", spec.text, label,
                          set->ids.size(), segments ? "segments" : "items", metric_name(metric));
+                if (options.on_build)
+                    options.on_build(space);
             }
             EARSHOT_ASSIGN_OR_RETURN(auto index, make_index(spec.text, set->dim, metric));
             index->set_threads(options.threads);

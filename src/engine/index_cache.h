@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -79,6 +80,10 @@ struct IndexCacheOptions {
     std::filesystem::path db_path;    // the catalog: named in messages, places the index files
     std::filesystem::path index_dir;  // index files; empty = default_index_dir(db_path)
     int threads = 0;                  // index build/search threads (0 = all cores)
+    // Called with the space's name on the building thread when a persisted index (HNSW, IVF-PQ)
+    // starts to build from the catalog's rows, after its log line, with no lock of the cache
+    // held: it may block (the concurrency tests hold a build there). Empty: nothing.
+    std::function<void(const std::string& space)> on_build;
 };
 
 class IndexCache {

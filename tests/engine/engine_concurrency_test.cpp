@@ -1,11 +1,12 @@
 // The engine's search cache under concurrency: an index build runs without blocking searches on
-// other keys, concurrent requests for one key share one build, writes by another Engine (another
-// process) are seen by the next search, and removed items never appear while an entry is being
-// refreshed. Builds are observed through the log ("building <spec> index of space '<space>'").
+// other keys, concurrent requests for one key share one build, writes by another connection
+// (another process) are seen by the next search, and removed items never appear while an entry
+// is being refreshed. Builds are observed through EngineOptions::on_index_build.
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -14,7 +15,6 @@
 
 #include <gtest/gtest.h>
 
-#include "core/log.h"
 #include "engine/engine.h"
 #include "synthetic_items.h"
 #include "test_support.h"
@@ -50,37 +50,46 @@ void put_random(Catalog& c, const std::string& space, int first, int n, int dim,
     }
 }
 
+// The index-build hook of every engine these tests open (EngineOptions::on_index_build): a
+// BuildWatcher puts its callback here while it lives.
+std::mutex g_build_hook_mu;
+std::function<void(const std::string&)> g_build_hook;
+
+void on_index_build(const std::string& space) {
+    std::function<void(const std::string&)> f;
+    {
+        std::lock_guard lock(g_build_hook_mu);
+        f = g_build_hook;
+    }
+    if (f)
+        f(space);
+}
+
+// Calls on_build(space) on the building thread whenever an engine of these tests starts building
+// an index (no engine or log lock held: it may block); removes itself when it dies.
+class BuildWatcher {
+public:
+    explicit BuildWatcher(std::function<void(const std::string&)> on_build) {
+        std::lock_guard lock(g_build_hook_mu);
+        g_build_hook = std::move(on_build);
+    }
+    ~BuildWatcher() {
+        std::lock_guard lock(g_build_hook_mu);
+        g_build_hook = nullptr;
+    }
+    BuildWatcher(const BuildWatcher&) = delete;
+    BuildWatcher& operator=(const BuildWatcher&) = delete;
+};
+
 std::unique_ptr<Engine> open_engine(const TempDir& dir) {
     EngineOptions eo;
     eo.db_path = dir / "lib.earshot";
     eo.create_if_missing = true;
+    eo.on_index_build = on_index_build;
     auto e = Engine::open(eo);
     EXPECT_TRUE(e);
     return std::move(*e);
 }
-
-// Calls on_build(space) (on the building thread, under the log's mutex) whenever the engine logs
-// that it starts building an index; removes the sink when it dies.
-class BuildWatcher {
-public:
-    explicit BuildWatcher(std::function<void(const std::string&)> on_build) {
-        set_log_sink([f = std::move(on_build)](LogLevel, std::string_view message) {
-            const std::string_view prefix = "building ";
-            const std::string_view marker = " index of space '";
-            if (message.substr(0, prefix.size()) != prefix)
-                return;
-            auto at = message.find(marker);
-            if (at == std::string_view::npos)
-                return;
-            auto begin = at + marker.size();
-            auto end = message.find('\'', begin);
-            f(std::string(message.substr(begin, end - begin)));
-        });
-    }
-    ~BuildWatcher() { set_log_sink(nullptr); }
-    BuildWatcher(const BuildWatcher&) = delete;
-    BuildWatcher& operator=(const BuildWatcher&) = delete;
-};
 
 // A one-shot event.
 class Event {

@@ -33,8 +33,8 @@ struct Fixture {
         auto c = open_catalog((dir / "lib.earshot").string(), co);
         EXPECT_TRUE(c);
         catalog = std::move(*c);
-        cache =
-            std::make_unique<IndexCache>(*catalog, IndexCacheOptions{dir / "lib.earshot", {}, 1});
+        cache = std::make_unique<IndexCache>(*catalog,
+                                             IndexCacheOptions{dir / "lib.earshot", {}, 1, {}});
     }
 };
 
@@ -88,7 +88,7 @@ TEST(IndexCacheTest, PersistedIndexIsReloadedThenUpdatedFromTheCatalog) {
     EXPECT_TRUE(std::filesystem::exists(file));
 
     // A second cache (another process) finds the file current.
-    IndexCache other(*f.catalog, IndexCacheOptions{f.dir / "lib.earshot", {}, 1});
+    IndexCache other(*f.catalog, IndexCacheOptions{f.dir / "lib.earshot", {}, 1, {}});
     auto loaded = other.get("syn", Metric::kCosine, "HNSW8");
     ASSERT_TRUE(loaded) << loaded.error().to_string();
     EXPECT_EQ((*loaded)->report.action, "current");
