@@ -56,7 +56,7 @@ void record_walk_skips(IndexReport& report, CollectedFiles& collected) {
 // The catalog `meta` key holding the digest of the weights a space was embedded with.
 constexpr std::string_view kModelDigestKey = "model_digest:";
 
-// What a model's weights are now: the XXH64 of its weights file, or of each file of a weights
+// What a model's weights are now: hash_file of its weights file, or of each file of a weights
 // folder (name and content, in name order); empty for models without weights (mfcc).
 Result<std::string> weights_digest(const ModelInfo& info) {
     const fs::path& p = info.weights_path;
@@ -152,15 +152,16 @@ Status finish_weights(const IngestContext& ctx, const WeightsCheck& w, const std
     if (!w.store)
         return {};
     if (w.changed) {
+        // Two id-only reads: the rows written since the run began, and the rows there now (an
+        // item removed meanwhile no longer counts).
         EARSHOT_ASSIGN_OR_RETURN(auto fresh,
                                  ctx.catalog.load_embeddings_since(space, w.generation, false));
-        std::set<std::int64_t> rewritten(fresh.ids.begin(), fresh.ids.end());
+        EARSHOT_ASSIGN_OR_RETURN(auto now, ctx.catalog.load_embeddings_since(space, -1, false));
+        const std::set<std::int64_t> rewritten(fresh.ids.begin(), fresh.ids.end());
+        const std::set<std::int64_t> present(now.ids.begin(), now.ids.end());
         std::size_t left = 0;
-        for (auto id : w.stale_ids) {
-            auto still = ctx.catalog.has_embedding(id, space);
-            if (rewritten.count(id) == 0 && still && *still)
-                ++left;
-        }
+        for (auto id : w.stale_ids)
+            left += present.count(id) != 0 && rewritten.count(id) == 0 ? 1 : 0;
         if (left > 0) {
             log_warning(
                 "{} item(s) of space '{}' still hold vectors of the previous weights (their files "

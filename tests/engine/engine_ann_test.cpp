@@ -317,7 +317,6 @@ TEST(EngineFacadeTest, WritesThroughTheEngineAreSeenByItsCachedIndex) {
     auto before = engine->search_vector(q, "q", req);
     ASSERT_TRUE(before) << before.error().to_string();
     ASSERT_EQ(before->results.size(), 1u);
-    EXPECT_NE(before->results[0].path, "twin");
     VectorRecord twin;
     twin.item.path = "twin";
     twin.vector = q;
