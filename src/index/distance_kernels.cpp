@@ -431,6 +431,22 @@ float l1_u8(const float* q, const std::uint8_t* c, float lo, float step, std::si
 }
 #pragma GCC diagnostic pop
 
+Sq8Row encode_sq8(const float* x, std::size_t d, std::uint8_t* c) {
+    if (d == 0)
+        return {0.0f, 0.0f, 0.0f};
+    const auto [mn, mx] = std::minmax_element(x, x + d);
+    const float lo = *mn;
+    const float step = (*mx - lo) / 255.0f;
+    float sqnorm = 0.0f;
+    for (std::size_t i = 0; i < d; ++i) {
+        const float v = step > 0.0f ? std::nearbyint((x[i] - lo) / step) : 0.0f;
+        c[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 255.0f));
+        const float decoded = lo + step * static_cast<float>(c[i]);
+        sqnorm += decoded * decoded;
+    }
+    return {lo, step, sqnorm};
+}
+
 const char* simd_level() {
 #if defined(__AVX512F__)
     return "avx512";

@@ -36,6 +36,17 @@ float dot_u8(const float* q, const std::uint8_t* c, std::size_t d);
 // sum |q_i - (lo + step * c_i)| (the decoded row).
 float l1_u8(const float* q, const std::uint8_t* c, float lo, float step, std::size_t d);
 
+// 8-bit codes with a per-row range (`SQ8`, and the steering copy of a filtered HNSW walk):
+// x_i ~ lo + step * c_i with lo = min_i x_i, step = (max_i x_i - lo) / 255, c_i = round((x_i -
+// lo) / step). Writes d codes to c and returns the row's range and |decoded row|^2 (for L2:
+// |q - x|^2 ~ |q|^2 - 2 (lo sum q + step dot_u8(q, c)) + sqnorm).
+struct Sq8Row {
+    float lo;
+    float step;
+    float sqnorm;
+};
+Sq8Row encode_sq8(const float* x, std::size_t d, std::uint8_t* c);
+
 // "avx512", "avx2" or "scalar": which kernels this build uses.
 const char* simd_level();
 

@@ -8,6 +8,7 @@
 #include "index/hnsw_index.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -102,6 +103,7 @@ struct Scratch {
     std::vector<std::pair<float, tableint>> top;       // max-heap by distance (worst first)
     std::vector<std::pair<float, tableint>> frontier;  // min-heap by distance (best first)
     std::vector<tableint> fresh;                       // unvisited neighbours of one node
+    std::vector<std::uint8_t> fresh_pass;              // filtered walk: fresh[j] accepted
     std::vector<float> query;                          // the query in stored form
 };
 
@@ -124,6 +126,7 @@ Scratch& scratch() {
 
 thread_local std::size_t t_filtered_walks = 0;  // detail::hnsw_filtered_walks()
 thread_local std::size_t t_walk_distances = 0;  // detail::hnsw_walk_distances()
+std::atomic<bool> g_steering{true};             // detail::set_hnsw_filter_steering()
 
 inline void prefetch(const void* p) {
     __builtin_prefetch(p, 0, 3);
@@ -228,6 +231,9 @@ public:
         // label map (node + bucket), per-element lock and level, visited list (u16 per element)
         bytes += hnsw_->label_lookup_.size() * 48 + labels_.capacity() * sizeof(std::int64_t) +
                  hnsw_->max_elements_ * (sizeof(std::mutex) + sizeof(int) + sizeof(void*) + 2);
+        // The filtered walk's 8-bit steering copy, once a filtered search has built it.
+        if (steer_ready_.load(std::memory_order_acquire))
+            bytes += steer_.capacity * steer_.stride;
         return bytes;
     }
 
@@ -318,6 +324,8 @@ private:
                 }
             });
             sync_labels();
+            if (steer_ready_.load(std::memory_order_relaxed))
+                steer_encode(steer_.count);
             if (!error.empty())
                 return make_error(ErrorCode::kInternal, "hnsw add: " + error);
         } catch (const std::exception& e) {  // std::bad_alloc, hnswlib's runtime_error
@@ -356,6 +364,7 @@ private:
         }
         std::unique_ptr<Hnsw> old = std::move(hnsw_);
         labels_.clear();
+        drop_steering();
         const std::size_t bytes = value_bytes() * static_cast<std::size_t>(dim_);
         auto st = add_rows(live_ids, [&](std::size_t i, float* out) {
             std::memcpy(out, old->getDataByInternalId(live[i]), bytes);
@@ -365,6 +374,7 @@ private:
             hnsw_ = std::move(old);  // out of memory: keep the tombstoned graph
             labels_.clear();
             sync_labels();
+            drop_steering();
         }
     }
 
@@ -395,6 +405,86 @@ private:
                       std::vector<Candidate>& out) const;
     std::vector<Candidate> exact_scan(const float* q, const SearchOptions& options) const;
 
+    // The filtered walk's steering copy: every row as 8-bit codes with a per-row range
+    // (detail::encode_sq8, as the SQ8 kind), d + 12 bytes per item. A filtered walk reaches
+    // about 1 / f times as many nodes as it returns (f = passing fraction); the ones the filter
+    // rejects only steer the walk and are never returned, so their distance is taken from this
+    // copy (a quarter of float32's bytes fetched, the whole record prefetched) and only accepted
+    // nodes read their stored vector. Built on the first filtered walk (not every user filters:
+    // 1,088 more bytes per item at d = 1024, a quarter of the graph's; ~0.1 s at 100k x 1024),
+    // then kept in step by add_rows and dropped by compact().
+    // Element i's record at records + i * stride: its detail::Sq8Row (16 bytes with padding)
+    // then dim codes, stride rounded up to a cache line; one block with transparent huge pages
+    // (as the level-0 block: a walk reaches records all over it).
+    struct Steering {
+        static constexpr std::size_t kHeader = 16;
+        static constexpr std::size_t kHugePage = std::size_t{2} << 20;
+        static_assert(sizeof(detail::Sq8Row) <= kHeader);
+        std::size_t stride = 0;
+        std::size_t count = 0;
+        std::size_t capacity = 0;  // records
+        struct Free {
+            void operator()(char* p) const { std::free(p); }
+        };
+        std::unique_ptr<char, Free> records;
+        const detail::Sq8Row& row(std::size_t i) const {
+            return *reinterpret_cast<const detail::Sq8Row*>(records.get() + i * stride);
+        }
+        const std::uint8_t* codes(std::size_t i) const {
+            return reinterpret_cast<const std::uint8_t*>(records.get() + i * stride + kHeader);
+        }
+        // Room for n records (keeps the first `count`; grows geometrically).
+        void reserve(std::size_t n, std::size_t dim) {
+            stride = (kHeader + dim + 63) / 64 * 64;
+            if (n <= capacity)
+                return;
+            const std::size_t want = std::max(n, capacity + capacity / 2);
+            const std::size_t bytes = (want * stride + kHugePage - 1) / kHugePage * kHugePage;
+            auto* p = static_cast<char*>(std::aligned_alloc(kHugePage, bytes));
+            if (p == nullptr)
+                throw std::bad_alloc();
+            madvise(p, bytes, MADV_HUGEPAGE);
+            if (count > 0)
+                std::memcpy(p, records.get(), count * stride);
+            records.reset(p);
+            capacity = bytes / stride;
+        }
+    };
+    const Steering& steering() const {
+        if (!steer_ready_.load(std::memory_order_acquire)) {
+            std::lock_guard lock(steer_mu_);
+            if (!steer_ready_.load(std::memory_order_relaxed)) {
+                steer_encode(0);
+                steer_ready_.store(true, std::memory_order_release);
+            }
+        }
+        return steer_;
+    }
+    // Encodes elements [first, cur_element_count) (callers exclude other writers).
+    void steer_encode(std::size_t first) const {
+        const auto d = static_cast<std::size_t>(dim_);
+        const std::size_t n = hnsw_->cur_element_count;
+        steer_.reserve(n, d);
+        std::vector<float> decoded(half_ ? d : 0);
+        for (std::size_t i = first; i < n; ++i) {
+            const char* data = hnsw_->getDataByInternalId(static_cast<tableint>(i));
+            const float* x = reinterpret_cast<const float*>(data);
+            if (half_) {
+                detail::f16_to_f32(reinterpret_cast<const std::uint16_t*>(data), decoded.data(), d);
+                x = decoded.data();
+            }
+            char* record = steer_.records.get() + i * steer_.stride;
+            const detail::Sq8Row row = detail::encode_sq8(
+                x, d, reinterpret_cast<std::uint8_t*>(record + Steering::kHeader));
+            std::memcpy(record, &row, sizeof(row));
+        }
+        steer_.count = n;
+    }
+    void drop_steering() {
+        steer_ready_.store(false, std::memory_order_release);
+        steer_ = Steering{};
+    }
+
     IndexSpec spec_;
     HnswParams params_;
     int dim_;
@@ -406,6 +496,9 @@ private:
     // Item id per internal id, contiguous: a filter reads these instead of the label at the end of
     // each level-0 element (one cache miss per item in a scan of the passing items).
     std::vector<std::int64_t> labels_;
+    mutable std::mutex steer_mu_;
+    mutable std::atomic<bool> steer_ready_{false};
+    mutable Steering steer_;
 };
 
 }  // namespace
@@ -416,6 +509,9 @@ std::size_t hnsw_filtered_walks() {
 }
 std::size_t hnsw_walk_distances() {
     return t_walk_distances;
+}
+void set_hnsw_filter_steering(bool on) {
+    g_steering.store(on, std::memory_order_relaxed);
 }
 std::optional<HnswGraphView> hnsw_graph_view(const VectorIndex& index) {
     const auto* hnsw = dynamic_cast<const HnswIndex*>(&index);
@@ -493,8 +589,35 @@ void HnswIndex::graph_search(const float* q,
     // computed (the hardware prefetcher does not follow the random jumps between nodes, but it
     // streams the rest of a vector once the kernel reads it). Prefetching every line of the
     // vector (or of the next 2-3 vectors) was ~9 % slower at d = 1024 on the same graph, and no
-    // faster at d = 128 (docs/performance.md, sixth round).
+    // faster at d = 128 (docs/performance.md, sixth round). Before that, the first line of every
+    // unvisited neighbour is requested at once (below), so that their misses overlap.
     auto prefetch_vector = [&](tableint i) { prefetch(level0 + i * stride + data_offset); };
+    // Filtered walks take a rejected node's distance from the 8-bit steering copy.
+    const Steering* steer = nullptr;
+    float q_sum = 0.0f;
+    float q_sqnorm = 0.0f;
+    if (kFiltered && g_steering.load(std::memory_order_relaxed)) {
+        steer = &steering();
+        for (std::size_t i = 0; i < dim; ++i) {
+            q_sum += q[i];
+            q_sqnorm += q[i] * q[i];
+        }
+    }
+    auto steer_dist = [&](tableint i) {
+        ++computed;
+        const std::uint8_t* c = steer->codes(i);
+        const detail::Sq8Row& p = steer->row(i);
+        if constexpr (kWalk == Walk::kDot)
+            return 1.0f - (p.lo * q_sum + p.step * detail::dot_u8(q, c, dim));
+        else if constexpr (kWalk == Walk::kL2)
+            return q_sqnorm - 2.0f * (p.lo * q_sum + p.step * detail::dot_u8(q, c, dim)) + p.sqnorm;
+        else
+            return detail::l1_u8(q, c, p.lo, p.step, dim);
+    };
+    auto prefetch_steer = [&](tableint i) {
+        const char* r = steer->records.get() + static_cast<std::size_t>(i) * steer->stride;
+        for (std::size_t off = 0; off < steer->stride; off += 64) prefetch(r + off);
+    };
     // Upper layers: greedy descent (hnswlib searchKnn).
     tableint cur = h.enterpoint_node_;
     float cur_d = dist(cur);
@@ -534,6 +657,7 @@ void HnswIndex::graph_search(const float* q,
     auto& top = sc.top;            // max-heap: worst accepted candidate first
     auto& frontier = sc.frontier;  // min-heap via std::greater
     auto& fresh = sc.fresh;
+    auto& fresh_pass = sc.fresh_pass;
     top.clear();
     frontier.clear();
     using Pair = std::pair<float, tableint>;
@@ -567,6 +691,10 @@ void HnswIndex::graph_search(const float* q,
             break;
         std::pop_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
         frontier.pop_back();
+        // The next node to expand is likely the frontier's new best: its link list is fetched
+        // while this one's neighbours are computed.
+        if (!frontier.empty())
+            prefetch(h.get_linklist0(frontier.front().second));
         auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(c));
         const std::size_t n = h.getListCount(data);
         auto* links = reinterpret_cast<tableint*>(data + 1);
@@ -579,18 +707,52 @@ void HnswIndex::graph_search(const float* q,
             if (visited[nb] != tag) {
                 visited[nb] = tag;
                 fresh.push_back(nb);
+                if constexpr (kFiltered)
+                    prefetch(&labels_[nb]);
             }
         }
+        // Filtered: the filter first (contiguous ids), so that each fresh node's distance is
+        // read from the stored vector (accepted) or from the steering copy (rejected), and the
+        // first line of every fresh node's record is requested at once (a walk waits on these
+        // misses one after another otherwise: perf, docs/performance.md).
+        if constexpr (kFiltered) {
+            fresh_pass.resize(fresh.size());
+            for (std::size_t j = 0; j < fresh.size(); ++j) {
+                fresh_pass[j] = accepted(fresh[j]) ? 1 : 0;
+                if (steer && !fresh_pass[j])
+                    prefetch(steer->records.get() + std::size_t{fresh[j]} * steer->stride);
+                else
+                    prefetch_vector(fresh[j]);
+            }
+        } else {
+            for (std::size_t j = 0; j < fresh.size(); ++j) prefetch_vector(fresh[j]);
+        }
+        auto prefetch_fresh = [&](std::size_t j) {
+            if constexpr (kFiltered) {
+                if (!fresh_pass[j] && steer) {
+                    prefetch_steer(fresh[j]);
+                    return;
+                }
+            }
+            prefetch_vector(fresh[j]);
+        };
         if (!fresh.empty())
-            prefetch_vector(fresh[0]);
+            prefetch_fresh(0);
         for (std::size_t j = 0; j < fresh.size(); ++j) {
             if (j + 1 < fresh.size())
-                prefetch_vector(fresh[j + 1]);
+                prefetch_fresh(j + 1);
             const tableint nb = fresh[j];
-            const float d = dist(nb);
+            bool pass = true;
+            float d;
+            if constexpr (kFiltered) {
+                pass = fresh_pass[j] != 0;
+                d = pass || !steer ? dist(nb) : steer_dist(nb);
+            } else {
+                d = dist(nb);
+            }
             if (top.size() < ef || d < bound) {
                 frontier_push(d, nb);
-                if (accepted(nb)) {
+                if (pass && (kFiltered || accepted(nb))) {
                     top_push(d, nb);
                     if (top.size() > ef) {
                         std::pop_heap(top.begin(), top.end());

@@ -37,6 +37,10 @@ std::size_t hnsw_filtered_walks();
 // Distances this thread's graph walks have computed (upper layers and layer 0, all HNSW indexes;
 // not the exact scan of a filtered search): `bench index` reports them per query.
 std::size_t hnsw_walk_distances();
+// Whether filtered walks take rejected nodes' distances from the 8-bit steering copy (default
+// true; process-wide). Off: every node's stored vector, as before the copy existed. For tests
+// and `bench index --filter-steering both` to compare the two walks in one process.
+void set_hnsw_filter_steering(bool on);
 
 // Read-only view of an HNSW index's graph as hnswlib 0.6.2 lays it out, for `bench index
 // --compare-hnswlib` to walk the same graph with plain hnswlib. Valid while the index is

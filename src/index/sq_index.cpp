@@ -107,11 +107,7 @@ public:
     }
 
 private:
-    struct RowParams {
-        float lo;
-        float step;
-        float sqnorm;  // |decoded row|^2
-    };
+    using RowParams = detail::Sq8Row;
     bool eight_bit() const { return spec_.text == "SQ8"; }
 
     // Encodes rows [first, size()) of the float rows.
@@ -125,21 +121,8 @@ private:
         }
         codes_.resize(n * d_);
         row_params_.resize(n);
-        for (std::size_t r = first; r < n; ++r) {
-            const float* x = rows + r * d_;
-            const auto [mn, mx] = std::minmax_element(x, x + d_);
-            const float lo = *mn;
-            const float step = (*mx - lo) / 255.0f;
-            std::uint8_t* c = codes_.data() + r * d_;
-            float sqnorm = 0.0f;
-            for (std::size_t i = 0; i < d_; ++i) {
-                const float v = step > 0.0f ? std::nearbyint((x[i] - lo) / step) : 0.0f;
-                c[i] = static_cast<std::uint8_t>(std::clamp(v, 0.0f, 255.0f));
-                const float decoded = lo + step * static_cast<float>(c[i]);
-                sqnorm += decoded * decoded;
-            }
-            row_params_[r] = {lo, step, sqnorm};
-        }
+        for (std::size_t r = first; r < n; ++r)
+            row_params_[r] = detail::encode_sq8(rows + r * d_, d_, codes_.data() + r * d_);
     }
     void resize_codes(std::size_t n) {
         if (eight_bit()) {

@@ -44,6 +44,7 @@ double filtered_recall(const VectorIndex& index,
                        const Matrix& queries,
                        std::int64_t keep_every,
                        const std::set<std::int64_t>& deleted) {
+    const bool exact_distances = index.spec().text.find("SQfp16") == std::string::npos;
     SearchOptions o;
     o.k = 10;
     o.filter = [keep_every](std::int64_t id) { return id % keep_every == 0; };
@@ -60,6 +61,15 @@ double filtered_recall(const VectorIndex& index,
         for (const auto& h : *truth) want.insert(h.id);
         std::set<std::int64_t> seen;
         for (const auto& h : *got) {
+            // Returned distances are the stored vectors' (float32: the exact ones), never the
+            // 8-bit steering copy's (errors ~1e-3), which only steers the walk.
+            if (exact_distances) {
+                for (const auto& t : *truth) {
+                    if (t.id == h.id) {
+                        EXPECT_NEAR(h.distance, t.distance, 1e-5f) << "id " << h.id;
+                    }
+                }
+            }
             EXPECT_EQ(h.id % keep_every, 0) << "id " << h.id << " fails the filter";
             EXPECT_EQ(deleted.count(h.id), 0u) << "id " << h.id << " was deleted";
             EXPECT_TRUE(seen.insert(h.id).second) << "id " << h.id << " returned twice";
@@ -116,8 +126,13 @@ void check_filtered_walk(const FilterCase& c, bool with_deletions) {
             ASSERT_EQ((*index)->remove(gone), gone.size());
             exact.remove(gone);
         }
+        // The steered walk (default) and the walk that reads every node's stored vector.
         const double recall = filtered_recall(**index, exact, queries, c.keep_every, deleted);
         EXPECT_GE(recall, c.min_recall);
+        detail::set_hnsw_filter_steering(false);
+        const double unsteered = filtered_recall(**index, exact, queries, c.keep_every, deleted);
+        detail::set_hnsw_filter_steering(true);
+        EXPECT_GE(unsteered, c.min_recall);
     }
 }
 
@@ -168,6 +183,55 @@ TEST(HnswFilteredWalkTest, TenPercentFilter) {
 
 TEST(HnswFilteredWalkTest, TenPercentFilterWithDeletions) {
     check_filtered_walk({40000, 16, 10, 0.95, every_walk()}, true);
+}
+
+// The steering copy is built by the first filtered walk (memory_bytes grows by at least d + 12
+// bytes per item), extended by later adds (items added after it are found, with exact
+// distances) and dropped by a compaction (which rebuilds the graph).
+TEST(HnswFilteredWalkTest, SteeringCopyFollowsAddsAndCompaction) {
+    constexpr std::size_t kN = 40000;
+    constexpr std::size_t kDim = 16;
+    const Matrix all = clustered(kN + 100, kDim, 99);
+    Matrix first(kN / 2, kDim);
+    Matrix second(kN / 2, kDim);
+    Matrix queries(100, kDim);
+    std::copy_n(all.data.begin(), kN / 2 * kDim, first.data.begin());
+    std::copy_n(all.data.begin() + static_cast<std::ptrdiff_t>(kN / 2 * kDim), kN / 2 * kDim,
+                second.data.begin());
+    std::copy(all.data.begin() + static_cast<std::ptrdiff_t>(kN * kDim), all.data.end(),
+              queries.data.begin());
+    auto index = make_index("HNSW16,efC48", kDim, Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(1);
+    ASSERT_TRUE((*index)->add(ids_from(1, kN / 2), first));
+    FlatIndex exact(kDim, Metric::kCosine);
+    ASSERT_TRUE(exact.add(ids_from(1, kN / 2), first));
+
+    const std::size_t before = (*index)->memory_bytes();
+    SearchOptions unfiltered;
+    unfiltered.k = 10;
+    ASSERT_TRUE((*index)->search(queries.row_span(0), unfiltered));
+    EXPECT_EQ((*index)->memory_bytes(), before) << "an unfiltered search built the copy";
+    // keep 1/5: 4,000 of 20,000 pass, above the exact-scan floor.
+    EXPECT_GE(filtered_recall(**index, exact, queries, 5, {}), 0.95);
+    const std::size_t with_copy = (*index)->memory_bytes();
+    EXPECT_GE(with_copy - before, (kN / 2) * (kDim + 12));
+    // Records are padded to a cache line and the block to whole 2 MiB pages.
+    EXPECT_LE(with_copy - before, std::max<std::size_t>(std::size_t{2} << 20, (kN / 2) * 64 * 2));
+
+    // Added after the copy exists: found through the steered walk, with exact distances.
+    ASSERT_TRUE((*index)->add(ids_from(kN / 2 + 1, kN / 2), second));
+    ASSERT_TRUE(exact.add(ids_from(kN / 2 + 1, kN / 2), second));
+    EXPECT_GE(filtered_recall(**index, exact, queries, 5, {}), 0.95);
+
+    // A compaction drops the copy; the next filtered walk builds it for the new graph.
+    std::vector<std::int64_t> gone;
+    for (std::int64_t id = 1; id <= static_cast<std::int64_t>(kN); id += 3) gone.push_back(id);
+    ASSERT_EQ((*index)->remove(gone), gone.size());
+    exact.remove(gone);
+    const std::set<std::int64_t> deleted(gone.begin(), gone.end());
+    EXPECT_GE(filtered_recall(**index, exact, queries, 5, deleted), 0.95);
+    EXPECT_EQ((*index)->size(), kN - gone.size());
 }
 
 // 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
