@@ -384,6 +384,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         }
         std::vector<IndexBenchRow> plain_rows;
         std::vector<IndexBenchRow> same_rows;
+        std::vector<IndexBenchRow> unsteered_rows;
         // Keeps the faster of two measurements of the same setting.
         auto keep_best = [](IndexBenchRow& best, const IndexBenchRow& r, bool first) {
             if (first || r.cpu_qps > best.cpu_qps)
@@ -435,8 +436,12 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         return out;
                     };
                     const bool with_plain = compare && f == 0;
-                    const int rounds = with_plain ? std::max(1, options.rounds) : 1;
+                    const bool with_unsteered = options.compare_steering && is_hnsw && f > 0;
+                    const int rounds =
+                        with_plain || with_unsteered ? std::max(1, options.rounds) : 1;
                     IndexBenchRow best = row;
+                    IndexBenchRow best_unsteered = row;
+                    best_unsteered.engine = "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
                     IndexBenchRow best_same = srow;
                     best_plain.ef_search = std::max(ef, options.k);
@@ -450,6 +455,10 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         });
                         keep_best(best_row, p, first);
                     };
+                    // One untimed query first: the first filtered HNSW search builds the walk's
+                    // steering copy (once per index, ~0.1 s at 100k x 1024), which is not what
+                    // the rows measure.
+                    ours(0);
                     for (int round = 0; round < rounds; ++round) {
                         IndexBenchRow r = row;
                         measure(threads, truths[f], r, ours);
@@ -457,6 +466,13 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         if (with_plain) {
                             time_plain(*plain, best_plain, round == 0);
                             time_plain(*same_graph, best_same, round == 0);
+                        }
+                        if (with_unsteered) {
+                            detail::set_hnsw_filter_steering(false);
+                            IndexBenchRow u = best_unsteered;
+                            measure(threads, truths[f], u, ours);
+                            detail::set_hnsw_filter_steering(true);
+                            keep_best(best_unsteered, u, round == 0);
                         }
                     }
                     // Distances per query, untimed, on this thread.
@@ -475,6 +491,16 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                             static_cast<double>(total) / static_cast<double>(nq);
                     };
                     rows.push_back(best);
+                    if (with_unsteered) {
+                        detail::set_hnsw_filter_steering(false);
+                        const std::size_t before = detail::hnsw_walk_distances();
+                        for (std::size_t q = 0; q < nq; ++q) ours(q);
+                        best_unsteered.distances_per_query =
+                            static_cast<double>(detail::hnsw_walk_distances() - before) /
+                            static_cast<double>(nq);
+                        detail::set_hnsw_filter_steering(true);
+                        unsteered_rows.push_back(best_unsteered);
+                    }
                     if (with_plain) {
                         count_plain(*plain, best_plain);
                         count_plain(*same_graph, best_same);
@@ -486,8 +512,39 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         }
         rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
         rows.insert(rows.end(), same_rows.begin(), same_rows.end());
+        rows.insert(rows.end(), unsteered_rows.begin(), unsteered_rows.end());
     }
     return rows;
+}
+
+std::optional<QpsAtRecall> qps_at_recall(const std::vector<const IndexBenchRow*>& curve,
+                                         double recall) {
+    if (curve.empty())
+        return std::nullopt;
+    double best_recall = 0.0;
+    for (const auto* r : curve) best_recall = std::max(best_recall, r->recall_at_k_ties);
+    if (recall > best_recall)
+        return std::nullopt;
+    if (recall < curve.front()->recall_at_k_ties)
+        return QpsAtRecall{curve.front()->cpu_qps, true};
+    for (std::size_t i = 0; i + 1 < curve.size(); ++i) {
+        const IndexBenchRow& a = *curve[i];
+        const IndexBenchRow& b = *curve[i + 1];
+        if (recall < a.recall_at_k_ties || recall > b.recall_at_k_ties)
+            continue;
+        if (b.recall_at_k_ties <= a.recall_at_k_ties)
+            return QpsAtRecall{std::max(a.cpu_qps, b.cpu_qps), false};
+        const double t = (recall - a.recall_at_k_ties) / (b.recall_at_k_ties - a.recall_at_k_ties);
+        return QpsAtRecall{
+            std::exp(std::log(a.cpu_qps) + t * (std::log(b.cpu_qps) - std::log(a.cpu_qps))), false};
+    }
+    // Recall not monotonic in efSearch: the fastest row that reaches it.
+    double best = 0.0;
+    for (const auto* r : curve) {
+        if (r->recall_at_k_ties >= recall)
+            best = std::max(best, r->cpu_qps);
+    }
+    return QpsAtRecall{best, false};
 }
 
 namespace {

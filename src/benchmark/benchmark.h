@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,10 @@ struct IndexBenchOptions {
     // > 0: every knob is also run with a filter keeping this fraction of the items (id % round(1 /
     // fraction) == 0), recall against the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
     double filter_keep = 0.0;
+    // filter_keep > 0, HNSW specs: also time each filtered setting with the 8-bit steering copy
+    // switched off (rows with engine "earshot-unsteered"), alternating rounds with the default
+    // walk, so that the two filtered walks are compared side by side in one run.
+    bool compare_steering = false;
     int build_threads = 0;  // 0 = all cores (both our index and plain hnswlib)
     // compare_hnswlib: each unfiltered HNSW setting is timed this many times alternating with
     // both plain hnswlib searches; the row with the higher CPU QPS of each is kept.
@@ -100,7 +105,8 @@ struct IndexBenchOptions {
 struct IndexBenchRow {
     std::string spec;
     // or "hnswlib" / "hnswlib-same-graph" (plain hnswlib on its own / on our graph,
-    // compare_hnswlib)
+    // compare_hnswlib), or "earshot-unsteered" (filtered walk without the steering copy,
+    // compare_steering)
     std::string engine = "earshot";
     double filter_keep = 1.0;  // fraction of items the query filter keeps (1 = no filter)
     std::string data;          // "synthetic" or "<space>@<db file name>"
@@ -130,6 +136,18 @@ struct IndexBenchRow {
 };
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options);
+
+// CPU QPS of one engine's curve (its rows of one spec, filter and thread count, in efSearch
+// order) at recall@10 (ties) `recall`, interpolated linearly in log(QPS) between the two rows
+// around it (`bench index` prints ratios at equal recall with it). Below the curve's lowest
+// recall: its lowest-ef row, flagged as a lower bound (a smaller efSearch would be faster
+// still). nullopt above the curve's best recall or for an empty curve.
+struct QpsAtRecall {
+    double qps = 0.0;
+    bool lower_bound = false;
+};
+std::optional<QpsAtRecall> qps_at_recall(const std::vector<const IndexBenchRow*>& curve,
+                                         double recall);
 
 // Real-embedding corpus (`earshot bench windows`): the per-segment vectors of every audio file
 // under a folder (walked recursively, sorted), each file embedded `offsets` times with the start

@@ -1,6 +1,9 @@
 #include "cli/cmd_bench.h"
 
+#include <algorithm>
+#include <cmath>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -32,6 +35,7 @@ struct BenchCliOptions {
     std::string db;
     bool compare_hnswlib = false;
     double filter_keep = 0.0;
+    bool compare_steering = false;
     int build_threads = 0;
     int rounds = 3;
     // bench windows
@@ -99,6 +103,72 @@ int run_bench_windows(const BenchCliOptions& o) {
     return 0;
 }
 
+// Ratios at equal recall@10 (ties), the measure (docs/performance.md): each row of one
+// curve against the other curve interpolated at that row's recall. Ours against plain hnswlib's
+// own build, both ways (unfiltered), and ours filtered (steered and, with --compare-steering,
+// unsteered) against ours unfiltered, as a time ratio.
+void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
+    auto curve = [&](const IndexBenchRow& like, const std::string& engine, double keep) {
+        std::vector<const IndexBenchRow*> c;
+        for (const auto& r : rows) {
+            if (r.engine == engine && r.spec == like.spec && r.threads == like.threads &&
+                r.filter_keep == keep && r.ef_search > 0)
+                c.push_back(&r);
+        }
+        std::sort(c.begin(), c.end(), [](const IndexBenchRow* a, const IndexBenchRow* b) {
+            return a->ef_search < b->ef_search;
+        });
+        return c;
+    };
+    bool header = false;
+    for (const auto& ref : rows) {
+        // What `ref` is compared with, and how the ratio reads.
+        std::string other;
+        std::string what;
+        bool ratio_is_ours_over_ref = false;  // else ref / other (ours over hnswlib, time)
+        if (ref.engine == "hnswlib" && ref.filter_keep == 1.0) {
+            other = "earshot";
+            what = "hnswlib's row, ours interpolated: CPU QPS ours / hnswlib";
+            ratio_is_ours_over_ref = true;
+        } else if (ref.engine == "earshot" && ref.filter_keep == 1.0) {
+            other = "hnswlib";
+            what = "our row, hnswlib interpolated: CPU QPS ours / hnswlib";
+        } else if ((ref.engine == "earshot" || ref.engine == "earshot-unsteered") &&
+                   ref.filter_keep < 1.0) {
+            other = "earshot";
+            what = fmt::format(
+                "ours {}filtered {:.0f} %, ours unfiltered interpolated: time "
+                "filtered / unfiltered",
+                ref.engine == "earshot" ? "" : "unsteered ", 100 * ref.filter_keep);
+            ratio_is_ours_over_ref = true;
+        } else {
+            continue;
+        }
+        const auto c = curve(ref, other, 1.0);
+        if (c.size() < 2)
+            continue;
+        if (!header) {
+            fmt::print(
+                "\n| index | threads | compared | efSearch | recall@10 (ties) | CPU QPS | other at "
+                "that recall: CPU QPS | ratio |\n"
+                "|---|---|---|---|---|---|---|---|\n");
+            header = true;
+        }
+        const std::optional<QpsAtRecall> q = qps_at_recall(c, ref.recall_at_k_ties);
+        std::string ratio = "other does not reach it";
+        if (q) {
+            // The other curve's QPS is a lower bound when it is below its range: ratios with it
+            // in the numerator are lower bounds, in the denominator upper bounds.
+            const double r = ratio_is_ours_over_ref ? q->qps / ref.cpu_qps : ref.cpu_qps / q->qps;
+            const char* bound = !q->lower_bound ? "" : ratio_is_ours_over_ref ? ">= " : "<= ";
+            ratio = fmt::format("{}{:.2f}", bound, r);
+        }
+        fmt::print("| {} | {} | {} | {} | {:.4f} | {:.0f} | {} | {} |\n", ref.spec, ref.threads,
+                   what, ref.ef_search, ref.recall_at_k_ties, ref.cpu_qps,
+                   q ? fmt::format("{:.0f}", q->qps) : "-", ratio);
+    }
+}
+
 int run_bench_index(const BenchCliOptions& o) {
     IndexBenchOptions io;
     io.n = o.n;
@@ -112,6 +182,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.space = o.space;
     io.compare_hnswlib = o.compare_hnswlib;
     io.filter_keep = o.filter_keep;
+    io.compare_steering = o.compare_steering;
     io.build_threads = o.build_threads;
     io.rounds = o.rounds;
     if (o.common.threads > 0)
@@ -200,6 +271,7 @@ int run_bench_index(const BenchCliOptions& o) {
             s->distances_per_query, r.cpu_qps / h->cpu_qps, r.qps / h->qps, h->recall_at_k,
             h->distances_per_query, r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s);
     }
+    print_equal_recall_ratios(*rows);
     return 0;
 }
 
@@ -340,9 +412,14 @@ void setup_bench(CLI::App& app) {
                     "bench index: also run every setting with a filter keeping this fraction of "
                     "the items (e.g. 0.1; recall against the exact filtered top-k)")
         ->check(CLI::Range(0.0, 1.0));
+    cmd->add_flag("--compare-steering", opts->compare_steering,
+                  "bench index --filter-keep: also time each filtered HNSW setting without the "
+                  "filtered walk's 8-bit steering copy (engine earshot-unsteered), alternating "
+                  "with the default walk");
     cmd->add_option("--rounds", opts->rounds,
-                    "bench index --compare-hnswlib: time each setting this many times, alternating "
-                    "with plain hnswlib, and keep the best of each")
+                    "bench index --compare-hnswlib / --compare-steering: time each setting this "
+                    "many times, alternating with the setting it is compared with, and keep the "
+                    "best of each")
         ->capture_default_str()
         ->check(CLI::Range(1, 100));
     cmd->add_option("--build-threads", opts->build_threads,

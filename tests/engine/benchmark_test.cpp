@@ -282,6 +282,73 @@ TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
     EXPECT_EQ(manhattan.error().code(), ErrorCode::kNotSupported);
 }
 
+// --compare-steering: each filtered HNSW setting is also timed without the steering copy; the
+// two walks take about the same path (rejected nodes' distances differ by the 8-bit rounding).
+TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
+    IndexBenchOptions o;
+    o.n = 30000;  // 3,000 pass the filter: above the exact-scan floor, so the walk runs
+    o.dim = 8;
+    o.queries = 40;
+    o.specs = {"HNSW16"};
+    o.ef_search = {48};
+    o.query_threads = {1};
+    o.filter_keep = 0.1;
+    o.compare_steering = true;
+    o.rounds = 1;
+    o.build_threads = 2;
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    ASSERT_EQ(rows->size(), 3u);
+    EXPECT_EQ((*rows)[0].filter_keep, 1.0);
+    const auto& steered = (*rows)[1];
+    const auto& unsteered = (*rows)[2];
+    EXPECT_EQ(steered.engine, "earshot");
+    EXPECT_EQ(unsteered.engine, "earshot-unsteered");
+    EXPECT_DOUBLE_EQ(unsteered.filter_keep, 0.1);
+    EXPECT_GE(steered.recall_at_k, 0.9);
+    EXPECT_GE(unsteered.recall_at_k, 0.9);
+    // Both walked the graph (an exact scan counts no distances) over about as many nodes.
+    EXPECT_GT(steered.distances_per_query, 48.0);
+    EXPECT_NEAR(steered.distances_per_query, unsteered.distances_per_query,
+                0.2 * unsteered.distances_per_query);
+}
+
+// Ratios at equal recall interpolate QPS between the two efSearch rows around a recall
+// (geometrically), give the lowest-ef row as a lower bound below the curve, and nothing above it.
+TEST(IndexBenchTest, QpsAtEqualRecallInterpolatesAndFlagsBounds) {
+    auto row = [](std::size_t ef, double recall, double qps) {
+        IndexBenchRow r;
+        r.ef_search = ef;
+        r.recall_at_k_ties = recall;
+        r.cpu_qps = qps;
+        return r;
+    };
+    const IndexBenchRow a = row(16, 0.90, 1000.0);
+    const IndexBenchRow b = row(32, 0.95, 500.0);
+    const IndexBenchRow c = row(64, 0.99, 250.0);
+    const std::vector<const IndexBenchRow*> curve = {&a, &b, &c};
+    auto mid = qps_at_recall(curve, 0.925);
+    ASSERT_TRUE(mid);
+    EXPECT_NEAR(mid->qps, std::sqrt(1000.0 * 500.0), 1e-6);
+    EXPECT_FALSE(mid->lower_bound);
+    auto at_row = qps_at_recall(curve, 0.99);
+    ASSERT_TRUE(at_row);
+    EXPECT_NEAR(at_row->qps, 250.0, 1e-9);
+    auto below = qps_at_recall(curve, 0.5);
+    ASSERT_TRUE(below);
+    EXPECT_DOUBLE_EQ(below->qps, 1000.0);
+    EXPECT_TRUE(below->lower_bound);
+    EXPECT_FALSE(qps_at_recall(curve, 0.995));
+    EXPECT_FALSE(qps_at_recall({}, 0.9));
+    // Recall falling at a higher efSearch (noise): the fastest row that reaches it.
+    const IndexBenchRow d = row(128, 0.97, 100.0);
+    const std::vector<const IndexBenchRow*> bumpy = {&a, &b, &c, &d};
+    auto q = qps_at_recall(bumpy, 0.98);
+    ASSERT_TRUE(q);
+    EXPECT_GT(q->qps, 250.0);
+    EXPECT_LT(q->qps, 500.0);
+}
+
 // plain_hnswlib_on_graph: plain hnswlib's searchKnn over a copy of our graph finds what our walk
 // finds (float32 graph, and the half-precision graph walked with the float rows), computing the
 // same number of distances; other kinds are refused.
