@@ -324,6 +324,8 @@ private:
                 }
             });
             sync_labels();
+            if (ids.size() >= kRepairBatch)
+                repair_reachability();
             if (steer_ready_.load(std::memory_order_relaxed))
                 steer_encode(steer_.count);
             if (!error.empty())
@@ -332,6 +334,86 @@ private:
             return make_error(ErrorCode::kInternal, std::string("hnsw add: ") + e.what());
         }
         return ok_status();
+    }
+
+    // Elements that no layer-0 path from the entry point reaches can never be returned, at any
+    // efSearch: on the real yamnet corpus (near-duplicate windows) 2-thread builds of plain
+    // hnswlib 0.6.2 and of ours left 0.9-2 % of 100k elements so (`bench index
+    // --compare-hnswlib`, column "unreachable"), and recall stopped short whatever the ef
+    // (docs/performance.md, seventh round). After an add of at least kRepairBatch rows (a build,
+    // not each small incremental add: this walks every link list), each unreached element u
+    // gets an in-link appended to the nearest reached element with room (fewer than 2M links)
+    // among u's layer-0 neighbours and theirs; everything reachable from u then counts as
+    // reached. Appending never cuts another element off. A second pass takes the elements whose
+    // neighbourhood was all unreached in the first. Returns the elements linked.
+    static constexpr std::size_t kRepairBatch = 1024;
+    std::size_t repair_reachability() {
+        Hnsw& h = *hnsw_;
+        const std::size_t n = h.cur_element_count;
+        if (n < 2)
+            return 0;
+        auto list_of = [&](tableint i) {
+            auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(i));
+            return std::pair<unsigned int*, tableint*>{data, reinterpret_cast<tableint*>(data + 1)};
+        };
+        std::vector<char> reached(n, 0);
+        std::vector<tableint> todo;
+        auto flood = [&](tableint from) {
+            reached[from] = 1;
+            todo.push_back(from);
+            while (!todo.empty()) {
+                const tableint c = todo.back();
+                todo.pop_back();
+                const auto [data, links] = list_of(c);
+                for (std::size_t j = 0, m = h.getListCount(data); j < m; ++j) {
+                    if (!reached[links[j]]) {
+                        reached[links[j]] = 1;
+                        todo.push_back(links[j]);
+                    }
+                }
+            }
+        };
+        flood(h.enterpoint_node_);
+        auto distance = [&](tableint a, tableint b) {
+            return h.fstdistfunc_(h.getDataByInternalId(a), h.getDataByInternalId(b),
+                                  h.dist_func_param_);
+        };
+        std::size_t linked = 0;
+        for (int pass = 0; pass < 2; ++pass) {
+            for (std::size_t ui = 0; ui < n; ++ui) {
+                const auto u = static_cast<tableint>(ui);
+                if (reached[u])
+                    continue;
+                const auto [udata, ulinks] = list_of(u);
+                float best_d = std::numeric_limits<float>::max();
+                tableint best = u;
+                auto consider = [&](tableint v) {
+                    if (!reached[v] || v == u || h.getListCount(list_of(v).first) >= h.maxM0_)
+                        return;
+                    const float d = distance(u, v);
+                    if (d < best_d) {
+                        best_d = d;
+                        best = v;
+                    }
+                };
+                for (std::size_t j = 0, c = h.getListCount(udata); j < c; ++j) {
+                    const tableint v = ulinks[j];
+                    consider(v);
+                    const auto [vdata, vlinks] = list_of(v);
+                    for (std::size_t k = 0, cv = h.getListCount(vdata); k < cv; ++k)
+                        consider(vlinks[k]);
+                }
+                if (best != u) {
+                    const auto [vdata, vlinks] = list_of(best);
+                    const std::size_t c = h.getListCount(vdata);
+                    vlinks[c] = u;
+                    h.setListCount(vdata, static_cast<unsigned short>(c + 1));
+                    ++linked;
+                    flood(u);
+                }
+            }
+        }
+        return linked;
     }
 
     // Makes room for n_new more elements (grows geometrically).
