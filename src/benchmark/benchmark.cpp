@@ -368,6 +368,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
             EARSHOT_ASSIGN_OR_RETURN(
                 same_graph, detail::plain_hnswlib_on_graph(*index, data, ids, options.metric));
             srow.engine = "hnswlib-same-graph";
+            srow.unreachable = same_graph->unreachable();
             srow.build_s = seconds_since(st0);
             srow.build_cpu_s = process_cpu_seconds() - scpu0;
             srow.bytes_per_item = 0;
@@ -378,6 +379,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                 plain, detail::build_plain_hnswlib(data, ids, options.metric, hp.m,
                                                    hp.ef_construction, options.build_threads));
             prow.engine = "hnswlib";
+            prow.unreachable = plain->unreachable();
             prow.build_s = seconds_since(pt0);
             prow.build_cpu_s = process_cpu_seconds() - pcpu0;
             prow.bytes_per_item = 0;

@@ -85,6 +85,32 @@ public:
         return t_counted;
     }
 
+    std::size_t unreachable() const override {
+        const auto& h = *hnsw_;
+        const std::size_t n = h.cur_element_count;
+        if (n == 0)
+            return 0;
+        std::vector<char> seen(n, 0);
+        std::vector<hnswlib::tableint> todo{h.enterpoint_node_};
+        seen[h.enterpoint_node_] = 1;
+        std::size_t reached = 1;
+        while (!todo.empty()) {
+            const hnswlib::tableint c = todo.back();
+            todo.pop_back();
+            auto* data = h.get_linklist0(c);
+            const std::size_t count = h.getListCount(data);
+            const auto* links = reinterpret_cast<const hnswlib::tableint*>(data + 1);
+            for (std::size_t j = 0; j < count; ++j) {
+                if (!seen[links[j]]) {
+                    seen[links[j]] = 1;
+                    ++reached;
+                    todo.push_back(links[j]);
+                }
+            }
+        }
+        return n - reached;
+    }
+
     Metric metric_;
     std::size_t dim_;
     std::unique_ptr<hnswlib::SpaceInterface<float>> space_;

@@ -28,6 +28,9 @@ public:
     // The number of distances searchKnn computes for this query (its own walk, counted through a
     // wrapper around its distance function: slower, so untimed). Not concurrently with search().
     virtual std::size_t count_distances(const float* query, std::size_t k) = 0;
+    // Elements a layer-0 walk from the entry point can never reach (no path along layer-0
+    // links; tombstones included): they cap the recall of every efSearch.
+    virtual std::size_t unreachable() const = 0;
 };
 
 // Builds HierarchicalNSW<float> (M, efConstruction, seed 100 like our index) over `vectors`

@@ -216,7 +216,8 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"build_cpu_s", r.build_cpu_s},
                            {"recall_at_10", r.recall_at_k},
                            {"recall_at_10_ties", r.recall_at_k_ties},
-                           {"distances_per_query", r.distances_per_query}});
+                           {"distances_per_query", r.distances_per_query},
+                           {"unreachable", r.unreachable}});
         }
         print_json({{"index", arr}});
         return 0;
@@ -258,18 +259,19 @@ int run_bench_index(const BenchCliOptions& o) {
                 "\n| index | efSearch | threads | filter | same graph: CPU QPS ours / hnswlib | "
                 "recall@10 ours | hnswlib | distances/query ours | hnswlib | own builds: CPU QPS "
                 "ours / hnswlib | (wall) | recall@10 hnswlib | distances/query hnswlib | build "
-                "ours / hnswlib (wall) | (CPU) |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                "ours / hnswlib (wall) | (CPU) | unreachable ours | hnswlib |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
             header = true;
         }
         fmt::print(
             "| {} | {} | {} | {} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {:.3f} | {:.2f} | "
-            "{:.4f} | {:.0f} | {:.2f} | {:.2f} |\n",
+            "{:.4f} | {:.0f} | {:.2f} | {:.2f} | {} | {} |\n",
             r.spec, r.ef_search, r.threads,
             r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
             r.cpu_qps / s->cpu_qps, r.recall_at_k, s->recall_at_k, r.distances_per_query,
             s->distances_per_query, r.cpu_qps / h->cpu_qps, r.qps / h->qps, h->recall_at_k,
-            h->distances_per_query, r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s);
+            h->distances_per_query, r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s,
+            s->unreachable, h->unreachable);
     }
     print_equal_recall_ratios(*rows);
     return 0;

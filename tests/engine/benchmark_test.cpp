@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <random>
 
 #include <fmt/format.h>
@@ -268,6 +269,10 @@ TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
                 0.02 * ours.distances_per_query);
     EXPECT_NEAR(same.recall_at_k, ours.recall_at_k, 0.02);
     EXPECT_GT((*rows)[2].distances_per_query, 48.0);
+    // Both graphs reach (nearly) every element from the entry point: a count that did not walk
+    // the links would say 2,999.
+    EXPECT_LE(same.unreachable, 30u);
+    EXPECT_LE((*rows)[2].unreachable, 30u);
     for (const auto& r : *rows) {
         EXPECT_GE(r.recall_at_k, 0.9) << r.engine << " filter " << r.filter_keep;
         EXPECT_GT(r.qps, 0.0);
@@ -352,6 +357,41 @@ TEST(IndexBenchTest, QpsAtEqualRecallInterpolatesAndFlagsBounds) {
 // plain_hnswlib_on_graph: plain hnswlib's searchKnn over a copy of our graph finds what our walk
 // finds (float32 graph, and the half-precision graph walked with the float rows), computing the
 // same number of distances; other kinds are refused.
+// Clusters of exact and near duplicates (as in real windowed corpora) leave elements that no
+// layer-0 path reaches in a plain hnswlib build; our build links them in afterwards, so every
+// element of our graph is reachable and can be found (docs/performance.md, seventh round).
+TEST(PlainHnswlibOnGraphTest, OurBuildLeavesNoElementUnreachable) {
+    constexpr std::size_t kCenters = 600;
+    constexpr std::size_t kCopies = 12;
+    constexpr std::size_t d = 16;
+    std::mt19937 rng(11);
+    std::normal_distribution<float> gauss;
+    Matrix data(kCenters * kCopies, d);
+    for (std::size_t c = 0; c < kCenters; ++c) {
+        std::vector<float> center(d);
+        for (auto& v : center) v = gauss(rng);
+        for (std::size_t r = 0; r < kCopies; ++r) {
+            // Half exact copies, half within 1e-4.
+            for (std::size_t j = 0; j < d; ++j)
+                data.row(c * kCopies + r)[j] = center[j] + (r % 2 == 0 ? 0.0f : 1e-4f * gauss(rng));
+        }
+    }
+    std::vector<std::int64_t> ids(data.n_rows);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i + 1);
+    auto index = make_index("HNSW8,efC32", static_cast<int>(d), Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(2);
+    ASSERT_TRUE((*index)->add(ids, data));
+    auto ours = detail::plain_hnswlib_on_graph(**index, data, ids, Metric::kCosine);
+    ASSERT_TRUE(ours) << ours.error().to_string();
+    auto theirs = detail::build_plain_hnswlib(data, ids, Metric::kCosine, 8, 32, 2);
+    ASSERT_TRUE(theirs) << theirs.error().to_string();
+    EXPECT_EQ((*ours)->unreachable(), 0u);
+    RecordProperty("plain_hnswlib_unreachable", std::to_string((*theirs)->unreachable()));
+    std::cout << "plain hnswlib's own graph: " << (*theirs)->unreachable() << " of " << data.n_rows
+              << " unreachable\n";
+}
+
 TEST(PlainHnswlibOnGraphTest, WalksTheGraphOurIndexBuilt) {
     constexpr std::size_t n = 3000;
     constexpr std::size_t d = 32;
