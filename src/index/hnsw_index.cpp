@@ -338,10 +338,10 @@ private:
 
     // Elements that no layer-0 path from the entry point reaches can never be returned, at any
     // efSearch: on the real yamnet corpus (near-duplicate windows) 2-thread builds of plain
-    // hnswlib 0.6.2 and of ours left 0.9-2 % of 100k elements so (`bench index
-    // --compare-hnswlib`, column "unreachable"), and recall stopped short whatever the ef
-    // (docs/performance.md, seventh round). After an add of at least kRepairBatch rows (a build,
-    // not each small incremental add: this walks every link list), each unreached element u
+    // hnswlib 0.6.2 and of ours left 0.3-2.8 % of 100k elements so (`bench index
+    // --compare-hnswlib`, column "unreachable"; the recall plateau seen there has another
+    // cause, docs/performance.md, seventh round). After an add of at least kRepairBatch rows (a
+    // build, not each small incremental add: this walks every link list), each unreached element u
     // gets an in-link appended to the nearest reached element with room (fewer than 2M links)
     // among u's layer-0 neighbours and theirs; everything reachable from u then counts as
     // reached. Appending never cuts another element off. A second pass takes the elements whose
