@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -232,6 +234,52 @@ TEST(HnswFilteredWalkTest, SteeringCopyFollowsAddsAndCompaction) {
     const std::set<std::int64_t> deleted(gone.begin(), gone.end());
     EXPECT_GE(filtered_recall(**index, exact, queries, 5, deleted), 0.95);
     EXPECT_EQ((*index)->size(), kN - gone.size());
+}
+
+// The first filtered searches of an index build its steering copy; several threads searching
+// at once (search() is const and concurrent) must wait for one build and get the same hits as
+// the same searches run one after another on a copy that already exists.
+TEST(HnswFilteredWalkTest, ConcurrentFirstFilteredSearchesShareOneSteeringCopy) {
+    constexpr std::size_t kN = 30000;
+    constexpr std::size_t kDim = 24;
+    constexpr std::size_t kQueries = 64;
+    const Matrix all = clustered(kN + kQueries, kDim, 5);
+    Matrix data(kN, kDim);
+    std::copy_n(all.data.begin(), kN * kDim, data.data.begin());
+    auto index = make_index("HNSW16,efC48", kDim, Metric::kCosine);
+    ASSERT_TRUE(index);
+    ASSERT_TRUE((*index)->add(ids_from(1, kN), data));
+    SearchOptions o;
+    o.k = 10;
+    o.filter = [](std::int64_t id) { return id % 5 == 0; };
+    auto query = [&](std::size_t q) {
+        return std::span<const float>(all.data.data() + (kN + q) * kDim, kDim);
+    };
+    const std::size_t before = (*index)->memory_bytes();
+    std::vector<std::vector<std::int64_t>> concurrent(kQueries);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (std::size_t q = t; q < kQueries; q += 4) {
+                auto hits = (*index)->search(query(q), o);
+                if (hits) {
+                    for (const auto& h : *hits) concurrent[q].push_back(h.id);
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_GT((*index)->memory_bytes(), before);
+    const std::size_t walks = detail::hnsw_filtered_walks();
+    for (std::size_t q = 0; q < kQueries; ++q) {
+        auto hits = (*index)->search(query(q), o);
+        ASSERT_TRUE(hits);
+        std::vector<std::int64_t> ids;
+        for (const auto& h : *hits) ids.push_back(h.id);
+        EXPECT_EQ(concurrent[q], ids) << "query " << q;
+        EXPECT_EQ(ids.size(), 10u);
+    }
+    EXPECT_EQ(detail::hnsw_filtered_walks() - walks, kQueries) << "not answered by the walk";
 }
 
 // 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
