@@ -458,9 +458,22 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         keep_best(best_row, p, first);
                     };
                     // One untimed query first: the first filtered HNSW search builds the walk's
-                    // steering copy (once per index, ~0.1 s at 100k x 1024), which is not what
+                    // steering copy (once per index, ~0.4 s at 100k x 1024), which is not what
                     // the rows measure.
                     ours(0);
+                    // fn() with the filtered walk's steering copy switched off.
+                    auto unsteered = [](const auto& fn) {
+                        detail::set_hnsw_filter_steering(false);
+                        fn();
+                        detail::set_hnsw_filter_steering(true);
+                    };
+                    // Distances our walk computes per query, untimed, on this thread.
+                    auto walk_distances = [&] {
+                        const std::size_t before = detail::hnsw_walk_distances();
+                        for (std::size_t q = 0; q < nq; ++q) ours(q);
+                        return static_cast<double>(detail::hnsw_walk_distances() - before) /
+                               static_cast<double>(nq);
+                    };
                     for (int round = 0; round < rounds; ++round) {
                         IndexBenchRow r = row;
                         measure(threads, truths[f], r, ours);
@@ -470,21 +483,13 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                             time_plain(*same_graph, best_same, round == 0);
                         }
                         if (with_unsteered) {
-                            detail::set_hnsw_filter_steering(false);
                             IndexBenchRow u = best_unsteered;
-                            measure(threads, truths[f], u, ours);
-                            detail::set_hnsw_filter_steering(true);
+                            unsteered([&] { measure(threads, truths[f], u, ours); });
                             keep_best(best_unsteered, u, round == 0);
                         }
                     }
-                    // Distances per query, untimed, on this thread.
-                    if (is_hnsw) {
-                        const std::size_t before = detail::hnsw_walk_distances();
-                        for (std::size_t q = 0; q < nq; ++q) ours(q);
-                        best.distances_per_query =
-                            static_cast<double>(detail::hnsw_walk_distances() - before) /
-                            static_cast<double>(nq);
-                    }
+                    if (is_hnsw)
+                        best.distances_per_query = walk_distances();
                     auto count_plain = [&](detail::PlainHnswlib& lib, IndexBenchRow& r) {
                         std::size_t total = 0;
                         for (std::size_t q = 0; q < nq; ++q)
@@ -494,13 +499,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                     };
                     rows.push_back(best);
                     if (with_unsteered) {
-                        detail::set_hnsw_filter_steering(false);
-                        const std::size_t before = detail::hnsw_walk_distances();
-                        for (std::size_t q = 0; q < nq; ++q) ours(q);
-                        best_unsteered.distances_per_query =
-                            static_cast<double>(detail::hnsw_walk_distances() - before) /
-                            static_cast<double>(nq);
-                        detail::set_hnsw_filter_steering(true);
+                        unsteered([&] { best_unsteered.distances_per_query = walk_distances(); });
                         unsteered_rows.push_back(best_unsteered);
                     }
                     if (with_plain) {

@@ -1,7 +1,6 @@
 #include "cli/cmd_bench.h"
 
 #include <algorithm>
-#include <cmath>
 #include <memory>
 #include <optional>
 

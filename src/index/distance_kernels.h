@@ -46,6 +46,11 @@ struct Sq8Row {
     float sqnorm;
 };
 Sq8Row encode_sq8(const float* x, std::size_t d, std::uint8_t* c);
+// sum q_i * x_i with x the decoded row: lo * sum q + step * dot_u8(q, c) (q_sum = sum q_i).
+inline float sq8_dot(
+    const float* q, float q_sum, const std::uint8_t* c, const Sq8Row& row, std::size_t d) {
+    return row.lo * q_sum + row.step * dot_u8(q, c, d);
+}
 
 // "avx512", "avx2" or "scalar": which kernels this build uses.
 const char* simd_level();

@@ -493,7 +493,7 @@ private:
     // rejects only steer the walk and are never returned, so their distance is taken from this
     // copy (a quarter of float32's bytes fetched, the whole record prefetched) and only accepted
     // nodes read their stored vector. Built on the first filtered walk (not every user filters:
-    // 1,088 more bytes per item at d = 1024, a quarter of the graph's; ~0.1 s at 100k x 1024),
+    // 1,088 more bytes per item at d = 1024, a quarter of the graph's; ~0.4 s at 100k x 1024),
     // then kept in step by add_rows and dropped by compact().
     // Element i's record at records + i * stride: its detail::Sq8Row (16 bytes with padding)
     // then dim codes, stride rounded up to a cache line; one block with transparent huge pages
@@ -667,12 +667,12 @@ void HnswIndex::graph_search(const float* q,
                 return detail::l1_f16(q, x, dim);
         }
     };
-    // The first line of the next candidate's vector is prefetched while the current distance is
-    // computed (the hardware prefetcher does not follow the random jumps between nodes, but it
-    // streams the rest of a vector once the kernel reads it). Prefetching every line of the
-    // vector (or of the next 2-3 vectors) was ~9 % slower at d = 1024 on the same graph, and no
-    // faster at d = 128 (docs/performance.md, sixth round). Before that, the first line of every
-    // unvisited neighbour is requested at once (below), so that their misses overlap.
+    // Only the first line of a vector is prefetched (the hardware prefetcher does not follow the
+    // random jumps between nodes, but it streams the rest of a vector once the kernel reads it):
+    // the next one in the upper layers, every unvisited neighbour's at once on layer 0 (their
+    // misses overlap). Prefetching every line of the vector (or of the next 2-3 vectors) was ~9 %
+    // slower at d = 1024 on the same graph, and no faster at d = 128 (docs/performance.md, sixth
+    // and seventh rounds).
     auto prefetch_vector = [&](tableint i) { prefetch(level0 + i * stride + data_offset); };
     // Filtered walks take a rejected node's distance from the 8-bit steering copy.
     const Steering* steer = nullptr;
@@ -690,15 +690,14 @@ void HnswIndex::graph_search(const float* q,
         const std::uint8_t* c = steer->codes(i);
         const detail::Sq8Row& p = steer->row(i);
         if constexpr (kWalk == Walk::kDot)
-            return 1.0f - (p.lo * q_sum + p.step * detail::dot_u8(q, c, dim));
+            return 1.0f - detail::sq8_dot(q, q_sum, c, p, dim);
         else if constexpr (kWalk == Walk::kL2)
-            return q_sqnorm - 2.0f * (p.lo * q_sum + p.step * detail::dot_u8(q, c, dim)) + p.sqnorm;
+            return q_sqnorm - 2.0f * detail::sq8_dot(q, q_sum, c, p, dim) + p.sqnorm;
         else
             return detail::l1_u8(q, c, p.lo, p.step, dim);
     };
-    auto prefetch_steer = [&](tableint i) {
-        const char* r = steer->records.get() + static_cast<std::size_t>(i) * steer->stride;
-        for (std::size_t off = 0; off < steer->stride; off += 64) prefetch(r + off);
+    auto steer_record = [&](tableint i) {
+        return steer->records.get() + static_cast<std::size_t>(i) * steer->stride;
     };
     // Upper layers: greedy descent (hnswlib searchKnn).
     tableint cur = h.enterpoint_node_;
@@ -794,44 +793,37 @@ void HnswIndex::graph_search(const float* q,
             }
         }
         // Filtered: the filter first (contiguous ids), so that each fresh node's distance is
-        // read from the stored vector (accepted) or from the steering copy (rejected), and the
-        // first line of every fresh node's record is requested at once (a walk waits on these
-        // misses one after another otherwise: perf, docs/performance.md).
+        // read from the stored vector (accepted) or from the steering copy (rejected, when
+        // steered). The first line of every fresh node's record is requested at once (a walk
+        // waits on these misses one after another otherwise: perf, docs/performance.md).
+        auto steered = [&](std::size_t j) {
+            if constexpr (kFiltered)
+                return steer != nullptr && !fresh_pass[j];
+            return false;
+        };
         if constexpr (kFiltered) {
             fresh_pass.resize(fresh.size());
-            for (std::size_t j = 0; j < fresh.size(); ++j) {
+            for (std::size_t j = 0; j < fresh.size(); ++j)
                 fresh_pass[j] = accepted(fresh[j]) ? 1 : 0;
-                if (steer && !fresh_pass[j])
-                    prefetch(steer->records.get() + std::size_t{fresh[j]} * steer->stride);
-                else
-                    prefetch_vector(fresh[j]);
-            }
-        } else {
-            for (std::size_t j = 0; j < fresh.size(); ++j) prefetch_vector(fresh[j]);
         }
-        auto prefetch_fresh = [&](std::size_t j) {
-            if constexpr (kFiltered) {
-                if (!fresh_pass[j] && steer) {
-                    prefetch_steer(fresh[j]);
-                    return;
-                }
-            }
-            prefetch_vector(fresh[j]);
-        };
-        if (!fresh.empty())
-            prefetch_fresh(0);
         for (std::size_t j = 0; j < fresh.size(); ++j) {
-            if (j + 1 < fresh.size())
-                prefetch_fresh(j + 1);
+            if (steered(j))
+                prefetch(steer_record(fresh[j]));
+            else
+                prefetch_vector(fresh[j]);
+        }
+        for (std::size_t j = 0; j < fresh.size(); ++j) {
+            // A steering record is short (d + 16 bytes): the rest of the next one is requested
+            // too. A stored vector's rest is streamed by the hardware prefetcher once read.
+            if (j + 1 < fresh.size() && steered(j + 1)) {
+                const char* r = steer_record(fresh[j + 1]);
+                for (std::size_t off = 64; off < steer->stride; off += 64) prefetch(r + off);
+            }
             const tableint nb = fresh[j];
             bool pass = true;
-            float d;
-            if constexpr (kFiltered) {
+            if constexpr (kFiltered)
                 pass = fresh_pass[j] != 0;
-                d = pass || !steer ? dist(nb) : steer_dist(nb);
-            } else {
-                d = dist(nb);
-            }
+            const float d = steered(j) ? steer_dist(nb) : dist(nb);
             if (top.size() < ef || d < bound) {
                 frontier_push(d, nb);
                 if (pass && (kFiltered || accepted(nb))) {

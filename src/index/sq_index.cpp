@@ -214,10 +214,9 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
         switch (metric) {
             case Metric::kCosine:
             case Metric::kCorrelation:
-                return 1.0f - (p.lo * q_sum + p.step * detail::dot_u8(qp, c, d));
+                return 1.0f - detail::sq8_dot(qp, q_sum, c, p, d);
             case Metric::kEuclidean:
-                return q_sqnorm - 2.0f * (p.lo * q_sum + p.step * detail::dot_u8(qp, c, d)) +
-                       p.sqnorm;
+                return q_sqnorm - 2.0f * detail::sq8_dot(qp, q_sum, c, p, d) + p.sqnorm;
             case Metric::kManhattan:
                 return detail::l1_u8(qp, c, p.lo, p.step, d);
         }

@@ -387,7 +387,6 @@ TEST(PlainHnswlibOnGraphTest, OurBuildLeavesNoElementUnreachable) {
     auto theirs = detail::build_plain_hnswlib(data, ids, Metric::kCosine, 8, 32, 2);
     ASSERT_TRUE(theirs) << theirs.error().to_string();
     EXPECT_EQ((*ours)->unreachable(), 0u);
-    RecordProperty("plain_hnswlib_unreachable", std::to_string((*theirs)->unreachable()));
     std::cout << "plain hnswlib's own graph: " << (*theirs)->unreachable() << " of " << data.n_rows
               << " unreachable\n";
 }
