@@ -55,6 +55,9 @@ void record_walk_skips(IndexReport& report, CollectedFiles& collected) {
 
 // The catalog `meta` key holding the digest of the weights a space was embedded with.
 constexpr std::string_view kModelDigestKey = "model_digest:";
+// Shared ingest: the digest of the weights the last `index` run that queued files for a space
+// embeds with. A `worker` (no paths) embeds queued files only with these weights.
+constexpr std::string_view kQueuedDigestKey = "model_digest_queued:";
 
 // What a model's weights are now: hash_file of its weights file, or of each file of a weights
 // folder (name and content, in name order); empty for models without weights (mfcc).
@@ -172,6 +175,30 @@ Status finish_weights(const IngestContext& ctx, const WeightsCheck& w, const std
         }
     }
     return ctx.catalog.put_meta(w.key, w.digest);
+}
+// A worker with no paths of its own: its model's weights must be the ones the space's queued
+// files are embedded with (those of the last `index` run that queued files, else those the
+// space was embedded with), or it would mix vectors of two models into one space.
+Status check_worker_weights(const IngestContext& ctx,
+                            const ModelInfo& info,
+                            const std::string& space,
+                            const std::string& queued_key) {
+    EARSHOT_ASSIGN_OR_RETURN(auto mine, weights_digest(info));
+    if (mine.empty())
+        return {};
+    EARSHOT_ASSIGN_OR_RETURN(auto wanted, ctx.catalog.get_meta(queued_key));
+    if (wanted.empty()) {
+        EARSHOT_ASSIGN_OR_RETURN(wanted,
+                                 ctx.catalog.get_meta(std::string(kModelDigestKey) + space));
+    }
+    if (wanted.empty() || wanted == mine)
+        return {};
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("model '{}': this worker's weights ({}, digest {}) are not the ones space '{}' "
+                    "is embedded with (digest {}); a worker needs the same weights file as the "
+                    "`index` run that queued the files (docs/scaling.md)",
+                    info.name, info.weights_path.string(), mine, space, wanted));
 }
 }  // namespace
 
@@ -473,10 +500,18 @@ Result<IndexReport> ingest_shared(const IngestContext& ctx,
 
     // 1. Queue the files (skipping those already embedded and unchanged).
     WeightsCheck weights;
-    if (!options.paths.empty()) {
+    const std::string queued_key = std::string(kQueuedDigestKey) + space;
+    if (options.paths.empty()) {
+        EARSHOT_RETURN_IF_ERROR(check_worker_weights(ctx, model->info(), space, queued_key));
+    } else {
         EARSHOT_ASSIGN_OR_RETURN(auto collected, collect_audio_files(options.paths));
         EARSHOT_ASSIGN_OR_RETURN(weights,
                                  check_weights(ctx, model->info(), space, options.root, collected));
+        if (!weights.digest.empty()) {
+            EARSHOT_ASSIGN_OR_RETURN(auto queued, ctx.catalog.get_meta(queued_key));
+            if (queued != weights.digest)
+                EARSHOT_RETURN_IF_ERROR(ctx.catalog.put_meta(queued_key, weights.digest));
+        }
         record_walk_skips(report, collected);
         std::vector<fs::path>& files = collected.files;
         std::vector<IngestJob> jobs;
