@@ -52,11 +52,14 @@ struct HnswGraphView {
     int max_level = 0;
     std::uint32_t entry_point = 0;
     // Element i's level-0 record at level0 + i * level0_stride: u32 link count (hnswlib keeps the
-    // tombstone flag in its third byte), 2m u32 links, the stored vector, then the u64 label.
+    // tombstone flag in its third byte), 2m u32 links, the u64 label at label_offset, the stored
+    // vector at data_offset (a multiple of 64, as the stride and level0 are: hnsw_index.cpp,
+    // align_level0; plain hnswlib puts the vector right after the links and the label last).
     const char* level0 = nullptr;
     std::size_t level0_stride = 0;
     std::size_t level0_links_bytes = 0;  // 4 + 2m * 4
     std::size_t label_offset = 0;
+    std::size_t data_offset = 0;
     // Element i has levels[i] upper layers; its list at level l (1 .. levels[i]) is
     // upper[i] + (l - 1) * upper_stride: u32 count, m u32 links (upper_list_bytes in all).
     const int* levels = nullptr;
