@@ -62,8 +62,9 @@ std::size_t file_links_per_level(const Hnsw& h) {
 // page. hnswlib reads every field through offsetData_ / label_offset_ / size_data_per_element_,
 // so setting them before the first insertion is enough; resizeIndex's realloc may return a block
 // aligned to 16 bytes only, so it is aligned again after each. Index files keep hnswlib's unpadded
-// records (save_payload / load_payload convert). Same graph, 200k x 128: ~5 % more QPS than
-// unaligned over five pairs of runs (docs/performance.md, eighth round).
+// records (save_payload / load_payload convert). Same graph against plain hnswlib: 200k x 128
+// +5-10 % (medians of five runs each), 1M x 128 1.10-1.27x -> ~1.5x (docs/performance.md, eighth
+// round).
 constexpr std::size_t kRecordAlign = 64;
 constexpr std::size_t kBlockAlign = 4096;
 std::size_t round_up(std::size_t n, std::size_t a) {
