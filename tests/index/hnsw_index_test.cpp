@@ -22,7 +22,6 @@
 
 #include "index/filter_estimate.h"
 #include "index/flat_index.h"
-#include "index/index_file.h"
 #include "index/vector_index.h"
 #include "index/vector_transform.h"
 #include "index_test_util.h"
@@ -331,10 +330,7 @@ TEST(HnswLayoutTest, Level0RecordsAreCacheLineAlignedAndSurviveGrowthAndFiles) {
 
     testing::TempDir dir;
     const auto path = dir.path() / "aligned.esix";
-    IndexFileHeader header;
-    header.space = "s";
-    ASSERT_TRUE(save_index_file(path, **index, header));
-    auto loaded = load_index_file(path);
+    auto loaded = testing_util::save_and_load(**index, path);
     ASSERT_TRUE(loaded) << loaded.error().to_string();
     const auto lg = detail::hnsw_graph_view(*loaded->index);
     ASSERT_TRUE(lg);

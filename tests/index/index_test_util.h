@@ -3,15 +3,26 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "core/matrix.h"
 #include "index/flat_index.h"
+#include "index/index_file.h"
 #include "index/vector_index.h"
 
 namespace earshot::testing_util {
+
+// Saves index to path (header space "s") and loads the file back.
+inline Result<LoadedIndex> save_and_load(const VectorIndex& index,
+                                         const std::filesystem::path& path) {
+    IndexFileHeader header;
+    header.space = "s";
+    EARSHOT_RETURN_IF_ERROR(save_index_file(path, index, header));
+    return load_index_file(path);
+}
 
 // n points around n_clusters Gaussian centres in d dims (plus a positive offset so correlation
 // and cosine differ), fixed seed.

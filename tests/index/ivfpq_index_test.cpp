@@ -36,10 +36,7 @@ TEST(IvfPqIndexTest, ExactUntilEnoughItemsToTrain) {
     // An untrained index saves and loads as such.
     earshot::testing::TempDir dir;
     const auto path = dir.path() / "pending.esix";
-    IndexFileHeader h;
-    h.space = "s";
-    ASSERT_TRUE(save_index_file(path, **index, h));
-    auto loaded = load_index_file(path);
+    auto loaded = testing_util::save_and_load(**index, path);
     ASSERT_TRUE(loaded) << loaded.error().to_string();
     EXPECT_EQ(loaded->index->size(), 3000u);
     EXPECT_TRUE(loaded->index->exact_distances());
