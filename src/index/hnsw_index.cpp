@@ -402,8 +402,11 @@ private:
     // gets an in-link appended to the nearest reached element with room (fewer than 2M links)
     // among u's layer-0 neighbours and theirs; everything reachable from u then counts as
     // reached. Appending never cuts another element off. A second pass takes the elements whose
-    // neighbourhood was all unreached in the first. Returns the elements linked.
+    // neighbourhood was all unreached in the first; a search for each element still left links it
+    // from the nearest reached element it finds (a 2-pass repair left 144 of 100k on the real
+    // corpus once, docs/performance.md, eighth round). Returns the elements linked.
     static constexpr std::size_t kRepairBatch = 1024;
+    static constexpr std::size_t kRepairSearch = 64;
     std::size_t repair_reachability() {
         Hnsw& h = *hnsw_;
         const std::size_t n = h.cur_element_count;
@@ -436,6 +439,15 @@ private:
                                   h.dist_func_param_);
         };
         std::size_t linked = 0;
+        // Appends u to v's list (v has room) and floods from u.
+        auto link = [&](tableint v, tableint u) {
+            const auto [vdata, vlinks] = list_of(v);
+            const std::size_t c = h.getListCount(vdata);
+            vlinks[c] = u;
+            h.setListCount(vdata, static_cast<unsigned short>(c + 1));
+            ++linked;
+            flood(u);
+        };
         for (int pass = 0; pass < 2; ++pass) {
             for (std::size_t ui = 0; ui < n; ++ui) {
                 const auto u = static_cast<tableint>(ui);
@@ -460,13 +472,25 @@ private:
                     for (std::size_t k = 0, cv = h.getListCount(vdata); k < cv; ++k)
                         consider(vlinks[k]);
                 }
-                if (best != u) {
-                    const auto [vdata, vlinks] = list_of(best);
-                    const std::size_t c = h.getListCount(vdata);
-                    vlinks[c] = u;
-                    h.setListCount(vdata, static_cast<unsigned short>(c + 1));
-                    ++linked;
-                    flood(u);
+                if (best != u)
+                    link(best, u);
+            }
+        }
+        // Left: elements with no reached element with room within two hops (a whole unreached
+        // cluster). A search from the entry point for u's own vector walks the reached graph to
+        // the region nearest u; the nearest element it returns with room gets the in-link.
+        for (std::size_t ui = 0; ui < n; ++ui) {
+            const auto u = static_cast<tableint>(ui);
+            if (reached[u] || h.isMarkedDeleted(u))
+                continue;
+            auto top = h.searchKnn(h.getDataByInternalId(u), kRepairSearch);
+            std::vector<tableint> nearest_first(top.size());
+            for (std::size_t j = nearest_first.size(); j-- > 0; top.pop())
+                nearest_first[j] = h.label_lookup_.at(top.top().second);
+            for (const tableint v : nearest_first) {
+                if (reached[v] && v != u && h.getListCount(list_of(v).first) < h.maxM0_) {
+                    link(v, u);
+                    break;
                 }
             }
         }
