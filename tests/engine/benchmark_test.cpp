@@ -391,6 +391,33 @@ TEST(PlainHnswlibOnGraphTest, OurBuildLeavesNoElementUnreachable) {
               << " unreachable\n";
 }
 
+// Clusters of many exact copies (more than a layer-0 list holds) fill each member's list with
+// its copies, so a cluster no path enters has no reached element within two hops of any member:
+// the repair's last stage, a search for the element's own vector, links such clusters in.
+TEST(PlainHnswlibOnGraphTest, WholeUnreachedDuplicateClustersAreLinkedIn) {
+    constexpr std::size_t kCenters = 150;
+    constexpr std::size_t kCopies = 40;
+    constexpr std::size_t d = 16;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> gauss;
+    Matrix data(kCenters * kCopies, d);
+    for (std::size_t c = 0; c < kCenters; ++c) {
+        std::vector<float> center(d);
+        for (auto& v : center) v = gauss(rng);
+        for (std::size_t r = 0; r < kCopies; ++r)
+            std::copy(center.begin(), center.end(), data.row(c * kCopies + r));
+    }
+    std::vector<std::int64_t> ids(data.n_rows);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i + 1);
+    auto index = make_index("HNSW8,efC32", static_cast<int>(d), Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(2);
+    ASSERT_TRUE((*index)->add(ids, data));
+    auto ours = detail::plain_hnswlib_on_graph(**index, data, ids, Metric::kCosine);
+    ASSERT_TRUE(ours) << ours.error().to_string();
+    EXPECT_EQ((*ours)->unreachable(), 0u);
+}
+
 TEST(PlainHnswlibOnGraphTest, WalksTheGraphOurIndexBuilt) {
     constexpr std::size_t n = 3000;
     constexpr std::size_t d = 32;
