@@ -397,14 +397,14 @@ private:
     // efSearch: on the real yamnet corpus (near-duplicate windows) 2-thread builds of plain
     // hnswlib 0.6.2 and of ours left 0.3-2.8 % of 100k elements so (`bench index
     // --compare-hnswlib`, column "unreachable"; the recall plateau seen there has another
-    // cause, docs/performance.md, seventh round). After an add of at least kRepairBatch rows (a
-    // build, not each small incremental add: this walks every link list), each unreached element u
-    // gets an in-link appended to the nearest reached element with room (fewer than 2M links)
-    // among u's layer-0 neighbours and theirs; everything reachable from u then counts as
-    // reached. Appending never cuts another element off. A second pass takes the elements whose
-    // neighbourhood was all unreached in the first; a search for each element still left links it
-    // from the nearest reached element it finds (a 2-pass repair left 144 of 100k on the real
-    // corpus once, docs/performance.md, eighth round). Returns the elements linked.
+    // cause: islands of near-duplicates, docs/performance.md, eighth round). After an add of at
+    // least kRepairBatch rows (a build, not each small incremental add: this walks every link
+    // list), each unreached element u gets an in-link appended to the nearest reached element with
+    // room (fewer than 2M links) among u's layer-0 neighbours and theirs; everything reachable from
+    // u then counts as reached. Appending never cuts another element off. A second pass takes the
+    // elements whose neighbourhood was all unreached in the first; a search for each element still
+    // left links it from the nearest reached element it finds (a 2-pass repair left 144 of 100k on
+    // the real corpus once, docs/performance.md, eighth round). Returns the elements linked.
     static constexpr std::size_t kRepairBatch = 1024;
     static constexpr std::size_t kRepairSearch = 64;
     std::size_t repair_reachability() {
