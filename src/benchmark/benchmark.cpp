@@ -26,6 +26,7 @@
 #include "core/thread_pool.h"
 #include "engine/audio_files.h"
 #include "engine/engine.h"
+#include "engine/item_filter.h"
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
 #include "index/ivfpq_index.h"
@@ -227,9 +228,16 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         options.filter_keep > 0.0
             ? std::max<std::int64_t>(1, std::llround(1.0 / options.filter_keep))
             : 0;
-    std::function<bool(std::int64_t)> keep_filter = [keep_every](std::int64_t id) {
-        return id % keep_every == 0;
-    };
+    // The filter is a duration filter through the engine's predicate, as `search --max-duration`
+    // runs it: every keep_every-th id is given 1 s, the others 5 s, and items up to 2 s pass.
+    std::vector<double> bench_durations(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        bench_durations[i] = keep_every > 0 && ids[i] % keep_every == 0 ? 1.0 : 5.0;
+    const ItemDurations durations(ids, bench_durations);
+    ItemConditions keep_conditions;
+    keep_conditions.max_duration_s = 2.0;
+    const std::function<bool(std::int64_t)> keep_filter =
+        item_predicate(&durations, keep_conditions);
     FlatIndex exact(dim, options.metric);
     EARSHOT_RETURN_IF_ERROR(exact.add(ids, data));
     struct Truth {

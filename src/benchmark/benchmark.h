@@ -90,7 +90,8 @@ struct IndexBenchOptions {
     // the walks without the build-to-build variance of the graph.
     bool compare_hnswlib = false;
     // > 0: every knob is also run with a filter keeping this fraction of the items (id % round(1 /
-    // fraction) == 0), recall against the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
+    // fraction) == 0, as a duration filter through the engine's item predicate), recall against
+    // the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
     double filter_keep = 0.0;
     // filter_keep > 0, HNSW specs: also time each filtered setting with the 8-bit steering copy
     // switched off (rows with engine "earshot-unsteered"), alternating rounds with the default

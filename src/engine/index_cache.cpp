@@ -211,9 +211,7 @@ struct IndexCache::Impl {
     void measure_segments(CachedIndex& entry, const std::string& space) {
         constexpr std::size_t kSample = 64;
         constexpr std::int64_t kSamplePerItem = 64;
-        std::vector<std::int64_t> items;
-        for (const auto& [id, d] : entry.durations) items.push_back(id);
-        std::sort(items.begin(), items.end());
+        const std::vector<std::int64_t> items = entry.durations.ids();
         std::vector<double> lengths, hops;
         std::size_t used = 0;
         for (std::size_t next = 0; next < items.size() && used < kSample;) {
@@ -355,8 +353,7 @@ struct IndexCache::Impl {
                         }
                         entry->index = std::move(index);
                         entry->generation = now.state.generation;
-                        for (std::size_t i = 0; i < now.live.ids.size(); ++i)
-                            entry->durations[now.live.ids[i]] = now.live.durations_s[i];
+                        entry->durations = ItemDurations(now.live.ids, now.live.durations_s);
                     } else {
                         log_warning(
                             "index '{}' does not match the catalog after updating; rebuilding",
@@ -384,9 +381,7 @@ struct IndexCache::Impl {
                                                   "without them?); search it by items",
                                                   space));
                 }
-                entry->durations.reserve(set->ids.size());
-                for (std::size_t i = 0; i < set->ids.size(); ++i)
-                    entry->durations[set->ids[i]] = set->durations_s[i];
+                entry->durations = ItemDurations(set->ids, set->durations_s);
                 set->dim = st.dim;
                 set->ids = std::move(rows.ids);  // from here on segment ids
                 set->vectors = std::move(rows.vectors);
@@ -415,9 +410,7 @@ struct IndexCache::Impl {
             entry->index = std::move(index);
             entry->generation = st.generation;
             if (!segments) {
-                entry->durations.reserve(set->ids.size());
-                for (std::size_t i = 0; i < set->ids.size(); ++i)
-                    entry->durations[set->ids[i]] = set->durations_s[i];
+                entry->durations = ItemDurations(set->ids, set->durations_s);
             }
         }
         if (segments)

@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "core/status.h"
+#include "engine/item_filter.h"
 #include "index/metric.h"
 #include "index/vector_index.h"
 
@@ -64,7 +65,7 @@ inline std::size_t segment_seq(std::int64_t id) {
 // index are const), so a search keeps using the entry it got while a newer one replaces it.
 struct CachedIndex {
     std::unique_ptr<VectorIndex> index;
-    std::unordered_map<std::int64_t, double> durations;
+    ItemDurations durations;  // of the space's items (segment indexes too): search filters
     // The space's catalog generation this entry reflects: every write up to it is in the index
     // (some later ones may be too; applying them again is harmless).
     std::int64_t generation = 0;

@@ -16,6 +16,7 @@
 #include "audio/decoder.h"
 #include "core/file_util.h"
 #include "engine/audio_files.h"
+#include "engine/item_filter.h"
 #include "fingerprint/fingerprint.h"
 
 namespace earshot {
@@ -107,34 +108,22 @@ Status rerank_exactly(CatalogReader& catalog,
 }
 
 // The request's item conditions (duration bounds, catalog filter, an excluded item) as one
-// predicate on item ids. It owns the sorted ids passing the catalog filter; `durations` (the
-// index entry's) must outlive it.
-Result<std::function<bool(std::int64_t)>> item_predicate(
+// predicate on item ids (engine/item_filter.h). It owns the ids passing the catalog filter;
+// `durations` (the index entry's) must outlive it.
+Result<std::function<bool(std::int64_t)>> request_predicate(
     CatalogReader& catalog,
     const SearchRequest& req,
-    const std::unordered_map<std::int64_t, double>* durations,
+    const ItemDurations* durations,
     std::optional<std::int64_t> exclude_id) {
-    std::shared_ptr<const std::vector<std::int64_t>> allowed;
+    ItemConditions c;
     if (!req.filter.empty()) {
         EARSHOT_ASSIGN_OR_RETURN(auto ids, catalog.filter_ids(req.filter));
-        allowed = std::make_shared<const std::vector<std::int64_t>>(std::move(ids));
+        c.allowed = std::make_shared<const IdSet>(std::move(ids));
     }
-    return [durations, min_d = req.min_duration_s, max_d = req.max_duration_s, exclude_id,
-            allowed](std::int64_t id) {
-        if (exclude_id && id == *exclude_id)
-            return false;
-        if (allowed && !std::binary_search(allowed->begin(), allowed->end(), id))
-            return false;
-        if (min_d || max_d) {
-            auto it = durations->find(id);
-            double d = it == durations->end() ? 0.0 : it->second;
-            if (min_d && d < *min_d)
-                return false;
-            if (max_d && d > *max_d)
-                return false;
-        }
-        return true;
-    };
+    c.min_duration_s = req.min_duration_s;
+    c.max_duration_s = req.max_duration_s;
+    c.exclude_id = exclude_id;
+    return item_predicate(durations, std::move(c));
 }
 
 // Sets same_recording on the results that are the same recording as the query (docs/dedup.md).
@@ -279,7 +268,7 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
     EARSHOT_ASSIGN_OR_RETURN(so.filter,
-                             item_predicate(ctx.catalog, req, &entry->durations, exclude_id));
+                             request_predicate(ctx.catalog, req, &entry->durations, exclude_id));
     SearchResponse resp;
     resp.query = query_name;
     resp.model = space;
@@ -360,7 +349,7 @@ Result<SearchResponse> search_by_segments(const SearchContext& ctx,
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
     EARSHOT_ASSIGN_OR_RETURN(auto passes,
-                             item_predicate(ctx.catalog, req, &entry->durations, exclude_id));
+                             request_predicate(ctx.catalog, req, &entry->durations, exclude_id));
     so.filter = [passes = std::move(passes)](std::int64_t sid) {
         return passes(segment_item(sid));
     };

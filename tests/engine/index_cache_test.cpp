@@ -45,7 +45,7 @@ TEST(IndexCacheTest, ReusesAnEntryUntilTheCatalogChanges) {
     ASSERT_TRUE(a) << a.error().to_string();
     EXPECT_EQ((*a)->index->size(), 20u);
     EXPECT_EQ((*a)->report.action, "in-memory");
-    EXPECT_DOUBLE_EQ((*a)->durations.at(1), 1.0);
+    EXPECT_DOUBLE_EQ((*a)->durations.get(1), 1.0);
     auto b = f.cache->get("syn", Metric::kCosine, "flat");
     ASSERT_TRUE(b);
     EXPECT_EQ(a->get(), b->get()) << "an unchanged catalog must reuse the cached index";
