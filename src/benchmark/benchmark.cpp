@@ -475,12 +475,19 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         fn();
                         detail::set_hnsw_filter_steering(true);
                     };
-                    // Distances our walk computes per query, untimed, on this thread.
-                    auto walk_distances = [&] {
-                        const std::size_t before = detail::hnsw_walk_distances();
+                    // Distances and expansions our walk makes per query, untimed, on this
+                    // thread, and the efSearch it used.
+                    auto count_walk = [&](IndexBenchRow& r) {
+                        const std::size_t d0 = detail::hnsw_walk_distances();
+                        const std::size_t e0 = detail::hnsw_walk_expansions();
                         for (std::size_t q = 0; q < nq; ++q) ours(q);
-                        return static_cast<double>(detail::hnsw_walk_distances() - before) /
-                               static_cast<double>(nq);
+                        r.distances_per_query =
+                            static_cast<double>(detail::hnsw_walk_distances() - d0) /
+                            static_cast<double>(nq);
+                        r.expansions_per_query =
+                            static_cast<double>(detail::hnsw_walk_expansions() - e0) /
+                            static_cast<double>(nq);
+                        r.walk_ef = r.distances_per_query > 0 ? detail::hnsw_last_walk_ef() : 0;
                     };
                     for (int round = 0; round < rounds; ++round) {
                         IndexBenchRow r = row;
@@ -497,7 +504,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         }
                     }
                     if (is_hnsw)
-                        best.distances_per_query = walk_distances();
+                        count_walk(best);
                     auto count_plain = [&](detail::PlainHnswlib& lib, IndexBenchRow& r) {
                         std::size_t total = 0;
                         for (std::size_t q = 0; q < nq; ++q)
@@ -507,7 +514,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                     };
                     rows.push_back(best);
                     if (with_unsteered) {
-                        unsteered([&] { best_unsteered.distances_per_query = walk_distances(); });
+                        unsteered([&] { count_walk(best_unsteered); });
                         unsteered_rows.push_back(best_unsteered);
                     }
                     if (with_plain) {

@@ -134,6 +134,10 @@ struct IndexBenchRow {
     // HNSW rows: distances the graph walk computed per query (upper layers and layer 0; counted
     // in an untimed pass; 0 when not counted, e.g. filtered queries answered by the exact scan).
     double distances_per_query = 0;
+    // HNSW rows (ours): layer-0 nodes expanded per query (link lists read; same pass), and the
+    // efSearch the walk used (filtered walks scale the one asked for; 0 when not counted).
+    double expansions_per_query = 0;
+    std::size_t walk_ef = 0;
     // compare_hnswlib rows: elements that a layer-0 walk from the entry point cannot reach in
     // that graph ("hnswlib-same-graph": ours), which caps recall at every efSearch.
     std::size_t unreachable = 0;

@@ -216,6 +216,8 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"recall_at_10", r.recall_at_k},
                            {"recall_at_10_ties", r.recall_at_k_ties},
                            {"distances_per_query", r.distances_per_query},
+                           {"expansions_per_query", r.expansions_per_query},
+                           {"walk_ef", r.walk_ef},
                            {"unreachable", r.unreachable}});
         }
         print_json({{"index", arr}});
@@ -236,6 +238,25 @@ int run_bench_index(const BenchCliOptions& o) {
             r.ef_search == 0 ? "-" : std::to_string(r.ef_search),
             r.nprobe == 0 ? "-" : std::to_string(r.nprobe), r.threads, r.p50_ms, r.p99_ms, r.qps,
             r.cpu_qps, r.recall_at_k, r.recall_at_k_ties);
+    }
+    // The graph walk's work per query (our HNSW rows): what a filtered walk costs is mostly how
+    // many nodes it must expand to collect efSearch passing ones.
+    bool walk_header = false;
+    for (const auto& r : *rows) {
+        if (r.distances_per_query <= 0 || r.engine.rfind("earshot", 0) != 0)
+            continue;
+        if (!walk_header) {
+            fmt::print(
+                "\n| index | engine | filter | efSearch | walk efSearch | expansions/query | "
+                "distances/query | recall@10 (ties) | CPU QPS |\n"
+                "|---|---|---|---|---|---|---|---|---|\n");
+            walk_header = true;
+        }
+        fmt::print("| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {:.4f} | {:.0f} |\n", r.spec,
+                   r.engine,
+                   r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
+                   r.ef_search, r.walk_ef, r.expansions_per_query, r.distances_per_query,
+                   r.recall_at_k_ties, r.cpu_qps);
     }
     // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
     // on the graph hnswlib built itself (graph quality and walk).

@@ -37,6 +37,11 @@ std::size_t hnsw_filtered_walks();
 // Distances this thread's graph walks have computed (upper layers and layer 0, all HNSW indexes;
 // not the exact scan of a filtered search): `bench index` reports them per query.
 std::size_t hnsw_walk_distances();
+// Layer-0 nodes whose link lists this thread's graph walks have read (expanded).
+std::size_t hnsw_walk_expansions();
+// The efSearch this thread's last graph walk used: a filtered walk scales the one asked for
+// (max(k, ef * sqrt(passing fraction))).
+std::size_t hnsw_last_walk_ef();
 // Whether filtered walks take rejected nodes' distances from the 8-bit steering copy (default
 // true; process-wide). Off: every node's stored vector, as before the copy existed. For tests
 // and `bench index --filter-steering both` to compare the two walks in one process.
