@@ -329,6 +329,30 @@ TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
                 0.2 * unsteered.expansions_per_query);
 }
 
+// Each efSearch's unfiltered and filtered settings are timed back to back (so that their ratio
+// does not carry the machine's drift), but the rows come back grouped by filter, efSearch
+// ascending, as the tables print them.
+TEST(IndexBenchTest, RowsComeBackGroupedByFilterWithEfSearchAscending) {
+    IndexBenchOptions o;
+    o.n = 3000;
+    o.dim = 16;
+    o.queries = 20;
+    o.specs = {"HNSW16"};
+    o.ef_search = {16, 32, 64};
+    o.query_threads = {1};
+    o.filter_keep = 0.5;
+    o.build_threads = 1;
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    ASSERT_EQ(rows->size(), 6u);
+    const std::size_t efs[] = {16, 32, 64};
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+        EXPECT_EQ((*rows)[i].engine, "earshot");
+        EXPECT_DOUBLE_EQ((*rows)[i].filter_keep, i < 3 ? 1.0 : 0.5) << "row " << i;
+        EXPECT_EQ((*rows)[i].ef_search, efs[i % 3]) << "row " << i;
+    }
+}
+
 // Ratios at equal recall interpolate QPS between the two efSearch rows around a recall
 // (geometrically), give the lowest-ef row as a lower bound below the curve, and nothing above it.
 TEST(IndexBenchTest, QpsAtEqualRecallInterpolatesAndFlagsBounds) {
