@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -237,17 +239,28 @@ TEST(IndexBenchTest, RecallWithTiesCountsDuplicatesOfTheKthNeighbour) {
     }
 }
 
-TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
+// An HNSW16 benchmark of synthetic n x dim vectors, one query thread, a filter keeping `keep`.
+IndexBenchOptions hnsw16_bench(std::size_t n,
+                               int dim,
+                               std::size_t queries,
+                               std::vector<std::size_t> ef_search,
+                               double keep,
+                               int build_threads) {
     IndexBenchOptions o;
-    o.n = 3000;
-    o.dim = 24;
-    o.queries = 30;
+    o.n = n;
+    o.dim = dim;
+    o.queries = queries;
     o.specs = {"HNSW16"};
-    o.ef_search = {48};
+    o.ef_search = std::move(ef_search);
     o.query_threads = {1};
+    o.filter_keep = keep;
+    o.build_threads = build_threads;
+    return o;
+}
+
+TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
+    IndexBenchOptions o = hnsw16_bench(3000, 24, 30, {48}, 0.1, 2);
     o.compare_hnswlib = true;
-    o.filter_keep = 0.1;
-    o.build_threads = 2;
     auto rows = bench_index(o);
     ASSERT_TRUE(rows) << rows.error().to_string();
     // ours unfiltered, ours with the filter, plain hnswlib on its own graph and on ours (no
@@ -290,17 +303,10 @@ TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
 // --compare-steering: each filtered HNSW setting is also timed without the steering copy; the
 // two walks take about the same path (rejected nodes' distances differ by the 8-bit rounding).
 TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
-    IndexBenchOptions o;
-    o.n = 30000;  // 3,000 pass the filter: above the exact-scan floor, so the walk runs
-    o.dim = 8;
-    o.queries = 40;
-    o.specs = {"HNSW16"};
-    o.ef_search = {48};
-    o.query_threads = {1};
-    o.filter_keep = 0.1;
+    // 3,000 pass the filter: above the exact-scan floor, so the walk runs.
+    IndexBenchOptions o = hnsw16_bench(30000, 8, 40, {48}, 0.1, 2);
     o.compare_steering = true;
     o.rounds = 1;
-    o.build_threads = 2;
     auto rows = bench_index(o);
     ASSERT_TRUE(rows) << rows.error().to_string();
     ASSERT_EQ(rows->size(), 3u);
@@ -333,15 +339,7 @@ TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
 // does not carry the machine's drift), but the rows come back grouped by filter, efSearch
 // ascending, as the tables print them.
 TEST(IndexBenchTest, RowsComeBackGroupedByFilterWithEfSearchAscending) {
-    IndexBenchOptions o;
-    o.n = 3000;
-    o.dim = 16;
-    o.queries = 20;
-    o.specs = {"HNSW16"};
-    o.ef_search = {16, 32, 64};
-    o.query_threads = {1};
-    o.filter_keep = 0.5;
-    o.build_threads = 1;
+    const IndexBenchOptions o = hnsw16_bench(3000, 16, 20, {16, 32, 64}, 0.5, 1);
     auto rows = bench_index(o);
     ASSERT_TRUE(rows) << rows.error().to_string();
     ASSERT_EQ(rows->size(), 6u);
