@@ -530,14 +530,12 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                 }
             }
         }
+        auto unfiltered_first = [](const IndexBenchRow& a, const IndexBenchRow& b) {
+            return a.filter_keep > b.filter_keep;
+        };
         std::stable_sort(rows.begin() + static_cast<std::ptrdiff_t>(first_row), rows.end(),
-                         [](const IndexBenchRow& a, const IndexBenchRow& b) {
-                             return a.filter_keep > b.filter_keep;
-                         });
-        std::stable_sort(unsteered_rows.begin(), unsteered_rows.end(),
-                         [](const IndexBenchRow& a, const IndexBenchRow& b) {
-                             return a.filter_keep > b.filter_keep;
-                         });
+                         unfiltered_first);
+        std::stable_sort(unsteered_rows.begin(), unsteered_rows.end(), unfiltered_first);
         rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
         rows.insert(rows.end(), same_rows.begin(), same_rows.end());
         rows.insert(rows.end(), unsteered_rows.begin(), unsteered_rows.end());

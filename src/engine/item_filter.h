@@ -1,8 +1,8 @@
 // A search's item conditions (duration bounds, the ids a catalog filter passes, an excluded item)
 // as one predicate on item ids. A filtered HNSW walk calls it for every node it reaches (about
 // 1,000 per query on 100k items with 10 % passing), so a lookup is one array read when the ids
-// are nearly contiguous, as catalog rowids are; a hash-map lookup per call cost 19-20 % of such a
-// query's time (docs/performance.md, ninth round of #14).
+// are nearly contiguous, as catalog rowids are; a hash-map lookup per call cost about 19 % of such
+// a query's time (docs/performance.md, ninth round of #14).
 #pragma once
 
 #include <algorithm>

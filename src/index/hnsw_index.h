@@ -44,7 +44,7 @@ std::size_t hnsw_walk_expansions();
 std::size_t hnsw_last_walk_ef();
 // Whether filtered walks take rejected nodes' distances from the 8-bit steering copy (default
 // true; process-wide). Off: every node's stored vector, as before the copy existed. For tests
-// and `bench index --filter-steering both` to compare the two walks in one process.
+// and `bench index --compare-steering` to compare the two walks in one process.
 void set_hnsw_filter_steering(bool on);
 
 // Read-only view of an HNSW index's graph as hnswlib 0.6.2 lays it out, for `bench index
