@@ -9,6 +9,20 @@
 
 #include <gtest/gtest.h>
 
+// 1 when built with AddressSanitizer (GCC defines __SANITIZE_ADDRESS__; clang 14 only answers
+// __has_feature). ASan's quarantine of freed blocks inflates RSS, so RSS bounds hold only without
+// it.
+#if defined(__SANITIZE_ADDRESS__)
+#define EARSHOT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EARSHOT_ASAN 1
+#endif
+#endif
+#ifndef EARSHOT_ASAN
+#define EARSHOT_ASAN 0
+#endif
+
 namespace earshot::testing {
 
 // ../shared (from $EARSHOT_SHARED_DIR, set by CTest).

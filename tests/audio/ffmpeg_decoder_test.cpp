@@ -785,7 +785,7 @@ TEST(FfmpegDecoderTest, TenMinuteFileDecodesInBoundedChunks) {
     EXPECT_NEAR(info->duration_s, 600.0, 1e-6);
     // The whole source as float would be ~225 MiB, the whole mono output ~37 MiB. (ASan's
     // quarantine of freed blocks inflates RSS, so the check only holds without it.)
-#ifndef __SANITIZE_ADDRESS__
+#if !EARSHOT_ASAN
     EXPECT_LT(rss_growth_kib, 16 * 1024) << "peak RSS grew by " << rss_growth_kib << " KiB";
 #else
     (void)rss_growth_kib;
