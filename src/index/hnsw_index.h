@@ -46,6 +46,10 @@ std::size_t hnsw_last_walk_ef();
 // true; process-wide). Off: every node's stored vector, as before the copy existed. For tests
 // and `bench index --compare-steering` to compare the two walks in one process.
 void set_hnsw_filter_steering(bool on);
+// Whether a build (an add of at least 1,024 rows and a quarter of the index, or a compaction)
+// renumbers the elements in breadth-first order of layer 0 (default true; process-wide). Off:
+// insertion order, as hnswlib keeps it. For tests and `bench index --compare-layout`.
+void set_hnsw_reorder(bool on);
 
 // Read-only view of an HNSW index's graph as hnswlib 0.6.2 lays it out, for `bench index
 // --compare-hnswlib` to walk the same graph with plain hnswlib. Valid while the index is
@@ -74,6 +78,10 @@ struct HnswGraphView {
 };
 // nullopt unless `index` is a non-empty HNSW index.
 std::optional<HnswGraphView> hnsw_graph_view(const VectorIndex& index);
+// Renumbers an HNSW index's elements in breadth-first order of layer 0 now, as a build does
+// (set_hnsw_reorder): for `bench index --compare-layout`, which builds with reordering off, keeps
+// a copy in insertion order and times both layouts of one graph. False unless `index` is HNSW.
+bool hnsw_reorder(VectorIndex& index);
 }  // namespace detail
 
 }  // namespace earshot

@@ -355,5 +355,195 @@ TEST(HnswLayoutTest, Level0RecordsAreCacheLineAlignedAndSurviveGrowthAndFiles) {
     }
 }
 
+// Element i's label, level-0 links and upper-layer links in a graph view.
+std::uint64_t label_of(const detail::HnswGraphView& g, std::size_t i) {
+    std::uint64_t label = 0;
+    std::memcpy(&label, g.level0 + i * g.level0_stride + g.label_offset, sizeof label);
+    return label;
+}
+std::vector<std::uint32_t> links_of(const detail::HnswGraphView& g, std::size_t i, int level) {
+    const char* list = level == 0
+                           ? g.level0 + i * g.level0_stride
+                           : g.upper[i] + static_cast<std::size_t>(level - 1) * g.upper_stride;
+    std::uint32_t header = 0;
+    std::memcpy(&header, list, sizeof header);
+    std::vector<std::uint32_t> links(header & 0xffffu);  // hnswlib: count in the low 16 bits
+    std::memcpy(links.data(), list + 4, links.size() * sizeof(std::uint32_t));
+    return links;
+}
+// The order in which a breadth-first walk of layer 0 from the entry point meets the elements
+// (then any it does not reach, by id).
+std::vector<std::uint32_t> breadth_first(const detail::HnswGraphView& g) {
+    std::vector<std::uint32_t> order;
+    std::vector<char> seen(g.count, 0);
+    auto from = [&](std::uint32_t seed) {
+        if (seen[seed])
+            return;
+        seen[seed] = 1;
+        std::size_t head = order.size();
+        order.push_back(seed);
+        for (; head < order.size(); ++head) {
+            for (std::uint32_t l : links_of(g, order[head], 0)) {
+                if (!seen[l]) {
+                    seen[l] = 1;
+                    order.push_back(l);
+                }
+            }
+        }
+    };
+    from(g.entry_point);
+    for (std::size_t i = 0; i < g.count; ++i) from(static_cast<std::uint32_t>(i));
+    return order;
+}
+
+// A build renumbers the elements in breadth-first order of layer 0 (hnsw_index.cpp,
+// reorder_breadth_first): element 0 is the entry point and a breadth-first walk meets the
+// elements as 0, 1, 2, ... It is the same graph as the one built without renumbering (one build
+// thread: the same insertions), with every link list, level and vector under the same labels, so
+// searches return the same hits and distances, also after an index file round trip.
+TEST(HnswLayoutTest, BuildsAreRenumberedBreadthFirstKeepingTheGraph) {
+    constexpr std::size_t kN = 3000;
+    constexpr std::size_t kDim = 32;
+    const Matrix all = clustered(kN + 40, kDim, 17);
+    Matrix rows(kN, kDim);
+    std::copy_n(all.data.begin(), kN * kDim, rows.data.begin());
+    auto build = [&](bool renumber) {
+        detail::set_hnsw_reorder(renumber);
+        auto index = make_index("HNSW16", kDim, Metric::kCosine);
+        EXPECT_TRUE(index);
+        (*index)->set_threads(1);
+        EXPECT_TRUE((*index)->add(ids_from(1, kN), rows));
+        detail::set_hnsw_reorder(true);
+        return std::move(*index);
+    };
+    const auto plain = build(false);
+    const auto renumbered = build(true);
+    const auto p = detail::hnsw_graph_view(*plain);
+    const auto g = detail::hnsw_graph_view(*renumbered);
+    ASSERT_TRUE(p && g);
+    ASSERT_EQ(g->count, kN);
+    ASSERT_EQ(p->count, kN);
+
+    const std::vector<std::uint32_t> order = breadth_first(*g);
+    EXPECT_EQ(g->entry_point, 0u);
+    for (std::size_t i = 0; i < kN; ++i) ASSERT_EQ(order[i], i) << "position " << i;
+    // Insertion order is not breadth-first (else the check above would prove nothing).
+    const std::vector<std::uint32_t> plain_order = breadth_first(*p);
+    std::size_t in_place = 0;
+    for (std::size_t i = 0; i < kN; ++i) in_place += plain_order[i] == i ? 1 : 0;
+    EXPECT_LT(in_place, kN / 10);
+
+    // The same graph under the labels.
+    std::vector<std::size_t> plain_of_label(kN + 1, kN);
+    for (std::size_t i = 0; i < kN; ++i) plain_of_label[label_of(*p, i)] = i;
+    EXPECT_EQ(label_of(*g, g->entry_point), label_of(*p, p->entry_point));
+    EXPECT_EQ(g->max_level, p->max_level);
+    auto labels = [](const detail::HnswGraphView& v, const std::vector<std::uint32_t>& ids) {
+        std::vector<std::uint64_t> out;
+        for (std::uint32_t id : ids) out.push_back(label_of(v, id));
+        return out;
+    };
+    const std::size_t vector_bytes = kDim * sizeof(float);
+    for (std::size_t i = 0; i < kN; ++i) {
+        const std::uint64_t label = label_of(*g, i);
+        ASSERT_GE(label, 1u);
+        ASSERT_LE(label, kN);
+        const std::size_t j = plain_of_label[label];
+        ASSERT_LT(j, kN) << "label " << label << " twice";
+        plain_of_label[label] = kN;
+        ASSERT_EQ(g->levels[i], p->levels[j]) << "label " << label;
+        for (int level = 0; level <= g->levels[i]; ++level) {
+            ASSERT_EQ(labels(*g, links_of(*g, i, level)), labels(*p, links_of(*p, j, level)))
+                << "label " << label << " level " << level;
+        }
+        ASSERT_EQ(std::memcmp(g->level0 + i * g->level0_stride + g->data_offset,
+                              p->level0 + j * p->level0_stride + p->data_offset, vector_bytes),
+                  0)
+            << "label " << label;
+    }
+
+    testing::TempDir dir;
+    auto loaded = testing_util::save_and_load(*renumbered, dir.path() / "bfs.esix");
+    ASSERT_TRUE(loaded) << loaded.error().to_string();
+    SearchOptions so;
+    so.k = 10;
+    so.ef_search = 48;
+    for (std::size_t q = kN; q < kN + 40; ++q) {
+        auto a = plain->search(all.row_span(q), so);
+        auto b = renumbered->search(all.row_span(q), so);
+        auto c = loaded->index->search(all.row_span(q), so);
+        ASSERT_TRUE(a && b && c);
+        ASSERT_EQ(a->size(), 10u);
+        ASSERT_EQ(b->size(), a->size());
+        ASSERT_EQ(c->size(), a->size());
+        for (std::size_t j = 0; j < a->size(); ++j) {
+            EXPECT_EQ((*b)[j].id, (*a)[j].id) << "query " << q;
+            EXPECT_EQ((*b)[j].distance, (*a)[j].distance) << "query " << q;
+            EXPECT_EQ((*c)[j].id, (*a)[j].id) << "query " << q;
+        }
+    }
+}
+
+// Renumbering after an add that grows the index by a quarter or more, with tombstones and the
+// filtered walk's steering copy in place: deleted ids stay deleted (never returned, not
+// contained), every live id is still there, and filtered walks (steered) match exact search.
+// An add of fewer rows than a quarter of the index leaves the existing elements where they are.
+TEST(HnswLayoutTest, RenumberingKeepsTombstonesAndTheSteeringCopy) {
+    constexpr std::size_t kFirst = 12000;
+    constexpr std::size_t kSecond = 4000;  // a third of the first: renumbers
+    constexpr std::size_t kDim = 16;
+    const Matrix all = clustered(kFirst + kSecond + 1100 + 50, kDim, 23);
+    auto slice = [&](std::size_t from, std::size_t n) {
+        Matrix m(n, kDim);
+        std::copy_n(all.data.begin() + static_cast<std::ptrdiff_t>(from * kDim), n * kDim,
+                    m.data.begin());
+        return m;
+    };
+    auto index = make_index("HNSW16,efC48", kDim, Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(2);
+    FlatIndex exact(kDim, Metric::kCosine);
+    ASSERT_TRUE((*index)->add(ids_from(1, kFirst), slice(0, kFirst)));
+    ASSERT_TRUE(exact.add(ids_from(1, kFirst), slice(0, kFirst)));
+    const Matrix queries = slice(kFirst + kSecond + 1100, 50);
+    // Builds the steering copy (keep 1/4: 3,000 pass, above the exact-scan floor).
+    EXPECT_GE(filtered_recall(**index, exact, queries, 4, {}), 0.95);
+    std::vector<std::int64_t> gone;
+    for (std::int64_t id = 2; id <= static_cast<std::int64_t>(kFirst); id += 7) gone.push_back(id);
+    ASSERT_EQ((*index)->remove(gone), gone.size());  // 14 %: tombstones, no compaction
+    ASSERT_EQ(exact.remove(gone), gone.size());
+    ASSERT_TRUE((*index)->add(ids_from(kFirst + 1, kSecond), slice(kFirst, kSecond)));
+    ASSERT_TRUE(exact.add(ids_from(kFirst + 1, kSecond), slice(kFirst, kSecond)));
+    auto g = detail::hnsw_graph_view(**index);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->entry_point, 0u) << "not renumbered";
+    const std::set<std::int64_t> deleted(gone.begin(), gone.end());
+    EXPECT_EQ((*index)->size(), kFirst + kSecond - gone.size());
+    for (std::int64_t id : gone) ASSERT_FALSE((*index)->contains(id)) << id;
+    for (std::int64_t id = 1; id <= static_cast<std::int64_t>(kFirst + kSecond); ++id) {
+        if (!deleted.count(id)) {
+            ASSERT_TRUE((*index)->contains(id)) << id;
+        }
+    }
+    EXPECT_GE(filtered_recall(**index, exact, queries, 4, deleted), 0.95);
+    SearchOptions o;
+    o.k = 10;
+    o.ef_search = 64;
+    EXPECT_GE(testing_util::recall_at_k(**index, exact, queries, o), 0.95);
+
+    // 1,100 rows (>= 1,024, repaired) are under a quarter of 16,000: not renumbered, the
+    // existing elements keep their ids and the new ones follow in insertion order.
+    const std::vector<std::uint64_t> before = [&] {
+        std::vector<std::uint64_t> l;
+        for (std::size_t i = 0; i < g->count; ++i) l.push_back(label_of(*g, i));
+        return l;
+    }();
+    ASSERT_TRUE((*index)->add(ids_from(kFirst + kSecond + 1, 1100), slice(kFirst + kSecond, 1100)));
+    ASSERT_TRUE(exact.add(ids_from(kFirst + kSecond + 1, 1100), slice(kFirst + kSecond, 1100)));
+    g = detail::hnsw_graph_view(**index);
+    ASSERT_TRUE(g);
+    for (std::size_t i = 0; i < before.size(); ++i) ASSERT_EQ(label_of(*g, i), before[i]) << i;
+    EXPECT_GE(filtered_recall(**index, exact, queries, 4, deleted), 0.95);
+}
 }  // namespace
 }  // namespace earshot
