@@ -7,12 +7,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -29,6 +31,7 @@
 #include "engine/item_filter.h"
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
+#include "index/index_file.h"
 #include "index/ivfpq_index.h"
 #include "index/metric.h"
 #include "index/sq_index.h"
@@ -335,9 +338,31 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         auto t0 = std::chrono::steady_clock::now();
         EARSHOT_ASSIGN_OR_RETURN(auto index, make_index(spec, dim, options.metric));
         index->set_threads(options.build_threads);
-        EARSHOT_RETURN_IF_ERROR(index->add(ids, data));
-        const double build_s = seconds_since(t0);
-        const double build_cpu_s = process_cpu_seconds() - cpu0;
+        if (options.compare_layout)
+            detail::set_hnsw_reorder(false);
+        Status added = index->add(ids, data);
+        detail::set_hnsw_reorder(true);
+        EARSHOT_RETURN_IF_ERROR(added);
+        double build_s = seconds_since(t0);
+        double build_cpu_s = process_cpu_seconds() - cpu0;
+        // compare_layout: the graph in insertion order (a copy through an index file, untimed),
+        // then ours renumbered as a build does (timed, part of the build).
+        std::unique_ptr<VectorIndex> insertion_order;
+        if (options.compare_layout && index->spec().kind == "hnsw") {
+            const fs::path copy =
+                fs::temp_directory_path() / fmt::format("earshot-bench-layout-{}.esix", ::getpid());
+            EARSHOT_RETURN_IF_ERROR(save_index_file(copy, *index, IndexFileHeader{}));
+            auto loaded = load_index_file(copy);
+            std::error_code ec;
+            fs::remove(copy, ec);
+            EARSHOT_ASSIGN_OR_RETURN(LoadedIndex copied, std::move(loaded));
+            insertion_order = std::move(copied.index);
+            const double rcpu0 = process_cpu_seconds();
+            const auto rt0 = std::chrono::steady_clock::now();
+            detail::hnsw_reorder(*index);
+            build_s += seconds_since(rt0);
+            build_cpu_s += process_cpu_seconds() - rcpu0;
+        }
         const double per_item =
             static_cast<double>(index->memory_bytes()) / static_cast<double>(data.n_rows);
         const bool is_hnsw = index->spec().kind == "hnsw";
@@ -395,6 +420,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         std::vector<IndexBenchRow> plain_rows;
         std::vector<IndexBenchRow> same_rows;
         std::vector<IndexBenchRow> unsteered_rows;
+        std::vector<IndexBenchRow> insertion_rows;
         // Keeps the faster of two measurements of the same setting.
         auto keep_best = [](IndexBenchRow& best, const IndexBenchRow& r, bool first) {
             if (first || r.cpu_qps > best.cpu_qps)
@@ -451,9 +477,13 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                     };
                     const bool with_plain = compare && f == 0;
                     const bool with_unsteered = options.compare_steering && is_hnsw && f > 0;
-                    const int rounds =
-                        with_plain || with_unsteered ? std::max(1, options.rounds) : 1;
+                    const bool with_insertion = insertion_order != nullptr;
+                    const int rounds = with_plain || with_unsteered || with_insertion
+                                           ? std::max(1, options.rounds)
+                                           : 1;
                     IndexBenchRow best = row;
+                    IndexBenchRow best_insertion = row;
+                    best_insertion.engine = "earshot-insertion-order";
                     IndexBenchRow best_unsteered = row;
                     best_unsteered.engine = "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
@@ -473,6 +503,14 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                     // steering copy (once per index, ~0.4 s at 100k x 1024), which is not what
                     // the rows measure.
                     ours(0);
+                    // fn() with `ours` searching the insertion-order copy of the graph.
+                    auto on_insertion_order = [&](const auto& fn) {
+                        std::swap(index, insertion_order);
+                        fn();
+                        std::swap(index, insertion_order);
+                    };
+                    if (with_insertion)
+                        on_insertion_order([&] { ours(0); });
                     // fn() with the filtered walk's steering copy switched off.
                     auto unsteered = [](const auto& fn) {
                         detail::set_hnsw_filter_steering(false);
@@ -506,6 +544,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                             unsteered([&] { measure(threads, truths[f], u, ours); });
                             keep_best(best_unsteered, u, round == 0);
                         }
+                        if (with_insertion) {
+                            IndexBenchRow u = best_insertion;
+                            on_insertion_order([&] { measure(threads, truths[f], u, ours); });
+                            keep_best(best_insertion, u, round == 0);
+                        }
                     }
                     if (is_hnsw)
                         count_walk(best);
@@ -520,6 +563,10 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                     if (with_unsteered) {
                         unsteered([&] { count_walk(best_unsteered); });
                         unsteered_rows.push_back(best_unsteered);
+                    }
+                    if (with_insertion) {
+                        on_insertion_order([&] { count_walk(best_insertion); });
+                        insertion_rows.push_back(best_insertion);
                     }
                     if (with_plain) {
                         count_plain(*plain, best_plain);
@@ -536,9 +583,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
         std::stable_sort(rows.begin() + static_cast<std::ptrdiff_t>(first_row), rows.end(),
                          unfiltered_first);
         std::stable_sort(unsteered_rows.begin(), unsteered_rows.end(), unfiltered_first);
+        std::stable_sort(insertion_rows.begin(), insertion_rows.end(), unfiltered_first);
         rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
         rows.insert(rows.end(), same_rows.begin(), same_rows.end());
         rows.insert(rows.end(), unsteered_rows.begin(), unsteered_rows.end());
+        rows.insert(rows.end(), insertion_rows.begin(), insertion_rows.end());
     }
     return rows;
 }

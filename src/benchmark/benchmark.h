@@ -97,6 +97,12 @@ struct IndexBenchOptions {
     // switched off (rows with engine "earshot-unsteered"), alternating rounds with the default
     // walk, so that the two filtered walks are compared side by side in one run.
     bool compare_steering = false;
+    // HNSW specs: build with the breadth-first renumbering off (detail::set_hnsw_reorder), keep a
+    // copy of that graph in insertion order (an index file, saved and loaded), then renumber our
+    // index as a build does, and time every setting on both layouts of the one graph (rows with
+    // engine "earshot-insertion-order"), alternating rounds. The build time of our rows includes
+    // the renumbering.
+    bool compare_layout = false;
     int build_threads = 0;  // 0 = all cores (both our index and plain hnswlib)
     // compare_hnswlib: each unfiltered HNSW setting is timed this many times alternating with
     // both plain hnswlib searches; the row with the higher CPU QPS of each is kept.
@@ -107,7 +113,8 @@ struct IndexBenchRow {
     std::string spec;
     // or "hnswlib" / "hnswlib-same-graph" (plain hnswlib on its own / on our graph,
     // compare_hnswlib), or "earshot-unsteered" (filtered walk without the steering copy,
-    // compare_steering)
+    // compare_steering), or "earshot-insertion-order" (the same graph, not renumbered,
+    // compare_layout)
     std::string engine = "earshot";
     double filter_keep = 1.0;  // fraction of items the query filter keeps (1 = no filter)
     std::string data;          // "synthetic" or "<space>@<db file name>"

@@ -35,6 +35,7 @@ struct BenchCliOptions {
     bool compare_hnswlib = false;
     double filter_keep = 0.0;
     bool compare_steering = false;
+    bool compare_layout = false;
     int build_threads = 0;
     int rounds = 3;
     // bench windows
@@ -182,6 +183,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.compare_hnswlib = o.compare_hnswlib;
     io.filter_keep = o.filter_keep;
     io.compare_steering = o.compare_steering;
+    io.compare_layout = o.compare_layout;
     io.build_threads = o.build_threads;
     io.rounds = o.rounds;
     if (o.common.threads > 0)
@@ -257,6 +259,29 @@ int run_bench_index(const BenchCliOptions& o) {
                    r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
                    r.ef_search, r.walk_ef, r.expansions_per_query, r.distances_per_query,
                    r.recall_at_k_ties, r.cpu_qps);
+    }
+    // --compare-layout: the same graph renumbered breadth-first (ours) and in insertion order.
+    bool layout_header = false;
+    for (const auto& r : *rows) {
+        if (r.engine != "earshot")
+            continue;
+        for (const auto& u : *rows) {
+            if (u.engine != "earshot-insertion-order" || u.spec != r.spec ||
+                u.ef_search != r.ef_search || u.threads != r.threads ||
+                u.filter_keep != r.filter_keep)
+                continue;
+            if (!layout_header) {
+                fmt::print(
+                    "\n| index | filter | efSearch | threads | recall@10 (ties) | CPU QPS "
+                    "breadth-first | insertion order | ratio |\n"
+                    "|---|---|---|---|---|---|---|---|\n");
+                layout_header = true;
+            }
+            fmt::print("| {} | {} | {} | {} | {:.4f} | {:.0f} | {:.0f} | {:.2f} |\n", r.spec,
+                       r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
+                       r.ef_search, r.threads, r.recall_at_k_ties, r.cpu_qps, u.cpu_qps,
+                       r.cpu_qps / u.cpu_qps);
+        }
     }
     // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
     // on the graph hnswlib built itself (graph quality and walk).
@@ -438,8 +463,13 @@ void setup_bench(CLI::App& app) {
                   "bench index --filter-keep: also time each filtered HNSW setting without the "
                   "filtered walk's 8-bit steering copy (engine earshot-unsteered), alternating "
                   "with the default walk");
+    cmd->add_flag("--compare-layout", opts->compare_layout,
+                  "bench index: also time each HNSW setting on the same graph in insertion order "
+                  "(engine earshot-insertion-order), alternating with the default breadth-first "
+                  "order a build leaves (the build row includes that renumbering)");
     cmd->add_option("--rounds", opts->rounds,
-                    "bench index --compare-hnswlib / --compare-steering: time each setting this "
+                    "bench index --compare-hnswlib / --compare-steering / --compare-layout: time "
+                    "each setting this "
                     "many times, alternating with the setting it is compared with, and keep the "
                     "best of each")
         ->capture_default_str()

@@ -335,6 +335,48 @@ TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
                 0.2 * unsteered.expansions_per_query);
 }
 
+// --compare-layout: the one graph timed breadth-first (ours, renumbered after the build) and in
+// insertion order (a copy made before the renumbering). Same graph, so the unfiltered walks
+// return the same hits and compute the same distances; rows come back ours first.
+TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
+    IndexBenchOptions o = hnsw16_bench(30000, 8, 40, {24, 48}, 0.1, 2);
+    o.compare_layout = true;
+    o.rounds = 1;
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    ASSERT_EQ(rows->size(), 8u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        const auto& ours = (*rows)[i];
+        const auto& insertion = (*rows)[i + 4];
+        EXPECT_EQ(ours.engine, "earshot");
+        EXPECT_EQ(insertion.engine, "earshot-insertion-order");
+        EXPECT_EQ(insertion.ef_search, ours.ef_search) << "row " << i;
+        EXPECT_DOUBLE_EQ(insertion.filter_keep, ours.filter_keep) << "row " << i;
+        EXPECT_GE(ours.recall_at_k, 0.9) << "row " << i;
+        EXPECT_GE(insertion.recall_at_k, 0.9) << "row " << i;
+        if (ours.filter_keep == 1.0) {
+            EXPECT_DOUBLE_EQ(insertion.recall_at_k_ties, ours.recall_at_k_ties) << "row " << i;
+            EXPECT_DOUBLE_EQ(insertion.distances_per_query, ours.distances_per_query)
+                << "row " << i;
+            EXPECT_DOUBLE_EQ(insertion.expansions_per_query, ours.expansions_per_query)
+                << "row " << i;
+        }
+    }
+    // The renumbering switch is back on for the indexes built after the bench.
+    auto index = make_index("HNSW16", 8, Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(1);
+    Matrix m(2000, 8);
+    for (std::size_t i = 0; i < m.data.size(); ++i)
+        m.data[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f + 0.01f;
+    std::vector<std::int64_t> ids(2000);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i) + 1;
+    ASSERT_TRUE((*index)->add(ids, m));
+    auto g = detail::hnsw_graph_view(**index);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->entry_point, 0u);
+}
+
 // Each efSearch's unfiltered and filtered settings are timed back to back (so that their ratio
 // does not carry the machine's drift), but the rows come back grouped by filter, efSearch
 // ascending, as the tables print them.
