@@ -103,6 +103,18 @@ int run_bench_windows(const BenchCliOptions& o) {
     return 0;
 }
 
+// "10 %" for a filtered row, "-" for an unfiltered one.
+std::string filter_label(double keep) {
+    return keep < 1.0 ? fmt::format("{:.0f} %", 100 * keep) : "-";
+}
+
+// Prints a table's header (its column line and separator) before the table's first row.
+void header_once(bool& printed, std::string_view header) {
+    if (!printed)
+        fmt::print("{}", header);
+    printed = true;
+}
+
 // Ratios at equal recall@10 (ties), the measure (docs/performance.md): each row of one
 // curve against the other curve interpolated at that row's recall. Ours against plain hnswlib's
 // own build, both ways (unfiltered), and ours filtered (steered and, with --compare-steering,
@@ -147,13 +159,11 @@ void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
         const auto c = curve(ref, other, 1.0);
         if (c.size() < 2)
             continue;
-        if (!header) {
-            fmt::print(
-                "\n| index | threads | compared | efSearch | recall@10 (ties) | CPU QPS | other at "
-                "that recall: CPU QPS | ratio |\n"
-                "|---|---|---|---|---|---|---|---|\n");
-            header = true;
-        }
+        header_once(
+            header,
+            "\n| index | threads | compared | efSearch | recall@10 (ties) | CPU QPS | other at "
+            "that recall: CPU QPS | ratio |\n"
+            "|---|---|---|---|---|---|---|---|\n");
         const std::optional<QpsAtRecall> q = qps_at_recall(c, ref.recall_at_k_ties);
         std::string ratio = "other does not reach it";
         if (q) {
@@ -235,8 +245,7 @@ int run_bench_index(const BenchCliOptions& o) {
             "| {} | {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {} | {} | {} | {} | {:.3f} | "
             "{:.3f} | {:.0f} | {:.0f} | {:.4f} | {:.4f} |\n",
             r.spec, r.engine, r.data, r.n, r.dim, metric_name(r.metric), r.build_s,
-            r.bytes_per_item,
-            r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
+            r.bytes_per_item, filter_label(r.filter_keep),
             r.ef_search == 0 ? "-" : std::to_string(r.ef_search),
             r.nprobe == 0 ? "-" : std::to_string(r.nprobe), r.threads, r.p50_ms, r.p99_ms, r.qps,
             r.cpu_qps, r.recall_at_k, r.recall_at_k_ties);
@@ -247,18 +256,13 @@ int run_bench_index(const BenchCliOptions& o) {
     for (const auto& r : *rows) {
         if (r.distances_per_query <= 0 || r.engine.rfind("earshot", 0) != 0)
             continue;
-        if (!walk_header) {
-            fmt::print(
-                "\n| index | engine | filter | efSearch | walk efSearch | expansions/query | "
-                "distances/query | recall@10 (ties) | CPU QPS |\n"
-                "|---|---|---|---|---|---|---|---|---|\n");
-            walk_header = true;
-        }
+        header_once(walk_header,
+                    "\n| index | engine | filter | efSearch | walk efSearch | expansions/query | "
+                    "distances/query | recall@10 (ties) | CPU QPS |\n"
+                    "|---|---|---|---|---|---|---|---|---|\n");
         fmt::print("| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {:.4f} | {:.0f} |\n", r.spec,
-                   r.engine,
-                   r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
-                   r.ef_search, r.walk_ef, r.expansions_per_query, r.distances_per_query,
-                   r.recall_at_k_ties, r.cpu_qps);
+                   r.engine, filter_label(r.filter_keep), r.ef_search, r.walk_ef,
+                   r.expansions_per_query, r.distances_per_query, r.recall_at_k_ties, r.cpu_qps);
     }
     // --compare-layout: the same graph renumbered breadth-first (ours) and in insertion order.
     bool layout_header = false;
@@ -270,17 +274,13 @@ int run_bench_index(const BenchCliOptions& o) {
                 u.ef_search != r.ef_search || u.threads != r.threads ||
                 u.filter_keep != r.filter_keep)
                 continue;
-            if (!layout_header) {
-                fmt::print(
-                    "\n| index | filter | efSearch | threads | recall@10 (ties) | CPU QPS "
-                    "breadth-first | insertion order | ratio |\n"
-                    "|---|---|---|---|---|---|---|---|\n");
-                layout_header = true;
-            }
+            header_once(layout_header,
+                        "\n| index | filter | efSearch | threads | recall@10 (ties) | CPU QPS "
+                        "breadth-first | insertion order | ratio |\n"
+                        "|---|---|---|---|---|---|---|---|\n");
             fmt::print("| {} | {} | {} | {} | {:.4f} | {:.0f} | {:.0f} | {:.2f} |\n", r.spec,
-                       r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
-                       r.ef_search, r.threads, r.recall_at_k_ties, r.cpu_qps, u.cpu_qps,
-                       r.cpu_qps / u.cpu_qps);
+                       filter_label(r.filter_keep), r.ef_search, r.threads, r.recall_at_k_ties,
+                       r.cpu_qps, u.cpu_qps, r.cpu_qps / u.cpu_qps);
         }
     }
     // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
@@ -299,24 +299,20 @@ int run_bench_index(const BenchCliOptions& o) {
         const IndexBenchRow* s = r.engine == "earshot" ? find(r, "hnswlib-same-graph") : nullptr;
         if (h == nullptr || s == nullptr)
             continue;
-        if (!header) {
-            fmt::print(
-                "\n| index | efSearch | threads | filter | same graph: CPU QPS ours / hnswlib | "
-                "recall@10 ours | hnswlib | distances/query ours | hnswlib | own builds: CPU QPS "
-                "ours / hnswlib | (wall) | recall@10 hnswlib | distances/query hnswlib | build "
-                "ours / hnswlib (wall) | (CPU) | unreachable ours | hnswlib |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-            header = true;
-        }
+        header_once(
+            header,
+            "\n| index | efSearch | threads | filter | same graph: CPU QPS ours / hnswlib | "
+            "recall@10 ours | hnswlib | distances/query ours | hnswlib | own builds: CPU QPS "
+            "ours / hnswlib | (wall) | recall@10 hnswlib | distances/query hnswlib | build "
+            "ours / hnswlib (wall) | (CPU) | unreachable ours | hnswlib |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         fmt::print(
             "| {} | {} | {} | {} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {:.3f} | {:.2f} | "
             "{:.4f} | {:.0f} | {:.2f} | {:.2f} | {} | {} |\n",
-            r.spec, r.ef_search, r.threads,
-            r.filter_keep < 1.0 ? fmt::format("{:.0f} %", 100 * r.filter_keep) : "-",
-            r.cpu_qps / s->cpu_qps, r.recall_at_k, s->recall_at_k, r.distances_per_query,
-            s->distances_per_query, r.cpu_qps / h->cpu_qps, r.qps / h->qps, h->recall_at_k,
-            h->distances_per_query, r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s,
-            s->unreachable, h->unreachable);
+            r.spec, r.ef_search, r.threads, filter_label(r.filter_keep), r.cpu_qps / s->cpu_qps,
+            r.recall_at_k, s->recall_at_k, r.distances_per_query, s->distances_per_query,
+            r.cpu_qps / h->cpu_qps, r.qps / h->qps, h->recall_at_k, h->distances_per_query,
+            r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s, s->unreachable, h->unreachable);
     }
     print_equal_recall_ratios(*rows);
     return 0;
