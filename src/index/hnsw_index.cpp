@@ -523,13 +523,13 @@ private:
     // element's neighbours sit near each other and near it in the level-0 block (graph reordering,
     // Coleman et al., NeurIPS 2022). Rows arrive in whatever order the user's files give, and
     // on random order a walk's reads land anywhere in the block; in BFS order the walk's
-    // neighbourhood is a few stretches of it. Same graph, same results; 1M x 128: 1.16-1.43x the
-    // QPS of the same graph in insertion order, 1.1 s after a 220 s build (docs/performance.md,
-    // tenth round). Run after a build or compaction, or an add of at least a quarter of the index
-    // (kReorderShare); smaller adds append their elements in insertion order. In place: links
-    // are rewritten first, then records move along the permutation's cycles (one record of
-    // scratch), so the level-0 block is not copied. labels_ and the filtered walk's steering copy
-    // are permuted with it.
+    // neighbourhood is a few stretches of it. Same graph, same results (up to ties between equal
+    // distances, broken by internal id); 1M x 128: 1.08-1.43x the QPS of the same graph in
+    // insertion order, 1.1 s after a 220 s build (docs/performance.md, tenth round). Run after a
+    // build or compaction, or an add of at least a quarter of the index (kReorderShare); smaller
+    // adds append their elements in insertion order. In place: links are rewritten first, then
+    // records move along the permutation's cycles (one record of scratch), so the level-0 block is
+    // not copied. labels_ and the filtered walk's steering copy are permuted with it.
     static constexpr std::size_t kReorderShare = 4;
     void reorder_breadth_first() {
         Hnsw& h = *hnsw_;
