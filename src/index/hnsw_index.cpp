@@ -529,7 +529,7 @@ private:
     // build or compaction, or an add of at least a quarter of the index (kReorderShare); smaller
     // adds append their elements in insertion order. In place: links are rewritten first, then
     // records move along the permutation's cycles (one record of scratch), so the level-0 block is
-    // not copied. labels_ and the filtered walk's steering copy are permuted with it.
+    // not copied. labels_ is permuted with it and the filtered walk's steering copy re-encoded.
     static constexpr std::size_t kReorderShare = 4;
     void reorder_breadth_first() {
         Hnsw& h = *hnsw_;

@@ -335,6 +335,31 @@ TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
                 0.2 * unsteered.expansions_per_query);
 }
 
+// `centers` Gaussian centres in 16 dims, each repeated `copies` times: exactly, or (every second
+// copy when `near`) within 1e-4.
+Matrix duplicate_clusters(std::size_t centers, std::size_t copies, std::uint32_t seed, bool near) {
+    constexpr std::size_t d = 16;
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> gauss;
+    Matrix data(centers * copies, d);
+    for (std::size_t c = 0; c < centers; ++c) {
+        std::vector<float> center(d);
+        for (auto& v : center) v = gauss(rng);
+        for (std::size_t r = 0; r < copies; ++r) {
+            const bool exact = !near || r % 2 == 0;
+            for (std::size_t j = 0; j < d; ++j)
+                data.row(c * copies + r)[j] = center[j] + (exact ? 0.0f : 1e-4f * gauss(rng));
+        }
+    }
+    return data;
+}
+
+std::vector<std::int64_t> one_based_ids(std::size_t n) {
+    std::vector<std::int64_t> ids(n);
+    for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int64_t>(i + 1);
+    return ids;
+}
+
 // --compare-layout: the one graph timed breadth-first (ours, renumbered after the build) and in
 // insertion order (a copy made before the renumbering). Same graph, so the unfiltered walks
 // return the same hits and compute the same distances; rows come back ours first.
@@ -363,15 +388,10 @@ TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
         }
     }
     // The renumbering switch is back on for the indexes built after the bench.
-    auto index = make_index("HNSW16", 8, Metric::kCosine);
+    const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
+    auto index = make_index("HNSW16", static_cast<int>(data.n_cols), Metric::kCosine);
     ASSERT_TRUE(index);
-    (*index)->set_threads(1);
-    Matrix m(2000, 8);
-    for (std::size_t i = 0; i < m.data.size(); ++i)
-        m.data[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f + 0.01f;
-    std::vector<std::int64_t> ids(2000);
-    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i) + 1;
-    ASSERT_TRUE((*index)->add(ids, m));
+    ASSERT_TRUE((*index)->add(one_based_ids(data.n_rows), data));
     auto g = detail::hnsw_graph_view(**index);
     ASSERT_TRUE(g);
     EXPECT_EQ(g->entry_point, 0u);
@@ -427,31 +447,6 @@ TEST(IndexBenchTest, QpsAtEqualRecallInterpolatesAndFlagsBounds) {
     ASSERT_TRUE(q);
     EXPECT_GT(q->qps, 250.0);
     EXPECT_LT(q->qps, 500.0);
-}
-
-// `centers` Gaussian centres in 16 dims, each repeated `copies` times: exactly, or (every second
-// copy when `near`) within 1e-4.
-Matrix duplicate_clusters(std::size_t centers, std::size_t copies, std::uint32_t seed, bool near) {
-    constexpr std::size_t d = 16;
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> gauss;
-    Matrix data(centers * copies, d);
-    for (std::size_t c = 0; c < centers; ++c) {
-        std::vector<float> center(d);
-        for (auto& v : center) v = gauss(rng);
-        for (std::size_t r = 0; r < copies; ++r) {
-            const bool exact = !near || r % 2 == 0;
-            for (std::size_t j = 0; j < d; ++j)
-                data.row(c * copies + r)[j] = center[j] + (exact ? 0.0f : 1e-4f * gauss(rng));
-        }
-    }
-    return data;
-}
-
-std::vector<std::int64_t> one_based_ids(std::size_t n) {
-    std::vector<std::int64_t> ids(n);
-    for (std::size_t i = 0; i < n; ++i) ids[i] = static_cast<std::int64_t>(i + 1);
-    return ids;
 }
 
 // Elements of our HNSW8,efC32 graph (2 build threads) that no layer-0 path reaches.

@@ -291,70 +291,6 @@ TEST(HnswFilteredWalkTest, OnePercentFilterWithDeletions) {
     check_filtered_walk({350000, 8, 100, 0.9, {{"HNSW8,efC32", Metric::kCosine}}}, true);
 }
 
-// Level-0 records on cache lines (hnsw_index.cpp, align_level0): the block starts on a page and
-// the record stride and the vector's offset are multiples of 64, also after the block grows
-// (resizeIndex reallocates it); every record still holds its links, label and stored vector, and
-// an index file (hnswlib's unpadded records) loads back into the same graph.
-TEST(HnswLayoutTest, Level0RecordsAreCacheLineAlignedAndSurviveGrowthAndFiles) {
-    constexpr std::size_t kDim = 128;
-    const Matrix all = clustered(2100 + 20, kDim, 5);
-    auto index = make_index("HNSW16", kDim, Metric::kCosine);
-    ASSERT_TRUE(index);
-    (*index)->set_threads(2);
-    Matrix first(600, kDim);
-    Matrix second(1500, kDim);
-    std::copy_n(all.data.begin(), 600 * kDim, first.data.begin());
-    std::copy_n(all.data.begin() + 600 * kDim, 1500 * kDim, second.data.begin());
-    ASSERT_TRUE((*index)->add(ids_from(1, 600), first));      // fits the first 1,024 slots
-    ASSERT_TRUE((*index)->add(ids_from(601, 1500), second));  // grows the block
-    const auto g = detail::hnsw_graph_view(**index);
-    ASSERT_TRUE(g);
-    ASSERT_EQ(g->count, 2100u);
-    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(g->level0) % 4096, 0u);
-    EXPECT_EQ(g->level0_stride % 64, 0u);
-    EXPECT_EQ(g->data_offset % 64, 0u);
-    EXPECT_EQ(g->level0_links_bytes, 4 + 32 * 4u);
-    EXPECT_GE(g->data_offset, g->label_offset + sizeof(std::uint64_t));
-    EXPECT_GE(g->level0_stride, g->data_offset + kDim * sizeof(float));
-    std::vector<float> unit(kDim);
-    for (std::size_t i = 0; i < g->count; ++i) {
-        const char* record = g->level0 + i * g->level0_stride;
-        std::uint64_t label = 0;
-        std::memcpy(&label, record + g->label_offset, sizeof label);
-        ASSERT_GE(label, 1u);
-        ASSERT_LE(label, 2100u);
-        detail::transform_for_metric(Metric::kCosine, all.row(label - 1), kDim, unit.data());
-        ASSERT_EQ(std::memcmp(record + g->data_offset, unit.data(), kDim * sizeof(float)), 0)
-            << "element " << i;
-    }
-
-    testing::TempDir dir;
-    const auto path = dir.path() / "aligned.esix";
-    auto loaded = testing_util::save_and_load(**index, path);
-    ASSERT_TRUE(loaded) << loaded.error().to_string();
-    const auto lg = detail::hnsw_graph_view(*loaded->index);
-    ASSERT_TRUE(lg);
-    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(lg->level0) % 4096, 0u);
-    EXPECT_EQ(lg->level0_stride, g->level0_stride);
-    // The file holds hnswlib's unpadded records (links, vector, label: 652 bytes here against
-    // 704 in memory), so the whole file is smaller than the aligned records alone.
-    EXPECT_LT(std::filesystem::file_size(path), g->count * g->level0_stride);
-    EXPECT_GT(std::filesystem::file_size(path), g->count * (4 + 32 * 4 + kDim * 4 + 8));
-    SearchOptions so;
-    so.k = 10;
-    so.ef_search = 64;
-    for (std::size_t q = 2100; q < 2120; ++q) {
-        auto a = (*index)->search(all.row_span(q), so);
-        auto b = loaded->index->search(all.row_span(q), so);
-        ASSERT_TRUE(a && b);
-        ASSERT_EQ(a->size(), b->size());
-        for (std::size_t j = 0; j < a->size(); ++j) {
-            EXPECT_EQ((*a)[j].id, (*b)[j].id);
-            EXPECT_FLOAT_EQ((*a)[j].distance, (*b)[j].distance);
-        }
-    }
-}
-
 // Element i's label, level-0 links and upper-layer links in a graph view.
 std::uint64_t label_of(const detail::HnswGraphView& g, std::size_t i) {
     std::uint64_t label = 0;
@@ -394,6 +330,69 @@ std::vector<std::uint32_t> breadth_first(const detail::HnswGraphView& g) {
     from(g.entry_point);
     for (std::size_t i = 0; i < g.count; ++i) from(static_cast<std::uint32_t>(i));
     return order;
+}
+
+// Level-0 records on cache lines (hnsw_index.cpp, align_level0): the block starts on a page and
+// the record stride and the vector's offset are multiples of 64, also after the block grows
+// (resizeIndex reallocates it); every record still holds its links, label and stored vector, and
+// an index file (hnswlib's unpadded records) loads back into the same graph.
+TEST(HnswLayoutTest, Level0RecordsAreCacheLineAlignedAndSurviveGrowthAndFiles) {
+    constexpr std::size_t kDim = 128;
+    const Matrix all = clustered(2100 + 20, kDim, 5);
+    auto index = make_index("HNSW16", kDim, Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(2);
+    Matrix first(600, kDim);
+    Matrix second(1500, kDim);
+    std::copy_n(all.data.begin(), 600 * kDim, first.data.begin());
+    std::copy_n(all.data.begin() + 600 * kDim, 1500 * kDim, second.data.begin());
+    ASSERT_TRUE((*index)->add(ids_from(1, 600), first));      // fits the first 1,024 slots
+    ASSERT_TRUE((*index)->add(ids_from(601, 1500), second));  // grows the block
+    const auto g = detail::hnsw_graph_view(**index);
+    ASSERT_TRUE(g);
+    ASSERT_EQ(g->count, 2100u);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(g->level0) % 4096, 0u);
+    EXPECT_EQ(g->level0_stride % 64, 0u);
+    EXPECT_EQ(g->data_offset % 64, 0u);
+    EXPECT_EQ(g->level0_links_bytes, 4 + 32 * 4u);
+    EXPECT_GE(g->data_offset, g->label_offset + sizeof(std::uint64_t));
+    EXPECT_GE(g->level0_stride, g->data_offset + kDim * sizeof(float));
+    std::vector<float> unit(kDim);
+    for (std::size_t i = 0; i < g->count; ++i) {
+        const char* record = g->level0 + i * g->level0_stride;
+        const std::uint64_t label = label_of(*g, i);
+        ASSERT_GE(label, 1u);
+        ASSERT_LE(label, 2100u);
+        detail::transform_for_metric(Metric::kCosine, all.row(label - 1), kDim, unit.data());
+        ASSERT_EQ(std::memcmp(record + g->data_offset, unit.data(), kDim * sizeof(float)), 0)
+            << "element " << i;
+    }
+
+    testing::TempDir dir;
+    const auto path = dir.path() / "aligned.esix";
+    auto loaded = testing_util::save_and_load(**index, path);
+    ASSERT_TRUE(loaded) << loaded.error().to_string();
+    const auto lg = detail::hnsw_graph_view(*loaded->index);
+    ASSERT_TRUE(lg);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(lg->level0) % 4096, 0u);
+    EXPECT_EQ(lg->level0_stride, g->level0_stride);
+    // The file holds hnswlib's unpadded records (links, vector, label: 652 bytes here against
+    // 704 in memory), so the whole file is smaller than the aligned records alone.
+    EXPECT_LT(std::filesystem::file_size(path), g->count * g->level0_stride);
+    EXPECT_GT(std::filesystem::file_size(path), g->count * (4 + 32 * 4 + kDim * 4 + 8));
+    SearchOptions so;
+    so.k = 10;
+    so.ef_search = 64;
+    for (std::size_t q = 2100; q < 2120; ++q) {
+        auto a = (*index)->search(all.row_span(q), so);
+        auto b = loaded->index->search(all.row_span(q), so);
+        ASSERT_TRUE(a && b);
+        ASSERT_EQ(a->size(), b->size());
+        for (std::size_t j = 0; j < a->size(); ++j) {
+            EXPECT_EQ((*a)[j].id, (*b)[j].id);
+            EXPECT_FLOAT_EQ((*a)[j].distance, (*b)[j].distance);
+        }
+    }
 }
 
 // A build renumbers the elements in breadth-first order of layer 0 (hnsw_index.cpp,
