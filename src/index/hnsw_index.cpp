@@ -12,10 +12,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <new>
 #include <optional>
+#include <queue>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <type_traits>
@@ -330,6 +332,8 @@ public:
             reorder_breadth_first();
     }
 
+    std::size_t repair() { return hnsw_ ? repair_reachability() : 0; }
+
     std::optional<detail::HnswGraphView> graph_view() const {
         if (!hnsw_ || hnsw_->cur_element_count == 0)
             return std::nullopt;
@@ -414,10 +418,11 @@ private:
     // list), each unreached element u gets an in-link appended to the nearest reached element with
     // room (fewer than 2M links) among u's layer-0 neighbours and theirs; everything reachable from
     // u then counts as reached. Appending never cuts another element off. A second pass takes the
-    // elements whose neighbourhood was all unreached in the first; a search for each element still
-    // left links it from the nearest reached element with room it finds (among the nearest 64, then
-    // 1,024) (a 2-pass repair left 144 of 100k on the real corpus once, docs/performance.md, eighth
-    // round). Returns the elements linked.
+    // elements whose neighbourhood was all unreached in the first; a walk for each element still
+    // left, through reached elements only, links it from the nearest live element with room it
+    // finds (among the nearest 64, then 1,024) (a 2-pass repair left 144 of 100k on the real
+    // corpus once, docs/performance.md, eighth round; a third stage with hnswlib's searchKnn left
+    // 266 once, tenth round). Returns the elements linked.
     static constexpr std::size_t kRepairBatch = 1024;
     static constexpr std::size_t kRepairSearch = 64;
     static constexpr std::size_t kRepairWideSearch = 1024;
@@ -491,22 +496,84 @@ private:
             }
         }
         // Left: elements with no reached element with room within two hops (a whole unreached
-        // cluster). A search from the entry point for u's own vector walks the reached graph to
-        // the region nearest u; the nearest element it returns with room gets the in-link.
+        // cluster). A walk for u's own vector through reached elements only (upper layers
+        // greedily, then a best-first search of layer 0 from where that lands) finds the region
+        // of the reached graph nearest u; the nearest element it returns with room gets the
+        // in-link. hnswlib's searchKnn would not do: its upper layers still lead into the
+        // unreached cluster (only layer 0 is cut off), and its layer-0 search then returns the
+        // cluster's own elements.
+        std::vector<std::uint32_t> seen(n, 0);
+        std::uint32_t stamp = 0;
+        auto nearest_reached = [&](tableint u, std::size_t k) {
+            const void* q = h.getDataByInternalId(u);
+            auto dist_to = [&](tableint v) {
+                return h.fstdistfunc_(q, h.getDataByInternalId(v), h.dist_func_param_);
+            };
+            tableint cur = h.enterpoint_node_;
+            float cur_d = dist_to(cur);
+            for (int level = h.maxlevel_; level > 0; --level) {
+                for (bool moved = true; moved;) {
+                    moved = false;
+                    auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
+                    auto* links = reinterpret_cast<tableint*>(data + 1);
+                    for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) {
+                        if (!reached[links[j]])
+                            continue;
+                        const float d = dist_to(links[j]);
+                        if (d < cur_d) {
+                            cur_d = d;
+                            cur = links[j];
+                            moved = true;
+                        }
+                    }
+                }
+            }
+            // Layer 0 from a reached element meets only reached ones (the flood's closure).
+            using Entry = std::pair<float, tableint>;
+            std::priority_queue<Entry, std::vector<Entry>, std::greater<>> frontier;
+            std::priority_queue<Entry> best;  // the k nearest so far, farthest on top
+            if (++stamp == 0) {
+                std::fill(seen.begin(), seen.end(), 0);
+                stamp = 1;
+            }
+            seen[cur] = stamp;
+            frontier.emplace(cur_d, cur);
+            best.emplace(cur_d, cur);
+            while (!frontier.empty()) {
+                const auto [d, c] = frontier.top();
+                if (best.size() >= k && d > best.top().first)
+                    break;
+                frontier.pop();
+                const auto [data, links] = list_of(c);
+                for (std::size_t j = 0, m = h.getListCount(data); j < m; ++j) {
+                    const tableint v = links[j];
+                    if (seen[v] == stamp)
+                        continue;
+                    seen[v] = stamp;
+                    const float dv = dist_to(v);
+                    if (best.size() < k || dv < best.top().first) {
+                        frontier.emplace(dv, v);
+                        best.emplace(dv, v);
+                        if (best.size() > k)
+                            best.pop();
+                    }
+                }
+            }
+            std::vector<tableint> nearest_first(best.size());
+            for (std::size_t j = nearest_first.size(); j-- > 0; best.pop())
+                nearest_first[j] = best.top().second;
+            return nearest_first;
+        };
         for (std::size_t ui = 0; ui < n; ++ui) {
             const auto u = static_cast<tableint>(ui);
             if (reached[u] || h.isMarkedDeleted(u))
                 continue;
-            // If every reached element among the nearest 64 has a full list (2M links), once more
+            // If every live element among the nearest 64 has a full list (2M links), once more
             // among the nearest 1,024.
             for (std::size_t k : {kRepairSearch, kRepairWideSearch}) {
-                auto top = h.searchKnn(h.getDataByInternalId(u), k);
-                std::vector<tableint> nearest_first(top.size());
-                for (std::size_t j = nearest_first.size(); j-- > 0; top.pop())
-                    nearest_first[j] = h.label_lookup_.at(top.top().second);
                 bool linked_u = false;
-                for (const tableint v : nearest_first) {
-                    if (reached[v] && v != u && h.getListCount(list_of(v).first) < h.maxM0_) {
+                for (const tableint v : nearest_reached(u, k)) {
+                    if (!h.isMarkedDeleted(v) && h.getListCount(list_of(v).first) < h.maxM0_) {
                         link(v, u);
                         linked_u = true;
                         break;
@@ -809,6 +876,12 @@ void set_hnsw_reorder(bool on) {
 std::optional<HnswGraphView> hnsw_graph_view(const VectorIndex& index) {
     const auto* hnsw = dynamic_cast<const HnswIndex*>(&index);
     return hnsw ? hnsw->graph_view() : std::nullopt;
+}
+std::optional<std::size_t> hnsw_repair_reachability(VectorIndex& index) {
+    auto* hnsw = dynamic_cast<HnswIndex*>(&index);
+    if (hnsw == nullptr)
+        return std::nullopt;
+    return hnsw->repair();
 }
 bool hnsw_reorder(VectorIndex& index) {
     auto* hnsw = dynamic_cast<HnswIndex*>(&index);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -543,6 +544,94 @@ TEST(HnswLayoutTest, RenumberingKeepsTombstonesAndTheSteeringCopy) {
     ASSERT_TRUE(g);
     for (std::size_t i = 0; i < before.size(); ++i) ASSERT_EQ(label_of(*g, i), before[i]) << i;
     EXPECT_GE(filtered_recall(**index, exact, queries, 4, deleted), 0.95);
+}
+
+// Elements a layer-0 walk from the entry point meets.
+std::vector<char> reached_from_entry(const detail::HnswGraphView& g) {
+    std::vector<char> reached(g.count, 0);
+    std::vector<std::uint32_t> todo{g.entry_point};
+    reached[g.entry_point] = 1;
+    while (!todo.empty()) {
+        const std::uint32_t c = todo.back();
+        todo.pop_back();
+        for (std::uint32_t l : links_of(g, c, 0)) {
+            if (!reached[l]) {
+                reached[l] = 1;
+                todo.push_back(l);
+            }
+        }
+    }
+    return reached;
+}
+
+// An island that only layer 0 cuts off: a far cluster of 300 rows whose layer-0 links to and from
+// the rest are removed, while the upper layers still lead into it (as a build on near-duplicate
+// audio windows left 266 elements once, docs/performance.md, tenth round). The repair's first two
+// stages find no reached element within two hops, and a search from the entry point descends the
+// upper layers into the island and returns only its own elements; the repair must walk the reached
+// graph instead, so that afterwards every element is reachable and searches near the island find
+// its rows.
+TEST(HnswRepairTest, LinksAnIslandThatTheUpperLayersStillLeadInto) {
+    constexpr std::size_t kRest = 3000;
+    constexpr std::size_t kIsland = 300;
+    constexpr std::size_t kDim = 16;
+    const Matrix rest = clustered(kRest + 20, kDim, 31, 30);
+    Matrix all(kRest + kIsland, kDim);
+    Matrix island_queries(20, kDim);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> noise(0.0f, 0.2f);
+    for (std::size_t i = 0; i < kRest; ++i)
+        for (std::size_t j = 0; j < kDim; ++j) all.at(i, j) = rest.at(i, j);
+    auto island_row = [&](float* out) {
+        for (std::size_t j = 0; j < kDim; ++j) out[j] = 12.0f + noise(rng);
+    };
+    for (std::size_t i = kRest; i < kRest + kIsland; ++i) island_row(&all.at(i, 0));
+    for (std::size_t q = 0; q < island_queries.n_rows; ++q) island_row(&island_queries.at(q, 0));
+    auto index = make_index("HNSW16,efC48", kDim, Metric::kEuclidean);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(2);
+    FlatIndex exact(kDim, Metric::kEuclidean);
+    ASSERT_TRUE((*index)->add(ids_from(1, kRest + kIsland), all));
+    ASSERT_TRUE(exact.add(ids_from(1, kRest + kIsland), all));
+
+    auto g = detail::hnsw_graph_view(**index);
+    ASSERT_TRUE(g);
+    auto in_island = [&](std::size_t i) { return label_of(*g, i) > kRest; };
+    ASSERT_FALSE(in_island(g->entry_point));
+    std::size_t island_upper = 0;
+    for (std::size_t i = 0; i < g->count; ++i) island_upper += in_island(i) && g->levels[i] > 0;
+    ASSERT_GE(island_upper, 1u) << "no upper-layer element leads into the island";
+    // Cut layer 0 between the island and the rest (the index owns the block; rewritten in place).
+    for (std::size_t i = 0; i < g->count; ++i) {
+        std::vector<std::uint32_t> kept;
+        for (std::uint32_t l : links_of(*g, i, 0)) {
+            if (in_island(l) == in_island(i))
+                kept.push_back(l);
+        }
+        char* list = const_cast<char*>(g->level0) + i * g->level0_stride;
+        std::uint32_t header = 0;
+        std::memcpy(&header, list, sizeof header);
+        header = (header & ~0xffffu) | static_cast<std::uint32_t>(kept.size());
+        std::memcpy(list, &header, sizeof header);
+        std::memcpy(list + 4, kept.data(), kept.size() * sizeof(std::uint32_t));
+    }
+    std::vector<char> reached = reached_from_entry(*g);
+    for (std::size_t i = 0; i < g->count; ++i) {
+        if (in_island(i)) {
+            ASSERT_FALSE(reached[i]) << "the cut left a way into the island";
+        }
+    }
+
+    auto linked = detail::hnsw_repair_reachability(**index);
+    ASSERT_TRUE(linked);
+    EXPECT_GE(*linked, 1u);
+    reached = reached_from_entry(*g);
+    EXPECT_EQ(static_cast<std::size_t>(std::count(reached.begin(), reached.end(), 1)), g->count);
+    SearchOptions o;
+    o.k = 10;
+    o.ef_search = 64;
+    EXPECT_GE(testing_util::recall_at_k(**index, exact, island_queries, o), 0.9);
+    EXPECT_EQ(detail::hnsw_repair_reachability(**index), 0u) << "nothing left to link";
 }
 }  // namespace
 }  // namespace earshot
