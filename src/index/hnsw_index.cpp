@@ -409,6 +409,83 @@ private:
         return ok_status();
     }
 
+    // Visit marks for walk_to, one per element, reused across walks.
+    struct WalkMarks {
+        std::vector<std::uint32_t> seen;
+        std::uint32_t stamp = 0;
+    };
+    // The (up to) k elements nearest element u's vector that a walk from the entry point finds,
+    // nearest first: the upper layers greedily, then a best-first search of layer 0 with ef k, as
+    // hnswlib's searchKnn. With `allowed`, the upper layers step only on elements it marks; layer 0
+    // is not checked, so `allowed` must be closed under layer-0 links (the repair's reached set).
+    // For the repair stages, single-threaded per WalkMarks; not the query walk.
+    std::vector<tableint> walk_to(tableint u,
+                                  std::size_t k,
+                                  const std::vector<char>* allowed,
+                                  WalkMarks& marks) const {
+        const Hnsw& h = *hnsw_;
+        const void* q = h.getDataByInternalId(u);
+        auto dist_to = [&](tableint v) {
+            return h.fstdistfunc_(q, h.getDataByInternalId(v), h.dist_func_param_);
+        };
+        tableint cur = h.enterpoint_node_;
+        float cur_d = dist_to(cur);
+        for (int level = h.maxlevel_; level > 0; --level) {
+            for (bool moved = true; moved;) {
+                moved = false;
+                auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
+                auto* links = reinterpret_cast<tableint*>(data + 1);
+                for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) {
+                    if (allowed && !(*allowed)[links[j]])
+                        continue;
+                    const float d = dist_to(links[j]);
+                    if (d < cur_d) {
+                        cur_d = d;
+                        cur = links[j];
+                        moved = true;
+                    }
+                }
+            }
+        }
+        if (marks.seen.size() < h.cur_element_count)
+            marks.seen.assign(h.cur_element_count, 0);
+        if (++marks.stamp == 0) {
+            std::fill(marks.seen.begin(), marks.seen.end(), 0);
+            marks.stamp = 1;
+        }
+        using Entry = std::pair<float, tableint>;
+        std::priority_queue<Entry, std::vector<Entry>, std::greater<>> frontier;
+        std::priority_queue<Entry> best;  // the k nearest so far, farthest on top
+        marks.seen[cur] = marks.stamp;
+        frontier.emplace(cur_d, cur);
+        best.emplace(cur_d, cur);
+        while (!frontier.empty()) {
+            const auto [d, c] = frontier.top();
+            if (best.size() >= k && d > best.top().first)
+                break;
+            frontier.pop();
+            auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(c));
+            auto* links = reinterpret_cast<tableint*>(data + 1);
+            for (std::size_t j = 0, m = h.getListCount(data); j < m; ++j) {
+                const tableint v = links[j];
+                if (marks.seen[v] == marks.stamp)
+                    continue;
+                marks.seen[v] = marks.stamp;
+                const float dv = dist_to(v);
+                if (best.size() < k || dv < best.top().first) {
+                    frontier.emplace(dv, v);
+                    best.emplace(dv, v);
+                    if (best.size() > k)
+                        best.pop();
+                }
+            }
+        }
+        std::vector<tableint> nearest_first(best.size());
+        for (std::size_t j = nearest_first.size(); j-- > 0; best.pop())
+            nearest_first[j] = best.top().second;
+        return nearest_first;
+    }
+
     // Elements that no layer-0 path from the entry point reaches can never be returned, at any
     // efSearch: on the real yamnet corpus (near-duplicate windows) 2-thread builds of plain
     // hnswlib 0.6.2 and of ours left 0.3-2.8 % of 100k elements so (`bench index
@@ -502,68 +579,7 @@ private:
         // in-link. hnswlib's searchKnn would not do: its upper layers still lead into the
         // unreached cluster (only layer 0 is cut off), and its layer-0 search then returns the
         // cluster's own elements.
-        std::vector<std::uint32_t> seen(n, 0);
-        std::uint32_t stamp = 0;
-        auto nearest_reached = [&](tableint u, std::size_t k) {
-            const void* q = h.getDataByInternalId(u);
-            auto dist_to = [&](tableint v) {
-                return h.fstdistfunc_(q, h.getDataByInternalId(v), h.dist_func_param_);
-            };
-            tableint cur = h.enterpoint_node_;
-            float cur_d = dist_to(cur);
-            for (int level = h.maxlevel_; level > 0; --level) {
-                for (bool moved = true; moved;) {
-                    moved = false;
-                    auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
-                    auto* links = reinterpret_cast<tableint*>(data + 1);
-                    for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) {
-                        if (!reached[links[j]])
-                            continue;
-                        const float d = dist_to(links[j]);
-                        if (d < cur_d) {
-                            cur_d = d;
-                            cur = links[j];
-                            moved = true;
-                        }
-                    }
-                }
-            }
-            // Layer 0 from a reached element meets only reached ones (the flood's closure).
-            using Entry = std::pair<float, tableint>;
-            std::priority_queue<Entry, std::vector<Entry>, std::greater<>> frontier;
-            std::priority_queue<Entry> best;  // the k nearest so far, farthest on top
-            if (++stamp == 0) {
-                std::fill(seen.begin(), seen.end(), 0);
-                stamp = 1;
-            }
-            seen[cur] = stamp;
-            frontier.emplace(cur_d, cur);
-            best.emplace(cur_d, cur);
-            while (!frontier.empty()) {
-                const auto [d, c] = frontier.top();
-                if (best.size() >= k && d > best.top().first)
-                    break;
-                frontier.pop();
-                const auto [data, links] = list_of(c);
-                for (std::size_t j = 0, m = h.getListCount(data); j < m; ++j) {
-                    const tableint v = links[j];
-                    if (seen[v] == stamp)
-                        continue;
-                    seen[v] = stamp;
-                    const float dv = dist_to(v);
-                    if (best.size() < k || dv < best.top().first) {
-                        frontier.emplace(dv, v);
-                        best.emplace(dv, v);
-                        if (best.size() > k)
-                            best.pop();
-                    }
-                }
-            }
-            std::vector<tableint> nearest_first(best.size());
-            for (std::size_t j = nearest_first.size(); j-- > 0; best.pop())
-                nearest_first[j] = best.top().second;
-            return nearest_first;
-        };
+        WalkMarks marks;
         for (std::size_t ui = 0; ui < n; ++ui) {
             const auto u = static_cast<tableint>(ui);
             if (reached[u] || h.isMarkedDeleted(u))
@@ -572,7 +588,7 @@ private:
             // among the nearest 1,024.
             for (std::size_t k : {kRepairSearch, kRepairWideSearch}) {
                 bool linked_u = false;
-                for (const tableint v : nearest_reached(u, k)) {
+                for (const tableint v : walk_to(u, k, &reached, marks)) {
                     if (!h.isMarkedDeleted(v) && h.getListCount(list_of(v).first) < h.maxM0_) {
                         link(v, u);
                         linked_u = true;
