@@ -82,9 +82,10 @@ std::optional<HnswGraphView> hnsw_graph_view(const VectorIndex& index);
 // (set_hnsw_reorder): for `bench index --compare-layout`, which builds with reordering off, keeps
 // a copy in insertion order and times both layouts of one graph. False unless `index` is HNSW.
 bool hnsw_reorder(VectorIndex& index);
-// Runs the reachability repair a build ends with (hnsw_index.cpp, repair_reachability) now:
-// every live element no layer-0 path from the entry point reaches gets an in-link. Returns the
-// in-links added; nullopt unless `index` is HNSW. For tests, which cut links to make islands.
+// Runs the reachability repair a build ends with (hnsw_index.cpp, repair_reachability) now: each
+// live element that no layer-0 path from the entry point reaches gets an in-link from a reached
+// element with room near it, if one is found. Returns the in-links added; nullopt unless `index`
+// is HNSW. For tests, which cut links to make islands.
 std::optional<std::size_t> hnsw_repair_reachability(VectorIndex& index);
 }  // namespace detail
 
