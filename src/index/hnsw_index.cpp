@@ -17,7 +17,6 @@
 #include <mutex>
 #include <new>
 #include <optional>
-#include <queue>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <type_traits>
@@ -409,20 +408,14 @@ private:
         return ok_status();
     }
 
-    // Visit marks for walk_to, one per element, reused across walks.
-    struct WalkMarks {
-        std::vector<std::uint32_t> seen;
-        std::uint32_t stamp = 0;
-    };
-    // The (up to) k elements nearest element u's vector that a walk from the entry point finds,
-    // nearest first: the upper layers greedily, then a best-first search of layer 0 with ef k, as
-    // hnswlib's searchKnn. With `allowed`, the upper layers step only on elements it marks; layer 0
-    // is not checked, so `allowed` must be closed under layer-0 links (the repair's reached set).
-    // For the repair stages, single-threaded per WalkMarks; not the query walk.
-    std::vector<tableint> walk_to(tableint u,
-                                  std::size_t k,
-                                  const std::vector<char>* allowed,
-                                  WalkMarks& marks) const {
+    // The (up to) k elements nearest element u's vector that a walk from the entry point through
+    // reached elements finds, nearest first: the upper layers greedily, stepping only on reached
+    // elements, then hnswlib's own layer-0 search (searchBaseLayerST, as in searchKnn) from where
+    // that lands, which meets only reached elements (`reached` is closed under layer-0 links).
+    // For the reachability repair's last stage.
+    std::vector<tableint> nearest_reached(tableint u,
+                                          std::size_t k,
+                                          const std::vector<char>& reached) const {
         const Hnsw& h = *hnsw_;
         const void* q = h.getDataByInternalId(u);
         auto dist_to = [&](tableint v) {
@@ -436,7 +429,7 @@ private:
                 auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
                 auto* links = reinterpret_cast<tableint*>(data + 1);
                 for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) {
-                    if (allowed && !(*allowed)[links[j]])
+                    if (!reached[links[j]])
                         continue;
                     const float d = dist_to(links[j]);
                     if (d < cur_d) {
@@ -447,42 +440,10 @@ private:
                 }
             }
         }
-        if (marks.seen.size() < h.cur_element_count)
-            marks.seen.assign(h.cur_element_count, 0);
-        if (++marks.stamp == 0) {
-            std::fill(marks.seen.begin(), marks.seen.end(), 0);
-            marks.stamp = 1;
-        }
-        using Entry = std::pair<float, tableint>;
-        std::priority_queue<Entry, std::vector<Entry>, std::greater<>> frontier;
-        std::priority_queue<Entry> best;  // the k nearest so far, farthest on top
-        marks.seen[cur] = marks.stamp;
-        frontier.emplace(cur_d, cur);
-        best.emplace(cur_d, cur);
-        while (!frontier.empty()) {
-            const auto [d, c] = frontier.top();
-            if (best.size() >= k && d > best.top().first)
-                break;
-            frontier.pop();
-            auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(c));
-            auto* links = reinterpret_cast<tableint*>(data + 1);
-            for (std::size_t j = 0, m = h.getListCount(data); j < m; ++j) {
-                const tableint v = links[j];
-                if (marks.seen[v] == marks.stamp)
-                    continue;
-                marks.seen[v] = marks.stamp;
-                const float dv = dist_to(v);
-                if (best.size() < k || dv < best.top().first) {
-                    frontier.emplace(dv, v);
-                    best.emplace(dv, v);
-                    if (best.size() > k)
-                        best.pop();
-                }
-            }
-        }
-        std::vector<tableint> nearest_first(best.size());
-        for (std::size_t j = nearest_first.size(); j-- > 0; best.pop())
-            nearest_first[j] = best.top().second;
+        auto top = h.searchBaseLayerST<false>(cur, q, k);
+        std::vector<tableint> nearest_first(top.size());
+        for (std::size_t j = nearest_first.size(); j-- > 0; top.pop())
+            nearest_first[j] = top.top().second;
         return nearest_first;
     }
 
@@ -573,31 +534,28 @@ private:
             }
         }
         // Left: elements with no reached element with room within two hops (a whole unreached
-        // cluster). A walk for u's own vector through reached elements only (upper layers
-        // greedily, then a best-first search of layer 0 from where that lands) finds the region
-        // of the reached graph nearest u; the nearest element it returns with room gets the
-        // in-link. hnswlib's searchKnn would not do: its upper layers still lead into the
+        // cluster). A walk for u's own vector through reached elements only (nearest_reached)
+        // finds the region of the reached graph nearest u; the nearest element it returns with room
+        // gets the in-link. hnswlib's searchKnn would not do: its upper layers still lead into the
         // unreached cluster (only layer 0 is cut off), and its layer-0 search then returns the
         // cluster's own elements.
-        WalkMarks marks;
+        // Links u from the nearest live element with room (fewer than 2M links) among the k
+        // nearest reached elements; false if they all have full lists.
+        auto link_from_nearest = [&](tableint u, std::size_t k) {
+            for (const tableint v : nearest_reached(u, k, reached)) {
+                if (!h.isMarkedDeleted(v) && h.getListCount(list_of(v).first) < h.maxM0_) {
+                    link(v, u);
+                    return true;
+                }
+            }
+            return false;
+        };
         for (std::size_t ui = 0; ui < n; ++ui) {
             const auto u = static_cast<tableint>(ui);
             if (reached[u] || h.isMarkedDeleted(u))
                 continue;
-            // If every live element among the nearest 64 has a full list (2M links), once more
-            // among the nearest 1,024.
-            for (std::size_t k : {kRepairSearch, kRepairWideSearch}) {
-                bool linked_u = false;
-                for (const tableint v : walk_to(u, k, &reached, marks)) {
-                    if (!h.isMarkedDeleted(v) && h.getListCount(list_of(v).first) < h.maxM0_) {
-                        link(v, u);
-                        linked_u = true;
-                        break;
-                    }
-                }
-                if (linked_u)
-                    break;
-            }
+            if (!link_from_nearest(u, kRepairSearch))
+                link_from_nearest(u, kRepairWideSearch);
         }
         return linked;
     }
