@@ -309,8 +309,8 @@ std::vector<std::uint32_t> links_of(const detail::HnswGraphView& g, std::size_t 
     return links;
 }
 // The order in which a breadth-first walk of layer 0 from the entry point meets the elements
-// (then any it does not reach, by id).
-std::vector<std::uint32_t> breadth_first(const detail::HnswGraphView& g) {
+// (then, when `all`, any it does not reach, by id).
+std::vector<std::uint32_t> breadth_first(const detail::HnswGraphView& g, bool all = true) {
     std::vector<std::uint32_t> order;
     std::vector<char> seen(g.count, 0);
     auto from = [&](std::uint32_t seed) {
@@ -329,7 +329,7 @@ std::vector<std::uint32_t> breadth_first(const detail::HnswGraphView& g) {
         }
     };
     from(g.entry_point);
-    for (std::size_t i = 0; i < g.count; ++i) from(static_cast<std::uint32_t>(i));
+    for (std::size_t i = 0; all && i < g.count; ++i) from(static_cast<std::uint32_t>(i));
     return order;
 }
 
@@ -546,24 +546,6 @@ TEST(HnswLayoutTest, RenumberingKeepsTombstonesAndTheSteeringCopy) {
     EXPECT_GE(filtered_recall(**index, exact, queries, 4, deleted), 0.95);
 }
 
-// Elements a layer-0 walk from the entry point meets.
-std::vector<char> reached_from_entry(const detail::HnswGraphView& g) {
-    std::vector<char> reached(g.count, 0);
-    std::vector<std::uint32_t> todo{g.entry_point};
-    reached[g.entry_point] = 1;
-    while (!todo.empty()) {
-        const std::uint32_t c = todo.back();
-        todo.pop_back();
-        for (std::uint32_t l : links_of(g, c, 0)) {
-            if (!reached[l]) {
-                reached[l] = 1;
-                todo.push_back(l);
-            }
-        }
-    }
-    return reached;
-}
-
 // An island that only layer 0 cuts off: a far cluster of 300 rows whose layer-0 links to and from
 // the rest are removed, while the upper layers still lead into it (as a build on near-duplicate
 // audio windows left 266 elements once, docs/performance.md, tenth round). The repair's first two
@@ -617,18 +599,14 @@ TEST(HnswRepairTest, LinksAnIslandThatTheUpperLayersStillLeadInto) {
         std::memcpy(list, &header, sizeof header);
         std::memcpy(list + 4, kept.data(), kept.size() * sizeof(std::uint32_t));
     }
-    std::vector<char> reached = reached_from_entry(*g);
-    for (std::size_t i = 0; i < g->count; ++i) {
-        if (in_island(i)) {
-            ASSERT_FALSE(reached[i]) << "the cut left a way into the island";
-        }
-    }
+    const std::vector<std::uint32_t> reached = breadth_first(*g, /*all=*/false);
+    ASSERT_EQ(reached.size(), kRest) << "the cut left a way into the island or cut off the rest";
+    for (std::uint32_t i : reached) ASSERT_FALSE(in_island(i)) << i;
 
     auto linked = detail::hnsw_repair_reachability(**index);
     ASSERT_TRUE(linked);
     EXPECT_GE(*linked, 1u);
-    reached = reached_from_entry(*g);
-    EXPECT_EQ(static_cast<std::size_t>(std::count(reached.begin(), reached.end(), 1)), g->count);
+    EXPECT_EQ(breadth_first(*g, /*all=*/false).size(), g->count);
     SearchOptions o;
     o.k = 10;
     o.ef_search = 64;
