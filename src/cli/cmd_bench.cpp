@@ -264,35 +264,34 @@ int run_bench_index(const BenchCliOptions& o) {
                    r.engine, filter_label(r.filter_keep), r.ef_search, r.walk_ef,
                    r.expansions_per_query, r.distances_per_query, r.recall_at_k_ties, r.cpu_qps);
     }
-    // --compare-layout: the same graph renumbered breadth-first (ours) and in insertion order.
-    bool layout_header = false;
-    for (const auto& r : *rows) {
-        if (r.engine != "earshot")
-            continue;
-        for (const auto& u : *rows) {
-            if (u.engine != "earshot-insertion-order" || u.spec != r.spec ||
-                u.ef_search != r.ef_search || u.threads != r.threads ||
-                u.filter_keep != r.filter_keep)
-                continue;
-            header_once(layout_header,
-                        "\n| index | filter | efSearch | threads | recall@10 (ties) | CPU QPS "
-                        "breadth-first | insertion order | ratio |\n"
-                        "|---|---|---|---|---|---|---|---|\n");
-            fmt::print("| {} | {} | {} | {} | {:.4f} | {:.0f} | {:.0f} | {:.2f} |\n", r.spec,
-                       filter_label(r.filter_keep), r.ef_search, r.threads, r.recall_at_k_ties,
-                       r.cpu_qps, u.cpu_qps, r.cpu_qps / u.cpu_qps);
-        }
-    }
-    // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
-    // on the graph hnswlib built itself (graph quality and walk).
-    auto find = [&](const IndexBenchRow& r, const char* engine) -> const IndexBenchRow* {
+    // The row of `engine` with r's spec, efSearch and threads (plain hnswlib's rows are
+    // unfiltered: any filter matches them unless same_filter).
+    auto find = [&](const IndexBenchRow& r, const char* engine,
+                    bool same_filter = false) -> const IndexBenchRow* {
         for (const auto& h : *rows) {
             if (h.engine == engine && h.spec == r.spec && h.ef_search == r.ef_search &&
-                h.threads == r.threads)
+                h.threads == r.threads && (!same_filter || h.filter_keep == r.filter_keep))
                 return &h;
         }
         return nullptr;
     };
+    // --compare-layout: the same graph renumbered breadth-first (ours) and in insertion order.
+    bool layout_header = false;
+    for (const auto& r : *rows) {
+        const IndexBenchRow* u =
+            r.engine == "earshot" ? find(r, "earshot-insertion-order", true) : nullptr;
+        if (u == nullptr)
+            continue;
+        header_once(layout_header,
+                    "\n| index | filter | efSearch | threads | recall@10 (ties) | CPU QPS "
+                    "breadth-first | insertion order | ratio |\n"
+                    "|---|---|---|---|---|---|---|---|\n");
+        fmt::print("| {} | {} | {} | {} | {:.4f} | {:.0f} | {:.0f} | {:.2f} |\n", r.spec,
+                   filter_label(r.filter_keep), r.ef_search, r.threads, r.recall_at_k_ties,
+                   r.cpu_qps, u->cpu_qps, r.cpu_qps / u->cpu_qps);
+    }
+    // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
+    // on the graph hnswlib built itself (graph quality and walk).
     bool header = false;
     for (const auto& r : *rows) {
         const IndexBenchRow* h = r.engine == "earshot" ? find(r, "hnswlib") : nullptr;
