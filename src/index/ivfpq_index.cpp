@@ -387,9 +387,11 @@ Result<std::vector<SearchHit>> IvfPqIndex::search(std::span<const float> query,
     if (options.filter) {
         const std::size_t n = slot_ids_.size();
         const double fraction =
-            detail::estimate_passing_fraction(n, [&](std::size_t slot) -> std::optional<bool> {
-                return options.filter(slot_ids_[slot]);
-            });
+            detail::estimate_passing_fraction(n, detail::kExactFilterFloor,
+                                              [&](std::size_t slot) -> std::optional<bool> {
+                                                  return options.filter(slot_ids_[slot]);
+                                              })
+                .fraction;
         if (fraction * static_cast<double>(n) < static_cast<double>(detail::kExactFilterFloor)) {
             for (std::size_t slot = 0; slot < n; ++slot) {
                 if (options.filter(slot_ids_[slot]))

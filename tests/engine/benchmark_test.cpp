@@ -323,12 +323,15 @@ TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
     EXPECT_NEAR(steered.distances_per_query, unsteered.distances_per_query,
                 0.2 * unsteered.distances_per_query);
     // The filtered walk runs at about 48 * sqrt(0.1) ~ 15 (the passing fraction is estimated
-    // from a sample) but expands more nodes than the unfiltered walk at 48: it must reach its ef
-    // passing nodes among ten times as many.
+    // from a sample: between 5 % and 20 %) but expands more nodes than the unfiltered walk at
+    // 48: it must reach its ef passing nodes among ten times as many.
     const auto& unfiltered = (*rows)[0];
     EXPECT_EQ(unfiltered.walk_ef, 48u);
-    EXPECT_NEAR(static_cast<double>(steered.walk_ef), 48 * std::sqrt(0.1), 3.0);
-    EXPECT_NEAR(static_cast<double>(unsteered.walk_ef), 48 * std::sqrt(0.1), 3.0);
+    for (const auto* r : {&steered, &unsteered}) {
+        EXPECT_GE(r->walk_ef, static_cast<std::size_t>(48 * std::sqrt(0.05))) << r->engine;
+        EXPECT_LE(r->walk_ef, static_cast<std::size_t>(std::ceil(48 * std::sqrt(0.2))))
+            << r->engine;
+    }
     EXPECT_GE(unfiltered.expansions_per_query, 48.0);
     EXPECT_GT(steered.expansions_per_query, unfiltered.expansions_per_query);
     EXPECT_NEAR(steered.expansions_per_query, unsteered.expansions_per_query,

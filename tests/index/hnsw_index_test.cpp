@@ -158,8 +158,10 @@ std::vector<std::pair<std::string, Metric>> every_walk() {
 TEST(FilterEstimateTest, PeriodicIdsDoNotAliasWithTheSample) {
     for (std::size_t n : {2560u, 25600u, 100000u}) {
         for (std::size_t keep : {0u, 3u}) {
-            const double f = detail::estimate_passing_fraction(
-                n, [&](std::size_t i) -> std::optional<bool> { return i % 10 == keep; });
+            const double f =
+                detail::estimate_passing_fraction(n, 0, [&](std::size_t i) -> std::optional<bool> {
+                    return i % 10 == keep;
+                }).fraction;
             EXPECT_GT(f, 0.04) << n << " " << keep;
             EXPECT_LT(f, 0.2) << n << " " << keep;
         }
@@ -168,19 +170,87 @@ TEST(FilterEstimateTest, PeriodicIdsDoNotAliasWithTheSample) {
 
 TEST(FilterEstimateTest, LeftOutSlotsAreNotCountedAndNoSlotsGiveZero) {
     // Every other slot left out (deleted); of the rest, all pass.
-    const double f =
-        detail::estimate_passing_fraction(10000, [](std::size_t i) -> std::optional<bool> {
-            if (i % 2 == 1)
-                return std::nullopt;
-            return true;
-        });
+    const double f = detail::estimate_passing_fraction(10000, detail::kExactFilterFloor,
+                                                       [](std::size_t i) -> std::optional<bool> {
+                                                           if (i % 2 == 1)
+                                                               return std::nullopt;
+                                                           return true;
+                                                       })
+                         .fraction;
     EXPECT_DOUBLE_EQ(f, 1.0);
     EXPECT_EQ(detail::estimate_passing_fraction(
-                  0, [](std::size_t) -> std::optional<bool> { return true; }),
+                  0, 0, [](std::size_t) -> std::optional<bool> { return true; })
+                  .fraction,
               0.0);
     EXPECT_EQ(detail::estimate_passing_fraction(
-                  50, [](std::size_t) -> std::optional<bool> { return std::nullopt; }),
+                  50, 0, [](std::size_t) -> std::optional<bool> { return std::nullopt; })
+                  .fraction,
               0.0);
+}
+
+// A filter that passes each slot with probability `keep`, differently for each seed (as the
+// items of different indexes fall on different slots).
+bool random_pass(std::uint64_t seed, std::size_t slot, double keep) {
+    std::uint64_t z = seed * 0x9e3779b97f4a7c15ULL + slot + 1;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) < keep * 9007199254740992.0;  // 2^53
+}
+
+// Near the exact-scan floor the estimate decides the path the same way for (nearly) every
+// index: 3,000 of 30,000 passing (the bench test of stop 30's CI failure) is judged above 2,048,
+// and 1,400 below. A fixed sample of 256 slots judged the first below the floor for about one
+// index in 20, so among 300 filters some would fail.
+TEST(FilterEstimateTest, NearTheFloorTheSampleGrowsUntilItDecides) {
+    constexpr std::size_t kN = 30000;
+    const double floor = static_cast<double>(detail::kExactFilterFloor);
+    int wrong_above = 0;
+    int wrong_below = 0;
+    int fixed_wrong = 0;
+    for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+        auto above = [&](std::size_t i) -> std::optional<bool> {
+            return random_pass(seed, i, 0.1);
+        };
+        auto below = [&](std::size_t i) -> std::optional<bool> {
+            return random_pass(seed, i, 1400.0 / kN);
+        };
+        const auto a = detail::estimate_passing_fraction(kN, detail::kExactFilterFloor, above);
+        const auto b = detail::estimate_passing_fraction(kN, detail::kExactFilterFloor, below);
+        wrong_above += a.fraction * kN < floor ? 1 : 0;
+        wrong_below += b.fraction * kN >= floor ? 1 : 0;
+        // Every doubling asks afresh: at most 256 + 512 + ... + 8192 slots.
+        EXPECT_LE(a.samples, 2 * detail::kMaxSelectivitySamples);
+        EXPECT_LE(b.samples, 2 * detail::kMaxSelectivitySamples);
+        // The fixed first sample alone (decide_at 0: no doubling), for comparison.
+        fixed_wrong += detail::estimate_passing_fraction(kN, 0, above).fraction * kN < floor;
+    }
+    EXPECT_EQ(wrong_above, 0);
+    EXPECT_EQ(wrong_below, 0);
+    EXPECT_GT(fixed_wrong, 0) << "the 256-slot sample decided every case: the test is too easy";
+}
+
+// Far from the decision point the first 256 slots decide (no extra filter calls per query), and
+// a sample of every slot is exact.
+TEST(FilterEstimateTest, FarFromTheFloorTheFirstSampleDecides) {
+    std::size_t calls = 0;
+    const auto far = detail::estimate_passing_fraction(100000, detail::kExactFilterFloor,
+                                                       [&](std::size_t i) -> std::optional<bool> {
+                                                           ++calls;
+                                                           return random_pass(7, i, 0.1);
+                                                       });
+    EXPECT_EQ(far.samples, detail::kSelectivitySamples);
+    EXPECT_EQ(calls, detail::kSelectivitySamples);
+    EXPECT_NEAR(far.fraction, 0.1, 0.06);
+    // 3,000 slots, 2,100 passing: every slot is asked in the end, and the fraction is exact.
+    const auto all = detail::estimate_passing_fraction(
+        3000, detail::kExactFilterFloor,
+        [&](std::size_t i) -> std::optional<bool> { return i % 10 < 7; });
+    EXPECT_DOUBLE_EQ(all.fraction, 0.7);
+    // Fewer slots than the decision point: below it whatever passes, so 256 slots are enough.
+    const auto small = detail::estimate_passing_fraction(
+        2000, detail::kExactFilterFloor, [&](std::size_t) -> std::optional<bool> { return true; });
+    EXPECT_EQ(small.samples, detail::kSelectivitySamples);
 }
 
 TEST(HnswFilteredWalkTest, TenPercentFilter) {
