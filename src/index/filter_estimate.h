@@ -22,6 +22,7 @@ inline constexpr double kSelectivityMargin = 4.0;
 struct PassingEstimate {
     double fraction = 0.0;    // of the counted slots, the share that passed (0 if none counted)
     std::size_t samples = 0;  // slots asked in all (every doubling asks afresh)
+    bool below = false;       // fewer than decide_at of the live items are expected to pass
 };
 
 struct SampleCount {
@@ -52,16 +53,20 @@ SampleCount count_sample(std::size_t n, std::size_t samples, Passes& passes) {
     return c;
 }
 
-// The passing fraction of n slots, sampled until it decides whether at least `decide_at` items
-// pass (the count at which the caller changes path): kSelectivitySamples slots first, doubled
-// while the expected count n * f lies within kSelectivityMargin standard errors of `decide_at`,
-// up to kMaxSelectivitySamples (or all n slots, which is exact). Far from the decision point
-// (10 % of 100k items against 2,048) the first 256 decide; near it a fixed 256 chose the wrong
-// path for several per cent of indexes (docs/performance.md, twelfth round).
-// decide_at = 0: one sample of kSelectivitySamples slots.
+// The passing fraction of n slots holding `live` items (the other slots are left out by
+// `passes`), sampled until it decides whether at least `decide_at` of the live items pass (the
+// count at which the caller changes path): kSelectivitySamples slots first, doubled while the
+// expected count live * f lies within kSelectivityMargin standard errors of `decide_at`, up to
+// kMaxSelectivitySamples (or all n slots, which is exact). Far from the decision point (10 % of
+// 100k items against 2,048) the first 256 decide; near it a fixed 256 chose the wrong path for
+// several per cent of indexes (docs/performance.md, twelfth round).
+// decide_at = 0: one sample of kSelectivitySamples slots, never `below`.
 template <class Passes>
-PassingEstimate estimate_passing_fraction(std::size_t n, std::size_t decide_at, Passes&& passes) {
-    const double nd = static_cast<double>(n);
+PassingEstimate estimate_passing_fraction(std::size_t n,
+                                          std::size_t live,
+                                          std::size_t decide_at,
+                                          Passes&& passes) {
+    const double scale = static_cast<double>(live);
     const double target = static_cast<double>(decide_at);
     PassingEstimate e;
     for (std::size_t samples = kSelectivitySamples;; samples *= 2) {
@@ -69,16 +74,17 @@ PassingEstimate estimate_passing_fraction(std::size_t n, std::size_t decide_at, 
         e.samples += c.asked;
         const double counted = static_cast<double>(c.counted);
         e.fraction = c.counted == 0 ? 0.0 : static_cast<double>(c.passed) / counted;
-        // Decided: every slot asked (exact), fewer slots than the decision point, no decision
-        // wanted, or the largest sample taken.
-        if (c.asked >= n || n < decide_at || decide_at == 0 || samples >= kMaxSelectivitySamples)
+        e.below = e.fraction * scale < target;
+        // Decided: every slot asked (exact), fewer live items than the decision point, no
+        // decision wanted, or the largest sample taken.
+        if (c.asked >= n || live < decide_at || decide_at == 0 || samples >= kMaxSelectivitySamples)
             return e;
-        // The standard error of n * f from `counted` independent draws (the strata make it
+        // The standard error of live * f from `counted` independent draws (the strata make it
         // smaller), with f pulled off 0 and 1 so that a sample of all-pass or none still counts
         // as uncertain.
         const double p = (static_cast<double>(c.passed) + 1.0) / (counted + 2.0);
-        const double se = nd * std::sqrt(p * (1.0 - p) / std::max(counted, 1.0));
-        if (std::abs(e.fraction * nd - target) >= kSelectivityMargin * se)
+        const double se = scale * std::sqrt(p * (1.0 - p) / std::max(counted, 1.0));
+        if (std::abs(e.fraction * scale - target) >= kSelectivityMargin * se)
             return e;
     }
 }

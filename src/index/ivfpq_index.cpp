@@ -386,13 +386,11 @@ Result<std::vector<SearchHit>> IvfPqIndex::search(std::span<const float> query,
     };
     if (options.filter) {
         const std::size_t n = slot_ids_.size();
-        const double fraction =
-            detail::estimate_passing_fraction(n, detail::kExactFilterFloor,
-                                              [&](std::size_t slot) -> std::optional<bool> {
-                                                  return options.filter(slot_ids_[slot]);
-                                              })
-                .fraction;
-        if (fraction * static_cast<double>(n) < static_cast<double>(detail::kExactFilterFloor)) {
+        const auto estimate = detail::estimate_passing_fraction(
+            n, n, detail::kExactFilterFloor, [&](std::size_t slot) -> std::optional<bool> {
+                return options.filter(slot_ids_[slot]);
+            });
+        if (estimate.below) {
             for (std::size_t slot = 0; slot < n; ++slot) {
                 if (options.filter(slot_ids_[slot]))
                     hits.push_back(
@@ -400,8 +398,8 @@ Result<std::vector<SearchHit>> IvfPqIndex::search(std::span<const float> query,
             }
             nprobe = 0;  // done: skip the list scan
         } else {
-            nprobe = std::min(
-                nlist, static_cast<std::size_t>(std::ceil(static_cast<double>(nprobe) / fraction)));
+            nprobe = std::min(nlist, static_cast<std::size_t>(std::ceil(
+                                         static_cast<double>(nprobe) / estimate.fraction)));
         }
     }
     try {

@@ -159,9 +159,9 @@ TEST(FilterEstimateTest, PeriodicIdsDoNotAliasWithTheSample) {
     for (std::size_t n : {2560u, 25600u, 100000u}) {
         for (std::size_t keep : {0u, 3u}) {
             const double f =
-                detail::estimate_passing_fraction(n, 0, [&](std::size_t i) -> std::optional<bool> {
-                    return i % 10 == keep;
-                }).fraction;
+                detail::estimate_passing_fraction(
+                    n, n, 0, [&](std::size_t i) -> std::optional<bool> { return i % 10 == keep; })
+                    .fraction;
             EXPECT_GT(f, 0.04) << n << " " << keep;
             EXPECT_LT(f, 0.2) << n << " " << keep;
         }
@@ -170,7 +170,7 @@ TEST(FilterEstimateTest, PeriodicIdsDoNotAliasWithTheSample) {
 
 TEST(FilterEstimateTest, LeftOutSlotsAreNotCountedAndNoSlotsGiveZero) {
     // Every other slot left out (deleted); of the rest, all pass.
-    const double f = detail::estimate_passing_fraction(10000, detail::kExactFilterFloor,
+    const double f = detail::estimate_passing_fraction(10000, 5000, detail::kExactFilterFloor,
                                                        [](std::size_t i) -> std::optional<bool> {
                                                            if (i % 2 == 1)
                                                                return std::nullopt;
@@ -179,11 +179,11 @@ TEST(FilterEstimateTest, LeftOutSlotsAreNotCountedAndNoSlotsGiveZero) {
                          .fraction;
     EXPECT_DOUBLE_EQ(f, 1.0);
     EXPECT_EQ(detail::estimate_passing_fraction(
-                  0, 0, [](std::size_t) -> std::optional<bool> { return true; })
+                  0, 0, 0, [](std::size_t) -> std::optional<bool> { return true; })
                   .fraction,
               0.0);
     EXPECT_EQ(detail::estimate_passing_fraction(
-                  50, 0, [](std::size_t) -> std::optional<bool> { return std::nullopt; })
+                  50, 0, 0, [](std::size_t) -> std::optional<bool> { return std::nullopt; })
                   .fraction,
               0.0);
 }
@@ -215,15 +215,15 @@ TEST(FilterEstimateTest, NearTheFloorTheSampleGrowsUntilItDecides) {
         auto below = [&](std::size_t i) -> std::optional<bool> {
             return random_pass(seed, i, 1400.0 / kN);
         };
-        const auto a = detail::estimate_passing_fraction(kN, detail::kExactFilterFloor, above);
-        const auto b = detail::estimate_passing_fraction(kN, detail::kExactFilterFloor, below);
-        wrong_above += a.fraction * kN < floor ? 1 : 0;
-        wrong_below += b.fraction * kN >= floor ? 1 : 0;
+        const auto a = detail::estimate_passing_fraction(kN, kN, detail::kExactFilterFloor, above);
+        const auto b = detail::estimate_passing_fraction(kN, kN, detail::kExactFilterFloor, below);
+        wrong_above += a.below ? 1 : 0;
+        wrong_below += b.below ? 0 : 1;
         // Every doubling asks afresh: at most 256 + 512 + ... + 8192 slots.
         EXPECT_LE(a.samples, 2 * detail::kMaxSelectivitySamples);
         EXPECT_LE(b.samples, 2 * detail::kMaxSelectivitySamples);
         // The fixed first sample alone (decide_at 0: no doubling), for comparison.
-        fixed_wrong += detail::estimate_passing_fraction(kN, 0, above).fraction * kN < floor;
+        fixed_wrong += detail::estimate_passing_fraction(kN, kN, 0, above).fraction * kN < floor;
     }
     EXPECT_EQ(wrong_above, 0);
     EXPECT_EQ(wrong_below, 0);
@@ -234,7 +234,7 @@ TEST(FilterEstimateTest, NearTheFloorTheSampleGrowsUntilItDecides) {
 // a sample of every slot is exact.
 TEST(FilterEstimateTest, FarFromTheFloorTheFirstSampleDecides) {
     std::size_t calls = 0;
-    const auto far = detail::estimate_passing_fraction(100000, detail::kExactFilterFloor,
+    const auto far = detail::estimate_passing_fraction(100000, 100000, detail::kExactFilterFloor,
                                                        [&](std::size_t i) -> std::optional<bool> {
                                                            ++calls;
                                                            return random_pass(7, i, 0.1);
@@ -244,13 +244,35 @@ TEST(FilterEstimateTest, FarFromTheFloorTheFirstSampleDecides) {
     EXPECT_NEAR(far.fraction, 0.1, 0.06);
     // 3,000 slots, 2,100 passing: every slot is asked in the end, and the fraction is exact.
     const auto all = detail::estimate_passing_fraction(
-        3000, detail::kExactFilterFloor,
+        3000, 3000, detail::kExactFilterFloor,
         [&](std::size_t i) -> std::optional<bool> { return i % 10 < 7; });
     EXPECT_DOUBLE_EQ(all.fraction, 0.7);
     // Fewer slots than the decision point: below it whatever passes, so 256 slots are enough.
-    const auto small = detail::estimate_passing_fraction(
-        2000, detail::kExactFilterFloor, [&](std::size_t) -> std::optional<bool> { return true; });
+    const auto small =
+        detail::estimate_passing_fraction(2000, 2000, detail::kExactFilterFloor,
+                                          [&](std::size_t) -> std::optional<bool> { return true; });
     EXPECT_EQ(small.samples, detail::kSelectivitySamples);
+    EXPECT_TRUE(small.below);
+    EXPECT_FALSE(far.below);
+    EXPECT_FALSE(all.below);
+}
+
+// With deleted slots the decision counts live items: 40,000 slots, every second one deleted,
+// 9 % of the live 20,000 passing is 1,800, below 2,048 (scaled to the 40,000 slots it would be
+// 3,600, above).
+TEST(FilterEstimateTest, TheDecisionCountsLiveItemsNotSlots) {
+    auto passes = [](std::size_t i) -> std::optional<bool> {
+        if (i % 2 == 1)
+            return std::nullopt;
+        return random_pass(11, i, 0.09);
+    };
+    const auto e =
+        detail::estimate_passing_fraction(40000, 20000, detail::kExactFilterFloor, passes);
+    EXPECT_NEAR(e.fraction, 0.09, 0.02);
+    EXPECT_TRUE(e.below);
+    // The same sample with every slot live: 3,600 expected, above.
+    EXPECT_FALSE(
+        detail::estimate_passing_fraction(40000, 40000, detail::kExactFilterFloor, passes).below);
 }
 
 TEST(HnswFilteredWalkTest, TenPercentFilter) {
