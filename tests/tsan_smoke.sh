@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 dir=build/tsan-smoke
 jobs="${TSAN_JOBS:-2}"
 cmake --preset tsan -B "$dir" >/dev/null
-cmake --build "$dir" -j"$jobs" --target earshot_core_tests earshot_audio_tests \
-  earshot_features_tests earshot_index_tests earshot_catalog_tests
+cmake --build "$dir" -j"$jobs" --target earshot_torchfree_tests
 TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp second_deadlock_stack=1" \
   ctest --test-dir "$dir" -L torchfree -LE slow -E 'IVF|IvfPq' -j"$jobs" --timeout 900 \
   --output-on-failure --no-tests=error
