@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -174,7 +175,8 @@ Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& optio
     return rows;
 }
 
-Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options) {
+Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
+                                               std::vector<MatchedRecallRow>* matched) {
     Matrix data;
     Matrix queries;
     std::string data_name = "synthetic";
@@ -426,6 +428,38 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
             if (first || r.cpu_qps > best.cpu_qps)
                 best = r;
         };
+        // Our index's hits for query q at one setting (f: index into truths, 0 = unfiltered).
+        auto search_ours = [&](std::size_t q, std::size_t ef, std::size_t nprobe, std::size_t f) {
+            SearchOptions so;
+            so.k = options.k;
+            so.ef_search = ef;
+            so.nprobe = nprobe;
+            so.threads = 1;
+            if (f > 0)
+                so.filter = keep_filter;
+            std::vector<std::int64_t> out;
+            // Approximate distances (HNSW<M>,SQfp16, trained IVF-PQ): 2k candidates
+            // re-ranked with exact float distances, as Engine::search_vector does
+            // from the catalog (timed here; the catalog reads are not).
+            const bool rerank = !index->exact_distances();
+            if (rerank)
+                so.k = 2 * options.k;
+            auto hits = index->search(queries.row_span(q), so);
+            if (hits) {
+                if (rerank) {
+                    for (auto& h : *hits) h.distance = static_cast<float>(exact_distance(q, h.id));
+                    std::sort(hits->begin(), hits->end(),
+                              [](const SearchHit& a, const SearchHit& b) {
+                                  return a.distance < b.distance ||
+                                         (a.distance == b.distance && a.id < b.id);
+                              });
+                    if (hits->size() > options.k)
+                        hits->resize(options.k);
+                }
+                for (const auto& h : *hits) out.push_back(h.id);
+            }
+            return out;
+        };
         // Each efSearch's unfiltered and filtered settings are timed one after the other, so
         // that their ratio does not carry the machine's drift over the run (the rows are put
         // back in filter order below).
@@ -443,37 +477,8 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                                                             nprobe, static_cast<std::size_t>(nlist))
                                                       : ivf_default_nprobe(nlist))
                                         : 0;
-                    auto ours = [&, ef = ef, nprobe = nprobe](std::size_t q) {
-                        SearchOptions so;
-                        so.k = options.k;
-                        so.ef_search = ef;
-                        so.nprobe = nprobe;
-                        so.threads = 1;
-                        if (f > 0)
-                            so.filter = keep_filter;
-                        std::vector<std::int64_t> out;
-                        // Approximate distances (HNSW<M>,SQfp16, trained IVF-PQ): 2k candidates
-                        // re-ranked with exact float distances, as Engine::search_vector does
-                        // from the catalog (timed here; the catalog reads are not).
-                        const bool rerank = !index->exact_distances();
-                        if (rerank)
-                            so.k = 2 * options.k;
-                        auto hits = index->search(queries.row_span(q), so);
-                        if (hits) {
-                            if (rerank) {
-                                for (auto& h : *hits)
-                                    h.distance = static_cast<float>(exact_distance(q, h.id));
-                                std::sort(hits->begin(), hits->end(),
-                                          [](const SearchHit& a, const SearchHit& b) {
-                                              return a.distance < b.distance ||
-                                                     (a.distance == b.distance && a.id < b.id);
-                                          });
-                                if (hits->size() > options.k)
-                                    hits->resize(options.k);
-                            }
-                            for (const auto& h : *hits) out.push_back(h.id);
-                        }
-                        return out;
+                    auto ours = [&, ef = ef, nprobe = nprobe, f = f](std::size_t q) {
+                        return search_ours(q, ef, nprobe, f);
                     };
                     const bool with_plain = compare && f == 0;
                     const bool with_unsteered = options.compare_steering && is_hnsw && f > 0;
@@ -574,6 +579,123 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options)
                         plain_rows.push_back(best_plain);
                         same_rows.push_back(best_same);
                     }
+                }
+            }
+        }
+        // matched_recall: each of our single-thread rows against the other curve at its recall.
+        if (options.matched_recall && is_hnsw && matched != nullptr) {
+            using Searcher = std::function<std::vector<std::int64_t>(std::size_t)>;
+            using SearcherAt = std::function<Searcher(std::size_t)>;
+            // Recall@k (ties) of one setting over the queries (its timing is not used).
+            auto recall_of = [&](const Truth& truth, const Searcher& search) {
+                IndexBenchRow r = base;
+                measure(1, truth, r, search);
+                return r.recall_at_k_ties;
+            };
+            struct Bracket {
+                std::size_t below = 0;  // 0: efSearch = k already reaches the recall
+                std::size_t at = 0;
+            };
+            // The smallest efSearch in [k, kMaxMatchedEf] whose recall reaches `recall`, by
+            // bisection (recall need not rise strictly with efSearch: this finds an adjacent pair
+            // around it, which is what the interpolation needs); nullopt if none does.
+            auto bracket = [&](const Truth& truth, const SearcherAt& at,
+                               double recall) -> std::optional<Bracket> {
+                std::map<std::size_t, double> seen;
+                auto recall_at = [&](std::size_t ef) {
+                    const auto it = seen.find(ef);
+                    if (it != seen.end())
+                        return it->second;
+                    return seen[ef] = recall_of(truth, at(ef));
+                };
+                std::size_t lo = options.k;
+                std::size_t hi = std::max(kMaxMatchedEf, options.k);
+                if (recall_at(hi) < recall)
+                    return std::nullopt;
+                if (recall_at(lo) >= recall)
+                    return Bracket{0, lo};
+                while (hi - lo > 1) {  // recall_at(lo) < recall <= recall_at(hi)
+                    const std::size_t mid = lo + (hi - lo) / 2;
+                    (recall_at(mid) >= recall ? hi : lo) = mid;
+                }
+                return Bracket{lo, hi};
+            };
+            auto match = [&](const IndexBenchRow& row, std::size_t f, const std::string& other,
+                             const SearcherAt& other_at) {
+                MatchedRecallRow m;
+                m.spec = row.spec;
+                m.other = other;
+                m.filter_keep = row.filter_keep;
+                m.ef_search = row.ef_search;
+                m.recall = row.recall_at_k_ties;
+                m.cpu_qps = row.cpu_qps;
+                const Truth& other_truth = truths[0];
+                const auto b = bracket(other_truth, other_at, m.recall);
+                if (!b) {
+                    m.other_reaches = false;
+                    matched->push_back(std::move(m));
+                    return;
+                }
+                m.other_ef_below = b->below;
+                m.other_ef_at = b->at;
+                const Searcher own = [&, ef = row.ef_search](std::size_t q) {
+                    return search_ours(q, ef, 0, f);
+                };
+                const Searcher at = other_at(b->at);
+                const Searcher below = b->below > 0 ? other_at(b->below) : Searcher{};
+                IndexBenchRow best_own = row;
+                IndexBenchRow best_at = row;
+                IndexBenchRow best_below = row;
+                for (int round = 0; round < std::max(1, options.rounds); ++round) {
+                    IndexBenchRow r = row;
+                    measure(1, truths[f], r, own);
+                    keep_best(best_own, r, round == 0);
+                    measure(1, other_truth, r, at);
+                    keep_best(best_at, r, round == 0);
+                    if (below) {
+                        measure(1, other_truth, r, below);
+                        keep_best(best_below, r, round == 0);
+                    }
+                }
+                m.recall = best_own.recall_at_k_ties;
+                m.cpu_qps = best_own.cpu_qps;
+                m.other_recall_at = best_at.recall_at_k_ties;
+                m.other_qps_at = best_at.cpu_qps;
+                m.other_cpu_qps = best_at.cpu_qps;
+                if (below) {
+                    m.other_recall_below = best_below.recall_at_k_ties;
+                    m.other_qps_below = best_below.cpu_qps;
+                    const double span = m.other_recall_at - m.other_recall_below;
+                    const double t =
+                        span > 0 ? std::clamp((m.recall - m.other_recall_below) / span, 0.0, 1.0)
+                                 : 1.0;
+                    m.other_cpu_qps =
+                        std::exp(std::log(m.other_qps_below) +
+                                 t * (std::log(m.other_qps_at) - std::log(m.other_qps_below)));
+                }
+                const bool filtered = row.filter_keep < 1.0;
+                m.ratio = filtered ? m.other_cpu_qps / m.cpu_qps : m.cpu_qps / m.other_cpu_qps;
+                if (!below)
+                    m.bound = filtered ? ">=" : "<=";
+                matched->push_back(std::move(m));
+            };
+            const std::vector<IndexBenchRow> own_rows(
+                rows.begin() + static_cast<std::ptrdiff_t>(first_row), rows.end());
+            for (const auto& row : own_rows) {
+                if (row.engine != "earshot" || row.threads != 1)
+                    continue;
+                if (row.filter_keep < 1.0) {
+                    const std::size_t f = 1;  // the one filter (truths[1])
+                    match(row, f, "earshot unfiltered", [&](std::size_t ef) -> Searcher {
+                        return [&, ef](std::size_t q) { return search_ours(q, ef, 0, 0); };
+                    });
+                } else if (plain) {
+                    match(row, 0, "hnswlib", [&](std::size_t ef) -> Searcher {
+                        return [&, ef](std::size_t q) {
+                            plain->set_ef(std::max(ef, options.k));
+                            return plain->search(queries.row(q), options.k);
+                        };
+                    });
                 }
             }
         }

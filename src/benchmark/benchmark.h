@@ -103,6 +103,15 @@ struct IndexBenchOptions {
     // engine "earshot-insertion-order"), alternating rounds. The build time of our rows includes
     // the renumbering.
     bool compare_layout = false;
+    // HNSW specs: each of our single-thread rows is also compared with the other curve at its
+    // recall@10 (ties) by timing that curve at efSearch values found for it: plain hnswlib on its
+    // own graph (compare_hnswlib) for unfiltered rows, our unfiltered walk for filtered rows. The
+    // smallest efSearch in [k, kMaxMatchedEf] that reaches the row's recall and the one below it
+    // are found by bisection (recall passes, untimed as far as the result goes), then timed in
+    // rounds alternating with the row's own setting (best of `rounds` each), and the other
+    // curve's CPU QPS is interpolated between those two adjacent efSearch values. So the ratio at
+    // equal recall comes from settings timed side by side, not from rows timed minutes apart.
+    bool matched_recall = false;
     int build_threads = 0;  // 0 = all cores (both our index and plain hnswlib)
     // compare_hnswlib: each unfiltered HNSW setting is timed this many times alternating with
     // both plain hnswlib searches; the row with the higher CPU QPS of each is kept.
@@ -150,7 +159,39 @@ struct IndexBenchRow {
     std::size_t unreachable = 0;
 };
 
-Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options);
+// matched_recall: one of our rows against the other curve at the same recall@10 (ties).
+inline constexpr std::size_t kMaxMatchedEf = 1024;
+struct MatchedRecallRow {
+    std::string spec;
+    std::string other;          // "hnswlib" (its own graph) or "earshot unfiltered"
+    double filter_keep = 1.0;   // our row's filter
+    std::size_t ef_search = 0;  // our row's efSearch
+    double recall = 0;          // our row's recall@10 (ties)
+    double cpu_qps = 0;         // our row's, timed beside the other curve's two settings
+    // false: the other curve stays below `recall` up to efSearch kMaxMatchedEf (no ratio).
+    bool other_reaches = true;
+    // The largest efSearch below the recall (0 when even efSearch = k reaches it) and the
+    // smallest that reaches it (ef_below + 1, unless ef_below is 0), with their recalls and CPU
+    // QPS.
+    std::size_t other_ef_below = 0;
+    std::size_t other_ef_at = 0;
+    double other_recall_below = 0;
+    double other_recall_at = 0;
+    double other_qps_below = 0;
+    double other_qps_at = 0;
+    // The other curve's CPU QPS at `recall`: log(QPS) linear in recall between the two settings;
+    // other_qps_at when other_ef_below is 0 (then a lower bound: a smaller efSearch would be
+    // faster still).
+    double other_cpu_qps = 0;
+    // Ours / hnswlib CPU QPS, or filtered / unfiltered time (other_cpu_qps / cpu_qps).
+    double ratio = 0;
+    // "<=" or ">=" when other_cpu_qps is a lower bound, else empty.
+    std::string bound;
+};
+
+// matched (optional): receives the matched_recall comparisons.
+Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
+                                               std::vector<MatchedRecallRow>* matched = nullptr);
 
 // CPU QPS of one engine's curve (its rows of one spec, filter and thread count, in efSearch
 // order) at recall@10 (ties) `recall`, interpolated linearly in log(QPS) between the two rows

@@ -35,6 +35,7 @@ struct BenchCliOptions {
     bool compare_hnswlib = false;
     double filter_keep = 0.0;
     bool compare_steering = false;
+    bool matched_recall = false;
     bool compare_layout = false;
     int build_threads = 0;
     int rounds = 3;
@@ -179,6 +180,40 @@ void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
     }
 }
 
+// --matched-recall: each of our rows against the other curve timed beside it at the two adjacent
+// efSearch values around its recall (found by bisection), so that no ratio compares rows timed
+// minutes apart.
+void print_matched_recall_ratios(const std::vector<MatchedRecallRow>& matched) {
+    bool header = false;
+    for (const auto& m : matched) {
+        header_once(header,
+                    "\n| index | filter | efSearch | recall@10 (ties) | CPU QPS | compared with | "
+                    "its efSearch below / at | its recall below / at | its CPU QPS below / at | "
+                    "its CPU QPS at our recall | ratio |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|---|\n");
+        const std::string what =
+            m.filter_keep < 1.0 ? "time filtered / unfiltered" : "CPU QPS ours / hnswlib";
+        if (!m.other_reaches) {
+            fmt::print(
+                "| {} | {} | {} | {:.4f} | {:.0f} | {} | - | - | - | - | {} below our "
+                "recall up to efSearch {} |\n",
+                m.spec, filter_label(m.filter_keep), m.ef_search, m.recall, m.cpu_qps, m.other,
+                m.other, kMaxMatchedEf);
+            continue;
+        }
+        const std::string below = m.other_ef_below == 0 ? "-" : std::to_string(m.other_ef_below);
+        fmt::print(
+            "| {} | {} | {} | {:.4f} | {:.0f} | {} | {} / {} | {} / {:.4f} | {} / {:.0f} | {:.0f} "
+            "| {}: {}{:.2f} |\n",
+            m.spec, filter_label(m.filter_keep), m.ef_search, m.recall, m.cpu_qps, m.other, below,
+            m.other_ef_at,
+            m.other_ef_below == 0 ? "-" : fmt::format("{:.4f}", m.other_recall_below),
+            m.other_recall_at,
+            m.other_ef_below == 0 ? "-" : fmt::format("{:.0f}", m.other_qps_below), m.other_qps_at,
+            m.other_cpu_qps, what, m.bound.empty() ? "" : m.bound + " ", m.ratio);
+    }
+}
+
 int run_bench_index(const BenchCliOptions& o) {
     IndexBenchOptions io;
     io.n = o.n;
@@ -193,6 +228,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.compare_hnswlib = o.compare_hnswlib;
     io.filter_keep = o.filter_keep;
     io.compare_steering = o.compare_steering;
+    io.matched_recall = o.matched_recall;
     io.compare_layout = o.compare_layout;
     io.build_threads = o.build_threads;
     io.rounds = o.rounds;
@@ -202,7 +238,8 @@ int run_bench_index(const BenchCliOptions& o) {
     if (!m)
         return report_error("bench", m.error());
     io.metric = *m;
-    auto rows = bench_index(io);
+    std::vector<MatchedRecallRow> matched;
+    auto rows = bench_index(io, &matched);
     if (!rows)
         return report_error("bench", rows.error());
     if (o.format == "json") {
@@ -232,7 +269,26 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"walk_ef", r.walk_ef},
                            {"unreachable", r.unreachable}});
         }
-        print_json({{"index", arr}});
+        nlohmann::json marr = nlohmann::json::array();
+        for (const auto& mr : matched) {
+            marr.push_back({{"index", mr.spec},
+                            {"other", mr.other},
+                            {"filter_keep", mr.filter_keep},
+                            {"ef_search", mr.ef_search},
+                            {"recall_at_10_ties", mr.recall},
+                            {"cpu_qps", mr.cpu_qps},
+                            {"other_reaches", mr.other_reaches},
+                            {"other_ef_below", mr.other_ef_below},
+                            {"other_ef_at", mr.other_ef_at},
+                            {"other_recall_below", mr.other_recall_below},
+                            {"other_recall_at", mr.other_recall_at},
+                            {"other_cpu_qps_below", mr.other_qps_below},
+                            {"other_cpu_qps_at", mr.other_qps_at},
+                            {"other_cpu_qps", mr.other_cpu_qps},
+                            {"ratio", mr.ratio},
+                            {"bound", mr.bound}});
+        }
+        print_json({{"index", arr}, {"matched_recall", marr}});
         return 0;
     }
     fmt::print(
@@ -314,6 +370,7 @@ int run_bench_index(const BenchCliOptions& o) {
             r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s, s->unreachable, h->unreachable);
     }
     print_equal_recall_ratios(*rows);
+    print_matched_recall_ratios(matched);
     return 0;
 }
 
@@ -458,12 +515,20 @@ void setup_bench(CLI::App& app) {
                   "bench index --filter-keep: also time each filtered HNSW setting without the "
                   "filtered walk's 8-bit steering copy (engine earshot-unsteered), alternating "
                   "with the default walk");
+    cmd->add_flag("--matched-recall", opts->matched_recall,
+                  "bench index: compare each of our single-thread HNSW rows with plain hnswlib's "
+                  "own graph (--compare-hnswlib; unfiltered rows) or our unfiltered walk "
+                  "(--filter-keep; filtered rows) at the same recall@10: the two adjacent "
+                  "efSearch values around that recall are found by bisection (up to 1024) and "
+                  "timed in rounds alternating with the row, instead of interpolating between "
+                  "rows timed at other moments");
     cmd->add_flag("--compare-layout", opts->compare_layout,
                   "bench index: also time each HNSW setting on the same graph in insertion order "
                   "(engine earshot-insertion-order), alternating with the default breadth-first "
                   "order a build leaves (the build row includes that renumbering)");
     cmd->add_option("--rounds", opts->rounds,
-                    "bench index --compare-hnswlib / --compare-steering / --compare-layout: time "
+                    "bench index --compare-hnswlib / --compare-steering / --compare-layout / "
+                    "--matched-recall: time "
                     "each setting this "
                     "many times, alternating with the setting it is compared with, and keep the "
                     "best of each")

@@ -3,6 +3,7 @@
 // imports as is.
 #include "benchmark/benchmark.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -340,6 +341,75 @@ TEST(IndexBenchTest, ComparesTheFilteredWalkWithAndWithoutSteering) {
     EXPECT_GT(steered.expansions_per_query, unfiltered.expansions_per_query);
     EXPECT_NEAR(steered.expansions_per_query, unsteered.expansions_per_query,
                 0.2 * unsteered.expansions_per_query);
+}
+
+// --matched-recall: each of our rows is timed beside the other curve at the two adjacent
+// efSearch values around its recall (plain hnswlib's own graph for unfiltered rows, our
+// unfiltered walk for filtered rows), found by bisection.
+TEST(IndexBenchTest, MatchedRecallTimesTheOtherCurveAroundEachRowsRecall) {
+    IndexBenchOptions o = hnsw16_bench(3000, 24, 40, {10, 48}, 0.1, 2);
+    o.compare_hnswlib = true;
+    o.matched_recall = true;
+    o.rounds = 1;
+    std::vector<MatchedRecallRow> matched;
+    auto rows = bench_index(o, &matched);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    // Our four rows (two efSearch values, unfiltered and filtered), in the order of the rows.
+    ASSERT_EQ(matched.size(), 4u);
+    // The other curves' own rows at efSearch 10 (timed in the main loop): where the bisection
+    // lands on 10, it must have searched at 10 and seen the same recall.
+    const IndexBenchRow* hnswlib10 = nullptr;
+    const IndexBenchRow* unfiltered10 = nullptr;
+    for (const auto& r : *rows) {
+        if (r.ef_search == 10 && r.engine == "hnswlib")
+            hnswlib10 = &r;
+        if (r.ef_search == 10 && r.engine == "earshot" && r.filter_keep == 1.0)
+            unfiltered10 = &r;
+    }
+    ASSERT_NE(hnswlib10, nullptr);
+    ASSERT_NE(unfiltered10, nullptr);
+    std::size_t filtered = 0;
+    for (const auto& m : matched) {
+        const std::string where = fmt::format("ef {} filter {}", m.ef_search, m.filter_keep);
+        const bool is_filtered = m.filter_keep < 1.0;
+        filtered += is_filtered ? 1 : 0;
+        EXPECT_EQ(m.other, is_filtered ? "earshot unfiltered" : "hnswlib") << where;
+        ASSERT_TRUE(m.other_reaches) << where;  // 3,000 items: efSearch 1024 finds them all
+        EXPECT_GT(m.cpu_qps, 0.0) << where;
+        EXPECT_GE(m.other_ef_at, o.k) << where;
+        EXPECT_LE(m.other_ef_at, kMaxMatchedEf) << where;
+        // The pair brackets our recall, each recall measured when it was timed.
+        EXPECT_GE(m.other_recall_at, m.recall) << where;
+        if (m.other_ef_below > 0) {
+            EXPECT_EQ(m.other_ef_at, m.other_ef_below + 1) << where;
+            EXPECT_LT(m.other_recall_below, m.recall) << where;
+            EXPECT_GE(m.other_cpu_qps, std::min(m.other_qps_below, m.other_qps_at) * 0.999)
+                << where;
+            EXPECT_LE(m.other_cpu_qps, std::max(m.other_qps_below, m.other_qps_at) * 1.001)
+                << where;
+            EXPECT_TRUE(m.bound.empty()) << where;
+        } else {
+            // Even efSearch = k reaches our recall: the other's QPS is a lower bound.
+            EXPECT_EQ(m.other_ef_at, o.k) << where;
+            EXPECT_DOUBLE_EQ(m.other_cpu_qps, m.other_qps_at) << where;
+            EXPECT_EQ(m.bound, is_filtered ? ">=" : "<=") << where;
+        }
+        const IndexBenchRow& at10 = is_filtered ? *unfiltered10 : *hnswlib10;
+        if (m.other_ef_at == 10) {
+            EXPECT_DOUBLE_EQ(m.other_recall_at, at10.recall_at_k_ties) << where;
+        }
+        if (m.recall > at10.recall_at_k_ties) {
+            EXPECT_GT(m.other_ef_at, 10u) << where;
+        }
+        EXPECT_DOUBLE_EQ(m.ratio,
+                         is_filtered ? m.other_cpu_qps / m.cpu_qps : m.cpu_qps / m.other_cpu_qps)
+            << where;
+    }
+    EXPECT_EQ(filtered, 2u);
+    // The unfiltered ef 10 row of our graph sits below recall 1: hnswlib's pair around it was
+    // found by bisection, so at least one row has a real bracket (not the efSearch = k bound).
+    EXPECT_TRUE(std::any_of(matched.begin(), matched.end(),
+                            [](const MatchedRecallRow& m) { return m.other_ef_below > 0; }));
 }
 
 // `centers` Gaussian centres in 16 dims, each repeated `copies` times: exactly, or (every second
