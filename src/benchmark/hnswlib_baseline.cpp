@@ -37,6 +37,7 @@ namespace hnswlib = earshot_plain_hnswlib::hnswlib;
 
 #include "core/thread_pool.h"
 #include "index/hnsw_index.h"
+#include "index/hnsw_layer0.h"
 #include "index/vector_transform.h"
 
 namespace earshot::detail {
@@ -91,24 +92,8 @@ public:
         if (n == 0)
             return 0;
         std::vector<char> seen(n, 0);
-        std::vector<hnswlib::tableint> todo{h.enterpoint_node_};
-        seen[h.enterpoint_node_] = 1;
-        std::size_t reached = 1;
-        while (!todo.empty()) {
-            const hnswlib::tableint c = todo.back();
-            todo.pop_back();
-            auto* data = h.get_linklist0(c);
-            const std::size_t count = h.getListCount(data);
-            const auto* links = reinterpret_cast<const hnswlib::tableint*>(data + 1);
-            for (std::size_t j = 0; j < count; ++j) {
-                if (!seen[links[j]]) {
-                    seen[links[j]] = 1;
-                    ++reached;
-                    todo.push_back(links[j]);
-                }
-            }
-        }
-        return n - reached;
+        std::vector<hnswlib::tableint> todo;
+        return n - flood_layer0(h, h.enterpoint_node_, seen, todo);
     }
 
     Metric metric_;

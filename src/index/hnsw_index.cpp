@@ -28,6 +28,7 @@
 #include "core/thread_pool.h"
 #include "index/distance_kernels.h"
 #include "index/filter_estimate.h"
+#include "index/hnsw_layer0.h"
 #include "index/index_file.h"
 #include "index/index_kinds.h"
 #include "index/vector_index.h"
@@ -475,21 +476,7 @@ private:
         };
         std::vector<char> reached(n, 0);
         std::vector<tableint> todo;
-        auto flood = [&](tableint from) {
-            reached[from] = 1;
-            todo.push_back(from);
-            while (!todo.empty()) {
-                const tableint c = todo.back();
-                todo.pop_back();
-                const auto [data, links] = list_of(c);
-                for (std::size_t j = 0, m = h.getListCount(data); j < m; ++j) {
-                    if (!reached[links[j]]) {
-                        reached[links[j]] = 1;
-                        todo.push_back(links[j]);
-                    }
-                }
-            }
-        };
+        auto flood = [&](tableint from) { detail::flood_layer0(h, from, reached, todo); };
         flood(h.enterpoint_node_);
         auto distance = [&](tableint a, tableint b) {
             return h.fstdistfunc_(h.getDataByInternalId(a), h.getDataByInternalId(b),
