@@ -177,6 +177,12 @@ Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& optio
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                                                std::vector<MatchedRecallRow>* matched) {
+    if (options.matched_recall && !options.compare_hnswlib && options.filter_keep <= 0.0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "bench index: --matched-recall compares with plain hnswlib "
+                          "(--compare-hnswlib) or filtered with unfiltered rows (--filter-keep); "
+                          "give at least one");
+    }
     Matrix data;
     Matrix queries;
     std::string data_name = "synthetic";

@@ -412,6 +412,15 @@ TEST(IndexBenchTest, MatchedRecallTimesTheOtherCurveAroundEachRowsRecall) {
                             [](const MatchedRecallRow& m) { return m.other_ef_below > 0; }));
 }
 
+TEST(IndexBenchTest, MatchedRecallWithNothingToCompareIsAnError) {
+    IndexBenchOptions o = hnsw16_bench(500, 8, 5, {10}, 0.0, 1);
+    o.matched_recall = true;
+    auto rows = bench_index(o);
+    ASSERT_FALSE(rows);
+    EXPECT_EQ(rows.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(rows.error().message().find("--matched-recall"), std::string::npos);
+}
+
 // `centers` Gaussian centres in 16 dims, each repeated `copies` times: exactly, or (every second
 // copy when `near`) within 1e-4.
 Matrix duplicate_clusters(std::size_t centers, std::size_t copies, std::uint32_t seed, bool near) {
