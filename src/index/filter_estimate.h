@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
+#include <vector>
 
 namespace earshot::detail {
 
@@ -21,45 +22,35 @@ inline constexpr double kSelectivityMargin = 4.0;
 
 struct PassingEstimate {
     double fraction = 0.0;    // of the counted slots, the share that passed (0 if none counted)
-    std::size_t samples = 0;  // slots asked in all (every doubling asks afresh)
+    std::size_t samples = 0;  // slots asked in all (a doubling keeps the slots already asked)
     bool below = false;       // fewer than decide_at of the live items are expected to pass
 };
 
-struct SampleCount {
-    std::size_t asked = 0;    // slots asked
-    std::size_t counted = 0;  // of those, slots not left out
-    std::size_t passed = 0;   // of those, slots that passed
-};
+// Stratum j of m over n slots is [stratum_begin(j), stratum_begin(j + 1)). With 2m strata,
+// strata 2j and 2j + 1 are the two halves of stratum j of m (floor(2j n / 2m) = floor(j n / m)).
+inline std::size_t stratum_begin(std::size_t j, std::size_t m, std::size_t n) {
+    return j * n / m;
+}
 
-// Asks `samples` of n slots (all of them if samples >= n): one per stride, at a pseudo-random
-// place within it. A fixed place aliases with periodic ids (ids inserted in order and a filter
-// id % 10 == 0: a stride of 390 sampled no passing item, docs/performance.md).
-// passes(slot) returns whether the slot's item passes, or nullopt to leave the slot out (a
-// deleted item).
-template <class Passes>
-SampleCount count_sample(std::size_t n, std::size_t samples, Passes& passes) {
-    SampleCount c;
-    c.asked = std::min(n, samples);
-    if (c.asked == 0)
-        return c;
-    const std::size_t step = n / c.asked;
-    for (std::size_t j = 0; j < c.asked; ++j) {
-        const std::optional<bool> p = passes(j * step + (j * 2654435761u) % step);
-        if (!p)
-            continue;
-        ++c.counted;
-        c.passed += *p ? 1 : 0;
-    }
-    return c;
+// A pseudo-random slot in [lo, hi), hi > lo, for `key`. A fixed place in each stratum aliases with
+// periodic ids (ids inserted in order and a filter id % 10 == 0: a stride of 390 sampled no
+// passing item, docs/performance.md).
+inline std::size_t slot_in(std::size_t lo, std::size_t hi, std::size_t key) {
+    return lo + (key * 2654435761u) % (hi - lo);
 }
 
 // The passing fraction of n slots holding `live` items (the other slots are left out by
 // `passes`), sampled until it decides whether at least `decide_at` of the live items pass (the
-// count at which the caller changes path): kSelectivitySamples slots first, doubled while the
-// expected count live * f lies within kSelectivityMargin standard errors of `decide_at`, up to
-// kMaxSelectivitySamples (or all n slots, which is exact). Far from the decision point (10 % of
-// 100k items against 2,048) the first 256 decide; near it a fixed 256 chose the wrong path for
-// several per cent of indexes (docs/performance.md, twelfth round).
+// count at which the caller changes path). passes(slot) returns whether the slot's item passes,
+// or nullopt to leave the slot out (a deleted item).
+// The sample is stratified: one slot at a pseudo-random place in each of m equal strata,
+// m = kSelectivitySamples first. While the expected count live * f lies within
+// kSelectivityMargin standard errors of `decide_at`, m is doubled up to kMaxSelectivitySamples:
+// each stratum splits in two, the half that holds its slot keeps it, and the other half gets a
+// new one, so a doubling asks only m new slots and never one twice. Once 2m would exceed n,
+// every slot is asked (exact). Far from the decision point (10 % of 100k items against 2,048)
+// the first 256 decide; near it a fixed 256 chose the wrong path for several per cent of indexes
+// (docs/performance.md, twelfth round).
 // decide_at = 0: one sample of kSelectivitySamples slots, never `below`.
 template <class Passes>
 PassingEstimate estimate_passing_fraction(std::size_t n,
@@ -69,23 +60,62 @@ PassingEstimate estimate_passing_fraction(std::size_t n,
     const double scale = static_cast<double>(live);
     const double target = static_cast<double>(decide_at);
     PassingEstimate e;
-    for (std::size_t samples = kSelectivitySamples;; samples *= 2) {
-        const SampleCount c = count_sample(n, samples, passes);
-        e.samples += c.asked;
-        const double counted = static_cast<double>(c.counted);
-        e.fraction = c.counted == 0 ? 0.0 : static_cast<double>(c.passed) / counted;
+    std::size_t counted = 0;  // asked slots not left out
+    std::size_t passed = 0;   // of those, slots that passed
+    auto ask = [&](std::size_t slot) {
+        ++e.samples;
+        const std::optional<bool> p = passes(slot);
+        if (!p)
+            return;
+        ++counted;
+        passed += *p ? 1 : 0;
+    };
+    std::size_t m = std::min(n, kSelectivitySamples);
+    for (std::size_t j = 0; j < m; ++j)
+        ask(slot_in(stratum_begin(j, m, n), stratum_begin(j + 1, m, n), j));
+    std::vector<std::size_t> slots;  // the sample's slots in stratum order, once it is doubled
+    for (;;) {
+        const double c = static_cast<double>(counted);
+        e.fraction = counted == 0 ? 0.0 : static_cast<double>(passed) / c;
         e.below = e.fraction * scale < target;
         // Decided: every slot asked (exact), fewer live items than the decision point, no
         // decision wanted, or the largest sample taken.
-        if (c.asked >= n || live < decide_at || decide_at == 0 || samples >= kMaxSelectivitySamples)
+        if (m >= n || live < decide_at || decide_at == 0 || m >= kMaxSelectivitySamples)
             return e;
         // The standard error of live * f from `counted` independent draws (the strata make it
         // smaller), with f pulled off 0 and 1 so that a sample of all-pass or none still counts
         // as uncertain.
-        const double p = (static_cast<double>(c.passed) + 1.0) / (counted + 2.0);
-        const double se = scale * std::sqrt(p * (1.0 - p) / std::max(counted, 1.0));
+        const double p = (static_cast<double>(passed) + 1.0) / (c + 2.0);
+        const double se = scale * std::sqrt(p * (1.0 - p) / std::max(c, 1.0));
         if (std::abs(e.fraction * scale - target) >= kSelectivityMargin * se)
             return e;
+        if (2 * m > n) {  // halves of one slot or none: ask every slot instead
+            counted = 0;
+            passed = 0;
+            for (std::size_t i = 0; i < n; ++i) ask(i);
+            m = n;
+            continue;
+        }
+        if (slots.empty()) {
+            slots.resize(m);
+            for (std::size_t j = 0; j < m; ++j)
+                slots[j] = slot_in(stratum_begin(j, m, n), stratum_begin(j + 1, m, n), j);
+        }
+        std::vector<std::size_t> next(2 * m);
+        for (std::size_t j = 0; j < m; ++j) {
+            const std::size_t lo = stratum_begin(2 * j, 2 * m, n);
+            const std::size_t mid = stratum_begin(2 * j + 1, 2 * m, n);
+            const std::size_t hi = stratum_begin(2 * j + 2, 2 * m, n);
+            const std::size_t old = slots[j];
+            const bool first_half = old < mid;
+            const std::size_t fresh =
+                first_half ? slot_in(mid, hi, m + j) : slot_in(lo, mid, m + j);
+            next[2 * j] = first_half ? old : fresh;
+            next[2 * j + 1] = first_half ? fresh : old;
+            ask(fresh);
+        }
+        slots.swap(next);
+        m *= 2;
     }
 }
 

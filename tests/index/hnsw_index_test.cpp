@@ -219,9 +219,10 @@ TEST(FilterEstimateTest, NearTheFloorTheSampleGrowsUntilItDecides) {
         const auto b = detail::estimate_passing_fraction(kN, kN, detail::kExactFilterFloor, below);
         wrong_above += a.below ? 1 : 0;
         wrong_below += b.below ? 0 : 1;
-        // Every doubling asks afresh: at most 256 + 512 + ... + 8192 slots.
-        EXPECT_LE(a.samples, 2 * detail::kMaxSelectivitySamples);
-        EXPECT_LE(b.samples, 2 * detail::kMaxSelectivitySamples);
+        // A doubling keeps the slots asked so far: at most the largest sample in all (asking
+        // afresh each time would cost up to 256 + 512 + ... + 8192).
+        EXPECT_LE(a.samples, detail::kMaxSelectivitySamples);
+        EXPECT_LE(b.samples, detail::kMaxSelectivitySamples);
         // The fixed first sample alone (decide_at 0: no doubling), for comparison.
         fixed_wrong += detail::estimate_passing_fraction(kN, kN, 0, above).fraction * kN < floor;
     }
@@ -255,6 +256,33 @@ TEST(FilterEstimateTest, FarFromTheFloorTheFirstSampleDecides) {
     EXPECT_TRUE(small.below);
     EXPECT_FALSE(far.below);
     EXPECT_FALSE(all.below);
+}
+
+// Near the decision point the sample doubles by splitting each stratum and asking only the
+// half without a slot: no slot is asked twice, and the final sample holds exactly one slot in
+// each of its equal strata (stratified, as the first one).
+TEST(FilterEstimateTest, ADoublingAsksOnlyNewSlotsOnePerStratum) {
+    constexpr std::size_t kN = 101000;
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+        std::vector<std::size_t> asked;
+        const auto e = detail::estimate_passing_fraction(
+            kN, kN, detail::kExactFilterFloor, [&](std::size_t i) -> std::optional<bool> {
+                asked.push_back(i);
+                return random_pass(seed, i, 2500.0 / kN);
+            });
+        ASSERT_EQ(asked.size(), e.samples);
+        // 2,500 of 101,000 is within 4 standard errors of 2,048 for a 256-slot sample.
+        ASSERT_GT(e.samples, detail::kSelectivitySamples) << "seed " << seed;
+        const std::size_t m = e.samples;
+        EXPECT_EQ(m % detail::kSelectivitySamples, 0u);
+        std::sort(asked.begin(), asked.end());
+        EXPECT_EQ(std::adjacent_find(asked.begin(), asked.end()), asked.end())
+            << "a slot was asked twice, seed " << seed;
+        for (std::size_t j = 0; j < m; ++j) {
+            EXPECT_GE(asked[j], detail::stratum_begin(j, m, kN)) << "stratum " << j;
+            EXPECT_LT(asked[j], detail::stratum_begin(j + 1, m, kN)) << "stratum " << j;
+        }
+    }
 }
 
 // With deleted slots the decision counts live items: 40,000 slots, every second one deleted,
