@@ -602,17 +602,27 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                 std::size_t below = 0;  // 0: efSearch = k already reaches the recall
                 std::size_t at = 0;
             };
+            // One curve to match against, and the recall of each efSearch already measured on it
+            // (rows with equal recall, e.g. filtered rows that all walk at efSearch k, share the
+            // bisection's passes).
+            struct Other {
+                std::string name;
+                SearcherAt at;
+                std::map<std::size_t, double> seen;
+            };
             // The smallest efSearch in [k, kMaxMatchedEf] whose recall reaches `recall`, by
             // bisection (recall need not rise strictly with efSearch: this finds an adjacent pair
             // around it, which is what the interpolation needs); nullopt if none does.
-            auto bracket = [&](const Truth& truth, const SearcherAt& at,
-                               double recall) -> std::optional<Bracket> {
-                std::map<std::size_t, double> seen;
+            // Every other curve is unfiltered: its recall is against the unfiltered truth.
+            const Truth& other_truth = truths[0];
+            auto bracket = [&](Other& other, double recall) -> std::optional<Bracket> {
+                auto& seen = other.seen;
+                const SearcherAt& at = other.at;
                 auto recall_at = [&](std::size_t ef) {
                     const auto it = seen.find(ef);
                     if (it != seen.end())
                         return it->second;
-                    return seen[ef] = recall_of(truth, at(ef));
+                    return seen[ef] = recall_of(other_truth, at(ef));
                 };
                 std::size_t lo = options.k;
                 std::size_t hi = std::max(kMaxMatchedEf, options.k);
@@ -626,17 +636,16 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                 }
                 return Bracket{lo, hi};
             };
-            auto match = [&](const IndexBenchRow& row, std::size_t f, const std::string& other,
-                             const SearcherAt& other_at) {
+            auto match = [&](const IndexBenchRow& row, std::size_t f, Other& other) {
+                const SearcherAt& other_at = other.at;
                 MatchedRecallRow m;
                 m.spec = row.spec;
-                m.other = other;
+                m.other = other.name;
                 m.filter_keep = row.filter_keep;
                 m.ef_search = row.ef_search;
                 m.recall = row.recall_at_k_ties;
                 m.cpu_qps = row.cpu_qps;
-                const Truth& other_truth = truths[0];
-                const auto b = bracket(other_truth, other_at, m.recall);
+                const auto b = bracket(other, m.recall);
                 if (!b) {
                     m.other_reaches = false;
                     matched->push_back(std::move(m));
@@ -685,24 +694,27 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     m.bound = filtered ? ">=" : "<=";
                 matched->push_back(std::move(m));
             };
-            const std::vector<IndexBenchRow> own_rows(
-                rows.begin() + static_cast<std::ptrdiff_t>(first_row), rows.end());
-            for (const auto& row : own_rows) {
+            Other unfiltered{"earshot unfiltered",
+                             [&](std::size_t ef) -> Searcher {
+                                 return [&, ef](std::size_t q) { return search_ours(q, ef, 0, 0); };
+                             },
+                             {}};
+            Other plain_own{"hnswlib",
+                            [&](std::size_t ef) -> Searcher {
+                                return [&, ef](std::size_t q) {
+                                    plain->set_ef(std::max(ef, options.k));
+                                    return plain->search(queries.row(q), options.k);
+                                };
+                            },
+                            {}};
+            for (std::size_t i = first_row; i < rows.size(); ++i) {
+                const IndexBenchRow& row = rows[i];
                 if (row.engine != "earshot" || row.threads != 1)
                     continue;
-                if (row.filter_keep < 1.0) {
-                    const std::size_t f = 1;  // the one filter (truths[1])
-                    match(row, f, "earshot unfiltered", [&](std::size_t ef) -> Searcher {
-                        return [&, ef](std::size_t q) { return search_ours(q, ef, 0, 0); };
-                    });
-                } else if (plain) {
-                    match(row, 0, "hnswlib", [&](std::size_t ef) -> Searcher {
-                        return [&, ef](std::size_t q) {
-                            plain->set_ef(std::max(ef, options.k));
-                            return plain->search(queries.row(q), options.k);
-                        };
-                    });
-                }
+                if (row.filter_keep < 1.0)
+                    match(row, 1, unfiltered);  // truths[1]: the one filter
+                else if (plain)
+                    match(row, 0, plain_own);
             }
         }
         auto unfiltered_first = [](const IndexBenchRow& a, const IndexBenchRow& b) {

@@ -71,8 +71,12 @@ PassingEstimate estimate_passing_fraction(std::size_t n,
         passed += *p ? 1 : 0;
     };
     std::size_t m = std::min(n, kSelectivitySamples);
-    for (std::size_t j = 0; j < m; ++j)
-        ask(slot_in(stratum_begin(j, m, n), stratum_begin(j + 1, m, n), j));
+    // The first sample's slot in stratum j (recomputed, not stored, unless the sample doubles).
+    const std::size_t m0 = m;
+    auto first_slot = [&](std::size_t j) {
+        return slot_in(stratum_begin(j, m0, n), stratum_begin(j + 1, m0, n), j);
+    };
+    for (std::size_t j = 0; j < m; ++j) ask(first_slot(j));
     std::vector<std::size_t> slots;  // the sample's slots in stratum order, once it is doubled
     for (;;) {
         const double c = static_cast<double>(counted);
@@ -98,8 +102,7 @@ PassingEstimate estimate_passing_fraction(std::size_t n,
         }
         if (slots.empty()) {
             slots.resize(m);
-            for (std::size_t j = 0; j < m; ++j)
-                slots[j] = slot_in(stratum_begin(j, m, n), stratum_begin(j + 1, m, n), j);
+            for (std::size_t j = 0; j < m; ++j) slots[j] = first_slot(j);
         }
         std::vector<std::size_t> next(2 * m);
         for (std::size_t j = 0; j < m; ++j) {
