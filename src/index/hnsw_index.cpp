@@ -181,6 +181,24 @@ thread_local std::size_t t_walk_expansions = 0;  // detail::hnsw_walk_expansions
 thread_local std::size_t t_walk_ef = 0;          // detail::hnsw_last_walk_ef()
 std::atomic<bool> g_steering{true};              // detail::set_hnsw_filter_steering()
 std::atomic<bool> g_reorder{true};               // detail::set_hnsw_reorder()
+std::atomic<bool> g_self_search{true};           // detail::set_hnsw_self_search_repair()
+
+// A visited list from hnswlib's pool for one walk (its tag marks the nodes this walk has met),
+// given back when the walk ends.
+class VisitedLease {
+public:
+    explicit VisitedLease(hnswlib::VisitedListPool& pool)
+        : pool_(pool), list_(pool.getFreeVisitedList()) {}
+    ~VisitedLease() { pool_.releaseVisitedList(list_); }
+    VisitedLease(const VisitedLease&) = delete;
+    VisitedLease& operator=(const VisitedLease&) = delete;
+    hnswlib::vl_type* mass() const { return list_->mass; }
+    hnswlib::vl_type tag() const { return list_->curV; }
+
+private:
+    hnswlib::VisitedListPool& pool_;
+    hnswlib::VisitedList* list_;
+};
 
 inline void prefetch(const void* p) {
     __builtin_prefetch(p, 0, 3);
@@ -333,6 +351,7 @@ public:
     }
 
     std::size_t repair() { return hnsw_ ? repair_reachability() : 0; }
+    std::size_t self_search_repair() { return hnsw_ ? repair_self_search(0) : 0; }
 
     std::optional<detail::HnswGraphView> graph_view() const {
         if (!hnsw_ || hnsw_->cur_element_count == 0)
@@ -364,6 +383,7 @@ private:
         const auto d = static_cast<std::size_t>(dim_);
         try {
             reserve(ids.size());
+            const std::size_t first_new = hnsw_->cur_element_count;
             std::mutex error_mu;
             std::string error;
             // Rows are inserted nearly in their order (chunks of 4 claimed in turn), as plain
@@ -395,6 +415,8 @@ private:
             sync_labels();
             if (ids.size() >= kRepairBatch) {
                 repair_reachability();
+                if (g_self_search.load(std::memory_order_relaxed))
+                    repair_self_search(first_new);
                 if (g_reorder.load(std::memory_order_relaxed) &&
                     ids.size() * kReorderShare >= hnsw_->cur_element_count)
                     reorder_breadth_first();
@@ -409,16 +431,12 @@ private:
         return ok_status();
     }
 
-    // The (up to) k elements nearest element u's vector that a walk from the entry point through
-    // reached elements finds, nearest first: the upper layers greedily, stepping only on reached
-    // elements, then hnswlib's own layer-0 search (searchBaseLayerST, as in searchKnn) from where
-    // that lands, which meets only reached elements (`reached` is closed under layer-0 links).
-    // For the reachability repair's last stage.
-    std::vector<tableint> nearest_reached(tableint u,
-                                          std::size_t k,
-                                          const std::vector<char>& reached) const {
+    // Greedy descent through the upper layers from the entry point toward q, stepping only on
+    // elements `allowed` accepts: where it ends (a layer-0 search starts there) and its distance
+    // to q.
+    template <typename Allowed>
+    std::pair<float, tableint> descend(const void* q, Allowed allowed) const {
         const Hnsw& h = *hnsw_;
-        const void* q = h.getDataByInternalId(u);
         auto dist_to = [&](tableint v) {
             return h.fstdistfunc_(q, h.getDataByInternalId(v), h.dist_func_param_);
         };
@@ -430,7 +448,7 @@ private:
                 auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
                 auto* links = reinterpret_cast<tableint*>(data + 1);
                 for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) {
-                    if (!reached[links[j]])
+                    if (!allowed(links[j]))
                         continue;
                     const float d = dist_to(links[j]);
                     if (d < cur_d) {
@@ -441,6 +459,20 @@ private:
                 }
             }
         }
+        return {cur_d, cur};
+    }
+
+    // The (up to) k elements nearest element u's vector that a walk from the entry point through
+    // reached elements finds, nearest first: the upper layers greedily, stepping only on reached
+    // elements, then hnswlib's own layer-0 search (searchBaseLayerST, as in searchKnn) from where
+    // that lands, which meets only reached elements (`reached` is closed under layer-0 links).
+    // For the reachability repair's last stage.
+    std::vector<tableint> nearest_reached(tableint u,
+                                          std::size_t k,
+                                          const std::vector<char>& reached) const {
+        const Hnsw& h = *hnsw_;
+        const void* q = h.getDataByInternalId(u);
+        const tableint cur = descend(q, [&](tableint v) { return reached[v] != 0; }).second;
         auto top = h.searchBaseLayerST<false>(cur, q, k);
         std::vector<tableint> nearest_first(top.size());
         for (std::size_t j = nearest_first.size(); j-- > 0; top.pop())
@@ -545,6 +577,139 @@ private:
                 link_from_nearest(u, kRepairWideSearch);
         }
         return linked;
+    }
+
+    // Islands: on near-duplicate audio windows, HNSW's pruning heuristic keeps few links, and
+    // the insertion searches of a group of near-duplicates can land in the wrong basin, so the
+    // group links only to itself and to elements the greedy walk never leads through. Those
+    // elements are reachable (the repair above) but a walk for a query among them ends in the
+    // neighbouring basin: recall stops at 0.94-0.99 on the real corpus at any efSearch, and where
+    // it stops changed with every build (docs/performance.md, eighth and fifteenth rounds). After
+    // a build, every new element is searched for with its own vector (walk_finds_itself); one
+    // that the walk finds neither itself nor a twin of (the same vector) gets an in-link appended
+    // to the nearest live element the walk found whose list has room (fewer than 2M links), which
+    // opens its island to the basin that walks end in. The searches run in parallel on the
+    // build's threads and only read the graph; the links are appended afterwards in id order.
+    // Appending never cuts another element off, and elements found keep their lists.
+    // One pass: the links it adds change where other elements' walks go, and some of those walks
+    // then end in an island too (real corpus: a second pass linked 9-1,361 elements after a first
+    // pass's 202-1,155, and lifted recall@10 at efSearch 64 from a median of 0.9964 to 0.9988),
+    // but a second pass costs as much again, and at 1M x 128 (no islands; a walk at efSearch 10
+    // misses 7 % of elements there) two passes took our build to 1.13x plain hnswlib's time in
+    // one run against the goal of at most 1x (docs/performance.md, fifteenth round). Real corpus,
+    // 100k x 1024, 2-thread builds, same graph: recall@10 at efSearch 1024 0.957-0.991 without,
+    // 0.9959-1.000 with; ~1.1 s after a 21-25 s build. 1M x 128: ~8 s after a ~210-240 s build.
+    static constexpr std::size_t kSelfSearchEf = 10;
+    // Over the elements [first, cur_element_count); returns the elements linked.
+    std::size_t repair_self_search(std::size_t first) {
+        Hnsw& h = *hnsw_;
+        const std::size_t n = h.cur_element_count;
+        if (first >= n || n < 2)  // nothing new, or no other element to walk through
+            return 0;
+        // Elements not found (a few per cent), each with the elements its walk found,
+        // nearest first: the candidates for its in-link.
+        struct Lost {
+            tableint u;
+            std::vector<tableint> found;
+        };
+        std::vector<Lost> lost;
+        std::mutex lost_mu;
+        parallel_for_ordered(n - first, threads_, 64, [&](std::size_t begin, std::size_t end) {
+            std::vector<Lost> mine;
+            std::vector<tableint> found;
+            SelfWalk walk;
+            for (std::size_t i = begin; i < end; ++i) {
+                const auto u = static_cast<tableint>(first + i);
+                if (h.isMarkedDeleted(u) || walk_finds_itself(u, walk, found))
+                    continue;
+                std::erase_if(found, [&](tableint v) { return h.isMarkedDeleted(v); });
+                mine.push_back({u, found});
+            }
+            std::lock_guard lock(lost_mu);
+            for (auto& l : mine) lost.push_back(std::move(l));
+        });
+        std::sort(lost.begin(), lost.end(), [](const Lost& a, const Lost& b) { return a.u < b.u; });
+        std::size_t linked = 0;
+        for (const auto& [u, found] : lost) {
+            for (const tableint v : found) {
+                auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(v));
+                const std::size_t count = h.getListCount(data);
+                if (count >= h.maxM0_)
+                    continue;
+                reinterpret_cast<tableint*>(data + 1)[count] = u;
+                h.setListCount(data, static_cast<unsigned short>(count + 1));
+                ++linked;
+                break;
+            }
+        }
+        return linked;
+    }
+
+    // Whether a walk for element u's own vector finds u, or a twin (an element at u's distance
+    // from itself, i.e. the same vector): upper layers greedily, then layer 0 best-first at
+    // efSearch kSelfSearchEf, as a search. It stops as soon as u or a twin is met (an expanded
+    // node links to it: it would be visited next at distance 0, the best there is), which is
+    // early for most elements. Otherwise `found` gets the walk's results, nearest first. `walk`
+    // holds the heaps, kept by the caller across elements (one allocation per thread, not two per
+    // element).
+    using SelfWalkPair = std::pair<float, tableint>;
+    struct SelfWalk {
+        std::vector<SelfWalkPair> top;       // max-heap: worst result first
+        std::vector<SelfWalkPair> frontier;  // min-heap via std::greater
+    };
+    bool walk_finds_itself(tableint u, SelfWalk& walk, std::vector<tableint>& found) const {
+        const Hnsw& h = *hnsw_;
+        const void* q = h.getDataByInternalId(u);
+        auto dist_to = [&](tableint v) {
+            return h.fstdistfunc_(q, h.getDataByInternalId(v), h.dist_func_param_);
+        };
+        const float self = dist_to(u);
+        const auto [cur_d, cur] = descend(q, [](tableint) { return true; });
+        if (cur == u || cur_d <= self)
+            return true;
+        using Pair = SelfWalkPair;
+        auto& top = walk.top;
+        auto& frontier = walk.frontier;
+        top.assign(1, {cur_d, cur});
+        frontier.assign(1, {cur_d, cur});
+        const VisitedLease lease(*h.visited_list_pool_);
+        hnswlib::vl_type* visited = lease.mass();
+        const hnswlib::vl_type tag = lease.tag();
+        visited[cur] = tag;
+        while (!frontier.empty()) {
+            const auto [cd, c] = frontier.front();
+            if (cd > top.front().first && top.size() >= kSelfSearchEf)
+                break;
+            std::pop_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
+            frontier.pop_back();
+            auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(c));
+            auto* links = reinterpret_cast<tableint*>(data + 1);
+            for (std::size_t j = 0, n = h.getListCount(data); j < n; ++j) {
+                const tableint v = links[j];
+                if (v == u)
+                    return true;
+                if (visited[v] == tag)
+                    continue;
+                visited[v] = tag;
+                const float d = dist_to(v);
+                if (d <= self)
+                    return true;
+                if (top.size() < kSelfSearchEf || d < top.front().first) {
+                    frontier.emplace_back(d, v);
+                    std::push_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
+                    top.emplace_back(d, v);
+                    std::push_heap(top.begin(), top.end());
+                    if (top.size() > kSelfSearchEf) {
+                        std::pop_heap(top.begin(), top.end());
+                        top.pop_back();
+                    }
+                }
+            }
+        }
+        std::sort(top.begin(), top.end());
+        found.clear();
+        for (const auto& [d, v] : top) found.push_back(v);
+        return false;
     }
 
     // Renumbers the elements in breadth-first order of layer 0 from the entry point, so that an
@@ -831,6 +996,9 @@ std::size_t hnsw_last_walk_ef() {
 void set_hnsw_filter_steering(bool on) {
     g_steering.store(on, std::memory_order_relaxed);
 }
+void set_hnsw_self_search_repair(bool on) {
+    g_self_search.store(on, std::memory_order_relaxed);
+}
 void set_hnsw_reorder(bool on) {
     g_reorder.store(on, std::memory_order_relaxed);
 }
@@ -843,6 +1011,12 @@ std::optional<std::size_t> hnsw_repair_reachability(VectorIndex& index) {
     if (hnsw == nullptr)
         return std::nullopt;
     return hnsw->repair();
+}
+std::optional<std::size_t> hnsw_repair_self_search(VectorIndex& index) {
+    auto* hnsw = dynamic_cast<HnswIndex*>(&index);
+    if (hnsw == nullptr)
+        return std::nullopt;
+    return hnsw->self_search_repair();
 }
 bool hnsw_reorder(VectorIndex& index) {
     auto* hnsw = dynamic_cast<HnswIndex*>(&index);
@@ -1003,14 +1177,9 @@ void HnswIndex::graph_search(const float* q,
         frontier.emplace_back(d, i);
         std::push_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
     };
-    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
-    struct Release {
-        hnswlib::VisitedListPool* pool;
-        hnswlib::VisitedList* vl;
-        ~Release() { pool->releaseVisitedList(vl); }
-    } release{h.visited_list_pool_, vl};
-    hnswlib::vl_type* visited = vl->mass;
-    const hnswlib::vl_type tag = vl->curV;
+    const VisitedLease lease(*h.visited_list_pool_);
+    hnswlib::vl_type* visited = lease.mass();
+    const hnswlib::vl_type tag = lease.tag();
 
     float bound = std::numeric_limits<float>::max();
     if (accepted(cur)) {

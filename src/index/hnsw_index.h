@@ -50,6 +50,11 @@ void set_hnsw_filter_steering(bool on);
 // renumbers the elements in breadth-first order of layer 0 (default true; process-wide). Off:
 // insertion order, as hnswlib keeps it. For tests and `bench index --compare-layout`.
 void set_hnsw_reorder(bool on);
+// Whether a build (an add of at least 1,024 rows, or a compaction) ends by searching every new
+// element for its own vector and linking the ones not found from the nearest element found
+// (hnsw_index.cpp, repair_self_search; default true; process-wide). For tests and `bench index
+// --compare-self-search`.
+void set_hnsw_self_search_repair(bool on);
 
 // Read-only view of an HNSW index's graph as hnswlib 0.6.2 lays it out, for `bench index
 // --compare-hnswlib` to walk the same graph with plain hnswlib. Valid while the index is
@@ -87,6 +92,10 @@ bool hnsw_reorder(VectorIndex& index);
 // element with room near it, if one is found. Returns the in-links added; nullopt unless `index`
 // is HNSW. For tests, which cut links to make islands.
 std::optional<std::size_t> hnsw_repair_reachability(VectorIndex& index);
+// Runs the self-search repair a build ends with (set_hnsw_self_search_repair) now, over every
+// element. Returns the in-links added; nullopt unless `index` is HNSW. For `bench index
+// --compare-self-search`, which builds with it off and keeps a copy without it, and for tests.
+std::optional<std::size_t> hnsw_repair_self_search(VectorIndex& index);
 }  // namespace detail
 
 }  // namespace earshot

@@ -428,8 +428,25 @@ std::vector<std::uint32_t> links_of(const detail::HnswGraphView& g, std::size_t 
     std::uint32_t header = 0;
     std::memcpy(&header, list, sizeof header);
     std::vector<std::uint32_t> links(header & 0xffffu);  // hnswlib: count in the low 16 bits
-    std::memcpy(links.data(), list + 4, links.size() * sizeof(std::uint32_t));
+    if (!links.empty())
+        std::memcpy(links.data(), list + 4, links.size() * sizeof(std::uint32_t));
     return links;
+}
+// Rewrites element i's list on `level` to `links`, in place (the index owns the block; for tests
+// that cut links).
+void write_links(const detail::HnswGraphView& g,
+                 std::size_t i,
+                 int level,
+                 const std::vector<std::uint32_t>& links) {
+    char* list = level == 0 ? const_cast<char*>(g.level0) + i * g.level0_stride
+                            : const_cast<char*>(g.upper[i]) +
+                                  static_cast<std::size_t>(level - 1) * g.upper_stride;
+    std::uint32_t header = 0;
+    std::memcpy(&header, list, sizeof header);
+    header = (header & ~0xffffu) | static_cast<std::uint32_t>(links.size());
+    std::memcpy(list, &header, sizeof header);
+    if (!links.empty())  // (an empty vector's data() may be null)
+        std::memcpy(list + 4, links.data(), links.size() * sizeof(std::uint32_t));
 }
 // The order in which a breadth-first walk of layer 0 from the entry point meets the elements
 // (then, when `all`, any it does not reach, by id).
@@ -669,6 +686,38 @@ TEST(HnswLayoutTest, RenumberingKeepsTombstonesAndTheSteeringCopy) {
     EXPECT_GE(filtered_recall(**index, exact, queries, 4, deleted), 0.95);
 }
 
+// 3,000 clustered rows (ids 1..kRest) and an island of 300 rows around (12, ..., 12) (the ids
+// after), 16-d, euclidean: an HNSW16 graph of them built on one thread (the same graph every
+// run), exact search over the same rows, and 20 queries inside the island.
+struct IslandCase {
+    static constexpr std::size_t kRest = 3000;
+    static constexpr std::size_t kIsland = 300;
+    static constexpr std::size_t kDim = 16;
+    Matrix all{kRest + kIsland, kDim};
+    Matrix island_queries{20, kDim};
+    std::unique_ptr<VectorIndex> index;
+    FlatIndex exact{kDim, Metric::kEuclidean};
+    void build() {
+        const Matrix rest = clustered(kRest + 20, kDim, 31, 30);
+        std::mt19937 rng(7);
+        std::normal_distribution<float> noise(0.0f, 0.2f);
+        for (std::size_t i = 0; i < kRest; ++i)
+            for (std::size_t j = 0; j < kDim; ++j) all.at(i, j) = rest.at(i, j);
+        auto island_row = [&](float* out) {
+            for (std::size_t j = 0; j < kDim; ++j) out[j] = 12.0f + noise(rng);
+        };
+        for (std::size_t i = kRest; i < kRest + kIsland; ++i) island_row(&all.at(i, 0));
+        for (std::size_t q = 0; q < island_queries.n_rows; ++q)
+            island_row(&island_queries.at(q, 0));
+        auto made = make_index("HNSW16,efC48", kDim, Metric::kEuclidean);
+        ASSERT_TRUE(made);
+        index = std::move(*made);
+        index->set_threads(1);
+        ASSERT_TRUE(index->add(ids_from(1, kRest + kIsland), all));
+        ASSERT_TRUE(exact.add(ids_from(1, kRest + kIsland), all));
+    }
+};
+
 // An island that only layer 0 cuts off: a far cluster of 300 rows whose layer-0 links to and from
 // the rest are removed, while the upper layers still lead into it (as a build on near-duplicate
 // audio windows left 266 elements once, docs/performance.md, tenth round). The repair's first two
@@ -677,31 +726,15 @@ TEST(HnswLayoutTest, RenumberingKeepsTombstonesAndTheSteeringCopy) {
 // graph instead, so that afterwards every element is reachable and searches near the island find
 // its rows.
 TEST(HnswRepairTest, LinksAnIslandThatTheUpperLayersStillLeadInto) {
-    constexpr std::size_t kRest = 3000;
-    constexpr std::size_t kIsland = 300;
-    constexpr std::size_t kDim = 16;
-    const Matrix rest = clustered(kRest + 20, kDim, 31, 30);
-    Matrix all(kRest + kIsland, kDim);
-    Matrix island_queries(20, kDim);
-    std::mt19937 rng(7);
-    std::normal_distribution<float> noise(0.0f, 0.2f);
-    for (std::size_t i = 0; i < kRest; ++i)
-        for (std::size_t j = 0; j < kDim; ++j) all.at(i, j) = rest.at(i, j);
-    auto island_row = [&](float* out) {
-        for (std::size_t j = 0; j < kDim; ++j) out[j] = 12.0f + noise(rng);
-    };
-    for (std::size_t i = kRest; i < kRest + kIsland; ++i) island_row(&all.at(i, 0));
-    for (std::size_t q = 0; q < island_queries.n_rows; ++q) island_row(&island_queries.at(q, 0));
-    auto index = make_index("HNSW16,efC48", kDim, Metric::kEuclidean);
-    ASSERT_TRUE(index);
-    // One build thread: the same graph every run (the entry point, the highest element, must be
-    // outside the island, and some island elements must have upper layers).
-    (*index)->set_threads(1);
-    FlatIndex exact(kDim, Metric::kEuclidean);
-    ASSERT_TRUE((*index)->add(ids_from(1, kRest + kIsland), all));
-    ASSERT_TRUE(exact.add(ids_from(1, kRest + kIsland), all));
-
-    auto g = detail::hnsw_graph_view(**index);
+    IslandCase c;
+    ASSERT_NO_FATAL_FAILURE(c.build());
+    constexpr std::size_t kRest = IslandCase::kRest;
+    auto& index = c.index;
+    auto& exact = c.exact;
+    auto& island_queries = c.island_queries;
+    // The entry point (the highest element) must be outside the island, and some island
+    // elements must have upper layers.
+    auto g = detail::hnsw_graph_view(*index);
     ASSERT_TRUE(g);
     auto in_island = [&](std::size_t i) { return label_of(*g, i) > kRest; };
     ASSERT_FALSE(in_island(g->entry_point));
@@ -715,26 +748,93 @@ TEST(HnswRepairTest, LinksAnIslandThatTheUpperLayersStillLeadInto) {
             if (in_island(l) == in_island(i))
                 kept.push_back(l);
         }
-        char* list = const_cast<char*>(g->level0) + i * g->level0_stride;
-        std::uint32_t header = 0;
-        std::memcpy(&header, list, sizeof header);
-        header = (header & ~0xffffu) | static_cast<std::uint32_t>(kept.size());
-        std::memcpy(list, &header, sizeof header);
-        std::memcpy(list + 4, kept.data(), kept.size() * sizeof(std::uint32_t));
+        write_links(*g, i, 0, kept);
     }
     const std::vector<std::uint32_t> reached = breadth_first(*g, /*all=*/false);
     ASSERT_EQ(reached.size(), kRest) << "the cut left a way into the island or cut off the rest";
     for (std::uint32_t i : reached) ASSERT_FALSE(in_island(i)) << i;
 
-    auto linked = detail::hnsw_repair_reachability(**index);
+    auto linked = detail::hnsw_repair_reachability(*index);
     ASSERT_TRUE(linked);
     EXPECT_GE(*linked, 1u);
     EXPECT_EQ(breadth_first(*g, /*all=*/false).size(), g->count);
     SearchOptions o;
     o.k = 10;
     o.ef_search = 64;
-    EXPECT_GE(testing_util::recall_at_k(**index, exact, island_queries, o), 0.9);
-    EXPECT_EQ(detail::hnsw_repair_reachability(**index), 0u) << "nothing left to link";
+    EXPECT_GE(testing_util::recall_at_k(*index, exact, island_queries, o), 0.9);
+    EXPECT_EQ(detail::hnsw_repair_reachability(*index), 0u) << "nothing left to link";
+}
+
+// The self-search repair (hnsw_index.cpp, repair_self_search): an island that every layer-0 walk
+// can reach, through one link from the far side of the graph, but that no walk toward it leads
+// into (links between it and the rest cut on every layer). The reachability repair has nothing
+// to do; queries inside the island miss; the self-search repair links the island from the nearest
+// elements that walks for its own elements end at, and the queries then find it.
+TEST(HnswRepairTest, SelfSearchLinksAnIslandThatWalksDoNotLeadInto) {
+    IslandCase c;
+    ASSERT_NO_FATAL_FAILURE(c.build());
+    constexpr std::size_t kRest = IslandCase::kRest;
+    constexpr std::size_t kIsland = IslandCase::kIsland;
+    constexpr std::size_t kDim = IslandCase::kDim;
+    auto& index = c.index;
+    auto& exact = c.exact;
+    auto& island_queries = c.island_queries;
+    const Matrix& all = c.all;
+    auto g = detail::hnsw_graph_view(*index);
+    ASSERT_TRUE(g);
+    auto in_island = [&](std::size_t i) { return label_of(*g, i) > kRest; };
+    ASSERT_FALSE(in_island(g->entry_point));
+    // Cut every layer between the island and the rest.
+    for (std::size_t i = 0; i < g->count; ++i) {
+        for (int level = 0; level <= g->levels[i]; ++level) {
+            std::vector<std::uint32_t> kept;
+            for (std::uint32_t l : links_of(*g, i, level)) {
+                if (in_island(l) == in_island(i))
+                    kept.push_back(l);
+            }
+            write_links(*g, i, level, kept);
+        }
+    }
+    // One way in: a layer-0 link from the rest element farthest from the island.
+    std::size_t far = 0;
+    float far_d = -1.0f;
+    for (std::size_t i = 0; i < g->count; ++i) {
+        if (in_island(i))
+            continue;
+        const std::size_t row = label_of(*g, i) - 1;
+        float d = 0.0f;
+        for (std::size_t j = 0; j < kDim; ++j)
+            d += (all.at(row, j) - 12.0f) * (all.at(row, j) - 12.0f);
+        if (d > far_d) {
+            far_d = d;
+            far = i;
+        }
+    }
+    std::size_t door = 0;
+    while (!in_island(door)) ++door;
+    std::vector<std::uint32_t> far_links = links_of(*g, far, 0);
+    ASSERT_LT(far_links.size(), 32u) << "no room in the far element's list (2M = 32)";
+    far_links.push_back(static_cast<std::uint32_t>(door));
+    write_links(*g, far, 0, far_links);
+    ASSERT_EQ(breadth_first(*g, /*all=*/false).size(), g->count) << "the island is reachable";
+    EXPECT_EQ(detail::hnsw_repair_reachability(*index), 0u);
+
+    SearchOptions o;
+    o.k = 10;
+    o.ef_search = 64;
+    EXPECT_LT(testing_util::recall_at_k(*index, exact, island_queries, o), 0.5)
+        << "walks toward the island should end outside it before the repair";
+    auto linked = detail::hnsw_repair_self_search(*index);
+    ASSERT_TRUE(linked);
+    EXPECT_GE(*linked, 1u);
+    EXPECT_LE(*linked, kIsland) << "only island elements were lost";
+    EXPECT_GE(testing_util::recall_at_k(*index, exact, island_queries, o), 0.9);
+    auto again = detail::hnsw_repair_self_search(*index);
+    ASSERT_TRUE(again);
+    EXPECT_LT(*again, *linked);
+    auto flat = make_index("flat", kDim, Metric::kEuclidean);
+    ASSERT_TRUE(flat);
+    EXPECT_FALSE(detail::hnsw_repair_self_search(**flat)) << "not an HNSW index";
 }
 }  // namespace
 }  // namespace earshot
