@@ -183,6 +183,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                           "(--compare-hnswlib) or filtered with unfiltered rows (--filter-keep); "
                           "give at least one");
     }
+    if (options.compare_layout && options.compare_self_search) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "bench index: --compare-layout and --compare-self-search each keep a "
+                          "copy of the graph before one build step; give one of them");
+    }
     Matrix data;
     Matrix queries;
     std::string data_name = "synthetic";
@@ -348,26 +353,41 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         index->set_threads(options.build_threads);
         if (options.compare_layout)
             detail::set_hnsw_reorder(false);
+        if (options.compare_self_search)
+            detail::set_hnsw_self_search_repair(false);
         Status added = index->add(ids, data);
         detail::set_hnsw_reorder(true);
+        detail::set_hnsw_self_search_repair(true);
         EARSHOT_RETURN_IF_ERROR(added);
         double build_s = seconds_since(t0);
         double build_cpu_s = process_cpu_seconds() - cpu0;
         // compare_layout: the graph in insertion order (a copy through an index file, untimed),
-        // then ours renumbered as a build does (timed, part of the build).
-        std::unique_ptr<VectorIndex> insertion_order;
-        if (options.compare_layout && index->spec().kind == "hnsw") {
+        // then ours renumbered as a build does (timed, part of the build). compare_self_search:
+        // likewise, the graph before the self-search repair, then ours repaired (after the
+        // renumbering here, before it in a build: the same walks up to ties).
+        std::unique_ptr<VectorIndex> graph_copy;
+        double copy_build_s = 0.0;  // the copy's build: without the step it leaves out
+        double copy_build_cpu_s = 0.0;
+        const char* copy_engine =
+            options.compare_self_search ? "earshot-no-self-search" : "earshot-insertion-order";
+        if ((options.compare_layout || options.compare_self_search) &&
+            index->spec().kind == "hnsw") {
             const fs::path copy =
-                fs::temp_directory_path() / fmt::format("earshot-bench-layout-{}.esix", ::getpid());
+                fs::temp_directory_path() / fmt::format("earshot-bench-copy-{}.esix", ::getpid());
             EARSHOT_RETURN_IF_ERROR(save_index_file(copy, *index, IndexFileHeader{}));
             auto loaded = load_index_file(copy);
             std::error_code ec;
             fs::remove(copy, ec);
             EARSHOT_ASSIGN_OR_RETURN(LoadedIndex copied, std::move(loaded));
-            insertion_order = std::move(copied.index);
+            graph_copy = std::move(copied.index);
+            copy_build_s = build_s;
+            copy_build_cpu_s = build_cpu_s;
             const double rcpu0 = process_cpu_seconds();
             const auto rt0 = std::chrono::steady_clock::now();
-            detail::hnsw_reorder(*index);
+            if (options.compare_self_search)
+                detail::hnsw_repair_self_search(*index);
+            else
+                detail::hnsw_reorder(*index);
             build_s += seconds_since(rt0);
             build_cpu_s += process_cpu_seconds() - rcpu0;
         }
@@ -428,7 +448,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         std::vector<IndexBenchRow> plain_rows;
         std::vector<IndexBenchRow> same_rows;
         std::vector<IndexBenchRow> unsteered_rows;
-        std::vector<IndexBenchRow> insertion_rows;
+        std::vector<IndexBenchRow> copy_rows;
         // Keeps the faster of two measurements of the same setting.
         auto keep_best = [](IndexBenchRow& best, const IndexBenchRow& r, bool first) {
             if (first || r.cpu_qps > best.cpu_qps)
@@ -488,13 +508,14 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     };
                     const bool with_plain = compare && f == 0;
                     const bool with_unsteered = options.compare_steering && is_hnsw && f > 0;
-                    const bool with_insertion = insertion_order != nullptr;
-                    const int rounds = with_plain || with_unsteered || with_insertion
-                                           ? std::max(1, options.rounds)
-                                           : 1;
+                    const bool with_copy = graph_copy != nullptr;
+                    const int rounds =
+                        with_plain || with_unsteered || with_copy ? std::max(1, options.rounds) : 1;
                     IndexBenchRow best = row;
-                    IndexBenchRow best_insertion = row;
-                    best_insertion.engine = "earshot-insertion-order";
+                    IndexBenchRow best_copy = row;
+                    best_copy.engine = copy_engine;
+                    best_copy.build_s = copy_build_s;
+                    best_copy.build_cpu_s = copy_build_cpu_s;
                     IndexBenchRow best_unsteered = row;
                     best_unsteered.engine = "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
@@ -514,14 +535,15 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     // steering copy (once per index, ~0.4 s at 100k x 1024), which is not what
                     // the rows measure.
                     ours(0);
-                    // fn() with `ours` searching the insertion-order copy of the graph.
-                    auto on_insertion_order = [&](const auto& fn) {
-                        std::swap(index, insertion_order);
+                    // fn() with `ours` searching the copy of the graph (before the renumbering or
+                    // the self-search repair).
+                    auto on_graph_copy = [&](const auto& fn) {
+                        std::swap(index, graph_copy);
                         fn();
-                        std::swap(index, insertion_order);
+                        std::swap(index, graph_copy);
                     };
-                    if (with_insertion)
-                        on_insertion_order([&] { ours(0); });
+                    if (with_copy)
+                        on_graph_copy([&] { ours(0); });
                     // fn() with the filtered walk's steering copy switched off.
                     auto unsteered = [](const auto& fn) {
                         detail::set_hnsw_filter_steering(false);
@@ -555,10 +577,10 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                             unsteered([&] { measure(threads, truths[f], u, ours); });
                             keep_best(best_unsteered, u, round == 0);
                         }
-                        if (with_insertion) {
-                            IndexBenchRow u = best_insertion;
-                            on_insertion_order([&] { measure(threads, truths[f], u, ours); });
-                            keep_best(best_insertion, u, round == 0);
+                        if (with_copy) {
+                            IndexBenchRow u = best_copy;
+                            on_graph_copy([&] { measure(threads, truths[f], u, ours); });
+                            keep_best(best_copy, u, round == 0);
                         }
                     }
                     if (is_hnsw)
@@ -575,9 +597,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                         unsteered([&] { count_walk(best_unsteered); });
                         unsteered_rows.push_back(best_unsteered);
                     }
-                    if (with_insertion) {
-                        on_insertion_order([&] { count_walk(best_insertion); });
-                        insertion_rows.push_back(best_insertion);
+                    if (with_copy) {
+                        on_graph_copy([&] { count_walk(best_copy); });
+                        copy_rows.push_back(best_copy);
                     }
                     if (with_plain) {
                         count_plain(*plain, best_plain);
@@ -723,11 +745,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         std::stable_sort(rows.begin() + static_cast<std::ptrdiff_t>(first_row), rows.end(),
                          unfiltered_first);
         std::stable_sort(unsteered_rows.begin(), unsteered_rows.end(), unfiltered_first);
-        std::stable_sort(insertion_rows.begin(), insertion_rows.end(), unfiltered_first);
+        std::stable_sort(copy_rows.begin(), copy_rows.end(), unfiltered_first);
         rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
         rows.insert(rows.end(), same_rows.begin(), same_rows.end());
         rows.insert(rows.end(), unsteered_rows.begin(), unsteered_rows.end());
-        rows.insert(rows.end(), insertion_rows.begin(), insertion_rows.end());
+        rows.insert(rows.end(), copy_rows.begin(), copy_rows.end());
     }
     return rows;
 }

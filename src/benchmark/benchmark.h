@@ -103,6 +103,11 @@ struct IndexBenchOptions {
     // engine "earshot-insertion-order"), alternating rounds. The build time of our rows includes
     // the renumbering.
     bool compare_layout = false;
+    // HNSW specs: build with the self-search repair off (detail::set_hnsw_self_search_repair),
+    // keep a copy of that graph (an index file), then run the repair on our index, and time every
+    // setting on both graphs (rows with engine "earshot-no-self-search"), alternating rounds. The
+    // build time of our rows includes the repair. Not with compare_layout.
+    bool compare_self_search = false;
     // HNSW specs: each of our single-thread rows is also compared with the other curve at its
     // recall@10 (ties) by timing that curve at efSearch values found for it: plain hnswlib on its
     // own graph (compare_hnswlib) for unfiltered rows, our unfiltered walk for filtered rows. The
@@ -123,7 +128,8 @@ struct IndexBenchRow {
     // or "hnswlib" / "hnswlib-same-graph" (plain hnswlib on its own / on our graph,
     // compare_hnswlib), or "earshot-unsteered" (filtered walk without the steering copy,
     // compare_steering), or "earshot-insertion-order" (the same graph, not renumbered,
-    // compare_layout)
+    // compare_layout), or "earshot-no-self-search" (the same graph before the self-search
+    // repair, compare_self_search)
     std::string engine = "earshot";
     double filter_keep = 1.0;  // fraction of items the query filter keeps (1 = no filter)
     std::string data;          // "synthetic" or "<space>@<db file name>"

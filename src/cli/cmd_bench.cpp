@@ -37,6 +37,7 @@ struct BenchCliOptions {
     bool compare_steering = false;
     bool matched_recall = false;
     bool compare_layout = false;
+    bool compare_self_search = false;
     int build_threads = 0;
     int rounds = 3;
     // bench windows
@@ -230,6 +231,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.compare_steering = o.compare_steering;
     io.matched_recall = o.matched_recall;
     io.compare_layout = o.compare_layout;
+    io.compare_self_search = o.compare_self_search;
     io.build_threads = o.build_threads;
     io.rounds = o.rounds;
     if (o.common.threads > 0)
@@ -331,21 +333,29 @@ int run_bench_index(const BenchCliOptions& o) {
         }
         return nullptr;
     };
-    // --compare-layout: the same graph renumbered breadth-first (ours) and in insertion order.
-    bool layout_header = false;
-    for (const auto& r : *rows) {
-        const IndexBenchRow* u =
-            r.engine == "earshot" ? find(r, "earshot-insertion-order", true) : nullptr;
-        if (u == nullptr)
-            continue;
-        header_once(layout_header,
-                    "\n| index | filter | efSearch | threads | recall@10 (ties) | CPU QPS "
-                    "breadth-first | insertion order | ratio |\n"
-                    "|---|---|---|---|---|---|---|---|\n");
-        fmt::print("| {} | {} | {} | {} | {:.4f} | {:.0f} | {:.0f} | {:.2f} |\n", r.spec,
-                   filter_label(r.filter_keep), r.ef_search, r.threads, r.recall_at_k_ties,
-                   r.cpu_qps, u->cpu_qps, r.cpu_qps / u->cpu_qps);
-    }
+    // --compare-layout / --compare-self-search: our graph against the copy kept before one build
+    // step (the renumbering, the self-search repair), both recalls (the repair is for recall; a
+    // renumbering keeps it up to ties) and CPU QPS.
+    auto copy_table = [&](const char* copy_engine, const char* ours_label, const char* copy_label) {
+        bool copy_header = false;
+        for (const auto& r : *rows) {
+            const IndexBenchRow* u = r.engine == "earshot" ? find(r, copy_engine, true) : nullptr;
+            if (u == nullptr)
+                continue;
+            header_once(
+                copy_header,
+                fmt::format("\n| index | filter | efSearch | threads | recall@10 (ties) {0} "
+                            "| {1} | CPU QPS {0} | {1} | ratio |\n"
+                            "|---|---|---|---|---|---|---|---|---|\n",
+                            ours_label, copy_label));
+            fmt::print("| {} | {} | {} | {} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {:.2f} |\n",
+                       r.spec, filter_label(r.filter_keep), r.ef_search, r.threads,
+                       r.recall_at_k_ties, u->recall_at_k_ties, r.cpu_qps, u->cpu_qps,
+                       r.cpu_qps / u->cpu_qps);
+        }
+    };
+    copy_table("earshot-insertion-order", "breadth-first", "insertion order");
+    copy_table("earshot-no-self-search", "repaired", "without");
     // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
     // on the graph hnswlib built itself (graph quality and walk).
     bool header = false;
@@ -526,8 +536,13 @@ void setup_bench(CLI::App& app) {
                   "bench index: also time each HNSW setting on the same graph in insertion order "
                   "(engine earshot-insertion-order), alternating with the default breadth-first "
                   "order a build leaves (the build row includes that renumbering)");
+    cmd->add_flag("--compare-self-search", opts->compare_self_search,
+                  "bench index: also time each HNSW setting on the same graph before the "
+                  "self-search repair a build ends with (engine earshot-no-self-search), "
+                  "alternating with the repaired graph (the build row includes the repair)");
     cmd->add_option("--rounds", opts->rounds,
                     "bench index --compare-hnswlib / --compare-steering / --compare-layout / "
+                    "--compare-self-search / "
                     "--matched-recall: time "
                     "each setting this "
                     "many times, alternating with the setting it is compared with, and keep the "

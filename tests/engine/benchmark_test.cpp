@@ -446,25 +446,37 @@ std::vector<std::int64_t> one_based_ids(std::size_t n) {
     return ids;
 }
 
+// The rows of a bench with a copy of the graph kept before one build step (--compare-layout,
+// --compare-self-search) over 2 efSearch values and 2 filters: ours first, then the copy's in the
+// same order, each with the same setting, the copy's build time without the step.
+void expect_rows_then_copy_rows(const std::vector<IndexBenchRow>& rows, const char* copy_engine) {
+    ASSERT_EQ(rows.size(), 8u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        const auto& ours = rows[i];
+        const auto& copy = rows[i + 4];
+        EXPECT_EQ(ours.engine, "earshot");
+        EXPECT_EQ(copy.engine, copy_engine);
+        EXPECT_EQ(copy.ef_search, ours.ef_search) << "row " << i;
+        EXPECT_DOUBLE_EQ(copy.filter_keep, ours.filter_keep) << "row " << i;
+        EXPECT_LT(copy.build_cpu_s, ours.build_cpu_s) << "row " << i;
+        EXPECT_GE(ours.recall_at_k, 0.9) << "row " << i;
+        EXPECT_GE(copy.recall_at_k, 0.9) << "row " << i;
+    }
+}
+
 // --compare-layout: the one graph timed breadth-first (ours, renumbered after the build) and in
 // insertion order (a copy made before the renumbering). Same graph, so the unfiltered walks
-// return the same hits and compute the same distances; rows come back ours first.
+// return the same hits and compute the same distances.
 TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
     IndexBenchOptions o = hnsw16_bench(30000, 8, 40, {24, 48}, 0.1, 2);
     o.compare_layout = true;
     o.rounds = 1;
     auto rows = bench_index(o);
     ASSERT_TRUE(rows) << rows.error().to_string();
-    ASSERT_EQ(rows->size(), 8u);
+    ASSERT_NO_FATAL_FAILURE(expect_rows_then_copy_rows(*rows, "earshot-insertion-order"));
     for (std::size_t i = 0; i < 4; ++i) {
         const auto& ours = (*rows)[i];
         const auto& insertion = (*rows)[i + 4];
-        EXPECT_EQ(ours.engine, "earshot");
-        EXPECT_EQ(insertion.engine, "earshot-insertion-order");
-        EXPECT_EQ(insertion.ef_search, ours.ef_search) << "row " << i;
-        EXPECT_DOUBLE_EQ(insertion.filter_keep, ours.filter_keep) << "row " << i;
-        EXPECT_GE(ours.recall_at_k, 0.9) << "row " << i;
-        EXPECT_GE(insertion.recall_at_k, 0.9) << "row " << i;
         if (ours.filter_keep == 1.0) {
             EXPECT_DOUBLE_EQ(insertion.recall_at_k_ties, ours.recall_at_k_ties) << "row " << i;
             EXPECT_DOUBLE_EQ(insertion.distances_per_query, ours.distances_per_query)
@@ -481,6 +493,22 @@ TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
     auto g = detail::hnsw_graph_view(**index);
     ASSERT_TRUE(g);
     EXPECT_EQ(g->entry_point, 0u);
+}
+
+// --compare-self-search: the graph with the self-search repair (ours, repaired after the build)
+// and a copy made before it, every setting on both. Not together with --compare-layout (each
+// keeps a copy before one build step).
+TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheSelfSearchRepair) {
+    IndexBenchOptions o = hnsw16_bench(20000, 8, 40, {24, 48}, 0.1, 2);
+    o.compare_self_search = true;
+    o.rounds = 1;
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    ASSERT_NO_FATAL_FAILURE(expect_rows_then_copy_rows(*rows, "earshot-no-self-search"));
+    o.compare_layout = true;
+    auto both = bench_index(o);
+    ASSERT_FALSE(both);
+    EXPECT_NE(both.error().message().find("--compare-self-search"), std::string::npos);
 }
 
 // Each efSearch's unfiltered and filtered settings are timed back to back (so that their ratio
