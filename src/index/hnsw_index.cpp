@@ -16,6 +16,7 @@
 #include <limits>
 #include <mutex>
 #include <new>
+#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <sys/mman.h>
@@ -182,6 +183,7 @@ thread_local std::size_t t_walk_ef = 0;          // detail::hnsw_last_walk_ef()
 std::atomic<bool> g_steering{true};              // detail::set_hnsw_filter_steering()
 std::atomic<bool> g_reorder{true};               // detail::set_hnsw_reorder()
 std::atomic<bool> g_self_search{true};           // detail::set_hnsw_self_search_repair()
+std::atomic<std::size_t> g_self_searches{0};     // detail::hnsw_self_searches()
 
 // A visited list from hnswlib's pool for one walk (its tag marks the nodes this walk has met),
 // given back when the walk ends.
@@ -591,16 +593,20 @@ private:
     // opens its island to the basin that walks end in. The searches run in parallel on the
     // build's threads and only read the graph; the links are appended afterwards in id order.
     // Appending never cuts another element off, and elements found keep their lists.
-    // One pass: the links it adds change where other elements' walks go, and some of those walks
-    // then end in an island too (real corpus: a second pass linked 9-1,361 elements after a first
-    // pass's 202-1,155, and lifted recall@10 at efSearch 64 from a median of 0.9964 to 0.9988),
-    // but a second pass costs as much again, and at 1M x 128 (no islands; a walk at efSearch 10
-    // misses 7 % of elements there) two passes took our build to 1.13x plain hnswlib's time in
-    // one run against the goal of at most 1x (docs/performance.md, fifteenth round). Real corpus,
-    // 100k x 1024, 2-thread builds, same graph: recall@10 at efSearch 1024 0.957-0.991 without,
-    // 0.9959-1.000 with; ~1.1 s after a 21-25 s build. 1M x 128: ~8 s after a ~210-240 s build.
+    // Then a second walk for each element the first pass linked, not for every element: each
+    // in-link comes from an element the walk expanded, but the other links the pass appends change
+    // where walks go, and some walks for the linked elements then miss them again. Real corpus,
+    // 100k x 1024, four builds: the second walks re-linked 40-168 of the 1,186-3,988 elements
+    // linked first, in 0.01-0.03 s, and in the one build with a plateau they lifted recall@10
+    // (ties) at efSearch 1024 from 0.9967 to 0.9999 on the same graph. 1M x 128: 961 of 68,614, in
+    // 1.6 s after a 16 s first pass, in a 249 s build. A second pass over every element (their
+    // links change where other walks go) linked 9-1,361 more and lifted the median recall@10 at
+    // efSearch 64 from 0.9964 to 0.9988, but it costs a whole pass again (1M x 128: our build
+    // at 1.13x plain hnswlib's time in one run, against a goal of at most 1x). docs/performance.md,
+    // fifteenth and sixteenth rounds. Real corpus, same graph, one pass: recall@10 at efSearch 1024
+    // 0.957-0.991 without, 0.9959-1.000 with; ~1.1 s after a 21-25 s build.
     static constexpr std::size_t kSelfSearchEf = 10;
-    // Over the elements [first, cur_element_count); returns the elements linked.
+    // Over the elements [first, cur_element_count); returns the in-links added.
     std::size_t repair_self_search(std::size_t first) {
         Hnsw& h = *hnsw_;
         const std::size_t n = h.cur_element_count;
@@ -612,37 +618,54 @@ private:
             tableint u;
             std::vector<tableint> found;
         };
-        std::vector<Lost> lost;
-        std::mutex lost_mu;
-        parallel_for_ordered(n - first, threads_, 64, [&](std::size_t begin, std::size_t end) {
-            std::vector<Lost> mine;
-            std::vector<tableint> found;
-            SelfWalk walk;
-            for (std::size_t i = begin; i < end; ++i) {
-                const auto u = static_cast<tableint>(first + i);
-                if (h.isMarkedDeleted(u) || walk_finds_itself(u, walk, found))
-                    continue;
-                std::erase_if(found, [&](tableint v) { return h.isMarkedDeleted(v); });
-                mine.push_back({u, found});
+        // The elements of `todo` (ascending) that their walks do not find.
+        auto find_lost = [&](const std::vector<tableint>& todo) {
+            std::vector<Lost> lost;
+            std::mutex lost_mu;
+            parallel_for_ordered(
+                todo.size(), threads_, 64, [&](std::size_t begin, std::size_t end) {
+                    std::vector<Lost> mine;
+                    std::vector<tableint> found;
+                    SelfWalk walk;
+                    for (std::size_t i = begin; i < end; ++i) {
+                        const tableint u = todo[i];
+                        if (h.isMarkedDeleted(u) || walk_finds_itself(u, walk, found))
+                            continue;
+                        std::erase_if(found, [&](tableint v) { return h.isMarkedDeleted(v); });
+                        mine.push_back({u, found});
+                    }
+                    std::lock_guard lock(lost_mu);
+                    for (auto& l : mine) lost.push_back(std::move(l));
+                });
+            g_self_searches.fetch_add(todo.size(), std::memory_order_relaxed);
+            std::sort(lost.begin(), lost.end(),
+                      [](const Lost& a, const Lost& b) { return a.u < b.u; });
+            return lost;
+        };
+        // Appends each lost element to the first list among its walk's results with room;
+        // returns the elements linked.
+        auto link = [&](const std::vector<Lost>& lost) {
+            std::vector<tableint> linked;
+            for (const auto& [u, found] : lost) {
+                for (const tableint v : found) {
+                    auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(v));
+                    const std::size_t count = h.getListCount(data);
+                    if (count >= h.maxM0_)
+                        continue;
+                    reinterpret_cast<tableint*>(data + 1)[count] = u;
+                    h.setListCount(data, static_cast<unsigned short>(count + 1));
+                    linked.push_back(u);
+                    break;
+                }
             }
-            std::lock_guard lock(lost_mu);
-            for (auto& l : mine) lost.push_back(std::move(l));
-        });
-        std::sort(lost.begin(), lost.end(), [](const Lost& a, const Lost& b) { return a.u < b.u; });
-        std::size_t linked = 0;
-        for (const auto& [u, found] : lost) {
-            for (const tableint v : found) {
-                auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(v));
-                const std::size_t count = h.getListCount(data);
-                if (count >= h.maxM0_)
-                    continue;
-                reinterpret_cast<tableint*>(data + 1)[count] = u;
-                h.setListCount(data, static_cast<unsigned short>(count + 1));
-                ++linked;
-                break;
-            }
-        }
-        return linked;
+            return linked;
+        };
+        std::vector<tableint> all(n - first);
+        std::iota(all.begin(), all.end(), static_cast<tableint>(first));
+        const std::vector<tableint> linked = link(find_lost(all));
+        // A second walk for each element just linked; the ones it misses again (3-8 % on the real
+        // corpus) get an in-link from an element their new walk found.
+        return linked.size() + link(find_lost(linked)).size();
     }
 
     // Whether a walk for element u's own vector finds u, or a twin (an element at u's distance
@@ -998,6 +1021,9 @@ void set_hnsw_filter_steering(bool on) {
 }
 void set_hnsw_self_search_repair(bool on) {
     g_self_search.store(on, std::memory_order_relaxed);
+}
+std::size_t hnsw_self_searches() {
+    return g_self_searches.load(std::memory_order_relaxed);
 }
 void set_hnsw_reorder(bool on) {
     g_reorder.store(on, std::memory_order_relaxed);

@@ -509,6 +509,14 @@ TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheSelfSearchRepair) {
     auto both = bench_index(o);
     ASSERT_FALSE(both);
     EXPECT_NE(both.error().message().find("--compare-self-search"), std::string::npos);
+    // The repair is back on for the indexes built after the bench: a build walks for each of
+    // its elements.
+    const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
+    auto index = make_index("HNSW16", static_cast<int>(data.n_cols), Metric::kCosine);
+    ASSERT_TRUE(index);
+    const std::size_t before = detail::hnsw_self_searches();
+    ASSERT_TRUE((*index)->add(one_based_ids(data.n_rows), data));
+    EXPECT_GE(detail::hnsw_self_searches() - before, data.n_rows);
 }
 
 // Each efSearch's unfiltered and filtered settings are timed back to back (so that their ratio
