@@ -446,10 +446,19 @@ std::vector<std::int64_t> one_based_ids(std::size_t n) {
     return ids;
 }
 
-// The rows of a bench with a copy of the graph kept before one build step (--compare-layout,
-// --compare-self-search) over 2 efSearch values and 2 filters: ours first, then the copy's in the
-// same order, each with the same setting, the copy's build time without the step.
-void expect_rows_then_copy_rows(const std::vector<IndexBenchRow>& rows, const char* copy_engine) {
+// A bench with a copy of the graph kept before one build step (`compare`: --compare-layout,
+// --compare-self-search) over 2 efSearch values and 2 filters. Its rows: ours first, then the
+// copy's in the same order, each with the same setting, the copy's build time without the step.
+void bench_with_copy(std::size_t n,
+                     bool IndexBenchOptions::*compare,
+                     const char* copy_engine,
+                     std::vector<IndexBenchRow>& rows) {
+    IndexBenchOptions o = hnsw16_bench(n, 8, 40, {24, 48}, 0.1, 2);
+    o.*compare = true;
+    o.rounds = 1;
+    auto bench = bench_index(o);
+    ASSERT_TRUE(bench) << bench.error().to_string();
+    rows = std::move(*bench);
     ASSERT_EQ(rows.size(), 8u);
     for (std::size_t i = 0; i < 4; ++i) {
         const auto& ours = rows[i];
@@ -464,19 +473,25 @@ void expect_rows_then_copy_rows(const std::vector<IndexBenchRow>& rows, const ch
     }
 }
 
+// An HNSW index built after a bench, to check that the bench switched its build step back on.
+void build_after_bench(std::unique_ptr<VectorIndex>& index) {
+    const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
+    auto made = make_index("HNSW16", static_cast<int>(data.n_cols), Metric::kCosine);
+    ASSERT_TRUE(made);
+    index = std::move(*made);
+    ASSERT_TRUE(index->add(one_based_ids(data.n_rows), data));
+}
+
 // --compare-layout: the one graph timed breadth-first (ours, renumbered after the build) and in
 // insertion order (a copy made before the renumbering). Same graph, so the unfiltered walks
 // return the same hits and compute the same distances.
 TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
-    IndexBenchOptions o = hnsw16_bench(30000, 8, 40, {24, 48}, 0.1, 2);
-    o.compare_layout = true;
-    o.rounds = 1;
-    auto rows = bench_index(o);
-    ASSERT_TRUE(rows) << rows.error().to_string();
-    ASSERT_NO_FATAL_FAILURE(expect_rows_then_copy_rows(*rows, "earshot-insertion-order"));
+    std::vector<IndexBenchRow> rows;
+    ASSERT_NO_FATAL_FAILURE(bench_with_copy(30000, &IndexBenchOptions::compare_layout,
+                                            "earshot-insertion-order", rows));
     for (std::size_t i = 0; i < 4; ++i) {
-        const auto& ours = (*rows)[i];
-        const auto& insertion = (*rows)[i + 4];
+        const auto& ours = rows[i];
+        const auto& insertion = rows[i + 4];
         if (ours.filter_keep == 1.0) {
             EXPECT_DOUBLE_EQ(insertion.recall_at_k_ties, ours.recall_at_k_ties) << "row " << i;
             EXPECT_DOUBLE_EQ(insertion.distances_per_query, ours.distances_per_query)
@@ -485,12 +500,10 @@ TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
                 << "row " << i;
         }
     }
-    // The renumbering switch is back on for the indexes built after the bench.
-    const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
-    auto index = make_index("HNSW16", static_cast<int>(data.n_cols), Metric::kCosine);
-    ASSERT_TRUE(index);
-    ASSERT_TRUE((*index)->add(one_based_ids(data.n_rows), data));
-    auto g = detail::hnsw_graph_view(**index);
+    // The renumbering is back on: a build renumbers from its entry point.
+    std::unique_ptr<VectorIndex> index;
+    ASSERT_NO_FATAL_FAILURE(build_after_bench(index));
+    auto g = detail::hnsw_graph_view(*index);
     ASSERT_TRUE(g);
     EXPECT_EQ(g->entry_point, 0u);
 }
@@ -499,24 +512,20 @@ TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
 // and a copy made before it, every setting on both. Not together with --compare-layout (each
 // keeps a copy before one build step).
 TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheSelfSearchRepair) {
-    IndexBenchOptions o = hnsw16_bench(20000, 8, 40, {24, 48}, 0.1, 2);
-    o.compare_self_search = true;
-    o.rounds = 1;
-    auto rows = bench_index(o);
-    ASSERT_TRUE(rows) << rows.error().to_string();
-    ASSERT_NO_FATAL_FAILURE(expect_rows_then_copy_rows(*rows, "earshot-no-self-search"));
-    o.compare_layout = true;
-    auto both = bench_index(o);
-    ASSERT_FALSE(both);
-    EXPECT_NE(both.error().message().find("--compare-self-search"), std::string::npos);
-    // The repair is back on for the indexes built after the bench: a build walks for each of
-    // its elements.
-    const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
-    auto index = make_index("HNSW16", static_cast<int>(data.n_cols), Metric::kCosine);
-    ASSERT_TRUE(index);
+    std::vector<IndexBenchRow> rows;
+    ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_self_search,
+                                            "earshot-no-self-search", rows));
+    IndexBenchOptions both = hnsw16_bench(2000, 8, 40, {24}, 0.1, 2);
+    both.compare_self_search = true;
+    both.compare_layout = true;
+    auto refused = bench_index(both);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("--compare-self-search"), std::string::npos);
+    // The repair is back on: a build walks for each of its elements.
     const std::size_t before = detail::hnsw_self_searches();
-    ASSERT_TRUE((*index)->add(one_based_ids(data.n_rows), data));
-    EXPECT_GE(detail::hnsw_self_searches() - before, data.n_rows);
+    std::unique_ptr<VectorIndex> index;
+    ASSERT_NO_FATAL_FAILURE(build_after_bench(index));
+    EXPECT_GE(detail::hnsw_self_searches() - before, index->size());
 }
 
 // Each efSearch's unfiltered and filtered settings are timed back to back (so that their ratio
