@@ -542,11 +542,9 @@ void setup_bench(CLI::App& app) {
                   "alternating with the repaired graph (the build row includes the repair)");
     cmd->add_option("--rounds", opts->rounds,
                     "bench index --compare-hnswlib / --compare-steering / --compare-layout / "
-                    "--compare-self-search / "
-                    "--matched-recall: time "
-                    "each setting this "
-                    "many times, alternating with the setting it is compared with, and keep the "
-                    "best of each")
+                    "--compare-self-search / --matched-recall: time each setting this many "
+                    "times, alternating with the setting it is compared with, and keep the best "
+                    "of each")
         ->capture_default_str()
         ->check(CLI::Range(1, 100));
     cmd->add_option("--build-threads", opts->build_threads,

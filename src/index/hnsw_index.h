@@ -55,7 +55,8 @@ void set_hnsw_reorder(bool on);
 // (hnsw_index.cpp, repair_self_search; default true; process-wide). For tests and `bench index
 // --compare-self-search`.
 void set_hnsw_self_search_repair(bool on);
-// Elements the self-search repair has walked for, in this process (all threads, every index).
+// Elements the self-search repair has taken up in this process (all threads, every index): one
+// walk each unless deleted, a second pass's elements counted again.
 std::size_t hnsw_self_searches();
 
 // Read-only view of an HNSW index's graph as hnswlib 0.6.2 lays it out, for `bench index

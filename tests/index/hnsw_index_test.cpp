@@ -774,7 +774,6 @@ TEST(HnswRepairTest, SelfSearchLinksAnIslandThatWalksDoNotLeadInto) {
     IslandCase c;
     ASSERT_NO_FATAL_FAILURE(c.build());
     constexpr std::size_t kRest = IslandCase::kRest;
-    constexpr std::size_t kIsland = IslandCase::kIsland;
     constexpr std::size_t kDim = IslandCase::kDim;
     auto& index = c.index;
     auto& exact = c.exact;
@@ -824,6 +823,8 @@ TEST(HnswRepairTest, SelfSearchLinksAnIslandThatWalksDoNotLeadInto) {
     o.ef_search = 64;
     EXPECT_LT(testing_util::recall_at_k(*index, exact, island_queries, o), 0.5)
         << "walks toward the island should end outside it before the repair";
+    std::vector<std::vector<std::uint32_t>> lists_before(g->count);
+    for (std::size_t i = 0; i < g->count; ++i) lists_before[i] = links_of(*g, i, 0);
     const std::size_t before = detail::hnsw_self_searches();
     auto linked = detail::hnsw_repair_self_search(*index);
     ASSERT_TRUE(linked);
@@ -832,9 +833,18 @@ TEST(HnswRepairTest, SelfSearchLinksAnIslandThatWalksDoNotLeadInto) {
     const std::size_t walks = detail::hnsw_self_searches() - before;
     EXPECT_GT(walks, g->count);
     EXPECT_LE(walks - g->count, *linked);
-    // Only island elements were lost; each is linked at most twice (a second walk for each one
-    // linked).
-    EXPECT_LE(*linked, 2 * kIsland);
+    // Every list kept its links and gained only island elements (the ones lost), *linked in all.
+    std::size_t appended = 0;
+    for (std::size_t i = 0; i < g->count; ++i) {
+        const std::vector<std::uint32_t> now = links_of(*g, i, 0);
+        const auto& was = lists_before[i];
+        ASSERT_GE(now.size(), was.size()) << "element " << i;
+        EXPECT_TRUE(std::equal(was.begin(), was.end(), now.begin())) << "element " << i;
+        for (std::size_t j = was.size(); j < now.size(); ++j)
+            EXPECT_TRUE(in_island(now[j])) << "element " << i << " gained " << now[j];
+        appended += now.size() - was.size();
+    }
+    EXPECT_EQ(appended, *linked);
     EXPECT_GE(testing_util::recall_at_k(*index, exact, island_queries, o), 0.9);
     auto again = detail::hnsw_repair_self_search(*index);
     ASSERT_TRUE(again);
