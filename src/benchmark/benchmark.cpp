@@ -183,10 +183,13 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                           "(--compare-hnswlib) or filtered with unfiltered rows (--filter-keep); "
                           "give at least one");
     }
-    if (options.compare_layout && options.compare_self_search) {
+    if (int{options.compare_layout} + int{options.compare_self_search} +
+            int{options.compare_in_degree} >
+        1) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "bench index: --compare-layout and --compare-self-search each keep a "
-                          "copy of the graph before one build step; give one of them");
+                          "bench index: --compare-layout, --compare-self-search and "
+                          "--compare-in-degree each keep a copy of the graph before one build "
+                          "step; give one of them");
     }
     Matrix data;
     Matrix queries;
@@ -355,22 +358,28 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             detail::set_hnsw_reorder(false);
         if (options.compare_self_search)
             detail::set_hnsw_self_search_repair(false);
+        if (options.compare_in_degree)
+            detail::set_hnsw_in_degree_repair(false);
         Status added = index->add(ids, data);
         detail::set_hnsw_reorder(true);
         detail::set_hnsw_self_search_repair(true);
+        detail::set_hnsw_in_degree_repair(true);
         EARSHOT_RETURN_IF_ERROR(added);
         double build_s = seconds_since(t0);
         double build_cpu_s = process_cpu_seconds() - cpu0;
         // compare_layout: the graph in insertion order (a copy through an index file, untimed),
         // then ours renumbered as a build does (timed, part of the build). compare_self_search:
         // likewise, the graph before the self-search repair, then ours repaired (after the
-        // renumbering here, before it in a build: the same walks up to ties).
+        // renumbering here, before it in a build: the same walks up to ties). compare_in_degree:
+        // the graph before the in-degree repair, then ours repaired and the reachability repair
+        // run again (in a build the in-degree repair comes first, then the reachability repair).
         std::unique_ptr<VectorIndex> graph_copy;
         double copy_build_s = 0.0;  // the copy's build: without the step it leaves out
         double copy_build_cpu_s = 0.0;
-        const char* copy_engine =
-            options.compare_self_search ? "earshot-no-self-search" : "earshot-insertion-order";
-        if ((options.compare_layout || options.compare_self_search) &&
+        const char* copy_engine = options.compare_self_search ? "earshot-no-self-search"
+                                  : options.compare_in_degree ? "earshot-no-in-degree-repair"
+                                                              : "earshot-insertion-order";
+        if ((options.compare_layout || options.compare_self_search || options.compare_in_degree) &&
             index->spec().kind == "hnsw") {
             const fs::path copy =
                 fs::temp_directory_path() / fmt::format("earshot-bench-copy-{}.esix", ::getpid());
@@ -384,10 +393,14 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             copy_build_cpu_s = build_cpu_s;
             const double rcpu0 = process_cpu_seconds();
             const auto rt0 = std::chrono::steady_clock::now();
-            if (options.compare_self_search)
+            if (options.compare_self_search) {
                 detail::hnsw_repair_self_search(*index);
-            else
+            } else if (options.compare_in_degree) {
+                detail::hnsw_repair_in_degree(*index);
+                detail::hnsw_repair_reachability(*index);
+            } else {
                 detail::hnsw_reorder(*index);
+            }
             build_s += seconds_since(rt0);
             build_cpu_s += process_cpu_seconds() - rcpu0;
         }

@@ -108,6 +108,9 @@ struct IndexBenchOptions {
     // setting on both graphs (rows with engine "earshot-no-self-search"), alternating rounds. The
     // build time of our rows includes the repair. Not with compare_layout.
     bool compare_self_search = false;
+    // HNSW specs: likewise with the in-degree repair (detail::set_hnsw_in_degree_repair; rows
+    // with engine "earshot-no-in-degree-repair"). Not with compare_layout or compare_self_search.
+    bool compare_in_degree = false;
     // HNSW specs: each of our single-thread rows is also compared with the other curve at its
     // recall@10 (ties) by timing that curve at efSearch values found for it: plain hnswlib on its
     // own graph (compare_hnswlib) for unfiltered rows, our unfiltered walk for filtered rows. The
@@ -129,7 +132,8 @@ struct IndexBenchRow {
     // compare_hnswlib), or "earshot-unsteered" (filtered walk without the steering copy,
     // compare_steering), or "earshot-insertion-order" (the same graph, not renumbered,
     // compare_layout), or "earshot-no-self-search" (the same graph before the self-search
-    // repair, compare_self_search)
+    // repair, compare_self_search), or "earshot-no-in-degree-repair" (before the in-degree
+    // repair, compare_in_degree)
     std::string engine = "earshot";
     double filter_keep = 1.0;  // fraction of items the query filter keeps (1 = no filter)
     std::string data;          // "synthetic" or "<space>@<db file name>"

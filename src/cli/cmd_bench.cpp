@@ -38,6 +38,7 @@ struct BenchCliOptions {
     bool matched_recall = false;
     bool compare_layout = false;
     bool compare_self_search = false;
+    bool compare_in_degree = false;
     int build_threads = 0;
     int rounds = 3;
     // bench windows
@@ -232,6 +233,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.matched_recall = o.matched_recall;
     io.compare_layout = o.compare_layout;
     io.compare_self_search = o.compare_self_search;
+    io.compare_in_degree = o.compare_in_degree;
     io.build_threads = o.build_threads;
     io.rounds = o.rounds;
     if (o.common.threads > 0)
@@ -333,9 +335,9 @@ int run_bench_index(const BenchCliOptions& o) {
         }
         return nullptr;
     };
-    // --compare-layout / --compare-self-search: our graph against the copy kept before one build
-    // step (the renumbering, the self-search repair), both recalls (the repair is for recall; a
-    // renumbering keeps it up to ties) and CPU QPS.
+    // --compare-layout / --compare-self-search / --compare-in-degree: our graph against the copy
+    // kept before one build step (the renumbering, a repair), both recalls (the repair is for
+    // recall; a renumbering keeps it up to ties) and CPU QPS.
     auto copy_table = [&](const char* copy_engine, const char* ours_label, const char* copy_label) {
         bool copy_header = false;
         for (const auto& r : *rows) {
@@ -356,6 +358,7 @@ int run_bench_index(const BenchCliOptions& o) {
     };
     copy_table("earshot-insertion-order", "breadth-first", "insertion order");
     copy_table("earshot-no-self-search", "repaired", "without");
+    copy_table("earshot-no-in-degree-repair", "repaired", "without");
     // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
     // on the graph hnswlib built itself (graph quality and walk).
     bool header = false;
@@ -540,11 +543,16 @@ void setup_bench(CLI::App& app) {
                   "bench index: also time each HNSW setting on the same graph before the "
                   "self-search repair a build ends with (engine earshot-no-self-search), "
                   "alternating with the repaired graph (the build row includes the repair)");
+    cmd->add_flag("--compare-in-degree", opts->compare_in_degree,
+                  "bench index: also time each HNSW setting on the same graph before the "
+                  "in-degree repair a build starts its repairs with (engine "
+                  "earshot-no-in-degree-repair), alternating with the repaired graph (the build "
+                  "row includes the repair)");
     cmd->add_option("--rounds", opts->rounds,
                     "bench index --compare-hnswlib / --compare-steering / --compare-layout / "
-                    "--compare-self-search / --matched-recall: time each setting this many "
-                    "times, alternating with the setting it is compared with, and keep the best "
-                    "of each")
+                    "--compare-self-search / --compare-in-degree / --matched-recall: time each "
+                    "setting this many times, alternating with the setting it is compared with, "
+                    "and keep the best of each")
         ->capture_default_str()
         ->check(CLI::Range(1, 100));
     cmd->add_option("--build-threads", opts->build_threads,

@@ -508,6 +508,45 @@ TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
     EXPECT_EQ(g->entry_point, 0u);
 }
 
+// Layer-0 elements with fewer than 4 in-links after a one-thread build of the same rows, with
+// the in-degree repair as it is now switched, or switched off.
+std::size_t weak_after_build(bool switch_off) {
+    const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
+    auto made = make_index("HNSW16", static_cast<int>(data.n_cols), Metric::kCosine);
+    EXPECT_TRUE(made);
+    (*made)->set_threads(1);
+    if (switch_off)
+        detail::set_hnsw_in_degree_repair(false);
+    EXPECT_TRUE((*made)->add(one_based_ids(data.n_rows), data));
+    detail::set_hnsw_in_degree_repair(true);
+    const auto g = detail::hnsw_graph_view(**made);
+    std::vector<std::size_t> in(g->count, 0);
+    for (std::size_t i = 0; i < g->count; ++i) {
+        const auto* list = reinterpret_cast<const std::uint32_t*>(g->level0 + i * g->level0_stride);
+        for (std::uint32_t j = 0; j < (list[0] & 0xffffu); ++j) ++in[list[1 + j]];
+    }
+    return static_cast<std::size_t>(
+        std::count_if(in.begin(), in.end(), [](std::size_t n) { return n < 4; }));
+}
+
+// --compare-in-degree: the graph with the in-degree repair and a copy made before it, every
+// setting on both; one copy-keeping comparison at a time. The repair is back on afterwards.
+TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheInDegreeRepair) {
+    std::vector<IndexBenchRow> rows;
+    ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_in_degree,
+                                            "earshot-no-in-degree-repair", rows));
+    IndexBenchOptions both = hnsw16_bench(2000, 8, 40, {24}, 0.1, 2);
+    both.compare_in_degree = true;
+    both.compare_self_search = true;
+    auto refused = bench_index(both);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("--compare-in-degree"), std::string::npos);
+    const std::size_t after_bench = weak_after_build(false);  // first: as the bench left it
+    const std::size_t off = weak_after_build(true);
+    EXPECT_GT(off, 0u) << "these rows should leave elements with few in-links";
+    EXPECT_LT(after_bench, off) << "a build after the bench runs the repair";
+}
+
 // --compare-self-search: the graph with the self-search repair (ours, repaired after the build)
 // and a copy made before it, every setting on both. Not together with --compare-layout (each
 // keeps a copy before one build step).

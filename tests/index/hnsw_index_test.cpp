@@ -853,5 +853,126 @@ TEST(HnswRepairTest, SelfSearchLinksAnIslandThatWalksDoNotLeadInto) {
     ASSERT_TRUE(flat);
     EXPECT_FALSE(detail::hnsw_repair_self_search(**flat)) << "not an HNSW index";
 }
+
+// Layer-0 in-links per element (from every element's list).
+std::vector<std::size_t> in_degrees(const detail::HnswGraphView& g) {
+    std::vector<std::size_t> in(g.count, 0);
+    for (std::size_t i = 0; i < g.count; ++i)
+        for (std::uint32_t l : links_of(g, i, 0)) ++in[l];
+    return in;
+}
+
+// The in-degree repair (hnsw_index.cpp, repair_in_degree): 60 layer-0-only elements lose every
+// layer-0 in-link but one, from the element farthest from them with room (as a build on the real
+// corpus left elements whose one in-link came from thousands of ranks away, docs/performance.md,
+// seventeenth round). A search for such an element's own vector then misses it; after the repair
+// each has at least 4 in-links, from elements near it, and the search finds it. Lists only gain
+// links or swap one for a link to such an element, taken from an element left with at least 3.
+TEST(HnswRepairTest, InDegreeRepairLinksElementsFromTheirNeighbours) {
+    IslandCase c;
+    ASSERT_NO_FATAL_FAILURE(c.build());
+    constexpr std::size_t kRest = IslandCase::kRest;
+    constexpr std::size_t kDim = IslandCase::kDim;
+    constexpr std::size_t kWeak = 60;
+    auto& index = c.index;
+    const Matrix& all = c.all;
+    auto g = detail::hnsw_graph_view(*index);
+    ASSERT_TRUE(g);
+    std::vector<std::size_t> weak;
+    for (std::size_t i = 0; i < g->count && weak.size() < kWeak; i += 37) {
+        if (g->levels[i] == 0 && i != g->entry_point && label_of(*g, i) <= kRest)
+            weak.push_back(i);
+    }
+    ASSERT_EQ(weak.size(), kWeak);
+    const std::set<std::uint32_t> weak_set(weak.begin(), weak.end());
+    for (std::size_t i = 0; i < g->count; ++i) {
+        std::vector<std::uint32_t> kept;
+        for (std::uint32_t l : links_of(*g, i, 0))
+            if (!weak_set.count(l))
+                kept.push_back(l);
+        write_links(*g, i, 0, kept);
+    }
+    auto row_of = [&](std::size_t i) { return all.data.data() + (label_of(*g, i) - 1) * kDim; };
+    auto distance = [&](std::size_t a, std::size_t b) {
+        float d = 0.0f;
+        for (std::size_t j = 0; j < kDim; ++j)
+            d += (row_of(a)[j] - row_of(b)[j]) * (row_of(a)[j] - row_of(b)[j]);
+        return d;
+    };
+    for (std::size_t w : weak) {
+        std::size_t far = g->count;
+        for (std::size_t i = 0; i < g->count; ++i) {
+            if (!weak_set.count(static_cast<std::uint32_t>(i)) && links_of(*g, i, 0).size() < 32 &&
+                (far == g->count || distance(i, w) > distance(far, w)))
+                far = i;
+        }
+        ASSERT_LT(far, g->count);
+        auto links = links_of(*g, far, 0);
+        links.push_back(static_cast<std::uint32_t>(w));
+        write_links(*g, far, 0, links);
+    }
+    ASSERT_EQ(breadth_first(*g, /*all=*/false).size(), g->count) << "all reachable";
+    SearchOptions o;
+    o.k = 1;
+    o.ef_search = 16;
+    auto found = [&] {
+        std::size_t n = 0;
+        for (std::size_t w : weak) {
+            auto hits = index->search(std::span<const float>(row_of(w), kDim), o);
+            EXPECT_TRUE(hits);
+            n += hits && !hits->empty() &&
+                 (*hits)[0].id == static_cast<std::int64_t>(label_of(*g, w));
+        }
+        return n;
+    };
+    ASSERT_LT(found(), kWeak / 4) << "searches for the weak elements should miss them";
+
+    std::vector<std::vector<std::uint32_t>> lists_before(g->count);
+    for (std::size_t i = 0; i < g->count; ++i) lists_before[i] = links_of(*g, i, 0);
+    const std::vector<std::size_t> in_before = in_degrees(*g);
+    auto linked = detail::hnsw_repair_in_degree(*index);
+    ASSERT_TRUE(linked);
+    EXPECT_GE(*linked, 3 * kWeak);
+    const std::vector<std::size_t> in_after = in_degrees(*g);
+    for (std::size_t w : weak) EXPECT_GE(in_after[w], 4u) << "element " << w;
+    std::size_t changed = 0;
+    for (std::size_t i = 0; i < g->count; ++i) {
+        EXPECT_GE(in_after[i], std::min<std::size_t>(in_before[i], 3)) << "element " << i;
+        const auto now = links_of(*g, i, 0);
+        const auto& was = lists_before[i];
+        ASSERT_GE(now.size(), was.size()) << "element " << i;
+        for (std::size_t j = 0; j < now.size(); ++j) {
+            if (j < was.size() && now[j] == was[j])
+                continue;
+            ++changed;  // an appended link, or one swapped: the new target had too few in-links
+            EXPECT_LT(in_before[now[j]], 4u) << "element " << i << " gained " << now[j];
+        }
+    }
+    EXPECT_EQ(changed, *linked);
+    EXPECT_GE(found(), kWeak * 95 / 100);
+    EXPECT_EQ(breadth_first(*g, /*all=*/false).size(), g->count);
+    auto flat = make_index("flat", kDim, Metric::kEuclidean);
+    ASSERT_TRUE(flat);
+    EXPECT_FALSE(detail::hnsw_repair_in_degree(**flat)) << "not an HNSW index";
+}
+
+// A build runs the in-degree repair unless it is switched off: the same rows built on one thread
+// (the same graph up to the repairs) leave fewer elements with under 4 in-links with it.
+TEST(HnswRepairTest, BuildsRunTheInDegreeRepair) {
+    auto weak_after_build = [](bool repair) {
+        IslandCase c;
+        detail::set_hnsw_in_degree_repair(repair);
+        c.build();
+        detail::set_hnsw_in_degree_repair(true);
+        const auto g = detail::hnsw_graph_view(*c.index);
+        std::size_t weak = 0;
+        for (std::size_t in : in_degrees(*g)) weak += in < 4;
+        return weak;
+    };
+    const std::size_t without = weak_after_build(false);
+    const std::size_t with = weak_after_build(true);
+    EXPECT_GT(without, 0u) << "these rows should leave some elements with few in-links";
+    EXPECT_LT(with, without);
+}
 }  // namespace
 }  // namespace earshot
