@@ -486,6 +486,12 @@ private:
         return nearest_first;
     }
 
+    // Element v's layer-0 list: its header word (hnswlib keeps the count in it) and its links.
+    std::pair<unsigned int*, tableint*> layer0_list(tableint v) const {
+        auto* data = reinterpret_cast<unsigned int*>(hnsw_->get_linklist0(v));
+        return {data, reinterpret_cast<tableint*>(data + 1)};
+    }
+
     // Elements that few layer-0 lists link to are found only by walks that pass through one of
     // those few. hnswlib's neighbour heuristic leaves such elements where one element is nearer
     // to all of a newcomer's candidates than the newcomer is (a hub): the newcomer keeps one
@@ -511,16 +517,12 @@ private:
         const std::size_t n = h.cur_element_count;
         if (n < 2)
             return 0;
-        auto list_of = [&](tableint v) {
-            auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(v));
-            return std::pair{data, reinterpret_cast<tableint*>(data + 1)};
-        };
         std::vector<std::uint32_t> in_links(n, 0);
         for (std::size_t i = 0; i < n; ++i) {
             const auto v = static_cast<tableint>(i);
             if (h.isMarkedDeleted(v))
                 continue;
-            const auto [data, links] = list_of(v);
+            const auto [data, links] = layer0_list(v);
             for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) ++in_links[links[j]];
         }
         std::vector<tableint> weak;
@@ -545,7 +547,7 @@ private:
                     break;
                 if (v == m || h.isMarkedDeleted(v))
                     continue;
-                const auto [data, links] = list_of(v);
+                const auto [data, links] = layer0_list(v);
                 const std::size_t count = h.getListCount(data);
                 if (std::find(links, links + count, m) != links + count)
                     continue;
@@ -590,10 +592,6 @@ private:
         const std::size_t n = h.cur_element_count;
         if (n < 2)
             return 0;
-        auto list_of = [&](tableint i) {
-            auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(i));
-            return std::pair<unsigned int*, tableint*>{data, reinterpret_cast<tableint*>(data + 1)};
-        };
         std::vector<char> reached(n, 0);
         std::vector<tableint> todo;
         auto flood = [&](tableint from) { detail::flood_layer0(h, from, reached, todo); };
@@ -605,7 +603,7 @@ private:
         std::size_t linked = 0;
         // Appends u to v's list (v has room) and floods from u.
         auto link = [&](tableint v, tableint u) {
-            const auto [vdata, vlinks] = list_of(v);
+            const auto [vdata, vlinks] = layer0_list(v);
             const std::size_t c = h.getListCount(vdata);
             vlinks[c] = u;
             h.setListCount(vdata, static_cast<unsigned short>(c + 1));
@@ -617,11 +615,11 @@ private:
                 const auto u = static_cast<tableint>(ui);
                 if (reached[u])
                     continue;
-                const auto [udata, ulinks] = list_of(u);
+                const auto [udata, ulinks] = layer0_list(u);
                 float best_d = std::numeric_limits<float>::max();
                 tableint best = u;
                 auto consider = [&](tableint v) {
-                    if (!reached[v] || v == u || h.getListCount(list_of(v).first) >= h.maxM0_)
+                    if (!reached[v] || v == u || h.getListCount(layer0_list(v).first) >= h.maxM0_)
                         return;
                     const float d = distance(u, v);
                     if (d < best_d) {
@@ -632,7 +630,7 @@ private:
                 for (std::size_t j = 0, c = h.getListCount(udata); j < c; ++j) {
                     const tableint v = ulinks[j];
                     consider(v);
-                    const auto [vdata, vlinks] = list_of(v);
+                    const auto [vdata, vlinks] = layer0_list(v);
                     for (std::size_t k = 0, cv = h.getListCount(vdata); k < cv; ++k)
                         consider(vlinks[k]);
                 }
@@ -650,7 +648,7 @@ private:
         // nearest reached elements; false if they all have full lists.
         auto link_from_nearest = [&](tableint u, std::size_t k) {
             for (const tableint v : nearest_reached(u, k, reached)) {
-                if (!h.isMarkedDeleted(v) && h.getListCount(list_of(v).first) < h.maxM0_) {
+                if (!h.isMarkedDeleted(v) && h.getListCount(layer0_list(v).first) < h.maxM0_) {
                     link(v, u);
                     return true;
                 }

@@ -473,6 +473,17 @@ void bench_with_copy(std::size_t n,
     }
 }
 
+// Two comparisons that each keep a copy of the graph (`a`, `b`) in one bench: refused, with an
+// error naming `flag`.
+void refuses_two_copies(bool IndexBenchOptions::*a, bool IndexBenchOptions::*b, const char* flag) {
+    IndexBenchOptions both = hnsw16_bench(2000, 8, 40, {24}, 0.1, 2);
+    both.*a = true;
+    both.*b = true;
+    auto refused = bench_index(both);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find(flag), std::string::npos);
+}
+
 // An HNSW index built after a bench, to check that the bench switched its build step back on.
 void build_after_bench(std::unique_ptr<VectorIndex>& index) {
     const Matrix data = duplicate_clusters(100, 20, 3, /*near=*/true);
@@ -535,12 +546,9 @@ TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheInDegreeRepair) {
     std::vector<IndexBenchRow> rows;
     ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_in_degree,
                                             "earshot-no-in-degree-repair", rows));
-    IndexBenchOptions both = hnsw16_bench(2000, 8, 40, {24}, 0.1, 2);
-    both.compare_in_degree = true;
-    both.compare_self_search = true;
-    auto refused = bench_index(both);
-    ASSERT_FALSE(refused);
-    EXPECT_NE(refused.error().message().find("--compare-in-degree"), std::string::npos);
+    ASSERT_NO_FATAL_FAILURE(refuses_two_copies(&IndexBenchOptions::compare_in_degree,
+                                               &IndexBenchOptions::compare_self_search,
+                                               "--compare-in-degree"));
     const std::size_t after_bench = weak_after_build(false);  // first: as the bench left it
     const std::size_t off = weak_after_build(true);
     EXPECT_GT(off, 0u) << "these rows should leave elements with few in-links";
@@ -554,12 +562,9 @@ TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheSelfSearchRepair) {
     std::vector<IndexBenchRow> rows;
     ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_self_search,
                                             "earshot-no-self-search", rows));
-    IndexBenchOptions both = hnsw16_bench(2000, 8, 40, {24}, 0.1, 2);
-    both.compare_self_search = true;
-    both.compare_layout = true;
-    auto refused = bench_index(both);
-    ASSERT_FALSE(refused);
-    EXPECT_NE(refused.error().message().find("--compare-self-search"), std::string::npos);
+    ASSERT_NO_FATAL_FAILURE(refuses_two_copies(&IndexBenchOptions::compare_self_search,
+                                               &IndexBenchOptions::compare_layout,
+                                               "--compare-self-search"));
     // The repair is back on: a build walks for each of its elements.
     const std::size_t before = detail::hnsw_self_searches();
     std::unique_ptr<VectorIndex> index;
