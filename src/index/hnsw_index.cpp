@@ -500,18 +500,17 @@ private:
     // element, and 2,165 with one in-link. Of its 1,000 held-out queries, 15 missed true
     // neighbours at efSearch 1,024; the first element each missed (rank 0-6 of its neighbours)
     // had 1-5 in-links (1 in 11 of them), and the 12 checked had one out-link, to that same
-    // element. So after a build every live element with fewer
-    // than kMinInDegree in-links gets them from the nearest elements a search for its own vector
-    // finds (efSearch kInDegreeEf), nearest first: appended to a list with room, or replacing, in
-    // a full list, the link to the element with the most in-links if it has at least
-    // kSpareInDegree (it keeps kSpareInDegree - 1 or more). The reachability repair runs after
-    // this one, so a replaced link cannot leave anything unreachable. Searches run in parallel on
-    // the build's threads; the links are changed afterwards, in id order. Same graph, that build:
-    // recall@10 (ties) at efSearch 32 0.9863 -> 0.9966, at 1,024 0.9924 -> 0.9999, 8,237 links
-    // in 0.18 s (docs/performance.md, seventeenth round). Returns the links added.
+    // element. So after a build every live element with fewer than kMinInDegree in-links gets
+    // them from the nearest elements a search for its own vector finds (efSearch kInDegreeEf),
+    // nearest first, appended to lists with room. Only appended: a version that also swapped
+    // a full list's link to its best-linked element for one to the weak element lowered recall in
+    // two builds of nine (0.9846 -> 0.9749 at efSearch 16 in one); appending kept the gain on the
+    // plateau build with half the links. Appending never cuts an element off. Searches run in
+    // parallel on the build's threads; the links are appended afterwards, in id order. Same graph,
+    // that build: recall@10 (ties) at efSearch 32 0.9863 -> 0.9965, at 1,024 0.9924 -> 1.0000,
+    // 3,923 links in 0.12 s (docs/performance.md, seventeenth round). Returns the links added.
     static constexpr std::size_t kMinInDegree = 4;
     static constexpr std::size_t kInDegreeEf = 32;
-    static constexpr std::uint32_t kSpareInDegree = 4;
     std::size_t repair_in_degree() {
         Hnsw& h = *hnsw_;
         const std::size_t n = h.cur_element_count;
@@ -549,20 +548,10 @@ private:
                     continue;
                 const auto [data, links] = layer0_list(v);
                 const std::size_t count = h.getListCount(data);
-                if (std::find(links, links + count, m) != links + count)
+                if (count >= h.maxM0_ || std::find(links, links + count, m) != links + count)
                     continue;
-                if (count < h.maxM0_) {
-                    links[count] = m;
-                    h.setListCount(data, static_cast<unsigned short>(count + 1));
-                } else {
-                    tableint* victim = std::max_element(
-                        links, links + count,
-                        [&](tableint a, tableint b) { return in_links[a] < in_links[b]; });
-                    if (in_links[*victim] < kSpareInDegree)
-                        continue;
-                    --in_links[*victim];
-                    *victim = m;
-                }
+                links[count] = m;
+                h.setListCount(data, static_cast<unsigned short>(count + 1));
                 ++in_links[m];
                 ++added;
             }
