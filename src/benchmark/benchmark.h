@@ -109,9 +109,9 @@ struct IndexBenchOptions {
     // build time of our rows includes the repair. Not with compare_layout.
     bool compare_self_search = false;
     // HNSW specs: likewise with the in-degree repair (detail::set_hnsw_in_degree_repair; rows
-    // with engine "earshot-no-in-degree-repair"); on our index the reachability repair runs again
-    // after it, as in a build, and the graph is renumbered again (untimed) so that both graphs
-    // are in breadth-first order. Not with compare_layout or compare_self_search.
+    // with engine "earshot-no-in-degree-repair"); our index is renumbered again after it
+    // (untimed) so that both graphs are in breadth-first order. Not with compare_layout or
+    // compare_self_search.
     bool compare_in_degree = false;
     // HNSW specs: each of our single-thread rows is also compared with the other curve at its
     // recall@10 (ties) by timing that curve at efSearch values found for it: plain hnswlib on its

@@ -55,10 +55,10 @@ void set_hnsw_reorder(bool on);
 // (hnsw_index.cpp, repair_self_search; default true; process-wide). For tests and `bench index
 // --compare-self-search`.
 void set_hnsw_self_search_repair(bool on);
-// Whether a build (an add of at least 1,024 rows, or a compaction) first gives every live element
-// with fewer than 4 layer-0 in-links in-links from the nearest elements a search for its own
-// vector finds (hnsw_index.cpp, repair_in_degree; default true; process-wide). For tests and
-// `bench index --compare-in-degree`.
+// Whether a build (an add of at least 1,024 rows, or a compaction) first appends every live
+// element with fewer than 4 layer-0 in-links to the lists (with room) of the nearest elements a
+// search for its own vector finds (hnsw_index.cpp, repair_in_degree; default true; process-wide).
+// For tests and `bench index --compare-in-degree`.
 void set_hnsw_in_degree_repair(bool on);
 // Runs that in-degree repair now, over every element. Returns the links added; nullopt unless
 // `index` is HNSW. For `bench index --compare-in-degree` and tests.

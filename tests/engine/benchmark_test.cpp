@@ -22,6 +22,7 @@
 #include "engine/importer.h"
 #include "index/filter_estimate.h"
 #include "index/hnsw_index.h"
+#include "index/index_test_util.h"
 #include "index/vector_index.h"
 #include "models/model_registry.h"
 #include "test_support.h"
@@ -530,14 +531,7 @@ std::size_t weak_after_build(bool switch_off) {
         detail::set_hnsw_in_degree_repair(false);
     EXPECT_TRUE((*made)->add(one_based_ids(data.n_rows), data));
     detail::set_hnsw_in_degree_repair(true);
-    const auto g = detail::hnsw_graph_view(**made);
-    std::vector<std::size_t> in(g->count, 0);
-    for (std::size_t i = 0; i < g->count; ++i) {
-        const auto* list = reinterpret_cast<const std::uint32_t*>(g->level0 + i * g->level0_stride);
-        for (std::uint32_t j = 0; j < (list[0] & 0xffffu); ++j) ++in[list[1 + j]];
-    }
-    return static_cast<std::size_t>(
-        std::count_if(in.begin(), in.end(), [](std::size_t n) { return n < 4; }));
+    return testing_util::weakly_linked(**made, 4);
 }
 
 // --compare-in-degree: the graph with the in-degree repair and a copy made before it, every

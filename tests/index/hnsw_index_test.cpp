@@ -33,6 +33,8 @@ namespace {
 
 using testing_util::clustered;
 using testing_util::ids_from;
+using testing_util::in_degrees;
+using testing_util::links_of;
 
 struct FilterCase {
     std::size_t n;
@@ -415,22 +417,11 @@ TEST(HnswFilteredWalkTest, OnePercentFilterWithDeletions) {
     check_filtered_walk({350000, 8, 100, 0.9, {{"HNSW8,efC32", Metric::kCosine}}}, true);
 }
 
-// Element i's label, level-0 links and upper-layer links in a graph view.
+// Element i's label in a graph view.
 std::uint64_t label_of(const detail::HnswGraphView& g, std::size_t i) {
     std::uint64_t label = 0;
     std::memcpy(&label, g.level0 + i * g.level0_stride + g.label_offset, sizeof label);
     return label;
-}
-std::vector<std::uint32_t> links_of(const detail::HnswGraphView& g, std::size_t i, int level) {
-    const char* list = level == 0
-                           ? g.level0 + i * g.level0_stride
-                           : g.upper[i] + static_cast<std::size_t>(level - 1) * g.upper_stride;
-    std::uint32_t header = 0;
-    std::memcpy(&header, list, sizeof header);
-    std::vector<std::uint32_t> links(header & 0xffffu);  // hnswlib: count in the low 16 bits
-    if (!links.empty())
-        std::memcpy(links.data(), list + 4, links.size() * sizeof(std::uint32_t));
-    return links;
 }
 // Rewrites element i's list on `level` to `links`, in place (the index owns the block; for tests
 // that cut links).
@@ -854,14 +845,6 @@ TEST(HnswRepairTest, SelfSearchLinksAnIslandThatWalksDoNotLeadInto) {
     EXPECT_FALSE(detail::hnsw_repair_self_search(**flat)) << "not an HNSW index";
 }
 
-// Layer-0 in-links per element (from every element's list).
-std::vector<std::size_t> in_degrees(const detail::HnswGraphView& g) {
-    std::vector<std::size_t> in(g.count, 0);
-    for (std::size_t i = 0; i < g.count; ++i)
-        for (std::uint32_t l : links_of(g, i, 0)) ++in[l];
-    return in;
-}
-
 // The in-degree repair (hnsw_index.cpp, repair_in_degree): 60 layer-0-only elements lose every
 // layer-0 in-link but one, from the element farthest from them with room (as a build on the real
 // corpus left elements whose one in-link came from thousands of ranks away, docs/performance.md,
@@ -961,10 +944,7 @@ TEST(HnswRepairTest, BuildsRunTheInDegreeRepair) {
         detail::set_hnsw_in_degree_repair(repair);
         c.build();
         detail::set_hnsw_in_degree_repair(true);
-        const auto g = detail::hnsw_graph_view(*c.index);
-        std::size_t weak = 0;
-        for (std::size_t in : in_degrees(*g)) weak += in < 4;
-        return weak;
+        return testing_util::weakly_linked(*c.index, 4);
     };
     const std::size_t without = weak_after_build(false);
     const std::size_t with = weak_after_build(true);

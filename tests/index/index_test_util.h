@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "core/matrix.h"
 #include "index/flat_index.h"
+#include "index/hnsw_index.h"
 #include "index/index_file.h"
 #include "index/vector_index.h"
 
@@ -47,6 +49,40 @@ inline std::vector<std::int64_t> ids_from(std::int64_t first, std::size_t n) {
     std::vector<std::int64_t> ids(n);
     for (std::size_t i = 0; i < n; ++i) ids[i] = first + static_cast<std::int64_t>(i);
     return ids;
+}
+
+// Element i's links on `level` in an HNSW graph view (hnswlib keeps the count in the low 16 bits
+// of the list's first word).
+inline std::vector<std::uint32_t> links_of(const detail::HnswGraphView& g,
+                                           std::size_t i,
+                                           int level) {
+    const char* list = level == 0
+                           ? g.level0 + i * g.level0_stride
+                           : g.upper[i] + static_cast<std::size_t>(level - 1) * g.upper_stride;
+    std::uint32_t header = 0;
+    std::memcpy(&header, list, sizeof header);
+    std::vector<std::uint32_t> links(header & 0xffffu);
+    if (!links.empty())
+        std::memcpy(links.data(), list + 4, links.size() * sizeof(std::uint32_t));
+    return links;
+}
+
+// Layer-0 in-links per element (from every element's list).
+inline std::vector<std::size_t> in_degrees(const detail::HnswGraphView& g) {
+    std::vector<std::size_t> in(g.count, 0);
+    for (std::size_t i = 0; i < g.count; ++i)
+        for (std::uint32_t l : links_of(g, i, 0)) ++in[l];
+    return in;
+}
+
+// Elements of an HNSW index with fewer than `min_in` layer-0 in-links (0 for another kind).
+inline std::size_t weakly_linked(const VectorIndex& index, std::size_t min_in) {
+    const auto g = detail::hnsw_graph_view(index);
+    if (!g)
+        return 0;
+    const std::vector<std::size_t> in = in_degrees(*g);
+    return static_cast<std::size_t>(
+        std::count_if(in.begin(), in.end(), [&](std::size_t n) { return n < min_in; }));
 }
 
 // Mean fraction of the exact top-k ids found by the index, over the query rows.
