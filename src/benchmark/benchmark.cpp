@@ -177,11 +177,22 @@ Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& optio
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                                                std::vector<MatchedRecallRow>* matched) {
-    if (options.matched_recall && !options.compare_hnswlib && options.filter_keep <= 0.0) {
+    if (options.compare_steering && options.compare_walk_budget) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "bench index: --compare-steering and --compare-walk-budget each time "
+                          "the filtered walk a second way; give one of them");
+    }
+    if (!options.filter_folder.empty() && (options.db.empty() || options.filter_keep > 0.0)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "bench index: --filter-folder filters a catalog's items (--space, --db) "
+                          "and replaces --filter-keep");
+    }
+    if (options.matched_recall && !options.compare_hnswlib && options.filter_keep <= 0.0 &&
+        options.filter_folder.empty()) {
         return make_error(ErrorCode::kInvalidArgument,
                           "bench index: --matched-recall compares with plain hnswlib "
-                          "(--compare-hnswlib) or filtered with unfiltered rows (--filter-keep); "
-                          "give at least one");
+                          "(--compare-hnswlib) or filtered with unfiltered rows (--filter-keep, "
+                          "--filter-folder); give at least one");
     }
     if (int{options.compare_layout} + int{options.compare_self_search} +
             int{options.compare_in_degree} >
@@ -195,6 +206,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
     Matrix queries;
     std::string data_name = "synthetic";
     const std::size_t nq = options.queries;
+    std::vector<char> in_folder;  // filter_folder: data row i lies under it
     if (!options.db.empty()) {
         CatalogOptions co;
         co.create_if_missing = false;
@@ -219,6 +231,23 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         for (std::size_t i = 0; i < n; ++i)
             std::copy_n(set.vectors.row(order[nq + i]), d, data.row(i));
         data_name = options.space + "@" + options.db.filename().string();
+        if (!options.filter_folder.empty()) {
+            ItemFilter under;
+            under.folder = options.filter_folder;
+            EARSHOT_ASSIGN_OR_RETURN(auto kept, cat->filter_ids(under));
+            const IdSet kept_ids(std::move(kept));
+            in_folder.resize(n);
+            std::size_t passing = 0;
+            for (std::size_t i = 0; i < n; ++i) {
+                in_folder[i] = kept_ids.contains(set.ids[order[nq + i]]) ? 1 : 0;
+                passing += in_folder[i] != 0 ? 1 : 0;
+            }
+            if (passing == 0) {
+                return make_error(ErrorCode::kInvalidArgument,
+                                  "bench index: no item of space '" + options.space +
+                                      "' lies under --filter-folder " + options.filter_folder);
+            }
+        }
     } else {
         std::mt19937 rng(1234);
         std::normal_distribution<float> gauss(0.0f, 1.0f);
@@ -248,10 +277,17 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             ? std::max<std::int64_t>(1, std::llround(1.0 / options.filter_keep))
             : 0;
     // The filter is a duration filter through the engine's predicate, as `search --max-duration`
-    // runs it: every keep_every-th id is given 1 s, the others 5 s, and items up to 2 s pass.
+    // runs it: every keep_every-th id (or each item under filter_folder) is given 1 s, the others
+    // 5 s, and items up to 2 s pass.
     std::vector<double> bench_durations(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i)
-        bench_durations[i] = keep_every > 0 && ids[i] % keep_every == 0 ? 1.0 : 5.0;
+    std::size_t passing = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const bool pass =
+            in_folder.empty() ? keep_every > 0 && ids[i] % keep_every == 0 : in_folder[i] != 0;
+        bench_durations[i] = pass ? 1.0 : 5.0;
+        passing += pass ? 1 : 0;
+    }
+    const bool filtering = keep_every > 0 || !in_folder.empty();
     const ItemDurations durations(ids, bench_durations);
     ItemConditions keep_conditions;
     keep_conditions.max_duration_s = 2.0;
@@ -291,10 +327,12 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         EARSHOT_ASSIGN_OR_RETURN(auto t, make_truth(false));
         truths.push_back(std::move(t));
     }
-    if (keep_every > 0) {
+    if (filtering) {
         EARSHOT_ASSIGN_OR_RETURN(auto t, make_truth(true));
         truths.push_back(std::move(t));
-        keeps.push_back(1.0 / static_cast<double>(keep_every));
+        keeps.push_back(in_folder.empty()
+                            ? 1.0 / static_cast<double>(keep_every)
+                            : static_cast<double>(passing) / static_cast<double>(ids.size()));
     }
 
     // Runs the nq queries on `threads` concurrent streams through search(q) -> ids and fills the
@@ -372,7 +410,8 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         // likewise, the graph before the self-search repair, then ours repaired (after the
         // renumbering here, before it in a build: the same walks up to ties). compare_in_degree:
         // likewise with the in-degree repair (first in a build; it only appends, so running it
-        // after the other repairs cuts nothing off), ours then renumbered again (untimed).
+        // after the other repairs cuts nothing off). After either repair ours is renumbered
+        // again (untimed).
         std::unique_ptr<VectorIndex> graph_copy;
         double copy_build_s = 0.0;  // the copy's build: without the step it leaves out
         double copy_build_cpu_s = 0.0;
@@ -404,7 +443,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             build_cpu_s += process_cpu_seconds() - rcpu0;
             // The repaired graph renumbered again (untimed: a build renumbers once, after its
             // repairs), so that its links sit in breadth-first order as the copy's do.
-            if (options.compare_in_degree)
+            if (options.compare_in_degree || options.compare_self_search)
                 detail::hnsw_reorder(*index);
         }
         const double per_item =
@@ -523,7 +562,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                         return search_ours(q, ef, nprobe, f);
                     };
                     const bool with_plain = compare && f == 0;
-                    const bool with_unsteered = options.compare_steering && is_hnsw && f > 0;
+                    const bool with_unsteered =
+                        (options.compare_steering || options.compare_walk_budget) && is_hnsw &&
+                        f > 0;
                     const bool with_copy = graph_copy != nullptr;
                     const int rounds =
                         with_plain || with_unsteered || with_copy ? std::max(1, options.rounds) : 1;
@@ -533,7 +574,8 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     best_copy.build_s = copy_build_s;
                     best_copy.build_cpu_s = copy_build_cpu_s;
                     IndexBenchRow best_unsteered = row;
-                    best_unsteered.engine = "earshot-unsteered";
+                    best_unsteered.engine = options.compare_walk_budget ? "earshot-no-walk-budget"
+                                                                        : "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
                     IndexBenchRow best_same = srow;
                     best_plain.ef_search = std::max(ef, options.k);
@@ -561,17 +603,27 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     if (with_copy)
                         on_graph_copy([&] { ours(0); });
                     // fn() with the filtered walk's steering copy switched off.
-                    auto unsteered = [](const auto& fn) {
+                    // (compare_walk_budget: with the walk budget switched off instead.)
+                    auto unsteered = [&](const auto& fn) {
+                        if (options.compare_walk_budget) {
+                            detail::set_hnsw_walk_budget(false);
+                            fn();
+                            detail::set_hnsw_walk_budget(true);
+                            return;
+                        }
                         detail::set_hnsw_filter_steering(false);
                         fn();
                         detail::set_hnsw_filter_steering(true);
                     };
                     // Distances and expansions our walk makes per query, untimed, on this
-                    // thread, and the efSearch it used.
+                    // thread, the efSearch it used and the share of walks that gave up.
                     auto count_walk = [&](IndexBenchRow& r) {
                         const std::size_t d0 = detail::hnsw_walk_distances();
                         const std::size_t e0 = detail::hnsw_walk_expansions();
+                        const std::size_t g0 = detail::hnsw_walks_given_up();
                         for (std::size_t q = 0; q < nq; ++q) ours(q);
+                        r.walks_given_up = static_cast<double>(detail::hnsw_walks_given_up() - g0) /
+                                           static_cast<double>(nq);
                         r.distances_per_query =
                             static_cast<double>(detail::hnsw_walk_distances() - d0) /
                             static_cast<double>(nq);

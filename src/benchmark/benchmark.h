@@ -93,10 +93,19 @@ struct IndexBenchOptions {
     // fraction) == 0, as a duration filter through the engine's item predicate), recall against
     // the exact filtered top-k. Plain hnswlib 0.6.2 has no filter.
     double filter_keep = 0.0;
-    // filter_keep > 0, HNSW specs: also time each filtered setting with the 8-bit steering copy
-    // switched off (rows with engine "earshot-unsteered"), alternating rounds with the default
-    // walk, so that the two filtered walks are compared side by side in one run.
+    // Non-empty (with db, not with filter_keep): the filter keeps the items under this folder
+    // instead, as `search --folder` does (the catalog's filter_ids), so that which items pass
+    // follows the content, as a real filter's does; the rows' filter_keep is the fraction kept.
+    // Run through the same duration predicate as filter_keep (passing items 1 s, others 5 s).
+    std::string filter_folder;
+    // filter_keep > 0 or filter_folder, HNSW specs: also time each filtered setting with the 8-bit
+    // steering copy switched off (rows with engine "earshot-unsteered"), alternating rounds with
+    // the default walk, so that the two filtered walks are compared side by side in one run.
     bool compare_steering = false;
+    // Likewise, HNSW specs: each filtered setting also timed with the walk budget off
+    // (detail::set_hnsw_walk_budget; rows with engine "earshot-no-walk-budget"): walks that
+    // would give up for the scan of the passing items walk on. Not with compare_steering.
+    bool compare_walk_budget = false;
     // HNSW specs: build with the breadth-first renumbering off (detail::set_hnsw_reorder), keep a
     // copy of that graph in insertion order (an index file, saved and loaded), then renumber our
     // index as a build does, and time every setting on both layouts of the one graph (rows with
@@ -106,12 +115,12 @@ struct IndexBenchOptions {
     // HNSW specs: build with the self-search repair off (detail::set_hnsw_self_search_repair),
     // keep a copy of that graph (an index file), then run the repair on our index, and time every
     // setting on both graphs (rows with engine "earshot-no-self-search"), alternating rounds. The
-    // build time of our rows includes the repair. Not with compare_layout.
+    // build time of our rows includes the repair; our index is renumbered again after it
+    // (untimed) so that both graphs are in breadth-first order. Not with compare_layout.
     bool compare_self_search = false;
     // HNSW specs: likewise with the in-degree repair (detail::set_hnsw_in_degree_repair; rows
-    // with engine "earshot-no-in-degree-repair"); our index is renumbered again after it
-    // (untimed) so that both graphs are in breadth-first order. Not with compare_layout or
-    // compare_self_search.
+    // with engine "earshot-no-in-degree-repair"), also renumbered again after it. Not with
+    // compare_layout or compare_self_search.
     bool compare_in_degree = false;
     // HNSW specs: each of our single-thread rows is also compared with the other curve at its
     // recall@10 (ties) by timing that curve at efSearch values found for it: plain hnswlib on its
@@ -166,6 +175,9 @@ struct IndexBenchRow {
     // efSearch the walk used (filtered walks scale the one asked for; 0 when not counted).
     double expansions_per_query = 0;
     std::size_t walk_ef = 0;
+    // HNSW rows (ours, filtered): the share of queries whose walk gave up for the scan of the
+    // passing items (detail::hnsw_walks_given_up; same pass).
+    double walks_given_up = 0;
     // compare_hnswlib rows: elements that a layer-0 walk from the entry point cannot reach in
     // that graph ("hnswlib-same-graph": ours), which caps recall at every efSearch.
     std::size_t unreachable = 0;

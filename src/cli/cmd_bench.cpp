@@ -34,10 +34,12 @@ struct BenchCliOptions {
     std::string db;
     bool compare_hnswlib = false;
     double filter_keep = 0.0;
+    std::string filter_folder;
     bool compare_steering = false;
     bool matched_recall = false;
     bool compare_layout = false;
     bool compare_self_search = false;
+    bool compare_walk_budget = false;
     bool compare_in_degree = false;
     int build_threads = 0;
     int rounds = 3;
@@ -108,7 +110,11 @@ int run_bench_windows(const BenchCliOptions& o) {
 
 // "10 %" for a filtered row, "-" for an unfiltered one.
 std::string filter_label(double keep) {
-    return keep < 1.0 ? fmt::format("{:.0f} %", 100 * keep) : "-";
+    if (keep >= 1.0)
+        return "-";
+    const double percent = 100 * keep;  // --filter-folder keeps any fraction: 12.4 %
+    return std::abs(percent - std::round(percent)) < 0.05 ? fmt::format("{:.0f} %", percent)
+                                                          : fmt::format("{:.1f} %", percent);
 }
 
 // Prints a table's header (its column line and separator) before the table's first row.
@@ -148,13 +154,17 @@ void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
         } else if (ref.engine == "earshot" && ref.filter_keep == 1.0) {
             other = "hnswlib";
             what = "our row, hnswlib interpolated: CPU QPS ours / hnswlib";
-        } else if ((ref.engine == "earshot" || ref.engine == "earshot-unsteered") &&
+        } else if ((ref.engine == "earshot" || ref.engine == "earshot-unsteered" ||
+                    ref.engine == "earshot-no-walk-budget") &&
                    ref.filter_keep < 1.0) {
             other = "earshot";
             what = fmt::format(
-                "ours {}filtered {:.0f} %, ours unfiltered interpolated: time "
+                "ours {}filtered {}, ours unfiltered interpolated: time "
                 "filtered / unfiltered",
-                ref.engine == "earshot" ? "" : "unsteered ", 100 * ref.filter_keep);
+                ref.engine == "earshot"             ? ""
+                : ref.engine == "earshot-unsteered" ? "unsteered "
+                                                    : "unbudgeted ",
+                filter_label(ref.filter_keep));
             ratio_is_ours_over_ref = true;
         } else {
             continue;
@@ -229,7 +239,9 @@ int run_bench_index(const BenchCliOptions& o) {
     io.space = o.space;
     io.compare_hnswlib = o.compare_hnswlib;
     io.filter_keep = o.filter_keep;
+    io.filter_folder = o.filter_folder;
     io.compare_steering = o.compare_steering;
+    io.compare_walk_budget = o.compare_walk_budget;
     io.matched_recall = o.matched_recall;
     io.compare_layout = o.compare_layout;
     io.compare_self_search = o.compare_self_search;
@@ -270,6 +282,7 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"recall_at_10_ties", r.recall_at_k_ties},
                            {"distances_per_query", r.distances_per_query},
                            {"expansions_per_query", r.expansions_per_query},
+                           {"walks_given_up", r.walks_given_up},
                            {"walk_ef", r.walk_ef},
                            {"unreachable", r.unreachable}});
         }
@@ -318,11 +331,12 @@ int run_bench_index(const BenchCliOptions& o) {
             continue;
         header_once(walk_header,
                     "\n| index | engine | filter | efSearch | walk efSearch | expansions/query | "
-                    "distances/query | recall@10 (ties) | CPU QPS |\n"
-                    "|---|---|---|---|---|---|---|---|---|\n");
-        fmt::print("| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {:.4f} | {:.0f} |\n", r.spec,
-                   r.engine, filter_label(r.filter_keep), r.ef_search, r.walk_ef,
-                   r.expansions_per_query, r.distances_per_query, r.recall_at_k_ties, r.cpu_qps);
+                    "distances/query | walks given up | recall@10 (ties) | CPU QPS |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|\n");
+        fmt::print("| {} | {} | {} | {} | {} | {:.1f} | {:.0f} | {:.1f} % | {:.4f} | {:.0f} |\n",
+                   r.spec, r.engine, filter_label(r.filter_keep), r.ef_search, r.walk_ef,
+                   r.expansions_per_query, r.distances_per_query, 100 * r.walks_given_up,
+                   r.recall_at_k_ties, r.cpu_qps);
     }
     // The row of `engine` with r's spec, efSearch and threads (plain hnswlib's rows are
     // unfiltered: any filter matches them unless same_filter).
@@ -524,6 +538,10 @@ void setup_bench(CLI::App& app) {
                     "bench index: also run every setting with a filter keeping this fraction of "
                     "the items (e.g. 0.1; recall against the exact filtered top-k)")
         ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--filter-folder", opts->filter_folder,
+                    "bench index --space/--db: filter by content instead: keep the items under "
+                    "this folder, as search --folder does (not with --filter-keep; the rows give "
+                    "the fraction kept)");
     cmd->add_flag("--compare-steering", opts->compare_steering,
                   "bench index --filter-keep: also time each filtered HNSW setting without the "
                   "filtered walk's 8-bit steering copy (engine earshot-unsteered), alternating "
@@ -535,6 +553,10 @@ void setup_bench(CLI::App& app) {
                   "efSearch values around that recall are found by bisection (up to 1024) and "
                   "timed in rounds alternating with the row, instead of interpolating between "
                   "rows timed at other moments");
+    cmd->add_flag("--compare-walk-budget", opts->compare_walk_budget,
+                  "bench index --filter-keep/--filter-folder: also time each filtered HNSW "
+                  "setting with the walk budget off (engine earshot-no-walk-budget: walks never "
+                  "give up for the scan of the passing items), alternating with the default");
     cmd->add_flag("--compare-layout", opts->compare_layout,
                   "bench index: also time each HNSW setting on the same graph in insertion order "
                   "(engine earshot-insertion-order), alternating with the default breadth-first "
@@ -549,8 +571,9 @@ void setup_bench(CLI::App& app) {
                   "earshot-no-in-degree-repair), alternating with the repaired graph (the build "
                   "row includes the repair)");
     cmd->add_option("--rounds", opts->rounds,
-                    "bench index --compare-hnswlib / --compare-steering / --compare-layout / "
-                    "--compare-self-search / --compare-in-degree / --matched-recall: time each "
+                    "bench index --compare-hnswlib / --compare-steering / --compare-walk-budget / "
+                    "--compare-layout / --compare-self-search / --compare-in-degree / "
+                    "--matched-recall: time each "
                     "setting this many times, alternating with the setting it is compared with, "
                     "and keep the best of each")
         ->capture_default_str()

@@ -19,7 +19,12 @@ inline constexpr std::size_t kHnswDefaultEfSearch = 96;
 inline constexpr std::size_t kHnswLargeIndexItems = 300000;
 inline constexpr std::size_t kHnswLargeEfSearch = 192;
 // A filtered query expecting fewer than max(detail::kExactFilterFloor, 8 * efSearch) passing
-// items (index/filter_estimate.h) scans the passing items exactly instead of walking the graph.
+// items (index/filter_estimate.h) scans the passing items exactly instead of walking the graph,
+// and so does one whose walk computes more distances than kWalkBudgetShare of the passing items
+// expected (at least kWalkBudgetFloor): the passing items lie away from the query, and walking
+// to them would cost more than scanning them (hnsw_index.cpp, search).
+inline constexpr double kWalkBudgetShare = 0.5;
+inline constexpr std::size_t kWalkBudgetFloor = 1024;
 
 struct HnswParams {
     int m = kHnswDefaultM;                             // graph degree (layer 0 has 2M links)
@@ -34,6 +39,12 @@ namespace detail {
 // Filtered searches this thread has answered by walking the graph (not by the exact scan of the
 // passing items): lets tests check which path they exercise.
 std::size_t hnsw_filtered_walks();
+// Filtered walks this thread has given up for the exact scan because they computed more
+// distances than the budget a scan of the passing items sets (hnsw_index.cpp, kWalkBudgetShare).
+std::size_t hnsw_walks_given_up();
+// Whether filtered walks give up for the scan past that budget (default true; process-wide).
+// For tests and `bench index --compare-walk-budget`.
+void set_hnsw_walk_budget(bool on);
 // Distances this thread's graph walks have computed (upper layers and layer 0, all HNSW indexes;
 // not the exact scan of a filtered search): `bench index` reports them per query.
 std::size_t hnsw_walk_distances();
@@ -98,6 +109,9 @@ std::optional<HnswGraphView> hnsw_graph_view(const VectorIndex& index);
 // (set_hnsw_reorder): for `bench index --compare-layout`, which builds with reordering off, keeps
 // a copy in insertion order and times both layouts of one graph. False unless `index` is HNSW.
 bool hnsw_reorder(VectorIndex& index);
+// Breadth-first renumberings of a graph of two or more elements in this process (all threads,
+// every index: builds, hnsw_reorder). For tests.
+std::size_t hnsw_renumberings();
 // Runs the reachability repair a build ends with (hnsw_index.cpp, repair_reachability) now: each
 // live element that no layer-0 path from the entry point reaches gets an in-link from a reached
 // element with room near it, if one is found. Returns the in-links added; nullopt unless `index`

@@ -261,6 +261,75 @@ IndexBenchOptions hnsw16_bench(std::size_t n,
     return o;
 }
 
+// --filter-folder: the filter keeps a catalog's items under one folder (as `search --folder`),
+// here the items of 4 of 20 clusters, so that which items pass follows the content. The filtered
+// rows carry the fraction kept and their recall is against the exact filtered top-k.
+TEST(IndexBenchTest, FiltersByFolderAsSearchDoes) {
+    testing::TempDir dir;
+    {
+        std::ofstream csv(dir / "lib.csv");
+        std::mt19937 rng(11);
+        std::normal_distribution<float> gauss(0.0f, 1.0f);
+        std::vector<std::vector<float>> centres(20, std::vector<float>(16));
+        for (auto& c : centres)
+            for (auto& x : c) x = 3.0f * gauss(rng);
+        for (int i = 0; i < 3000; ++i) {
+            const int c = i % 20;
+            csv << (c < 4 ? "lib/sfx/" : "lib/music/") << "x" << i;
+            for (float x : centres[static_cast<std::size_t>(c)]) csv << "," << x + gauss(rng);
+            csv << "\n";
+        }
+    }
+    {
+        auto cat = Catalog::open(dir / "bench.earshot");
+        ASSERT_TRUE(cat);
+        ImportOptions io;
+        io.file = dir / "lib.csv";
+        io.space = "lib";
+        ASSERT_TRUE(import_embeddings(**cat, io));
+    }
+    IndexBenchOptions o;
+    o.db = dir / "bench.earshot";
+    o.space = "lib";
+    o.queries = 40;
+    o.specs = {"flat", "HNSW16"};
+    o.ef_search = {64};
+    o.query_threads = {1};
+    o.filter_folder = "lib/sfx";
+    o.compare_walk_budget = true;
+    auto rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    // flat and HNSW16, unfiltered and filtered; HNSW16 filtered with the walk budget off.
+    ASSERT_EQ(rows->size(), 5u);
+    EXPECT_EQ(rows->back().engine, "earshot-no-walk-budget");
+    EXPECT_EQ(rows->back().spec, "HNSW16");
+    std::size_t filtered = 0;
+    for (const auto& r : *rows) {
+        if (r.filter_keep < 1.0) {
+            ++filtered;
+            // 600 of 3,000 items, 40 of them held out as queries at random.
+            EXPECT_NEAR(r.filter_keep, 0.2, 0.01) << r.spec;
+        }
+        EXPECT_GE(r.recall_at_k, 0.9) << r.spec << " keep " << r.filter_keep;
+    }
+    EXPECT_EQ(filtered, 3u);
+    o.compare_steering = true;  // two second ways to time the filtered walk: refused
+    EXPECT_FALSE(bench_index(o));
+    o.compare_steering = false;
+    o.compare_walk_budget = false;
+    // A folder no item lies under, a synthetic corpus, and both filters at once: refused.
+    o.filter_folder = "lib/voices";
+    auto none = bench_index(o);
+    ASSERT_FALSE(none);
+    EXPECT_NE(none.error().message().find("lib/voices"), std::string::npos);
+    o.filter_folder = "lib/sfx";
+    o.filter_keep = 0.1;
+    EXPECT_FALSE(bench_index(o));
+    IndexBenchOptions synthetic = hnsw16_bench(2000, 8, 10, {24}, 0.0, 1);
+    synthetic.filter_folder = "lib/sfx";
+    EXPECT_FALSE(bench_index(synthetic));
+}
+
 TEST(IndexBenchTest, ComparesWithPlainHnswlibAndRunsFilteredQueries) {
     IndexBenchOptions o = hnsw16_bench(3000, 24, 30, {48}, 0.1, 2);
     o.compare_hnswlib = true;
@@ -406,7 +475,11 @@ TEST(IndexBenchTest, MatchedRecallTimesTheOtherCurveAroundEachRowsRecall) {
                          is_filtered ? m.other_cpu_qps / m.cpu_qps : m.cpu_qps / m.other_cpu_qps)
             << where;
     }
-    EXPECT_EQ(filtered, 2u);
+    EXPECT_EQ(filtered, 3u);
+    o.compare_steering = true;  // two second ways to time the filtered walk: refused
+    EXPECT_FALSE(bench_index(o));
+    o.compare_steering = false;
+    o.compare_walk_budget = false;
     // The unfiltered ef 10 row of our graph sits below recall 1: hnswlib's pair around it was
     // found by bisection, so at least one row has a real bracket (not the efSearch = k bound).
     EXPECT_TRUE(std::any_of(matched.begin(), matched.end(),
@@ -448,17 +521,22 @@ std::vector<std::int64_t> one_based_ids(std::size_t n) {
 }
 
 // A bench with a copy of the graph kept before one build step (`compare`: --compare-layout,
-// --compare-self-search) over 2 efSearch values and 2 filters. Its rows: ours first, then the
-// copy's in the same order, each with the same setting, the copy's build time without the step.
+// --compare-self-search, --compare-in-degree) over 2 efSearch values and 2 filters. Its rows:
+// ours first, then the copy's in the same order, each with the same setting, the copy's build
+// time without the step. The graph is renumbered `renumberings` times in all (the copy is never
+// renumbered after it is made).
 void bench_with_copy(std::size_t n,
                      bool IndexBenchOptions::*compare,
                      const char* copy_engine,
+                     std::size_t renumberings,
                      std::vector<IndexBenchRow>& rows) {
     IndexBenchOptions o = hnsw16_bench(n, 8, 40, {24, 48}, 0.1, 2);
     o.*compare = true;
     o.rounds = 1;
+    const std::size_t renumbered_before = detail::hnsw_renumberings();
     auto bench = bench_index(o);
     ASSERT_TRUE(bench) << bench.error().to_string();
+    EXPECT_EQ(detail::hnsw_renumberings() - renumbered_before, renumberings);
     rows = std::move(*bench);
     ASSERT_EQ(rows.size(), 8u);
     for (std::size_t i = 0; i < 4; ++i) {
@@ -500,7 +578,7 @@ void build_after_bench(std::unique_ptr<VectorIndex>& index) {
 TEST(IndexBenchTest, ComparesTheGraphInBreadthFirstAndInsertionOrder) {
     std::vector<IndexBenchRow> rows;
     ASSERT_NO_FATAL_FAILURE(bench_with_copy(30000, &IndexBenchOptions::compare_layout,
-                                            "earshot-insertion-order", rows));
+                                            "earshot-insertion-order", 1, rows));
     for (std::size_t i = 0; i < 4; ++i) {
         const auto& ours = rows[i];
         const auto& insertion = rows[i + 4];
@@ -534,12 +612,13 @@ std::size_t weak_after_build(bool switch_off) {
     return testing_util::weakly_linked(**made, 4);
 }
 
-// --compare-in-degree: the graph with the in-degree repair and a copy made before it, every
-// setting on both; one copy-keeping comparison at a time. The repair is back on afterwards.
+// --compare-in-degree: the graph with the in-degree repair (renumbered again after it) and a copy
+// made before it, every setting on both; one copy-keeping comparison at a time. The repair is back
+// on afterwards.
 TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheInDegreeRepair) {
     std::vector<IndexBenchRow> rows;
     ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_in_degree,
-                                            "earshot-no-in-degree-repair", rows));
+                                            "earshot-no-in-degree-repair", 2, rows));
     ASSERT_NO_FATAL_FAILURE(refuses_two_copies(&IndexBenchOptions::compare_in_degree,
                                                &IndexBenchOptions::compare_self_search,
                                                "--compare-in-degree"));
@@ -549,13 +628,13 @@ TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheInDegreeRepair) {
     EXPECT_LT(after_bench, off) << "a build after the bench runs the repair";
 }
 
-// --compare-self-search: the graph with the self-search repair (ours, repaired after the build)
-// and a copy made before it, every setting on both. Not together with --compare-layout (each
-// keeps a copy before one build step).
+// --compare-self-search: the graph with the self-search repair (ours, repaired after the build,
+// then renumbered again as a build leaves it) and a copy made before it, every setting on both. Not
+// together with --compare-layout (each keeps a copy before one build step).
 TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheSelfSearchRepair) {
     std::vector<IndexBenchRow> rows;
     ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_self_search,
-                                            "earshot-no-self-search", rows));
+                                            "earshot-no-self-search", 2, rows));
     ASSERT_NO_FATAL_FAILURE(refuses_two_copies(&IndexBenchOptions::compare_self_search,
                                                &IndexBenchOptions::compare_layout,
                                                "--compare-self-search"));

@@ -114,8 +114,13 @@ void check_filtered_walk(const FilterCase& c, bool with_deletions) {
     for (std::int64_t id : ids)
         live_passing += id % c.keep_every == 0 && deleted.count(id) == 0 ? 1 : 0;
     // The walk, not the exact scan, must be what is tested (default efSearch 96; the index
-    // estimates the passing fraction from a sample, checked in filtered_recall).
+    // estimates the passing fraction from a sample, checked in filtered_recall). A 1 % walk
+    // computes more distances than the budget a scan of 2,284 items sets: it walks on here.
     ASSERT_GT(live_passing, std::max(detail::kExactFilterFloor, 8 * kHnswDefaultEfSearch));
+    detail::set_hnsw_walk_budget(false);
+    struct BudgetBack {
+        ~BudgetBack() { detail::set_hnsw_walk_budget(true); }
+    } budget_back;
     ASSERT_LT(static_cast<double>(gone.size()),
               kTombstoneRebuildFraction * static_cast<double>(c.n));
 
@@ -409,6 +414,73 @@ TEST(HnswFilteredWalkTest, ConcurrentFirstFilteredSearchesShareOneSteeringCopy) 
         EXPECT_EQ(ids.size(), 10u);
     }
     EXPECT_EQ(detail::hnsw_filtered_walks() - walks, kQueries) << "not answered by the walk";
+}
+
+// A filter that keeps items away from the query (a folder of other sounds): the walk would have
+// to expand the whole neighbourhood in between, so past its budget (kWalkBudgetShare of the
+// passing items' distances) it gives up for a scan of the passing items (8-bit estimates, the
+// best re-ranked exactly), which returns the exact filtered top 10. A query among the passing
+// items is still answered by the walk; with the budget off, no walk gives up.
+TEST(HnswFilteredWalkTest, WalkGivesUpForAScanWhenThePassingItemsLieAway) {
+    constexpr std::size_t kN = 40000;
+    constexpr std::size_t kDim = 16;
+    constexpr std::size_t kClusters = 20;
+    std::mt19937 rng(99);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    Matrix centres(kClusters, kDim);
+    for (auto& x : centres.data) x = 4.0f * g(rng);
+    auto point = [&](std::size_t c, float* out) {
+        for (std::size_t j = 0; j < kDim; ++j) out[j] = centres.at(c, j) + g(rng);
+    };
+    Matrix data(kN, kDim);
+    for (std::size_t i = 0; i < kN; ++i) point(i % kClusters, data.row(i));
+    // Clusters 0 and 1 pass (4,000 items: the walk, not the exact scan, is tried first).
+    auto passes = [](std::int64_t id) { return (id - 1) % 20 < 2; };
+    auto index = make_index("HNSW16", static_cast<int>(kDim), Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(1);
+    ASSERT_TRUE((*index)->add(ids_from(1, kN), data));
+    FlatIndex exact(static_cast<int>(kDim), Metric::kCosine);
+    ASSERT_TRUE(exact.add(ids_from(1, kN), data));
+    SearchOptions o;
+    o.k = 10;
+    o.filter = passes;
+    std::vector<float> q(kDim);
+    auto search_from = [&](std::size_t cluster, std::size_t queries) {
+        std::size_t found = 0;
+        for (std::size_t i = 0; i < queries; ++i) {
+            point(cluster, q.data());
+            auto truth = exact.search(q, o);
+            auto got = (*index)->search(q, o);
+            EXPECT_TRUE(truth && got);
+            if (!truth || !got)
+                return 0.0;
+            EXPECT_EQ(got->size(), 10u);
+            for (const auto& h : *got) {
+                EXPECT_TRUE(passes(h.id)) << "id " << h.id;
+                for (const auto& t : *truth) found += t.id == h.id ? 1 : 0;
+            }
+        }
+        return static_cast<double>(found) / static_cast<double>(10 * queries);
+    };
+    // Queries from clusters 2-19: the walk gives up, and the scan finds the exact top 10.
+    std::size_t given_up = detail::hnsw_walks_given_up();
+    double recall = 0.0;
+    for (std::size_t c = 2; c < kClusters; ++c) recall += search_from(c, 5) / (kClusters - 2);
+    EXPECT_GE(detail::hnsw_walks_given_up() - given_up, 80u) << "of 90 queries";
+    EXPECT_GE(recall, 0.99);
+    // Queries among the passing items: the walk answers them.
+    given_up = detail::hnsw_walks_given_up();
+    const std::size_t walks = detail::hnsw_filtered_walks();
+    EXPECT_GE(search_from(0, 20), 0.9);
+    EXPECT_EQ(detail::hnsw_walks_given_up() - given_up, 0u);
+    EXPECT_EQ(detail::hnsw_filtered_walks() - walks, 20u);
+    // Without the budget the far queries walk (and never give up).
+    detail::set_hnsw_walk_budget(false);
+    given_up = detail::hnsw_walks_given_up();
+    search_from(5, 10);
+    detail::set_hnsw_walk_budget(true);
+    EXPECT_EQ(detail::hnsw_walks_given_up() - given_up, 0u);
 }
 
 // 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
