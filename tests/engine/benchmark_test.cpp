@@ -475,11 +475,7 @@ TEST(IndexBenchTest, MatchedRecallTimesTheOtherCurveAroundEachRowsRecall) {
                          is_filtered ? m.other_cpu_qps / m.cpu_qps : m.cpu_qps / m.other_cpu_qps)
             << where;
     }
-    EXPECT_EQ(filtered, 3u);
-    o.compare_steering = true;  // two second ways to time the filtered walk: refused
-    EXPECT_FALSE(bench_index(o));
-    o.compare_steering = false;
-    o.compare_walk_budget = false;
+    EXPECT_EQ(filtered, 2u);
     // The unfiltered ef 10 row of our graph sits below recall 1: hnswlib's pair around it was
     // found by bisection, so at least one row has a real bracket (not the efSearch = k bound).
     EXPECT_TRUE(std::any_of(matched.begin(), matched.end(),
