@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "index/metric.h"
+
 namespace earshot::detail {
 
 // sum a_i * b_i
@@ -50,6 +52,26 @@ Sq8Row encode_sq8(const float* x, std::size_t d, std::uint8_t* c);
 inline float sq8_dot(
     const float* q, float q_sum, const std::uint8_t* c, const Sq8Row& row, std::size_t d) {
     return row.lo * q_sum + row.step * dot_u8(q, c, d);
+}
+// The distance an index ranks by (1 - ip for unit rows, squared L2, L1) between q (in stored
+// form, with q_sum = sum q_i and q_sqnorm = |q|^2) and an 8-bit row.
+inline float sq8_distance(Metric metric,
+                          const float* q,
+                          float q_sum,
+                          float q_sqnorm,
+                          const std::uint8_t* c,
+                          const Sq8Row& row,
+                          std::size_t d) {
+    switch (metric) {
+        case Metric::kCosine:
+        case Metric::kCorrelation:
+            return 1.0f - sq8_dot(q, q_sum, c, row, d);
+        case Metric::kEuclidean:
+            return q_sqnorm - 2.0f * sq8_dot(q, q_sum, c, row, d) + row.sqnorm;
+        case Metric::kManhattan:
+            return l1_u8(q, c, row.lo, row.step, d);
+    }
+    return 0.0f;
 }
 
 // "avx512", "avx2" or "scalar": which kernels this build uses.

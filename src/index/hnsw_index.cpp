@@ -1044,9 +1044,6 @@ private:
         }
         return steer_;
     }
-    // The steering copy's estimate of element i's walk distance (graph_search's steer_dist).
-    float steer_estimate(
-        const Steering& st, const float* q, float q_sum, float q_sqnorm, tableint i) const;
     // Encodes elements [first, cur_element_count) (callers exclude other writers).
     void steer_encode(std::size_t first) const {
         const auto d = static_cast<std::size_t>(dim_);
@@ -1407,23 +1404,6 @@ bool HnswIndex::graph_search(const float* q,
     return true;
 }
 
-float HnswIndex::steer_estimate(
-    const Steering& st, const float* q, float q_sum, float q_sqnorm, tableint i) const {
-    const auto d = static_cast<std::size_t>(dim_);
-    const std::uint8_t* c = st.codes(i);
-    const detail::Sq8Row& p = st.row(i);
-    switch (metric_) {
-        case Metric::kCosine:
-        case Metric::kCorrelation:
-            return 1.0f - detail::sq8_dot(q, q_sum, c, p, d);
-        case Metric::kEuclidean:
-            return q_sqnorm - 2.0f * detail::sq8_dot(q, q_sum, c, p, d) + p.sqnorm;
-        case Metric::kManhattan:
-            return detail::l1_u8(q, c, p.lo, p.step, d);
-    }
-    return 0.0f;
-}
-
 std::vector<HnswIndex::Candidate> HnswIndex::exact_scan(const float* q,
                                                         const SearchOptions& options,
                                                         std::size_t rerank) const {
@@ -1466,7 +1446,9 @@ std::vector<HnswIndex::Candidate> HnswIndex::exact_scan(const float* q,
         for (std::size_t j = 0; j < pass.size(); ++j) {
             if (j + kAheadSteer < pass.size())
                 prefetch_record(pass[j + kAheadSteer]);
-            estimates[j] = {steer_estimate(st, q, q_sum, q_sqnorm, pass[j]), pass[j]};
+            const tableint i = pass[j];
+            estimates[j] = {
+                detail::sq8_distance(metric_, q, q_sum, q_sqnorm, st.codes(i), st.row(i), d), i};
         }
         std::nth_element(estimates.begin(),
                          estimates.begin() + static_cast<std::ptrdiff_t>(rerank - 1),

@@ -209,18 +209,7 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
             }
             return 0.0f;
         }
-        const std::uint8_t* c = codes + r * d;
-        const RowParams& p = params[r];
-        switch (metric) {
-            case Metric::kCosine:
-            case Metric::kCorrelation:
-                return 1.0f - detail::sq8_dot(qp, q_sum, c, p, d);
-            case Metric::kEuclidean:
-                return q_sqnorm - 2.0f * detail::sq8_dot(qp, q_sum, c, p, d) + p.sqnorm;
-            case Metric::kManhattan:
-                return detail::l1_u8(qp, c, p.lo, p.step, d);
-        }
-        return 0.0f;
+        return detail::sq8_distance(metric, qp, q_sum, q_sqnorm, codes + r * d, params[r], d);
     };
 
     const std::int64_t* ids = flat_.ids().data();
