@@ -199,6 +199,29 @@ TEST(WindowsCorpusTest, BadArgumentsAreInvalid) {
     EXPECT_FALSE(fs::exists(dir / "w.npy.part"));
 }
 
+// Imports dir/<space>.csv into dir/bench.earshot and sets `o` to bench that space: flat and
+// HNSW16 at efSearch 64, `queries` held-out rows, one query thread.
+void catalog_bench(const fs::path& dir,
+                   const std::string& space,
+                   std::size_t queries,
+                   IndexBenchOptions& o) {
+    {
+        auto cat = Catalog::open(dir / "bench.earshot");
+        ASSERT_TRUE(cat);
+        ImportOptions io;
+        io.file = dir / (space + ".csv");
+        io.space = space;
+        ASSERT_TRUE(import_embeddings(**cat, io));
+    }
+    o = IndexBenchOptions{};
+    o.db = dir / "bench.earshot";
+    o.space = space;
+    o.queries = queries;
+    o.specs = {"flat", "HNSW16"};
+    o.ef_search = {64};
+    o.query_threads = {1};
+}
+
 TEST(IndexBenchTest, RecallWithTiesCountsDuplicatesOfTheKthNeighbour) {
     // 40 copies of each of 50 vectors: every query's exact top-10 is 10 of 40 equal copies, so
     // which ten is arbitrary; with ties every index that finds the right copies scores 1.
@@ -217,21 +240,8 @@ TEST(IndexBenchTest, RecallWithTiesCountsDuplicatesOfTheKthNeighbour) {
             }
         }
     }
-    {
-        auto cat = Catalog::open(dir / "bench.earshot");
-        ASSERT_TRUE(cat);
-        ImportOptions io;
-        io.file = dir / "dups.csv";
-        io.space = "dups";
-        ASSERT_TRUE(import_embeddings(**cat, io));
-    }
     IndexBenchOptions o;
-    o.db = dir / "bench.earshot";
-    o.space = "dups";
-    o.queries = 20;
-    o.specs = {"flat", "HNSW16"};
-    o.ef_search = {64};
-    o.query_threads = {1};
+    ASSERT_NO_FATAL_FAILURE(catalog_bench(dir.path(), "dups", 20, o));
     auto rows = bench_index(o);
     ASSERT_TRUE(rows) << rows.error().to_string();
     ASSERT_EQ(rows->size(), 2u);
@@ -280,21 +290,8 @@ TEST(IndexBenchTest, FiltersByFolderAsSearchDoes) {
             csv << "\n";
         }
     }
-    {
-        auto cat = Catalog::open(dir / "bench.earshot");
-        ASSERT_TRUE(cat);
-        ImportOptions io;
-        io.file = dir / "lib.csv";
-        io.space = "lib";
-        ASSERT_TRUE(import_embeddings(**cat, io));
-    }
     IndexBenchOptions o;
-    o.db = dir / "bench.earshot";
-    o.space = "lib";
-    o.queries = 40;
-    o.specs = {"flat", "HNSW16"};
-    o.ef_search = {64};
-    o.query_threads = {1};
+    ASSERT_NO_FATAL_FAILURE(catalog_bench(dir.path(), "lib", 40, o));
     o.filter_folder = "lib/sfx";
     o.compare_walk_budget = true;
     auto rows = bench_index(o);
