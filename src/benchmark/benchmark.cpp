@@ -237,16 +237,8 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             EARSHOT_ASSIGN_OR_RETURN(auto kept, cat->filter_ids(under));
             const IdSet kept_ids(std::move(kept));
             in_folder.resize(n);
-            std::size_t passing = 0;
-            for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t i = 0; i < n; ++i)
                 in_folder[i] = kept_ids.contains(set.ids[order[nq + i]]) ? 1 : 0;
-                passing += in_folder[i] != 0 ? 1 : 0;
-            }
-            if (passing == 0) {
-                return make_error(ErrorCode::kInvalidArgument,
-                                  "bench index: no item of space '" + options.space +
-                                      "' lies under --filter-folder " + options.filter_folder);
-            }
         }
     } else {
         std::mt19937 rng(1234);
@@ -288,6 +280,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         passing += pass ? 1 : 0;
     }
     const bool filtering = keep_every > 0 || !in_folder.empty();
+    if (!in_folder.empty() && passing == 0) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "bench index: no item of space '" + options.space +
+                              "' lies under --filter-folder " + options.filter_folder);
+    }
     const ItemDurations durations(ids, bench_durations);
     ItemConditions keep_conditions;
     keep_conditions.max_duration_s = 2.0;
@@ -502,7 +499,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         }
         std::vector<IndexBenchRow> plain_rows;
         std::vector<IndexBenchRow> same_rows;
-        std::vector<IndexBenchRow> unsteered_rows;
+        std::vector<IndexBenchRow> other_walk_rows;
         std::vector<IndexBenchRow> copy_rows;
         // Keeps the faster of two measurements of the same setting.
         auto keep_best = [](IndexBenchRow& best, const IndexBenchRow& r, bool first) {
@@ -562,20 +559,21 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                         return search_ours(q, ef, nprobe, f);
                     };
                     const bool with_plain = compare && f == 0;
-                    const bool with_unsteered =
+                    const bool with_other_walk =
                         (options.compare_steering || options.compare_walk_budget) && is_hnsw &&
                         f > 0;
                     const bool with_copy = graph_copy != nullptr;
-                    const int rounds =
-                        with_plain || with_unsteered || with_copy ? std::max(1, options.rounds) : 1;
+                    const int rounds = with_plain || with_other_walk || with_copy
+                                           ? std::max(1, options.rounds)
+                                           : 1;
                     IndexBenchRow best = row;
                     IndexBenchRow best_copy = row;
                     best_copy.engine = copy_engine;
                     best_copy.build_s = copy_build_s;
                     best_copy.build_cpu_s = copy_build_cpu_s;
-                    IndexBenchRow best_unsteered = row;
-                    best_unsteered.engine = options.compare_walk_budget ? "earshot-no-walk-budget"
-                                                                        : "earshot-unsteered";
+                    IndexBenchRow best_other_walk = row;
+                    best_other_walk.engine = options.compare_walk_budget ? "earshot-no-walk-budget"
+                                                                         : "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
                     IndexBenchRow best_same = srow;
                     best_plain.ef_search = std::max(ef, options.k);
@@ -602,9 +600,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     };
                     if (with_copy)
                         on_graph_copy([&] { ours(0); });
-                    // fn() with the filtered walk's steering copy switched off.
-                    // (compare_walk_budget: with the walk budget switched off instead.)
-                    auto unsteered = [&](const auto& fn) {
+                    // fn() with the filtered walk's steering copy switched off
+                    // (compare_steering), or its walk budget (compare_walk_budget).
+                    auto other_walk = [&](const auto& fn) {
                         if (options.compare_walk_budget) {
                             detail::set_hnsw_walk_budget(false);
                             fn();
@@ -640,10 +638,10 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                             time_plain(*plain, best_plain, round == 0);
                             time_plain(*same_graph, best_same, round == 0);
                         }
-                        if (with_unsteered) {
-                            IndexBenchRow u = best_unsteered;
-                            unsteered([&] { measure(threads, truths[f], u, ours); });
-                            keep_best(best_unsteered, u, round == 0);
+                        if (with_other_walk) {
+                            IndexBenchRow u = best_other_walk;
+                            other_walk([&] { measure(threads, truths[f], u, ours); });
+                            keep_best(best_other_walk, u, round == 0);
                         }
                         if (with_copy) {
                             IndexBenchRow u = best_copy;
@@ -661,9 +659,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                             static_cast<double>(total) / static_cast<double>(nq);
                     };
                     rows.push_back(best);
-                    if (with_unsteered) {
-                        unsteered([&] { count_walk(best_unsteered); });
-                        unsteered_rows.push_back(best_unsteered);
+                    if (with_other_walk) {
+                        other_walk([&] { count_walk(best_other_walk); });
+                        other_walk_rows.push_back(best_other_walk);
                     }
                     if (with_copy) {
                         on_graph_copy([&] { count_walk(best_copy); });
@@ -812,11 +810,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         };
         std::stable_sort(rows.begin() + static_cast<std::ptrdiff_t>(first_row), rows.end(),
                          unfiltered_first);
-        std::stable_sort(unsteered_rows.begin(), unsteered_rows.end(), unfiltered_first);
+        std::stable_sort(other_walk_rows.begin(), other_walk_rows.end(), unfiltered_first);
         std::stable_sort(copy_rows.begin(), copy_rows.end(), unfiltered_first);
         rows.insert(rows.end(), plain_rows.begin(), plain_rows.end());
         rows.insert(rows.end(), same_rows.begin(), same_rows.end());
-        rows.insert(rows.end(), unsteered_rows.begin(), unsteered_rows.end());
+        rows.insert(rows.end(), other_walk_rows.begin(), other_walk_rows.end());
         rows.insert(rows.end(), copy_rows.begin(), copy_rows.end());
     }
     return rows;

@@ -543,9 +543,9 @@ void setup_bench(CLI::App& app) {
                     "this folder, as search --folder does (not with --filter-keep; the rows give "
                     "the fraction kept)");
     cmd->add_flag("--compare-steering", opts->compare_steering,
-                  "bench index --filter-keep: also time each filtered HNSW setting without the "
-                  "filtered walk's 8-bit steering copy (engine earshot-unsteered), alternating "
-                  "with the default walk");
+                  "bench index --filter-keep/--filter-folder: also time each filtered HNSW "
+                  "setting without the filtered walk's 8-bit steering copy (engine "
+                  "earshot-unsteered), alternating with the default walk");
     cmd->add_flag("--matched-recall", opts->matched_recall,
                   "bench index: compare each of our single-thread HNSW rows with plain hnswlib's "
                   "own graph (--compare-hnswlib; unfiltered rows) or our unfiltered walk "

@@ -53,21 +53,33 @@ inline float sq8_dot(
     const float* q, float q_sum, const std::uint8_t* c, const Sq8Row& row, std::size_t d) {
     return row.lo * q_sum + row.step * dot_u8(q, c, d);
 }
+// What distances to 8-bit rows need of a query besides its values: sum q_i and |q|^2.
+struct Sq8Query {
+    float sum = 0.0f;
+    float sqnorm = 0.0f;
+};
+inline Sq8Query sq8_query(const float* q, std::size_t d) {
+    Sq8Query s;
+    for (std::size_t i = 0; i < d; ++i) {
+        s.sum += q[i];
+        s.sqnorm += q[i] * q[i];
+    }
+    return s;
+}
 // The distance an index ranks by (1 - ip for unit rows, squared L2, L1) between q (in stored
-// form, with q_sum = sum q_i and q_sqnorm = |q|^2) and an 8-bit row.
+// form; qs = sq8_query(q, d)) and an 8-bit row.
 inline float sq8_distance(Metric metric,
                           const float* q,
-                          float q_sum,
-                          float q_sqnorm,
+                          const Sq8Query& qs,
                           const std::uint8_t* c,
                           const Sq8Row& row,
                           std::size_t d) {
     switch (metric) {
         case Metric::kCosine:
         case Metric::kCorrelation:
-            return 1.0f - sq8_dot(q, q_sum, c, row, d);
+            return 1.0f - sq8_dot(q, qs.sum, c, row, d);
         case Metric::kEuclidean:
-            return q_sqnorm - 2.0f * sq8_dot(q, q_sum, c, row, d) + row.sqnorm;
+            return qs.sqnorm - 2.0f * sq8_dot(q, qs.sum, c, row, d) + row.sqnorm;
         case Metric::kManhattan:
             return l1_u8(q, c, row.lo, row.step, d);
     }

@@ -153,11 +153,12 @@ enum class Walk { kDot, kL2, kL1 };
 // Per-thread scratch for searches (reused capacity: no allocations per query once warm). A
 // filter callback must not itself search an HNSW index on the same thread.
 struct Scratch {
-    std::vector<std::pair<float, tableint>> top;       // max-heap by distance (worst first)
-    std::vector<std::pair<float, tableint>> frontier;  // min-heap by distance (best first)
-    std::vector<tableint> fresh;                       // unvisited neighbours of one node
-    std::vector<std::uint8_t> fresh_pass;              // filtered walk: fresh[j] accepted
-    std::vector<float> query;                          // the query in stored form
+    std::vector<std::pair<float, tableint>> top;        // max-heap by distance (worst first)
+    std::vector<std::pair<float, tableint>> frontier;   // min-heap by distance (best first)
+    std::vector<tableint> fresh;                        // unvisited neighbours of one node
+    std::vector<std::uint8_t> fresh_pass;               // filtered walk: fresh[j] accepted
+    std::vector<float> query;                           // the query in stored form
+    std::vector<std::pair<float, tableint>> estimates;  // exact_scan: 8-bit distance, element
 };
 
 // Asks for transparent huge pages on the level-0 block (vectors + links of every node): a
@@ -1232,23 +1233,19 @@ bool HnswIndex::graph_search(const float* q,
     auto prefetch_vector = [&](tableint i) { prefetch(level0 + i * stride + data_offset); };
     // Filtered walks take a rejected node's distance from the 8-bit steering copy.
     const Steering* steer = nullptr;
-    float q_sum = 0.0f;
-    float q_sqnorm = 0.0f;
+    detail::Sq8Query qs;
     if (kFiltered && g_steering.load(std::memory_order_relaxed)) {
         steer = &steering();
-        for (std::size_t i = 0; i < dim; ++i) {
-            q_sum += q[i];
-            q_sqnorm += q[i] * q[i];
-        }
+        qs = detail::sq8_query(q, dim);
     }
     auto steer_dist = [&](tableint i) {
         ++computed;
         const std::uint8_t* c = steer->codes(i);
         const detail::Sq8Row& p = steer->row(i);
         if constexpr (kWalk == Walk::kDot)
-            return 1.0f - detail::sq8_dot(q, q_sum, c, p, dim);
+            return 1.0f - detail::sq8_dot(q, qs.sum, c, p, dim);
         else if constexpr (kWalk == Walk::kL2)
-            return q_sqnorm - 2.0f * detail::sq8_dot(q, q_sum, c, p, dim) + p.sqnorm;
+            return qs.sqnorm - 2.0f * detail::sq8_dot(q, qs.sum, c, p, dim) + p.sqnorm;
         else
             return detail::l1_u8(q, c, p.lo, p.step, dim);
     };
@@ -1429,26 +1426,21 @@ std::vector<HnswIndex::Candidate> HnswIndex::exact_scan(const float* q,
         // (different builds).
         const Steering& st = steering();
         const auto d = static_cast<std::size_t>(dim_);
-        float q_sum = 0.0f;
-        float q_sqnorm = 0.0f;
-        for (std::size_t i = 0; i < d; ++i) {
-            q_sum += q[i];
-            q_sqnorm += q[i] * q[i];
-        }
+        const detail::Sq8Query qs = detail::sq8_query(q, d);
         auto prefetch_record = [&](tableint i) {
             const char* r = st.records.get() + static_cast<std::size_t>(i) * st.stride;
             for (std::size_t off = 0; off < st.stride; off += 64) prefetch(r + off);
         };
         constexpr std::size_t kAheadSteer = 4;
-        std::vector<std::pair<float, tableint>> estimates(pass.size());
+        auto& estimates = scratch().estimates;
+        estimates.resize(pass.size());
         for (std::size_t j = 0; j < std::min(kAheadSteer, pass.size()); ++j)
             prefetch_record(pass[j]);
         for (std::size_t j = 0; j < pass.size(); ++j) {
             if (j + kAheadSteer < pass.size())
                 prefetch_record(pass[j + kAheadSteer]);
             const tableint i = pass[j];
-            estimates[j] = {
-                detail::sq8_distance(metric_, q, q_sum, q_sqnorm, st.codes(i), st.row(i), d), i};
+            estimates[j] = {detail::sq8_distance(metric_, q, qs, st.codes(i), st.row(i), d), i};
         }
         std::nth_element(estimates.begin(),
                          estimates.begin() + static_cast<std::ptrdiff_t>(rerank - 1),
@@ -1524,15 +1516,16 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         // The walk must reach every node nearer than the ef-th passing one. When the passing
         // items lie away from the query (a folder or tag of other sounds than the query's) that
         // is the whole neighbourhood in between. On the real corpus (yamnet windows) a filter
-        // keeping the voice pack's 3.8 % of items made walks expand 19,000 nodes and compute
-        // 37,000 distances per query, at recall@10 0.91 and 71 queries/s; one keeping the sound
-        // effects' 12 %, 7,900 distances at 0.967 (docs/performance.md, eighteenth round). So a
+        // keeping the voice pack's 3.8 % of items made walks expand 19,200-20,400 nodes and
+        // compute 37,000-38,600 distances per query, at recall@10 0.915-0.929 and 70-74 queries/s;
+        // one keeping the sound effects' 12.4 %, 7,900-9,800 distances at 0.974-0.990
+        // (docs/performance.md, eighteenth round). So a
         // walk that has computed more distances than kWalkBudgetShare of the passing items
         // expected (at least kWalkBudgetFloor) gives up for a scan of them, from the 8-bit
         // steering copy with the best max(sq_default_rerank(k), ef) re-ranked exactly: a query
-        // then costs at most about (1 + kWalkBudgetShare) scans. Same graphs: voices 71 -> 770-820
-        // queries/s at recall 0.997, sound effects 1.05x at 0.976; the 10 % filter that passes
-        // every 10th id gave up no walk.
+        // then costs at most about (1 + kWalkBudgetShare) scans. Same graphs: voices 682-772
+        // queries/s at recall 0.997-0.998, sound effects 0.95-1.19x the queries/s at 0.005-0.009
+        // more recall; the 10 % filter that passes every 10th id gave up no walk.
         if (g_walk_budget.load(std::memory_order_relaxed)) {
             walk_budget = std::max<std::size_t>(
                 kWalkBudgetFloor, static_cast<std::size_t>(kWalkBudgetShare * estimate.fraction *

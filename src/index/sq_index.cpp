@@ -184,12 +184,7 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
         std::max(k, options.ef_search > 0 ? options.ef_search : sq_default_rerank(k));
 
     const float* qp = q.data();
-    float q_sum = 0.0f;
-    float q_sqnorm = 0.0f;
-    for (float v : q) {
-        q_sum += v;
-        q_sqnorm += v * v;
-    }
+    const detail::Sq8Query qs = detail::sq8_query(qp, q.size());
     const bool sq8 = eight_bit();
     const std::uint16_t* half = half_.data();
     const std::uint8_t* codes = codes_.data();
@@ -209,7 +204,7 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
             }
             return 0.0f;
         }
-        return detail::sq8_distance(metric, qp, q_sum, q_sqnorm, codes + r * d, params[r], d);
+        return detail::sq8_distance(metric, qp, qs, codes + r * d, params[r], d);
     };
 
     const std::int64_t* ids = flat_.ids().data();
