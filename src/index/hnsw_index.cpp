@@ -1519,11 +1519,11 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         // keeping the voice pack's 3.8 % of items made walks expand 19,200-20,400 nodes and
         // compute 37,000-38,600 distances per query, at recall@10 0.915-0.929 and 70-74 queries/s;
         // one keeping the sound effects' 12.4 %, 7,900-9,800 distances at 0.974-0.990
-        // (docs/performance.md, eighteenth round). So a
-        // walk that has computed more distances than kWalkBudgetShare of the passing items
-        // expected (at least kWalkBudgetFloor) gives up for a scan of them, from the 8-bit
-        // steering copy with the best max(sq_default_rerank(k), ef) re-ranked exactly: a query
-        // then costs at most about (1 + kWalkBudgetShare) scans. Same graphs: voices 682-772
+        // (docs/performance.md, eighteenth round). So a walk that has computed more distances
+        // than kWalkBudgetShare of the passing items expected (at least kWalkBudgetFloor) gives
+        // up for a scan of them, from the 8-bit steering copy with the best
+        // max(sq_default_rerank(k), ef) re-ranked exactly: a query then costs at most the scan
+        // plus a walk of that many distances. Same graphs: voices 682-772
         // queries/s at recall 0.997-0.998, sound effects 0.95-1.19x the queries/s at 0.005-0.009
         // more recall; the 10 % filter that passes every 10th id gave up no walk.
         if (g_walk_budget.load(std::memory_order_relaxed)) {
