@@ -195,12 +195,12 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                           "--filter-folder); give at least one");
     }
     if (int{options.compare_layout} + int{options.compare_self_search} +
-            int{options.compare_in_degree} >
+            int{options.compare_in_degree} + int{options.compare_insertion} >
         1) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "bench index: --compare-layout, --compare-self-search and "
-                          "--compare-in-degree each keep a copy of the graph before one build "
-                          "step; give one of them");
+                          "bench index: --compare-layout, --compare-self-search, "
+                          "--compare-in-degree and --compare-insertion each keep a second graph "
+                          "to time beside ours; give one of them");
     }
     Matrix data;
     Matrix queries;
@@ -402,6 +402,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         EARSHOT_RETURN_IF_ERROR(added);
         double build_s = seconds_since(t0);
         double build_cpu_s = process_cpu_seconds() - cpu0;
+        detail::HnswBuildPhases phases;
+        if (index->spec().kind == "hnsw")
+            phases = detail::hnsw_last_build_phases();
         // compare_layout: the graph in insertion order (a copy through an index file, untimed),
         // then ours renumbered as a build does (timed, part of the build). compare_self_search:
         // likewise, the graph before the self-search repair, then ours repaired (after the
@@ -412,9 +415,26 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         std::unique_ptr<VectorIndex> graph_copy;
         double copy_build_s = 0.0;  // the copy's build: without the step it leaves out
         double copy_build_cpu_s = 0.0;
+        detail::HnswBuildPhases copy_phases;
         const char* copy_engine = options.compare_self_search ? "earshot-no-self-search"
                                   : options.compare_in_degree ? "earshot-no-in-degree-repair"
+                                  : options.compare_insertion ? "earshot-hnswlib-insertion"
                                                               : "earshot-insertion-order";
+        // compare_insertion: a second build of the same rows through hnswlib's own addPoint
+        // (timed as ours is; another graph, built after ours).
+        if (options.compare_insertion && index->spec().kind == "hnsw") {
+            const double ccpu0 = process_cpu_seconds();
+            const auto ct0 = std::chrono::steady_clock::now();
+            EARSHOT_ASSIGN_OR_RETURN(graph_copy, make_index(spec, dim, options.metric));
+            graph_copy->set_threads(options.build_threads);
+            detail::set_hnsw_own_insertion(false);
+            Status copied = graph_copy->add(ids, data);
+            detail::set_hnsw_own_insertion(true);
+            EARSHOT_RETURN_IF_ERROR(copied);
+            copy_build_s = seconds_since(ct0);
+            copy_build_cpu_s = process_cpu_seconds() - ccpu0;
+            copy_phases = detail::hnsw_last_build_phases();
+        }
         if ((options.compare_layout || options.compare_self_search || options.compare_in_degree) &&
             index->spec().kind == "hnsw") {
             const fs::path copy =
@@ -427,14 +447,18 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             graph_copy = std::move(copied.index);
             copy_build_s = build_s;
             copy_build_cpu_s = build_cpu_s;
+            copy_phases = phases;
             const double rcpu0 = process_cpu_seconds();
             const auto rt0 = std::chrono::steady_clock::now();
             if (options.compare_self_search) {
                 detail::hnsw_repair_self_search(*index);
+                phases.self_search_s = seconds_since(rt0);
             } else if (options.compare_in_degree) {
                 detail::hnsw_repair_in_degree(*index);
+                phases.in_degree_s = seconds_since(rt0);
             } else {
                 detail::hnsw_reorder(*index);
+                phases.renumber_s = seconds_since(rt0);
             }
             build_s += seconds_since(rt0);
             build_cpu_s += process_cpu_seconds() - rcpu0;
@@ -465,6 +489,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         base.metric = options.metric;
         base.build_s = build_s;
         base.build_cpu_s = build_cpu_s;
+        base.build_phases = phases;
         base.bytes_per_item = per_item;
         // Plain hnswlib on the same vectors and parameters (unfiltered rows only), built by itself
         // and on our graph. Its queries are timed in rounds alternating with ours (best of
@@ -473,6 +498,8 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         std::unique_ptr<detail::PlainHnswlib> same_graph;
         IndexBenchRow prow = base;
         IndexBenchRow srow = base;
+        prow.build_phases = {};
+        srow.build_phases = {};
         const bool compare = options.compare_hnswlib && is_hnsw;
         if (compare) {
             // Its "build" is the copy of our graph.
@@ -571,6 +598,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     best_copy.engine = copy_engine;
                     best_copy.build_s = copy_build_s;
                     best_copy.build_cpu_s = copy_build_cpu_s;
+                    best_copy.build_phases = copy_phases;
                     IndexBenchRow best_other_walk = row;
                     best_other_walk.engine = options.compare_walk_budget ? "earshot-no-walk-budget"
                                                                          : "earshot-unsteered";

@@ -15,6 +15,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "index/hnsw_index.h"
 #include "index/metric.h"
 
 namespace earshot {
@@ -122,6 +123,11 @@ struct IndexBenchOptions {
     // with engine "earshot-no-in-degree-repair"), also renumbered again after it. Not with
     // compare_layout or compare_self_search.
     bool compare_in_degree = false;
+    // HNSW specs: a second build of the same rows with hnswlib's own addPoint instead of our
+    // insertion (detail::set_hnsw_own_insertion; rows with engine "earshot-hnswlib-insertion",
+    // built after ours, the same repairs and renumbering), every setting timed on both graphs,
+    // alternating rounds. Not with the three comparisons above.
+    bool compare_insertion = false;
     // HNSW specs: each of our single-thread rows is also compared with the other curve at its
     // recall@10 (ties) by timing that curve at efSearch values found for it: plain hnswlib on its
     // own graph (compare_hnswlib) for unfiltered rows, our unfiltered walk for filtered rows. The
@@ -144,7 +150,8 @@ struct IndexBenchRow {
     // compare_steering), or "earshot-insertion-order" (the same graph, not renumbered,
     // compare_layout), or "earshot-no-self-search" (the same graph before the self-search
     // repair, compare_self_search), or "earshot-no-in-degree-repair" (before the in-degree
-    // repair, compare_in_degree)
+    // repair, compare_in_degree), or "earshot-hnswlib-insertion" (another build, through
+    // hnswlib's addPoint, compare_insertion)
     std::string engine = "earshot";
     double filter_keep = 1.0;  // fraction of items the query filter keeps (1 = no filter)
     std::string data;          // "synthetic" or "<space>@<db file name>"
@@ -154,6 +161,9 @@ struct IndexBenchRow {
     double build_s = 0;
     double build_cpu_s = 0;  // CPU time of the build, all threads
     double bytes_per_item = 0;
+    // Our HNSW rows: where the build's wall time went (detail::hnsw_last_build_phases; the
+    // build_s above also counts making the index and the copy of the vectors it stores).
+    detail::HnswBuildPhases build_phases;
     std::size_t ef_search = 0;  // HNSW efSearch; IVF: PQ candidates re-ranked; 0 for flat
     std::size_t nprobe = 0;     // IVF: lists probed (0 = default; the row then reports it)
     int threads = 0;            // concurrent query streams (one search thread each)

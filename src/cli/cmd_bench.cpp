@@ -41,6 +41,7 @@ struct BenchCliOptions {
     bool compare_self_search = false;
     bool compare_walk_budget = false;
     bool compare_in_degree = false;
+    bool compare_insertion = false;
     int build_threads = 0;
     int rounds = 3;
     // bench windows
@@ -246,6 +247,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.compare_layout = o.compare_layout;
     io.compare_self_search = o.compare_self_search;
     io.compare_in_degree = o.compare_in_degree;
+    io.compare_insertion = o.compare_insertion;
     io.build_threads = o.build_threads;
     io.rounds = o.rounds;
     if (o.common.threads > 0)
@@ -269,6 +271,12 @@ int run_bench_index(const BenchCliOptions& o) {
                            {"dim", r.dim},
                            {"metric", std::string(metric_name(r.metric))},
                            {"build_s", r.build_s},
+                           {"build_phases_s",
+                            {{"insertions", r.build_phases.insert_s},
+                             {"in_degree_repair", r.build_phases.in_degree_s},
+                             {"reachability_repair", r.build_phases.reachability_s},
+                             {"self_search_repair", r.build_phases.self_search_s},
+                             {"renumbering", r.build_phases.renumber_s}}},
                            {"bytes_per_item", r.bytes_per_item},
                            {"ef_search", r.ef_search},
                            {"nprobe", r.nprobe},
@@ -373,6 +381,7 @@ int run_bench_index(const BenchCliOptions& o) {
     copy_table("earshot-insertion-order", "breadth-first", "insertion order");
     copy_table("earshot-no-self-search", "repaired", "without");
     copy_table("earshot-no-in-degree-repair", "repaired", "without");
+    copy_table("earshot-hnswlib-insertion", "our insertion", "hnswlib's");
     // Ours / plain hnswlib, side by side from this run: on the same graph (walk against walk) and
     // on the graph hnswlib built itself (graph quality and walk).
     bool header = false;
@@ -395,6 +404,28 @@ int run_bench_index(const BenchCliOptions& o) {
             r.recall_at_k, s->recall_at_k, r.distances_per_query, s->distances_per_query,
             r.cpu_qps / h->cpu_qps, r.qps / h->qps, h->recall_at_k, h->distances_per_query,
             r.build_s / h->build_s, r.build_cpu_s / h->build_cpu_s, s->unreachable, h->unreachable);
+    }
+    // Where each of our HNSW builds spent its time (one row per build), beside plain hnswlib's
+    // build from this run (insertions only) when there is one.
+    bool phase_header = false;
+    std::vector<std::string> shown;
+    for (const auto& r : *rows) {
+        const auto& p = r.build_phases;
+        const std::string key = r.spec + "/" + r.engine;
+        if (p.insert_s <= 0 || std::find(shown.begin(), shown.end(), key) != shown.end())
+            continue;
+        shown.push_back(key);
+        const IndexBenchRow* h = find(r, "hnswlib");
+        header_once(phase_header,
+                    "\n| index | engine | build (s) | insertions | in-degree repair | "
+                    "reachability repair | self-search repair | renumbering | hnswlib build (s) | "
+                    "insertions / hnswlib |\n"
+                    "|---|---|---|---|---|---|---|---|---|---|\n");
+        fmt::print("| {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} | {} |\n",
+                   r.spec, r.engine, r.build_s, p.insert_s, p.in_degree_s, p.reachability_s,
+                   p.self_search_s, p.renumber_s,
+                   h ? fmt::format("{:.2f}", h->build_s) : std::string("-"),
+                   h ? fmt::format("{:.2f}", p.insert_s / h->build_s) : std::string("-"));
     }
     print_equal_recall_ratios(*rows);
     print_matched_recall_ratios(matched);
@@ -570,10 +601,14 @@ void setup_bench(CLI::App& app) {
                   "in-degree repair a build starts its repairs with (engine "
                   "earshot-no-in-degree-repair), alternating with the repaired graph (the build "
                   "row includes the repair)");
+    cmd->add_flag("--compare-insertion", opts->compare_insertion,
+                  "bench index: also build each HNSW spec a second time through hnswlib's own "
+                  "addPoint instead of our insertion (engine earshot-hnswlib-insertion, built "
+                  "after ours) and time each setting on both graphs, alternating");
     cmd->add_option("--rounds", opts->rounds,
                     "bench index --compare-hnswlib / --compare-steering / --compare-walk-budget / "
                     "--compare-layout / --compare-self-search / --compare-in-degree / "
-                    "--matched-recall: time each "
+                    "--compare-insertion / --matched-recall: time each "
                     "setting this many times, alternating with the setting it is compared with, "
                     "and keep the best of each")
         ->capture_default_str()

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <new>
 #include <numeric>
 #include <optional>
+#include <queue>
 #include <stdexcept>
 #include <sys/mman.h>
 #include <type_traits>
@@ -178,18 +180,21 @@ Scratch& scratch() {
     return s;
 }
 
-thread_local std::size_t t_filtered_walks = 0;   // detail::hnsw_filtered_walks()
-thread_local std::size_t t_walks_given_up = 0;   // detail::hnsw_walks_given_up()
-thread_local std::size_t t_walk_distances = 0;   // detail::hnsw_walk_distances()
-thread_local std::size_t t_walk_expansions = 0;  // detail::hnsw_walk_expansions()
-thread_local std::size_t t_walk_ef = 0;          // detail::hnsw_last_walk_ef()
-std::atomic<bool> g_steering{true};              // detail::set_hnsw_filter_steering()
-std::atomic<bool> g_walk_budget{true};           // detail::set_hnsw_walk_budget()
-std::atomic<bool> g_reorder{true};               // detail::set_hnsw_reorder()
-std::atomic<bool> g_self_search{true};           // detail::set_hnsw_self_search_repair()
-std::atomic<bool> g_in_degree{true};             // detail::set_hnsw_in_degree_repair()
-std::atomic<std::size_t> g_self_searches{0};     // detail::hnsw_self_searches()
-std::atomic<std::size_t> g_renumberings{0};      // detail::hnsw_renumberings()
+thread_local std::size_t t_filtered_walks = 0;        // detail::hnsw_filtered_walks()
+thread_local std::size_t t_walks_given_up = 0;        // detail::hnsw_walks_given_up()
+thread_local std::size_t t_walk_distances = 0;        // detail::hnsw_walk_distances()
+thread_local std::size_t t_walk_expansions = 0;       // detail::hnsw_walk_expansions()
+thread_local std::size_t t_walk_ef = 0;               // detail::hnsw_last_walk_ef()
+std::atomic<bool> g_steering{true};                   // detail::set_hnsw_filter_steering()
+std::atomic<bool> g_walk_budget{true};                // detail::set_hnsw_walk_budget()
+std::atomic<bool> g_reorder{true};                    // detail::set_hnsw_reorder()
+std::atomic<bool> g_self_search{true};                // detail::set_hnsw_self_search_repair()
+std::atomic<bool> g_in_degree{true};                  // detail::set_hnsw_in_degree_repair()
+std::atomic<bool> g_own_insertion{true};              // detail::set_hnsw_own_insertion()
+std::atomic<std::size_t> g_own_insertions{0};         // detail::hnsw_own_insertions()
+std::atomic<std::size_t> g_self_searches{0};          // detail::hnsw_self_searches()
+std::atomic<std::size_t> g_renumberings{0};           // detail::hnsw_renumberings()
+thread_local detail::HnswBuildPhases t_build_phases;  // detail::hnsw_last_build_phases()
 
 // A visited list from hnswlib's pool for one walk (its tag marks the nodes this walk has met),
 // given back when the walk ends.
@@ -361,6 +366,18 @@ public:
     std::size_t repair() { return hnsw_ ? repair_reachability() : 0; }
     std::size_t self_search_repair() { return hnsw_ ? repair_self_search(0) : 0; }
     std::size_t in_degree_repair() { return hnsw_ ? repair_in_degree() : 0; }
+    // For detail::hnsw_layer0_candidates: layer 0's construction candidates for a stored-form
+    // query, from where the greedy upper-layer descent lands, nearest first.
+    std::vector<std::pair<float, std::uint32_t>> layer0_candidates(const float* q, bool own) {
+        std::vector<std::pair<float, std::uint32_t>> out;
+        if (!hnsw_ || hnsw_->cur_element_count == 0 || half_)
+            return out;
+        const tableint from = descend(q, [](tableint) { return true; }).second;
+        Candidates found = own ? construction_search0(from, q) : hnsw_->searchBaseLayer(from, q, 0);
+        for (; !found.empty(); found.pop()) out.push_back(found.top());
+        std::reverse(out.begin(), out.end());
+        return out;
+    }
 
     std::optional<detail::HnswGraphView> graph_view() const {
         if (!hnsw_ || hnsw_->cur_element_count == 0)
@@ -393,6 +410,15 @@ private:
         try {
             reserve(ids.size());
             const std::size_t first_new = hnsw_->cur_element_count;
+            detail::HnswBuildPhases phases;
+            auto clock = std::chrono::steady_clock::now();
+            // Seconds since the last lap (or the start), and a new lap.
+            auto lap = [&clock] {
+                const auto now = std::chrono::steady_clock::now();
+                const double s = std::chrono::duration<double>(now - clock).count();
+                clock = now;
+                return s;
+            };
             std::mutex error_mu;
             std::string error;
             // Rows are inserted nearly in their order (chunks of 4 claimed in turn), as plain
@@ -413,7 +439,7 @@ private:
                         point = half_row.data();
                     }
                     try {
-                        hnsw_->addPoint(point, static_cast<hnswlib::labeltype>(ids[i]));
+                        insert(point, static_cast<hnswlib::labeltype>(ids[i]));
                     } catch (const std::exception& e) {
                         std::lock_guard lock(error_mu);
                         error = e.what();
@@ -422,16 +448,25 @@ private:
                 }
             });
             sync_labels();
+            phases.insert_s = lap();
             if (ids.size() >= kRepairBatch) {
-                if (g_in_degree.load(std::memory_order_relaxed))
+                if (g_in_degree.load(std::memory_order_relaxed)) {
                     repair_in_degree();
+                    phases.in_degree_s = lap();
+                }
                 repair_reachability();
-                if (g_self_search.load(std::memory_order_relaxed))
+                phases.reachability_s = lap();
+                if (g_self_search.load(std::memory_order_relaxed)) {
                     repair_self_search(first_new);
+                    phases.self_search_s = lap();
+                }
                 if (g_reorder.load(std::memory_order_relaxed) &&
-                    ids.size() * kReorderShare >= hnsw_->cur_element_count)
+                    ids.size() * kReorderShare >= hnsw_->cur_element_count) {
                     reorder_breadth_first();
+                    phases.renumber_s = lap();
+                }
             }
+            t_build_phases = phases;
             if (steer_ready_.load(std::memory_order_relaxed))
                 steer_encode(steer_.count);
             if (!error.empty())
@@ -440,6 +475,168 @@ private:
             return make_error(ErrorCode::kInternal, std::string("hnsw add: ") + e.what());
         }
         return ok_status();
+    }
+
+    // Inserts one new element (its label not in the index: add() checks), as hnswlib 0.6.2's
+    // addPoint does (the same random level, locks, upper-layer searches and neighbour selection
+    // through mutuallyConnectNewElement), except that its layer-0 candidates come from
+    // construction_search0 instead of searchBaseLayer. Safe from several threads at once, as
+    // addPoint is.
+    void insert(const void* point, hnswlib::labeltype label) {
+        if (!g_own_insertion.load(std::memory_order_relaxed)) {
+            hnsw_->addPoint(point, label);
+            return;
+        }
+        Hnsw& h = *hnsw_;
+        g_own_insertions.fetch_add(1, std::memory_order_relaxed);
+        tableint cur = 0;
+        {
+            std::unique_lock count_lock(h.cur_element_count_guard_);
+            if (h.cur_element_count >= h.max_elements_)
+                throw std::runtime_error("The number of elements exceeds the specified limit");
+            cur = static_cast<tableint>(h.cur_element_count++);
+            h.label_lookup_[label] = cur;
+        }
+        std::unique_lock own_lock(h.link_list_locks_[cur]);
+        const int level = h.getRandomLevel(h.mult_);
+        h.element_levels_[cur] = level;
+        std::unique_lock top_lock(h.global);
+        const int max_level = h.maxlevel_;
+        if (level <= max_level)
+            top_lock.unlock();
+        tableint from = h.enterpoint_node_;
+        const tableint entry = h.enterpoint_node_;
+        std::memset(h.data_level0_memory_ + cur * h.size_data_per_element_ + h.offsetLevel0_, 0,
+                    h.size_data_per_element_);
+        std::memcpy(h.getExternalLabeLp(cur), &label, sizeof(hnswlib::labeltype));
+        std::memcpy(h.getDataByInternalId(cur), point, h.data_size_);
+        if (level > 0) {
+            const std::size_t bytes = h.size_links_per_element_ * level + 1;
+            h.linkLists_[cur] = static_cast<char*>(std::malloc(bytes));
+            if (h.linkLists_[cur] == nullptr)
+                throw std::bad_alloc();
+            std::memset(h.linkLists_[cur], 0, bytes);
+        }
+        if (static_cast<int>(from) == -1) {  // the first element
+            h.enterpoint_node_ = 0;
+            h.maxlevel_ = level;
+        } else {
+            auto dist_to = [&](tableint v) {
+                return h.fstdistfunc_(point, h.getDataByInternalId(v), h.dist_func_param_);
+            };
+            if (level < max_level) {
+                float from_d = dist_to(from);
+                for (int l = max_level; l > level; --l) {
+                    for (bool moved = true; moved;) {
+                        moved = false;
+                        std::unique_lock lock(h.link_list_locks_[from]);
+                        auto* data = h.get_linklist(from, l);
+                        const auto* links = reinterpret_cast<const tableint*>(data + 1);
+                        for (std::size_t j = 0, c = h.getListCount(data); j < c; ++j) {
+                            const float d = dist_to(links[j]);
+                            if (d < from_d) {
+                                from_d = d;
+                                from = links[j];
+                                moved = true;
+                            }
+                        }
+                    }
+                }
+            }
+            const bool entry_deleted = h.isMarkedDeleted(entry);
+            for (int l = std::min(level, max_level); l >= 0; --l) {
+                auto found =
+                    l > 0 ? h.searchBaseLayer(from, point, l) : construction_search0(from, point);
+                if (entry_deleted) {
+                    found.emplace(dist_to(entry), entry);
+                    if (found.size() > h.ef_construction_)
+                        found.pop();
+                }
+                from = h.mutuallyConnectNewElement(point, cur, found, l, false);
+            }
+        }
+        if (level > max_level) {
+            h.enterpoint_node_ = cur;
+            h.maxlevel_ = level;
+        }
+    }
+
+    using Candidates = std::priority_queue<std::pair<float, tableint>,
+                                           std::vector<std::pair<float, tableint>>,
+                                           Hnsw::CompareByFirst>;
+    // The efConstruction nearest elements to `point` that a best-first layer-0 walk from `from`
+    // finds, as hnswlib's searchBaseLayer(from, point, 0) finds them (the same stopping rule and
+    // admissions; tombstones walked through but not returned), while other threads insert. What
+    // differs is how it waits on memory, as graph_search does for queries: each expanded node's
+    // links are copied under its lock (hnswlib holds the lock while it computes every neighbour's
+    // distance), the unvisited ones collected first and all their vectors requested at once, and
+    // the heaps are reused vectors. perf of a 300k x 128 build, docs/performance.md nineteenth
+    // round.
+    Candidates construction_search0(tableint from, const void* point) {
+        Hnsw& h = *hnsw_;
+        thread_local std::vector<std::pair<float, tableint>> frontier;  // min-heap (greater)
+        thread_local std::vector<tableint> links;
+        thread_local std::vector<tableint> fresh;
+        std::vector<std::pair<float, tableint>> top;  // max-heap; handed to the caller
+        top.reserve(h.ef_construction_ + 1);
+        frontier.clear();
+        using Pair = std::pair<float, tableint>;
+        auto dist_to = [&](tableint v) {
+            return h.fstdistfunc_(point, h.getDataByInternalId(v), h.dist_func_param_);
+        };
+        const std::size_t ef = h.ef_construction_;
+        const VisitedLease lease(*h.visited_list_pool_);
+        hnswlib::vl_type* visited = lease.mass();
+        const hnswlib::vl_type tag = lease.tag();
+        float bound = std::numeric_limits<float>::max();
+        if (!h.isMarkedDeleted(from)) {
+            bound = dist_to(from);
+            top.emplace_back(bound, from);
+        }
+        frontier.emplace_back(bound, from);
+        visited[from] = tag;
+        links.resize(h.maxM0_);
+        while (!frontier.empty()) {
+            const auto [cd, c] = frontier.front();
+            if (cd > bound && top.size() == ef)
+                break;
+            std::pop_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
+            frontier.pop_back();
+            std::size_t n = 0;
+            {
+                std::unique_lock lock(h.link_list_locks_[c]);
+                auto* data = h.get_linklist0(c);
+                n = h.getListCount(data);
+                std::memcpy(links.data(), data + 1, n * sizeof(tableint));
+            }
+            fresh.clear();
+            for (std::size_t j = 0; j < n; ++j) prefetch(visited + links[j]);
+            for (std::size_t j = 0; j < n; ++j) {
+                if (visited[links[j]] != tag) {
+                    visited[links[j]] = tag;
+                    fresh.push_back(links[j]);
+                }
+            }
+            for (const tableint v : fresh) prefetch(h.getDataByInternalId(v));
+            for (const tableint v : fresh) {
+                const float d = dist_to(v);
+                if (top.size() < ef || d < bound) {
+                    frontier.emplace_back(d, v);
+                    std::push_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
+                    if (!h.isMarkedDeleted(v)) {
+                        top.emplace_back(d, v);
+                        std::push_heap(top.begin(), top.end());
+                    }
+                    if (top.size() > ef) {
+                        std::pop_heap(top.begin(), top.end());
+                        top.pop_back();
+                    }
+                    if (!top.empty())
+                        bound = top.front().first;
+                }
+            }
+        }
+        return Candidates(Hnsw::CompareByFirst(), std::move(top));
     }
 
     // Greedy descent through the upper layers from the entry point toward q, stepping only on
@@ -1116,6 +1313,20 @@ void set_hnsw_self_search_repair(bool on) {
 void set_hnsw_in_degree_repair(bool on) {
     g_in_degree.store(on, std::memory_order_relaxed);
 }
+void set_hnsw_own_insertion(bool on) {
+    g_own_insertion.store(on, std::memory_order_relaxed);
+}
+std::size_t hnsw_own_insertions() {
+    return g_own_insertions.load(std::memory_order_relaxed);
+}
+std::vector<std::pair<float, std::uint32_t>> hnsw_layer0_candidates(VectorIndex& index,
+                                                                    std::span<const float> query,
+                                                                    bool own) {
+    auto* hnsw = dynamic_cast<HnswIndex*>(&index);
+    if (hnsw == nullptr || static_cast<int>(query.size()) != index.dim())
+        return {};
+    return hnsw->layer0_candidates(query.data(), own);
+}
 std::optional<std::size_t> hnsw_repair_in_degree(VectorIndex& index) {
     auto* hnsw = dynamic_cast<HnswIndex*>(&index);
     if (hnsw == nullptr)
@@ -1127,6 +1338,9 @@ std::size_t hnsw_self_searches() {
 }
 std::size_t hnsw_renumberings() {
     return g_renumberings.load(std::memory_order_relaxed);
+}
+HnswBuildPhases hnsw_last_build_phases() {
+    return t_build_phases;
 }
 void set_hnsw_reorder(bool on) {
     g_reorder.store(on, std::memory_order_relaxed);

@@ -4,7 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "index/vector_index.h"
@@ -71,9 +74,36 @@ void set_hnsw_self_search_repair(bool on);
 // search for its own vector finds (hnsw_index.cpp, repair_in_degree; default true; process-wide).
 // For tests and `bench index --compare-in-degree`.
 void set_hnsw_in_degree_repair(bool on);
+// Whether builds insert through our own insertion (hnsw_index.cpp, insert: hnswlib's addPoint
+// with a layer-0 candidate search that waits on memory as our query walk does; default true;
+// process-wide). Off: hnswlib's addPoint itself. For tests and `bench index
+// --compare-insertion`.
+void set_hnsw_own_insertion(bool on);
+// Elements inserted through that insertion in this process (all threads, every index).
+std::size_t hnsw_own_insertions();
+// The layer-0 candidates (distance, internal id; nearest first) an insertion of `query` (in
+// stored form: unit length for cosine, float vectors only) would connect from, found from where
+// the greedy upper-layer descent lands: by our construction walk (own) or by hnswlib's
+// searchBaseLayer. Empty unless `index` is a non-empty float HNSW index of query's dim. For
+// tests: both must find the same elements.
+std::vector<std::pair<float, std::uint32_t>> hnsw_layer0_candidates(VectorIndex& index,
+                                                                    std::span<const float> query,
+                                                                    bool own);
 // Runs that in-degree repair now, over every element. Returns the links added; nullopt unless
 // `index` is HNSW. For `bench index --compare-in-degree` and tests.
 std::optional<std::size_t> hnsw_repair_in_degree(VectorIndex& index);
+// Where this thread's last HNSW add (a build, an incremental add or a compaction) spent its wall
+// time, in seconds: hnswlib's insertions, then (an add of at least 1,024 rows) the in-degree,
+// reachability and self-search repairs and the breadth-first renumbering, each 0 when skipped.
+// `bench index` prints them beside plain hnswlib's build, which is insertions only.
+struct HnswBuildPhases {
+    double insert_s = 0;
+    double in_degree_s = 0;
+    double reachability_s = 0;
+    double self_search_s = 0;
+    double renumber_s = 0;
+};
+HnswBuildPhases hnsw_last_build_phases();
 // Elements the self-search repair has taken up in this process (all threads, every index): one
 // walk each unless deleted, a second pass's elements counted again.
 std::size_t hnsw_self_searches();

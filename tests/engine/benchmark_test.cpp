@@ -522,7 +522,8 @@ void bench_with_copy(std::size_t n,
                      bool IndexBenchOptions::*compare,
                      const char* copy_engine,
                      std::size_t renumberings,
-                     std::vector<IndexBenchRow>& rows) {
+                     std::vector<IndexBenchRow>& rows,
+                     bool copy_builds_less = true) {
     IndexBenchOptions o = hnsw16_bench(n, 8, 40, {24, 48}, 0.1, 2);
     o.*compare = true;
     o.rounds = 1;
@@ -539,7 +540,9 @@ void bench_with_copy(std::size_t n,
         EXPECT_EQ(copy.engine, copy_engine);
         EXPECT_EQ(copy.ef_search, ours.ef_search) << "row " << i;
         EXPECT_DOUBLE_EQ(copy.filter_keep, ours.filter_keep) << "row " << i;
-        EXPECT_LT(copy.build_cpu_s, ours.build_cpu_s) << "row " << i;
+        if (copy_builds_less) {
+            EXPECT_LT(copy.build_cpu_s, ours.build_cpu_s) << "row " << i;
+        }
         EXPECT_GE(ours.recall_at_k, 0.9) << "row " << i;
         EXPECT_GE(copy.recall_at_k, 0.9) << "row " << i;
     }
@@ -619,6 +622,34 @@ TEST(IndexBenchTest, ComparesTheGraphWithAndWithoutTheInDegreeRepair) {
     const std::size_t off = weak_after_build(true);
     EXPECT_GT(off, 0u) << "these rows should leave elements with few in-links";
     EXPECT_LT(after_bench, off) << "a build after the bench runs the repair";
+}
+
+// --compare-insertion: a second build of the same rows through hnswlib's addPoint, every
+// setting on both graphs; each build's phases add up to no more than its time; our insertion is
+// back on afterwards.
+TEST(IndexBenchTest, ComparesOurInsertionWithHnswlibsAddPoint) {
+    std::vector<IndexBenchRow> rows;
+    const std::size_t inserted_before = detail::hnsw_own_insertions();
+    ASSERT_NO_FATAL_FAILURE(bench_with_copy(20000, &IndexBenchOptions::compare_insertion,
+                                            "earshot-hnswlib-insertion", 2, rows,
+                                            /*copy_builds_less=*/false));
+    EXPECT_EQ(detail::hnsw_own_insertions() - inserted_before, 20000u) << "only ours inserts";
+    for (const auto& r : rows) {
+        const auto& p = r.build_phases;
+        EXPECT_GT(p.insert_s, 0.0) << r.engine;
+        EXPECT_GT(p.self_search_s, 0.0) << r.engine;
+        EXPECT_GT(p.renumber_s, 0.0) << r.engine;
+        EXPECT_LE(p.insert_s + p.in_degree_s + p.reachability_s + p.self_search_s + p.renumber_s,
+                  r.build_s)
+            << r.engine;
+    }
+    ASSERT_NO_FATAL_FAILURE(refuses_two_copies(&IndexBenchOptions::compare_insertion,
+                                               &IndexBenchOptions::compare_layout,
+                                               "--compare-insertion"));
+    const std::size_t before = detail::hnsw_own_insertions();
+    std::unique_ptr<VectorIndex> index;
+    ASSERT_NO_FATAL_FAILURE(build_after_bench(index));
+    EXPECT_EQ(detail::hnsw_own_insertions() - before, index->size());
 }
 
 // --compare-self-search: the graph with the self-search repair (ours, repaired after the build,
