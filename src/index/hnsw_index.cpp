@@ -552,7 +552,8 @@ private:
                     if (found.size() > h.ef_construction_)
                         found.pop();
                 }
-                from = h.mutuallyConnectNewElement(point, cur, found, l, false);
+                from = l > 0 ? h.mutuallyConnectNewElement(point, cur, found, l, false)
+                             : connect0(cur, found);
             }
         }
         if (level > max_level) {
@@ -564,6 +565,54 @@ private:
     using Candidates = std::priority_queue<std::pair<float, tableint>,
                                            std::vector<std::pair<float, tableint>>,
                                            Hnsw::CompareByFirst>;
+    // hnswlib's mutuallyConnectNewElement(point, cur, found, 0, false) for a new element: the
+    // same neighbours chosen by the same heuristic, the same links appended or lists shrunk, in
+    // the same order under the same locks. What differs is memory: every chosen neighbour's lock
+    // and list are requested at once, and before a full list is shrunk (the distances from the
+    // neighbour to each of its 2M links, then the heuristic) all its links' vectors are. Returns
+    // the nearest neighbour chosen (where the next layer's search would start).
+    tableint connect0(tableint cur, Candidates& found) {
+        Hnsw& h = *hnsw_;
+        const std::size_t max_links = h.maxM0_;
+        h.getNeighborsByHeuristic2(found, h.M_);
+        thread_local std::vector<tableint> chosen;
+        chosen.clear();
+        for (; !found.empty(); found.pop()) chosen.push_back(found.top().second);  // farthest first
+        auto* own = h.get_linklist0(cur);
+        h.setListCount(own, static_cast<unsigned short>(chosen.size()));
+        std::copy(chosen.begin(), chosen.end(), reinterpret_cast<tableint*>(own + 1));
+        for (const tableint v : chosen) {
+            prefetch(&h.link_list_locks_[v]);
+            prefetch(h.get_linklist0(v));
+        }
+        const char* cur_data = h.getDataByInternalId(cur);
+        for (const tableint v : chosen) {
+            std::unique_lock lock(h.link_list_locks_[v]);
+            auto* list = h.get_linklist0(v);
+            const std::size_t count = h.getListCount(list);
+            auto* links = reinterpret_cast<tableint*>(list + 1);
+            if (count < max_links) {
+                links[count] = cur;
+                h.setListCount(list, static_cast<unsigned short>(count + 1));
+                continue;
+            }
+            for (std::size_t j = 0; j < count; ++j) prefetch(h.getDataByInternalId(links[j]));
+            const char* v_data = h.getDataByInternalId(v);
+            Candidates kept;
+            kept.emplace(h.fstdistfunc_(cur_data, v_data, h.dist_func_param_), cur);
+            for (std::size_t j = 0; j < count; ++j) {
+                kept.emplace(
+                    h.fstdistfunc_(h.getDataByInternalId(links[j]), v_data, h.dist_func_param_),
+                    links[j]);
+            }
+            h.getNeighborsByHeuristic2(kept, max_links);
+            std::size_t written = 0;
+            for (; !kept.empty(); kept.pop()) links[written++] = kept.top().second;
+            h.setListCount(list, static_cast<unsigned short>(written));
+        }
+        return chosen.empty() ? cur : chosen.back();
+    }
+
     // The efConstruction nearest elements to `point` that a best-first layer-0 walk from `from`
     // finds, as hnswlib's searchBaseLayer(from, point, 0) finds them (the same stopping rule and
     // admissions; tombstones walked through but not returned), while other threads insert. What
@@ -588,8 +637,12 @@ private:
         const VisitedLease lease(*h.visited_list_pool_);
         hnswlib::vl_type* visited = lease.mass();
         const hnswlib::vl_type tag = lease.tag();
+        // The tombstone flag sits in the first line of an element's record, not in its vector's:
+        // read only when the index has tombstones (a build has none; searchBaseLayer reads it for
+        // every candidate it admits, a miss each: perf, nineteenth round).
+        const bool tombstones = h.num_deleted_ > 0;
         float bound = std::numeric_limits<float>::max();
-        if (!h.isMarkedDeleted(from)) {
+        if (!tombstones || !h.isMarkedDeleted(from)) {
             bound = dist_to(from);
             top.emplace_back(bound, from);
         }
@@ -602,6 +655,12 @@ private:
                 break;
             std::pop_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
             frontier.pop_back();
+            // The next node to expand is likely the frontier's new best: its lock and link list
+            // are fetched while this one's neighbours are computed.
+            if (!frontier.empty()) {
+                prefetch(&h.link_list_locks_[frontier.front().second]);
+                prefetch(h.get_linklist0(frontier.front().second));
+            }
             std::size_t n = 0;
             {
                 std::unique_lock lock(h.link_list_locks_[c]);
@@ -623,7 +682,7 @@ private:
                 if (top.size() < ef || d < bound) {
                     frontier.emplace_back(d, v);
                     std::push_heap(frontier.begin(), frontier.end(), std::greater<Pair>());
-                    if (!h.isMarkedDeleted(v)) {
+                    if (!tombstones || !h.isMarkedDeleted(v)) {
                         top.emplace_back(d, v);
                         std::push_heap(top.begin(), top.end());
                     }
@@ -954,6 +1013,7 @@ private:
     struct SelfWalk {
         std::vector<SelfWalkPair> top;       // max-heap: worst result first
         std::vector<SelfWalkPair> frontier;  // min-heap via std::greater
+        std::vector<tableint> fresh;         // unvisited neighbours of one node
     };
     bool walk_finds_itself(tableint u, SelfWalk& walk, std::vector<tableint>& found) const {
         const Hnsw& h = *hnsw_;
@@ -982,13 +1042,22 @@ private:
             frontier.pop_back();
             auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(c));
             auto* links = reinterpret_cast<tableint*>(data + 1);
+            // As graph_search and construction_search0: the unvisited neighbours first, all
+            // their vectors requested at once, then their distances in list order (the same
+            // walk, and the same answer, as one neighbour at a time).
+            auto& fresh = walk.fresh;
+            fresh.clear();
             for (std::size_t j = 0, n = h.getListCount(data); j < n; ++j) {
                 const tableint v = links[j];
                 if (v == u)
                     return true;
-                if (visited[v] == tag)
-                    continue;
-                visited[v] = tag;
+                if (visited[v] != tag) {
+                    visited[v] = tag;
+                    fresh.push_back(v);
+                }
+            }
+            for (const tableint v : fresh) prefetch(h.getDataByInternalId(v));
+            for (const tableint v : fresh) {
                 const float d = dist_to(v);
                 if (d <= self)
                     return true;

@@ -1055,6 +1055,41 @@ TEST(HnswInsertionTest, ConstructionWalkFindsWhatHnswlibsSearchBaseLayerFinds) {
     ASSERT_NO_FATAL_FAILURE(compare("with tombstones"));
 }
 
+// One build thread: our insertion (its own layer-0 walk and linking) builds the very graph that
+// hnswlib's addPoint builds from the same rows: the same levels, entry point and links.
+TEST(HnswInsertionTest, OneThreadBuildsTheSameGraphAsHnswlibsAddPoint) {
+    const std::size_t d = 16;
+    const Matrix data = testing_util::clustered(5000, d, 31);
+    auto build = [&](bool own) {
+        auto made = make_index("HNSW8,efC40", static_cast<int>(d), Metric::kCosine);
+        EXPECT_TRUE(made);
+        (*made)->set_threads(1);
+        detail::set_hnsw_own_insertion(own);
+        EXPECT_TRUE((*made)->add(testing_util::ids_from(1, data.n_rows), data));
+        detail::set_hnsw_own_insertion(true);
+        return std::move(*made);
+    };
+    const auto ours = build(true);
+    const auto theirs = build(false);
+    const auto a = detail::hnsw_graph_view(*ours);
+    const auto b = detail::hnsw_graph_view(*theirs);
+    ASSERT_TRUE(a && b);
+    ASSERT_EQ(a->count, b->count);
+    EXPECT_EQ(a->entry_point, b->entry_point);
+    ASSERT_EQ(a->max_level, b->max_level);
+    std::size_t full = 0;  // lists at 2M links: shrunk by the heuristic at some insertion
+    for (std::size_t i = 0; i < a->count; ++i) {
+        ASSERT_EQ(a->levels[i], b->levels[i]) << "element " << i;
+        for (int level = 0; level <= a->levels[i]; ++level) {
+            const auto links = testing_util::links_of(*a, i, level);
+            ASSERT_EQ(links, testing_util::links_of(*b, i, level))
+                << "element " << i << ", level " << level;
+            full += level == 0 && links.size() == 2 * a->m;
+        }
+    }
+    EXPECT_GT(full, 100u) << "the shrinking of full lists should be exercised";
+}
+
 // Builds go through our insertion (and the bench's switch turns it off): on two threads, its
 // graph answers as well as one built through hnswlib's addPoint from the same rows.
 TEST(HnswInsertionTest, TwoThreadBuildsThroughOurInsertionKeepRecall) {
