@@ -477,26 +477,34 @@ private:
         return ok_status();
     }
 
-    // Inserts one new element (its label not in the index: add() checks), as hnswlib 0.6.2's
-    // addPoint does (the same random level, locks, upper-layer searches and neighbour selection
-    // through mutuallyConnectNewElement), except that its layer-0 candidates come from
-    // construction_search0 instead of searchBaseLayer. Safe from several threads at once, as
-    // addPoint is.
+    // Inserts one element (its label not live in the index: add() checks), as hnswlib 0.6.2's
+    // addPoint does: the same random level, locks, upper-layer searches and neighbour heuristic,
+    // so the same graph (HnswInsertionTest). On layer 0 the candidates come from
+    // construction_search0 and the links from connect0, which wait on memory differently. Safe
+    // from several threads at once, as addPoint is. A label that a tombstone still holds goes to
+    // addPoint itself.
     void insert(const void* point, hnswlib::labeltype label) {
         if (!g_own_insertion.load(std::memory_order_relaxed)) {
             hnsw_->addPoint(point, label);
             return;
         }
         Hnsw& h = *hnsw_;
-        g_own_insertions.fetch_add(1, std::memory_order_relaxed);
         tableint cur = 0;
         {
             std::unique_lock count_lock(h.cur_element_count_guard_);
+            if (h.label_lookup_.count(label) > 0) {
+                // A deleted id added again: hnswlib's addPoint revives its element with the new
+                // vector (updatePoint), so that one element keeps the label, as before.
+                count_lock.unlock();
+                h.addPoint(point, label);
+                return;
+            }
             if (h.cur_element_count >= h.max_elements_)
                 throw std::runtime_error("The number of elements exceeds the specified limit");
             cur = static_cast<tableint>(h.cur_element_count++);
             h.label_lookup_[label] = cur;
         }
+        g_own_insertions.fetch_add(1, std::memory_order_relaxed);
         std::unique_lock own_lock(h.link_list_locks_[cur]);
         const int level = h.getRandomLevel(h.mult_);
         h.element_levels_[cur] = level;

@@ -1090,6 +1090,42 @@ TEST(HnswInsertionTest, OneThreadBuildsTheSameGraphAsHnswlibsAddPoint) {
     EXPECT_GT(full, 100u) << "the shrinking of full lists should be exercised";
 }
 
+// A removed id added again with a new vector: hnswlib's addPoint revives its element (our
+// insertion hands it over), so one element holds the id, before and after an index file.
+TEST(HnswInsertionTest, ARemovedIdAddedAgainIsOneElement) {
+    const std::size_t d = 16;
+    const Matrix data = testing_util::clustered(2000, d, 41);
+    auto made = make_index("HNSW8", static_cast<int>(d), Metric::kCosine);
+    ASSERT_TRUE(made);
+    VectorIndex& index = **made;
+    ASSERT_TRUE(index.add(testing_util::ids_from(1, data.n_rows), data));
+    const std::vector<std::int64_t> again = {5, 17, 1999};
+    ASSERT_EQ(index.remove(again), again.size());
+    Matrix fresh = testing_util::clustered(3, d, 42);
+    for (auto& x : fresh.data) x = -x;  // away from the other rows
+    const std::size_t own_before = detail::hnsw_own_insertions();
+    ASSERT_TRUE(index.add(again, fresh));
+    EXPECT_EQ(detail::hnsw_own_insertions(), own_before) << "revived by addPoint";
+    EXPECT_EQ(index.size(), 2000u);
+    testing::TempDir dir;
+    auto loaded = testing_util::save_and_load(index, dir.path() / "again.esix");
+    ASSERT_TRUE(loaded) << loaded.error().to_string();
+    SearchOptions so;
+    so.k = 1;
+    so.ef_search = 64;
+    const std::vector<const VectorIndex*> both = {&index, loaded->index.get()};
+    for (const VectorIndex* ix : both) {
+        EXPECT_EQ(ix->size(), 2000u);
+        for (std::size_t i = 0; i < again.size(); ++i) {
+            EXPECT_TRUE(ix->contains(again[i]));
+            auto hits = ix->search(fresh.row_span(i), so);
+            ASSERT_TRUE(hits);
+            ASSERT_EQ(hits->size(), 1u);
+            EXPECT_EQ((*hits)[0].id, again[i]);
+        }
+    }
+}
+
 // Builds go through our insertion (and the bench's switch turns it off): on two threads, its
 // graph answers as well as one built through hnswlib's addPoint from the same rows.
 TEST(HnswInsertionTest, TwoThreadBuildsThroughOurInsertionKeepRecall) {
