@@ -490,6 +490,26 @@ TEST(HnswFilteredWalkTest, OnePercentFilterWithDeletions) {
 }
 
 // Element i's label in a graph view.
+// A cosine HNSW index of `rows` (ids 1..n) built on one thread, with a process-wide build
+// switch (detail::set_hnsw_reorder, set_hnsw_own_insertion, ...; none if null) set to `on`; the
+// switch is on again afterwards.
+std::unique_ptr<VectorIndex> one_thread_build(const char* spec,
+                                              const Matrix& rows,
+                                              void (*set_switch)(bool) = nullptr,
+                                              bool on = true) {
+    auto index = make_index(spec, static_cast<int>(rows.n_cols), Metric::kCosine);
+    EXPECT_TRUE(index);
+    if (!index)
+        return nullptr;
+    (*index)->set_threads(1);
+    if (set_switch)
+        set_switch(on);
+    EXPECT_TRUE((*index)->add(testing_util::ids_from(1, rows.n_rows), rows));
+    if (set_switch)
+        set_switch(true);
+    return std::move(*index);
+}
+
 std::uint64_t label_of(const detail::HnswGraphView& g, std::size_t i) {
     std::uint64_t label = 0;
     std::memcpy(&label, g.level0 + i * g.level0_stride + g.label_offset, sizeof label);
@@ -610,17 +630,8 @@ TEST(HnswLayoutTest, BuildsAreRenumberedBreadthFirstKeepingTheGraph) {
     const Matrix all = clustered(kN + 40, kDim, 17);
     Matrix rows(kN, kDim);
     std::copy_n(all.data.begin(), kN * kDim, rows.data.begin());
-    auto build = [&](bool renumber) {
-        detail::set_hnsw_reorder(renumber);
-        auto index = make_index("HNSW16", kDim, Metric::kCosine);
-        EXPECT_TRUE(index);
-        (*index)->set_threads(1);
-        EXPECT_TRUE((*index)->add(ids_from(1, kN), rows));
-        detail::set_hnsw_reorder(true);
-        return std::move(*index);
-    };
-    const auto plain = build(false);
-    const auto renumbered = build(true);
+    const auto plain = one_thread_build("HNSW16", rows, &detail::set_hnsw_reorder, false);
+    const auto renumbered = one_thread_build("HNSW16", rows, &detail::set_hnsw_reorder, true);
     const auto p = detail::hnsw_graph_view(*plain);
     const auto g = detail::hnsw_graph_view(*renumbered);
     ASSERT_TRUE(p && g);
@@ -1023,17 +1034,16 @@ TEST(HnswRepairTest, BuildsRunTheInDegreeRepair) {
     EXPECT_GT(without, 0u) << "these rows should leave some elements with few in-links";
     EXPECT_LT(with, without);
 }
+
 // Our insertion's layer-0 walk (construction_search0) against hnswlib's searchBaseLayer on one
 // graph: from the same start, the same efConstruction elements at the same distances, with
 // tombstones in the graph too (walked through, never returned).
 TEST(HnswInsertionTest, ConstructionWalkFindsWhatHnswlibsSearchBaseLayerFinds) {
     const std::size_t d = 24;
     const Matrix data = testing_util::clustered(4000, d, 11);
-    auto made = make_index("HNSW12,efC60", static_cast<int>(d), Metric::kCosine);
-    ASSERT_TRUE(made);
-    VectorIndex& index = **made;
-    index.set_threads(1);
-    ASSERT_TRUE(index.add(testing_util::ids_from(1, data.n_rows), data));
+    const auto built = one_thread_build("HNSW12,efC60", data);
+    ASSERT_TRUE(built);
+    VectorIndex& index = *built;
     const Matrix queries = testing_util::clustered(60, d, 12);
     auto compare = [&](const char* when) {
         std::vector<float> q(d);
@@ -1060,17 +1070,9 @@ TEST(HnswInsertionTest, ConstructionWalkFindsWhatHnswlibsSearchBaseLayerFinds) {
 TEST(HnswInsertionTest, OneThreadBuildsTheSameGraphAsHnswlibsAddPoint) {
     const std::size_t d = 16;
     const Matrix data = testing_util::clustered(5000, d, 31);
-    auto build = [&](bool own) {
-        auto made = make_index("HNSW8,efC40", static_cast<int>(d), Metric::kCosine);
-        EXPECT_TRUE(made);
-        (*made)->set_threads(1);
-        detail::set_hnsw_own_insertion(own);
-        EXPECT_TRUE((*made)->add(testing_util::ids_from(1, data.n_rows), data));
-        detail::set_hnsw_own_insertion(true);
-        return std::move(*made);
-    };
-    const auto ours = build(true);
-    const auto theirs = build(false);
+    const auto ours = one_thread_build("HNSW8,efC40", data, &detail::set_hnsw_own_insertion, true);
+    const auto theirs =
+        one_thread_build("HNSW8,efC40", data, &detail::set_hnsw_own_insertion, false);
     const auto a = detail::hnsw_graph_view(*ours);
     const auto b = detail::hnsw_graph_view(*theirs);
     ASSERT_TRUE(a && b);
@@ -1095,10 +1097,9 @@ TEST(HnswInsertionTest, OneThreadBuildsTheSameGraphAsHnswlibsAddPoint) {
 TEST(HnswInsertionTest, ARemovedIdAddedAgainIsOneElement) {
     const std::size_t d = 16;
     const Matrix data = testing_util::clustered(2000, d, 41);
-    auto made = make_index("HNSW8", static_cast<int>(d), Metric::kCosine);
-    ASSERT_TRUE(made);
-    VectorIndex& index = **made;
-    ASSERT_TRUE(index.add(testing_util::ids_from(1, data.n_rows), data));
+    const auto built = one_thread_build("HNSW8", data);
+    ASSERT_TRUE(built);
+    VectorIndex& index = *built;
     const std::vector<std::int64_t> again = {5, 17, 1999};
     ASSERT_EQ(index.remove(again), again.size());
     Matrix fresh = testing_util::clustered(3, d, 42);
