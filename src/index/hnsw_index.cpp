@@ -506,14 +506,18 @@ private:
         }
         g_own_insertions.fetch_add(1, std::memory_order_relaxed);
         std::unique_lock own_lock(h.link_list_locks_[cur]);
+        // hnswlib's addPoint draws the level from its shared generator without a lock, and reads
+        // the entry point after releasing `global` while an insertion that raises the top level
+        // writes it under `global` (tests/tsan.supp). Here both happen under `global`: the same
+        // draws in the same order on one thread, and no race on two.
+        std::unique_lock top_lock(h.global);
         const int level = h.getRandomLevel(h.mult_);
         h.element_levels_[cur] = level;
-        std::unique_lock top_lock(h.global);
         const int max_level = h.maxlevel_;
+        const tableint entry = h.enterpoint_node_;
         if (level <= max_level)
             top_lock.unlock();
-        tableint from = h.enterpoint_node_;
-        const tableint entry = h.enterpoint_node_;
+        tableint from = entry;
         std::memset(h.data_level0_memory_ + cur * h.size_data_per_element_ + h.offsetLevel0_, 0,
                     h.size_data_per_element_);
         std::memcpy(h.getExternalLabeLp(cur), &label, sizeof(hnswlib::labeltype));
