@@ -217,6 +217,28 @@ inline void prefetch(const void* p) {
     __builtin_prefetch(p, 0, 3);
 }
 
+// The walks' step over one expanded node's links: the ones not yet visited, in list order, go to
+// `fresh` and are marked visited (all their visited tags requested first), then the first line of
+// each one's vector is requested at once, so that their misses overlap before the distances are
+// computed in list order. For the insertion's and the self-search's walks; the query walk
+// (graph_search) interleaves its filter and steering copy with these steps.
+void take_unvisited(const Hnsw& h,
+                    const tableint* links,
+                    std::size_t n,
+                    hnswlib::vl_type* visited,
+                    hnswlib::vl_type tag,
+                    std::vector<tableint>& fresh) {
+    fresh.clear();
+    for (std::size_t j = 0; j < n; ++j) prefetch(visited + links[j]);
+    for (std::size_t j = 0; j < n; ++j) {
+        if (visited[links[j]] != tag) {
+            visited[links[j]] = tag;
+            fresh.push_back(links[j]);
+        }
+    }
+    for (const tableint v : fresh) prefetch(h.getDataByInternalId(v));
+}
+
 class HnswIndex final : public VectorIndex {
 public:
     HnswIndex(IndexSpec spec, HnswParams params, int dim, Metric metric)
@@ -517,7 +539,6 @@ private:
         const tableint entry = h.enterpoint_node_;
         if (level <= max_level)
             top_lock.unlock();
-        tableint from = entry;
         std::memset(h.data_level0_memory_ + cur * h.size_data_per_element_ + h.offsetLevel0_, 0,
                     h.size_data_per_element_);
         std::memcpy(h.getExternalLabeLp(cur), &label, sizeof(hnswlib::labeltype));
@@ -529,7 +550,8 @@ private:
                 throw std::bad_alloc();
             std::memset(h.linkLists_[cur], 0, bytes);
         }
-        if (static_cast<int>(from) == -1) {  // the first element
+        tableint from = entry;
+        if (static_cast<int>(entry) == -1) {  // the first element
             h.enterpoint_node_ = 0;
             h.maxlevel_ = level;
         } else {
@@ -680,15 +702,7 @@ private:
                 n = h.getListCount(data);
                 std::memcpy(links.data(), data + 1, n * sizeof(tableint));
             }
-            fresh.clear();
-            for (std::size_t j = 0; j < n; ++j) prefetch(visited + links[j]);
-            for (std::size_t j = 0; j < n; ++j) {
-                if (visited[links[j]] != tag) {
-                    visited[links[j]] = tag;
-                    fresh.push_back(links[j]);
-                }
-            }
-            for (const tableint v : fresh) prefetch(h.getDataByInternalId(v));
+            take_unvisited(h, links.data(), n, visited, tag, fresh);
             for (const tableint v : fresh) {
                 const float d = dist_to(v);
                 if (top.size() < ef || d < bound) {
@@ -1054,21 +1068,12 @@ private:
             frontier.pop_back();
             auto* data = reinterpret_cast<unsigned int*>(h.get_linklist0(c));
             auto* links = reinterpret_cast<tableint*>(data + 1);
-            // As graph_search and construction_search0: the unvisited neighbours first, all
-            // their vectors requested at once, then their distances in list order (the same
-            // walk, and the same answer, as one neighbour at a time).
+            // The same walk, and the same answer, as one neighbour at a time.
+            const std::size_t n = h.getListCount(data);
+            if (std::find(links, links + n, u) != links + n)
+                return true;
             auto& fresh = walk.fresh;
-            fresh.clear();
-            for (std::size_t j = 0, n = h.getListCount(data); j < n; ++j) {
-                const tableint v = links[j];
-                if (v == u)
-                    return true;
-                if (visited[v] != tag) {
-                    visited[v] = tag;
-                    fresh.push_back(v);
-                }
-            }
-            for (const tableint v : fresh) prefetch(h.getDataByInternalId(v));
+            take_unvisited(h, links, n, visited, tag, fresh);
             for (const tableint v : fresh) {
                 const float d = dist_to(v);
                 if (d <= self)

@@ -1047,16 +1047,13 @@ TEST(HnswInsertionTest, ConstructionWalkFindsWhatHnswlibsSearchBaseLayerFinds) {
     const Matrix queries = testing_util::clustered(60, d, 12);
     auto compare = [&](const char* when) {
         std::vector<float> q(d);
-        std::size_t compared = 0;
         for (std::size_t i = 0; i < queries.n_rows; ++i) {
             detail::transform_for_metric(Metric::kCosine, queries.row(i), d, q.data());
             const auto ours = detail::hnsw_layer0_candidates(index, q, true);
             const auto theirs = detail::hnsw_layer0_candidates(index, q, false);
             ASSERT_EQ(ours.size(), 60u) << when << ", query " << i;
             ASSERT_EQ(ours, theirs) << when << ", query " << i;
-            ++compared;
         }
-        EXPECT_EQ(compared, queries.n_rows);
     };
     ASSERT_NO_FATAL_FAILURE(compare("no tombstones"));
     std::vector<std::int64_t> gone;
