@@ -177,10 +177,13 @@ Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& optio
 
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                                                std::vector<MatchedRecallRow>* matched) {
-    if (options.compare_steering && options.compare_walk_budget) {
+    if (int{options.compare_steering} + int{options.compare_walk_budget} +
+            int{options.compare_share_check} >
+        1) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "bench index: --compare-steering and --compare-walk-budget each time "
-                          "the filtered walk a second way; give one of them");
+                          "bench index: --compare-steering, --compare-walk-budget and "
+                          "--compare-share-check each time the filtered walk a second way; give "
+                          "one of them");
     }
     if (!options.filter_folder.empty() && (options.db.empty() || options.filter_keep > 0.0)) {
         return make_error(ErrorCode::kInvalidArgument,
@@ -587,8 +590,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     };
                     const bool with_plain = compare && f == 0;
                     const bool with_other_walk =
-                        (options.compare_steering || options.compare_walk_budget) && is_hnsw &&
-                        f > 0;
+                        (options.compare_steering || options.compare_walk_budget ||
+                         options.compare_share_check) &&
+                        is_hnsw && f > 0;
                     const bool with_copy = graph_copy != nullptr;
                     const int rounds = with_plain || with_other_walk || with_copy
                                            ? std::max(1, options.rounds)
@@ -601,7 +605,9 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     best_copy.build_phases = copy_phases;
                     IndexBenchRow best_other_walk = row;
                     best_other_walk.engine = options.compare_walk_budget ? "earshot-no-walk-budget"
-                                                                         : "earshot-unsteered";
+                                             : options.compare_share_check
+                                                 ? "earshot-no-share-check"
+                                                 : "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
                     IndexBenchRow best_same = srow;
                     best_plain.ef_search = std::max(ef, options.k);
@@ -629,12 +635,19 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     if (with_copy)
                         on_graph_copy([&] { ours(0); });
                     // fn() with the filtered walk's steering copy switched off
-                    // (compare_steering), or its walk budget (compare_walk_budget).
+                    // (compare_steering), its walk budget (compare_walk_budget) or its
+                    // passing-share check (compare_share_check).
                     auto other_walk = [&](const auto& fn) {
                         if (options.compare_walk_budget) {
                             detail::set_hnsw_walk_budget(false);
                             fn();
                             detail::set_hnsw_walk_budget(true);
+                            return;
+                        }
+                        if (options.compare_share_check) {
+                            detail::set_hnsw_passing_share_check(false);
+                            fn();
+                            detail::set_hnsw_passing_share_check(true);
                             return;
                         }
                         detail::set_hnsw_filter_steering(false);

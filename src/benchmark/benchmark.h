@@ -107,6 +107,10 @@ struct IndexBenchOptions {
     // (detail::set_hnsw_walk_budget; rows with engine "earshot-no-walk-budget"): walks that
     // would give up for the scan of the passing items walk on. Not with compare_steering.
     bool compare_walk_budget = false;
+    // Likewise, HNSW specs: each filtered setting also timed with the passing-share check off
+    // (detail::set_hnsw_passing_share_check; rows with engine "earshot-no-share-check"): walks
+    // give up only past their budget. Not with compare_steering or compare_walk_budget.
+    bool compare_share_check = false;
     // HNSW specs: build with the breadth-first renumbering off (detail::set_hnsw_reorder), keep a
     // copy of that graph in insertion order (an index file, saved and loaded), then renumber our
     // index as a build does, and time every setting on both layouts of the one graph (rows with

@@ -40,6 +40,7 @@ struct BenchCliOptions {
     bool compare_layout = false;
     bool compare_self_search = false;
     bool compare_walk_budget = false;
+    bool compare_share_check = false;
     bool compare_in_degree = false;
     bool compare_insertion = false;
     int build_threads = 0;
@@ -156,15 +157,17 @@ void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
             other = "hnswlib";
             what = "our row, hnswlib interpolated: CPU QPS ours / hnswlib";
         } else if ((ref.engine == "earshot" || ref.engine == "earshot-unsteered" ||
-                    ref.engine == "earshot-no-walk-budget") &&
+                    ref.engine == "earshot-no-walk-budget" ||
+                    ref.engine == "earshot-no-share-check") &&
                    ref.filter_keep < 1.0) {
             other = "earshot";
             what = fmt::format(
                 "ours {}filtered {}, ours unfiltered interpolated: time "
                 "filtered / unfiltered",
-                ref.engine == "earshot"             ? ""
-                : ref.engine == "earshot-unsteered" ? "unsteered "
-                                                    : "unbudgeted ",
+                ref.engine == "earshot"                  ? ""
+                : ref.engine == "earshot-unsteered"      ? "unsteered "
+                : ref.engine == "earshot-no-share-check" ? "unchecked "
+                                                         : "unbudgeted ",
                 filter_label(ref.filter_keep));
             ratio_is_ours_over_ref = true;
         } else {
@@ -243,6 +246,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.filter_folder = o.filter_folder;
     io.compare_steering = o.compare_steering;
     io.compare_walk_budget = o.compare_walk_budget;
+    io.compare_share_check = o.compare_share_check;
     io.matched_recall = o.matched_recall;
     io.compare_layout = o.compare_layout;
     io.compare_self_search = o.compare_self_search;
@@ -588,6 +592,11 @@ void setup_bench(CLI::App& app) {
                   "bench index --filter-keep/--filter-folder: also time each filtered HNSW "
                   "setting with the walk budget off (engine earshot-no-walk-budget: walks never "
                   "give up for the scan of the passing items), alternating with the default");
+    cmd->add_flag("--compare-share-check", opts->compare_share_check,
+                  "bench index --filter-keep/--filter-folder: also time each filtered HNSW "
+                  "setting with the walk's passing-share check off (engine "
+                  "earshot-no-share-check: walks give up only past their budget), alternating "
+                  "with the default");
     cmd->add_flag("--compare-layout", opts->compare_layout,
                   "bench index: also time each HNSW setting on the same graph in insertion order "
                   "(engine earshot-insertion-order), alternating with the default breadth-first "
@@ -607,6 +616,7 @@ void setup_bench(CLI::App& app) {
                   "after ours) and time each setting on both graphs, alternating");
     cmd->add_option("--rounds", opts->rounds,
                     "bench index --compare-hnswlib / --compare-steering / --compare-walk-budget / "
+                    "--compare-share-check / "
                     "--compare-layout / --compare-self-search / --compare-in-degree / "
                     "--compare-insertion / --matched-recall: time each "
                     "setting this many times, alternating with the setting it is compared with, "

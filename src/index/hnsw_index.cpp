@@ -187,6 +187,7 @@ thread_local std::size_t t_walk_expansions = 0;       // detail::hnsw_walk_expan
 thread_local std::size_t t_walk_ef = 0;               // detail::hnsw_last_walk_ef()
 std::atomic<bool> g_steering{true};                   // detail::set_hnsw_filter_steering()
 std::atomic<bool> g_walk_budget{true};                // detail::set_hnsw_walk_budget()
+std::atomic<bool> g_share_check{true};                // detail::set_hnsw_passing_share_check()
 std::atomic<bool> g_reorder{true};                    // detail::set_hnsw_reorder()
 std::atomic<bool> g_self_search{true};                // detail::set_hnsw_self_search_repair()
 std::atomic<bool> g_in_degree{true};                  // detail::set_hnsw_in_degree_repair()
@@ -1266,7 +1267,8 @@ private:
                       std::size_t ef,
                       const SearchOptions& options,
                       std::vector<Candidate>& out,
-                      std::size_t max_distances = 0) const;
+                      std::size_t max_distances = 0,
+                      double expected_share = 0.0) const;
     // The passing items' distances, exactly. rerank > 0 (a walk that gave up: many pass): their
     // 8-bit steering estimates first, and exact distances for the `rerank` best estimates.
     std::vector<Candidate> exact_scan(const float* q,
@@ -1381,6 +1383,9 @@ std::size_t hnsw_walks_given_up() {
 void set_hnsw_walk_budget(bool on) {
     g_walk_budget.store(on, std::memory_order_relaxed);
 }
+void set_hnsw_passing_share_check(bool on) {
+    g_share_check.store(on, std::memory_order_relaxed);
+}
 std::size_t hnsw_walk_distances() {
     return t_walk_distances;
 }
@@ -1492,7 +1497,8 @@ bool HnswIndex::graph_search(const float* q,
                              std::size_t ef,
                              const SearchOptions& options,
                              std::vector<Candidate>& out,
-                             std::size_t max_distances) const {
+                             std::size_t max_distances,
+                             double expected_share) const {
     const Hnsw& h = *hnsw_;
     const auto dim = static_cast<std::size_t>(dim_);
     const char* level0 = h.data_level0_memory_;
@@ -1614,11 +1620,20 @@ bool HnswIndex::graph_search(const float* q,
     }
     frontier_push(cur_d, cur);
     visited[cur] = tag;
+    // The passing-share check (expected_share > 0): layer-0 nodes reached and how many of them
+    // passed. A walk among items the filter rejects far more often than the sample says is in a
+    // neighbourhood without passing items, and gives up as one past its budget does.
+    std::size_t reached = 0;
+    std::size_t reached_pass = 0;
+    const double min_pass = expected_share * kPassingShareFactor;
     while (!frontier.empty()) {
         const auto [cd, c] = frontier.front();
         if (cd > bound && top.size() >= ef)
             break;
-        if (max_distances > 0 && computed > max_distances) {
+        const bool sparse =
+            expected_share > 0.0 && reached >= kPassingShareCheckAt &&
+            static_cast<double>(reached_pass) < min_pass * static_cast<double>(reached);
+        if ((max_distances > 0 && computed > max_distances) || sparse) {
             out.clear();
             t_walk_distances += computed;
             t_walk_expansions += expanded;
@@ -1659,8 +1674,11 @@ bool HnswIndex::graph_search(const float* q,
         };
         if constexpr (kFiltered) {
             fresh_pass.resize(fresh.size());
-            for (std::size_t j = 0; j < fresh.size(); ++j)
+            for (std::size_t j = 0; j < fresh.size(); ++j) {
                 fresh_pass[j] = accepted(fresh[j]) ? 1 : 0;
+                reached_pass += fresh_pass[j];
+            }
+            reached += fresh.size();
         }
         for (std::size_t j = 0; j < fresh.size(); ++j) {
             if (steered(j))
@@ -1795,12 +1813,17 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
     // cheaper and exact.
     bool exact = false;
     std::size_t walk_budget = 0;  // filtered: distances a walk may compute before the scan
+    double expected_share = 0.0;  // filtered: the passing share the walk's check expects
     bool steered_scan = false;    // a walk gave up: the scan starts from the steering copy
     if (options.filter) {
+        // The tombstone flag sits in the element's level-0 record, a cache line of its own for
+        // every sampled slot (a filter near the decision point samples up to 8,192): read only
+        // when there are tombstones, as the scan does.
+        const bool tombstones = h.num_deleted_ > 0;
         const auto estimate = detail::estimate_passing_fraction(
             h.cur_element_count, n, std::max(detail::kExactFilterFloor, 8 * ef),
             [&](std::size_t i) -> std::optional<bool> {
-                if (h.isMarkedDeleted(static_cast<tableint>(i)))
+                if (tombstones && h.isMarkedDeleted(static_cast<tableint>(i)))
                     return std::nullopt;
                 return options.filter(labels_[i]);
             });
@@ -1830,6 +1853,12 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
             walk_budget = std::max<std::size_t>(
                 kWalkBudgetFloor, static_cast<std::size_t>(kWalkBudgetShare * estimate.fraction *
                                                            static_cast<double>(n)));
+            // A walk that starts among items the filter rejects need not spend its budget to
+            // learn that: the passing-share check gives up as soon as it has reached
+            // kPassingShareCheckAt layer-0 nodes of which fewer than kPassingShareFactor times
+            // the sampled share passed.
+            if (g_share_check.load(std::memory_order_relaxed))
+                expected_share = estimate.fraction;
         }
     }
     std::vector<Candidate> cands;
@@ -1839,11 +1868,13 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         bool walked = true;
         auto walk_typed = [&]<Walk kWalk, typename T>() {
             if (deletions && filtered)
-                walked = graph_search<kWalk, true, true, T>(q, ef, options, cands, walk_budget);
+                walked = graph_search<kWalk, true, true, T>(q, ef, options, cands, walk_budget,
+                                                            expected_share);
             else if (deletions)
                 walked = graph_search<kWalk, true, false, T>(q, ef, options, cands);
             else if (filtered)
-                walked = graph_search<kWalk, false, true, T>(q, ef, options, cands, walk_budget);
+                walked = graph_search<kWalk, false, true, T>(q, ef, options, cands, walk_budget,
+                                                             expected_share);
             else
                 walked = graph_search<kWalk, false, false, T>(q, ef, options, cands);
         };

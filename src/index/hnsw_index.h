@@ -28,6 +28,12 @@ inline constexpr std::size_t kHnswLargeEfSearch = 192;
 // to them would cost more than scanning them (hnsw_index.cpp, search).
 inline constexpr double kWalkBudgetShare = 0.5;
 inline constexpr std::size_t kWalkBudgetFloor = 1024;
+// The passing-share check: a filtered walk also gives up once it has reached
+// kPassingShareCheckAt layer-0 nodes of which fewer than kPassingShareFactor times the passing
+// share the filter's sample estimated passed (it is among items the filter rejects, away from
+// the passing ones; docs/performance.md).
+inline constexpr std::size_t kPassingShareCheckAt = 512;
+inline constexpr double kPassingShareFactor = 0.125;
 
 struct HnswParams {
     int m = kHnswDefaultM;                             // graph degree (layer 0 has 2M links)
@@ -43,11 +49,15 @@ namespace detail {
 // passing items): lets tests check which path they exercise.
 std::size_t hnsw_filtered_walks();
 // Filtered walks this thread has given up for the exact scan because they computed more
-// distances than the budget a scan of the passing items sets (hnsw_index.cpp, kWalkBudgetShare).
+// distances than the budget a scan of the passing items sets (hnsw_index.cpp, kWalkBudgetShare)
+// or failed the passing-share check (kPassingShareCheckAt).
 std::size_t hnsw_walks_given_up();
 // Whether filtered walks give up for the scan past that budget (default true; process-wide).
 // For tests and `bench index --compare-walk-budget`.
 void set_hnsw_walk_budget(bool on);
+// Whether filtered walks under a budget also make the passing-share check (default true;
+// process-wide). For tests and `bench index --compare-share-check`.
+void set_hnsw_passing_share_check(bool on);
 // Distances this thread's graph walks have computed (upper layers and layer 0, all HNSW indexes;
 // not the exact scan of a filtered search): `bench index` reports them per query.
 std::size_t hnsw_walk_distances();

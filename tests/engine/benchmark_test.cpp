@@ -313,7 +313,16 @@ TEST(IndexBenchTest, FiltersByFolderAsSearchDoes) {
     o.compare_steering = true;  // two second ways to time the filtered walk: refused
     EXPECT_FALSE(bench_index(o));
     o.compare_steering = false;
+    o.compare_share_check = true;
+    EXPECT_FALSE(bench_index(o));
     o.compare_walk_budget = false;
+    // The passing-share check off is the second way instead.
+    rows = bench_index(o);
+    ASSERT_TRUE(rows) << rows.error().to_string();
+    ASSERT_EQ(rows->size(), 5u);
+    EXPECT_EQ(rows->back().engine, "earshot-no-share-check");
+    EXPECT_GE(rows->back().recall_at_k, 0.9);
+    o.compare_share_check = false;
     // A folder no item lies under, a synthetic corpus, and both filters at once: refused.
     o.filter_folder = "lib/voices";
     auto none = bench_index(o);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <random>
 #include <set>
@@ -481,6 +482,65 @@ TEST(HnswFilteredWalkTest, WalkGivesUpForAScanWhenThePassingItemsLieAway) {
     search_from(5, 10);
     detail::set_hnsw_walk_budget(true);
     EXPECT_EQ(detail::hnsw_walks_given_up() - given_up, 0u);
+}
+
+// The passing-share check: a walk among items the filter rejects gives up once it has reached
+// kPassingShareCheckAt layer-0 nodes of which too few passed, long before its budget; a filter
+// that passes items spread over the graph (every 10th id) never fails the check, near or far.
+TEST(HnswFilteredWalkTest, PassingShareCheckGivesUpEarlyOnlyAwayFromThePassingItems) {
+    constexpr std::size_t kN = 40000;
+    constexpr std::size_t kDim = 16;
+    constexpr std::size_t kClusters = 20;
+    std::mt19937 rng(7);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    Matrix centres(kClusters, kDim);
+    for (auto& x : centres.data) x = 4.0f * g(rng);
+    auto point = [&](std::size_t c, float* out) {
+        for (std::size_t j = 0; j < kDim; ++j) out[j] = centres.at(c, j) + g(rng);
+    };
+    Matrix data(kN, kDim);
+    for (std::size_t i = 0; i < kN; ++i) point(i % kClusters, data.row(i));
+    auto index = make_index("HNSW16", static_cast<int>(kDim), Metric::kCosine);
+    ASSERT_TRUE(index);
+    (*index)->set_threads(1);
+    ASSERT_TRUE((*index)->add(ids_from(1, kN), data));
+    std::vector<float> q(kDim);
+    struct Walks {
+        std::size_t given_up = 0;
+        double distances = 0.0;  // per query
+    };
+    // `queries` searches from each cluster in [first, last) with `filter`.
+    auto walk = [&](const std::function<bool(std::int64_t)>& filter, std::size_t first,
+                    std::size_t last, std::size_t queries) {
+        SearchOptions o;
+        o.k = 10;
+        o.filter = filter;
+        const std::size_t g0 = detail::hnsw_walks_given_up();
+        const std::size_t d0 = detail::hnsw_walk_distances();
+        for (std::size_t c = first; c < last; ++c) {
+            for (std::size_t i = 0; i < queries; ++i) {
+                point(c, q.data());
+                auto got = (*index)->search(q, o);
+                EXPECT_TRUE(got && got->size() == 10u);
+            }
+        }
+        const double n = static_cast<double>((last - first) * queries);
+        return Walks{detail::hnsw_walks_given_up() - g0,
+                     static_cast<double>(detail::hnsw_walk_distances() - d0) / n};
+    };
+    // Clusters 0 and 1 pass (4,000 items, a budget of 2,000 distances); queries from 2-19.
+    auto folder = [](std::int64_t id) { return (id - 1) % 20 < 2; };
+    const Walks checked = walk(folder, 2, kClusters, 5);
+    detail::set_hnsw_passing_share_check(false);
+    const Walks budget_only = walk(folder, 2, kClusters, 5);
+    detail::set_hnsw_passing_share_check(true);
+    EXPECT_GE(checked.given_up, 80u) << "of 90 queries";
+    EXPECT_LT(checked.distances, static_cast<double>(kPassingShareCheckAt) + 300.0);
+    EXPECT_GT(budget_only.distances, 2.0 * checked.distances);
+    // Every 10th item of each cluster passes (4,000 items spread over the graph): no walk gives
+    // up. (Item i lies in cluster i % 20, so every 10th id would keep clusters 9 and 19 only.)
+    auto spread = [](std::int64_t id) { return (id - 1) / 20 % 10 == 0; };
+    EXPECT_EQ(walk(spread, 0, kClusters, 5).given_up, 0u);
 }
 
 // 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
