@@ -417,42 +417,58 @@ TEST(HnswFilteredWalkTest, ConcurrentFirstFilteredSearchesShareOneSteeringCopy) 
     EXPECT_EQ(detail::hnsw_filtered_walks() - walks, kQueries) << "not answered by the walk";
 }
 
+// 40,000 points in 20 Gaussian clusters of 16 dimensions (item i, id i + 1, lies in cluster
+// i % 20), and more points drawn from the clusters as queries.
+struct Clusters {
+    static constexpr std::size_t kN = 40000;
+    static constexpr std::size_t kDim = 16;
+    static constexpr std::size_t kCount = 20;
+    explicit Clusters(unsigned seed) : rng(seed), centres(kCount, kDim), data(kN, kDim) {
+        for (auto& x : centres.data) x = 4.0f * g(rng);
+        for (std::size_t i = 0; i < kN; ++i) point(i % kCount, data.row(i));
+    }
+    void point(std::size_t c, float* out) {
+        for (std::size_t j = 0; j < kDim; ++j) out[j] = centres.at(c, j) + g(rng);
+    }
+    // A cosine HNSW16 index of the points, built on one thread (the same graph every run).
+    std::unique_ptr<VectorIndex> hnsw16() const {
+        auto index = make_index("HNSW16", static_cast<int>(kDim), Metric::kCosine);
+        EXPECT_TRUE(index);
+        if (!index)
+            return nullptr;
+        (*index)->set_threads(1);
+        EXPECT_TRUE((*index)->add(ids_from(1, kN), data));
+        return std::move(*index);
+    }
+    std::mt19937 rng;
+    std::normal_distribution<float> g{0.0f, 1.0f};
+    Matrix centres;
+    Matrix data;
+};
+
 // A filter that keeps items away from the query (a folder of other sounds): the walk would have
 // to expand the whole neighbourhood in between, so past its budget (kWalkBudgetShare of the
 // passing items' distances) it gives up for a scan of the passing items (8-bit estimates, the
 // best re-ranked exactly), which returns the exact filtered top 10. A query among the passing
 // items is still answered by the walk; with the budget off, no walk gives up.
 TEST(HnswFilteredWalkTest, WalkGivesUpForAScanWhenThePassingItemsLieAway) {
-    constexpr std::size_t kN = 40000;
-    constexpr std::size_t kDim = 16;
-    constexpr std::size_t kClusters = 20;
-    std::mt19937 rng(99);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    Matrix centres(kClusters, kDim);
-    for (auto& x : centres.data) x = 4.0f * g(rng);
-    auto point = [&](std::size_t c, float* out) {
-        for (std::size_t j = 0; j < kDim; ++j) out[j] = centres.at(c, j) + g(rng);
-    };
-    Matrix data(kN, kDim);
-    for (std::size_t i = 0; i < kN; ++i) point(i % kClusters, data.row(i));
+    Clusters clusters(99);
     // Clusters 0 and 1 pass (4,000 items: the walk, not the exact scan, is tried first).
     auto passes = [](std::int64_t id) { return (id - 1) % 20 < 2; };
-    auto index = make_index("HNSW16", static_cast<int>(kDim), Metric::kCosine);
+    const auto index = clusters.hnsw16();
     ASSERT_TRUE(index);
-    (*index)->set_threads(1);
-    ASSERT_TRUE((*index)->add(ids_from(1, kN), data));
-    FlatIndex exact(static_cast<int>(kDim), Metric::kCosine);
-    ASSERT_TRUE(exact.add(ids_from(1, kN), data));
+    FlatIndex exact(static_cast<int>(Clusters::kDim), Metric::kCosine);
+    ASSERT_TRUE(exact.add(ids_from(1, Clusters::kN), clusters.data));
     SearchOptions o;
     o.k = 10;
     o.filter = passes;
-    std::vector<float> q(kDim);
+    std::vector<float> q(Clusters::kDim);
     auto search_from = [&](std::size_t cluster, std::size_t queries) {
         std::size_t found = 0;
         for (std::size_t i = 0; i < queries; ++i) {
-            point(cluster, q.data());
+            clusters.point(cluster, q.data());
             auto truth = exact.search(q, o);
-            auto got = (*index)->search(q, o);
+            auto got = index->search(q, o);
             EXPECT_TRUE(truth && got);
             if (!truth || !got)
                 return 0.0;
@@ -467,7 +483,8 @@ TEST(HnswFilteredWalkTest, WalkGivesUpForAScanWhenThePassingItemsLieAway) {
     // Queries from clusters 2-19: the walk gives up, and the scan finds the exact top 10.
     std::size_t given_up = detail::hnsw_walks_given_up();
     double recall = 0.0;
-    for (std::size_t c = 2; c < kClusters; ++c) recall += search_from(c, 5) / (kClusters - 2);
+    for (std::size_t c = 2; c < Clusters::kCount; ++c)
+        recall += search_from(c, 5) / (Clusters::kCount - 2);
     EXPECT_GE(detail::hnsw_walks_given_up() - given_up, 80u) << "of 90 queries";
     EXPECT_GE(recall, 0.99);
     // Queries among the passing items: the walk answers them.
@@ -488,23 +505,10 @@ TEST(HnswFilteredWalkTest, WalkGivesUpForAScanWhenThePassingItemsLieAway) {
 // kPassingShareCheckAt layer-0 nodes of which too few passed, long before its budget; a filter
 // that passes items spread over the graph (every 10th id) never fails the check, near or far.
 TEST(HnswFilteredWalkTest, PassingShareCheckGivesUpEarlyOnlyAwayFromThePassingItems) {
-    constexpr std::size_t kN = 40000;
-    constexpr std::size_t kDim = 16;
-    constexpr std::size_t kClusters = 20;
-    std::mt19937 rng(7);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    Matrix centres(kClusters, kDim);
-    for (auto& x : centres.data) x = 4.0f * g(rng);
-    auto point = [&](std::size_t c, float* out) {
-        for (std::size_t j = 0; j < kDim; ++j) out[j] = centres.at(c, j) + g(rng);
-    };
-    Matrix data(kN, kDim);
-    for (std::size_t i = 0; i < kN; ++i) point(i % kClusters, data.row(i));
-    auto index = make_index("HNSW16", static_cast<int>(kDim), Metric::kCosine);
+    Clusters clusters(7);
+    const auto index = clusters.hnsw16();
     ASSERT_TRUE(index);
-    (*index)->set_threads(1);
-    ASSERT_TRUE((*index)->add(ids_from(1, kN), data));
-    std::vector<float> q(kDim);
+    std::vector<float> q(Clusters::kDim);
     struct Walks {
         std::size_t given_up = 0;
         double distances = 0.0;  // per query
@@ -519,8 +523,8 @@ TEST(HnswFilteredWalkTest, PassingShareCheckGivesUpEarlyOnlyAwayFromThePassingIt
         const std::size_t d0 = detail::hnsw_walk_distances();
         for (std::size_t c = first; c < last; ++c) {
             for (std::size_t i = 0; i < queries; ++i) {
-                point(c, q.data());
-                auto got = (*index)->search(q, o);
+                clusters.point(c, q.data());
+                auto got = index->search(q, o);
                 EXPECT_TRUE(got && got->size() == 10u);
             }
         }
@@ -530,9 +534,9 @@ TEST(HnswFilteredWalkTest, PassingShareCheckGivesUpEarlyOnlyAwayFromThePassingIt
     };
     // Clusters 0 and 1 pass (4,000 items, a budget of 2,000 distances); queries from 2-19.
     auto folder = [](std::int64_t id) { return (id - 1) % 20 < 2; };
-    const Walks checked = walk(folder, 2, kClusters, 5);
+    const Walks checked = walk(folder, 2, Clusters::kCount, 5);
     detail::set_hnsw_passing_share_check(false);
-    const Walks budget_only = walk(folder, 2, kClusters, 5);
+    const Walks budget_only = walk(folder, 2, Clusters::kCount, 5);
     detail::set_hnsw_passing_share_check(true);
     EXPECT_GE(checked.given_up, 80u) << "of 90 queries";
     EXPECT_LT(checked.distances, static_cast<double>(kPassingShareCheckAt) + 300.0);
@@ -540,7 +544,7 @@ TEST(HnswFilteredWalkTest, PassingShareCheckGivesUpEarlyOnlyAwayFromThePassingIt
     // Every 10th item of each cluster passes (4,000 items spread over the graph): no walk gives
     // up. (Item i lies in cluster i % 20, so every 10th id would keep clusters 9 and 19 only.)
     auto spread = [](std::int64_t id) { return (id - 1) / 20 % 10 == 0; };
-    EXPECT_EQ(walk(spread, 0, kClusters, 5).given_up, 0u);
+    EXPECT_EQ(walk(spread, 0, Clusters::kCount, 5).given_up, 0u);
 }
 
 // 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
