@@ -79,6 +79,8 @@ IdSet::IdSet(std::vector<std::int64_t> ids) {
 }
 
 std::function<bool(std::int64_t)> item_predicate(const ItemDurations* durations, ItemConditions c) {
+    if (!c.exclude_id && !c.allowed && !c.min_duration_s && !c.max_duration_s)
+        return {};  // no condition: the index searches unfiltered
     return [durations, c = std::move(c)](std::int64_t id) {
         if (c.exclude_id && id == *c.exclude_id)
             return false;

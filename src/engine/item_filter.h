@@ -89,7 +89,8 @@ struct ItemConditions {
 };
 
 // The conditions as a predicate on item ids. `durations` must outlive it, and must not be null
-// when a duration bound is set.
+// when a duration bound is set. Empty (no function) when there is no condition, so that an index
+// searches unfiltered instead of asking a predicate that passes everything.
 std::function<bool(std::int64_t)> item_predicate(const ItemDurations* durations,
                                                  ItemConditions conditions);
 

@@ -108,8 +108,8 @@ Status rerank_exactly(CatalogReader& catalog,
 }
 
 // The request's item conditions (duration bounds, catalog filter, an excluded item) as one
-// predicate on item ids (engine/item_filter.h). It owns the ids passing the catalog filter;
-// `durations` (the index entry's) must outlive it.
+// predicate on item ids (engine/item_filter.h; empty without a condition). It owns the ids
+// passing the catalog filter; `durations` (the index entry's) must outlive it.
 Result<std::function<bool(std::int64_t)>> request_predicate(
     CatalogReader& catalog,
     const SearchRequest& req,
@@ -350,9 +350,11 @@ Result<SearchResponse> search_by_segments(const SearchContext& ctx,
     so.nprobe = req.nprobe;
     EARSHOT_ASSIGN_OR_RETURN(auto passes,
                              request_predicate(ctx.catalog, req, &entry->durations, exclude_id));
-    so.filter = [passes = std::move(passes)](std::int64_t sid) {
-        return passes(segment_item(sid));
-    };
+    if (passes) {
+        so.filter = [passes = std::move(passes)](std::int64_t sid) {
+            return passes(segment_item(sid));
+        };
+    }
     // Every query segment asks the index for its nearest segments; the hits are grouped by item.
     // Too few distinct items (a few long items take all the hits): ask for more, until the index
     // has no more.

@@ -34,6 +34,10 @@ inline constexpr std::size_t kWalkBudgetFloor = 1024;
 // the passing ones; docs/performance.md).
 inline constexpr std::size_t kPassingShareCheckAt = 512;
 inline constexpr double kPassingShareFactor = 0.125;
+// A filtered walk reads the nodes its filter rejects from an 8-bit steering copy of the vectors,
+// built on the first filtered search that needs it, unless the filter's sample estimates at
+// least this share passing (few rejected nodes to read; no copy built for them).
+inline constexpr double kSteeringMaxShare = 0.9;
 
 struct HnswParams {
     int m = kHnswDefaultM;                             // graph degree (layer 0 has 2M links)

@@ -547,6 +547,31 @@ TEST(HnswFilteredWalkTest, PassingShareCheckGivesUpEarlyOnlyAwayFromThePassingIt
     EXPECT_EQ(walk(spread, 0, Clusters::kCount, 5).given_up, 0u);
 }
 
+// A filter that rejects few items (here one excluded id, as a search by a catalog item has) is
+// walked without the 8-bit steering copy, which is then not built; a filter keeping a tenth builds
+// it on its first search.
+TEST(HnswFilteredWalkTest, AFilterThatRejectsFewItemsBuildsNoSteeringCopy) {
+    Clusters clusters(5);
+    const auto index = clusters.hnsw16();
+    ASSERT_TRUE(index);
+    const std::size_t before = index->memory_bytes();
+    std::vector<float> q(Clusters::kDim);
+    clusters.point(3, q.data());
+    SearchOptions o;
+    o.k = 10;
+    o.filter = [](std::int64_t id) { return id != 4; };  // item 3 lies in cluster 3
+    const std::size_t walks = detail::hnsw_filtered_walks();
+    const auto got = index->search(q, o);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->size(), 10u);
+    for (const auto& h : *got) EXPECT_NE(h.id, 4);
+    EXPECT_EQ(detail::hnsw_filtered_walks() - walks, 1u);
+    EXPECT_EQ(index->memory_bytes(), before);
+    o.filter = [](std::int64_t id) { return (id - 1) / 20 % 10 == 0; };
+    ASSERT_TRUE(index->search(q, o));
+    EXPECT_GE(index->memory_bytes(), before + Clusters::kN * Clusters::kDim);
+}
+
 // 1 % kept: 3,500 of 350,000 items pass (2,284 live), low-dimensional and one graph to keep the
 // build short.
 TEST(HnswFilteredWalkTest, OnePercentFilterWithDeletions) {
