@@ -638,21 +638,13 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     // (compare_steering), its walk budget (compare_walk_budget) or its
                     // passing-share check (compare_share_check).
                     auto other_walk = [&](const auto& fn) {
-                        if (options.compare_walk_budget) {
-                            detail::set_hnsw_walk_budget(false);
-                            fn();
-                            detail::set_hnsw_walk_budget(true);
-                            return;
-                        }
-                        if (options.compare_share_check) {
-                            detail::set_hnsw_passing_share_check(false);
-                            fn();
-                            detail::set_hnsw_passing_share_check(true);
-                            return;
-                        }
-                        detail::set_hnsw_filter_steering(false);
+                        void (*const set)(bool) =
+                            options.compare_walk_budget   ? &detail::set_hnsw_walk_budget
+                            : options.compare_share_check ? &detail::set_hnsw_passing_share_check
+                                                          : &detail::set_hnsw_filter_steering;
+                        set(false);
                         fn();
-                        detail::set_hnsw_filter_steering(true);
+                        set(true);
                     };
                     // Distances and expansions our walk makes per query, untimed, on this
                     // thread, the efSearch it used and the share of walks that gave up.

@@ -1258,18 +1258,24 @@ private:
     };
     std::size_t value_bytes() const { return half_ ? sizeof(std::uint16_t) : sizeof(float); }
     float exact_distance(const float* q, tableint internal) const;
+    // How a filtered walk may end early, and what it reads; search() sets them from the filter's
+    // sample. A walk gives up past `max_distances` distances (0: no bound), or once it has reached
+    // kPassingShareCheckAt layer-0 nodes of which a share below `min_pass_share` passed (0: no
+    // check). `steer`: rejected nodes' distances come from the 8-bit steering copy.
+    struct WalkLimits {
+        std::size_t max_distances = 0;
+        double min_pass_share = 0.0;
+        bool steer = true;
+    };
     // Layer-0 best-first search: fills `out` with up to ef accepted candidates (unsorted), graph
     // distances (1 - ip, squared L2 or L1 per Walk) over stored values of type T (float, or
-    // binary16 as uint16_t). A walk that has computed more than `max_distances` distances (0: no
-    // bound) stops and returns false, `out` empty.
+    // binary16 as uint16_t). A walk that goes past `limits` stops and returns false, `out` empty.
     template <Walk kWalk, bool kDeletions, bool kFiltered, typename T>
     bool graph_search(const float* q,
                       std::size_t ef,
                       const SearchOptions& options,
                       std::vector<Candidate>& out,
-                      std::size_t max_distances = 0,
-                      double expected_share = 0.0,
-                      bool use_steering = true) const;
+                      const WalkLimits& limits = {}) const;
     // The passing items' distances, exactly. rerank > 0 (a walk that gave up: many pass): their
     // 8-bit steering estimates first, and exact distances for the `rerank` best estimates.
     std::vector<Candidate> exact_scan(const float* q,
@@ -1498,9 +1504,7 @@ bool HnswIndex::graph_search(const float* q,
                              std::size_t ef,
                              const SearchOptions& options,
                              std::vector<Candidate>& out,
-                             std::size_t max_distances,
-                             double expected_share,
-                             bool use_steering) const {
+                             const WalkLimits& limits) const {
     const Hnsw& h = *hnsw_;
     const auto dim = static_cast<std::size_t>(dim_);
     const char* level0 = h.data_level0_memory_;
@@ -1542,7 +1546,7 @@ bool HnswIndex::graph_search(const float* q,
     // Filtered walks take a rejected node's distance from the 8-bit steering copy.
     const Steering* steer = nullptr;
     detail::Sq8Query qs;
-    if (kFiltered && use_steering && g_steering.load(std::memory_order_relaxed)) {
+    if (kFiltered && limits.steer && g_steering.load(std::memory_order_relaxed)) {
         steer = &steering();
         qs = detail::sq8_query(q, dim);
     }
@@ -1622,20 +1626,19 @@ bool HnswIndex::graph_search(const float* q,
     }
     frontier_push(cur_d, cur);
     visited[cur] = tag;
-    // The passing-share check (expected_share > 0): layer-0 nodes reached and how many of them
-    // passed. A walk among items the filter rejects far more often than the sample says is in a
-    // neighbourhood without passing items, and gives up as one past its budget does.
+    // The passing-share check: layer-0 nodes reached and how many of them passed. A walk among
+    // items the filter rejects far more often than the sample says is in a neighbourhood without
+    // passing items, and gives up as one past its budget does.
     std::size_t reached = 0;
     std::size_t reached_pass = 0;
-    const double min_pass = expected_share * kPassingShareFactor;
     while (!frontier.empty()) {
         const auto [cd, c] = frontier.front();
         if (cd > bound && top.size() >= ef)
             break;
-        const bool sparse =
-            expected_share > 0.0 && reached >= kPassingShareCheckAt &&
-            static_cast<double>(reached_pass) < min_pass * static_cast<double>(reached);
-        if ((max_distances > 0 && computed > max_distances) || sparse) {
+        const bool sparse = kFiltered && reached >= kPassingShareCheckAt &&
+                            static_cast<double>(reached_pass) <
+                                limits.min_pass_share * static_cast<double>(reached);
+        if ((limits.max_distances > 0 && computed > limits.max_distances) || sparse) {
             out.clear();
             t_walk_distances += computed;
             t_walk_expansions += expanded;
@@ -1814,10 +1817,8 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
     // A selective filter: if few items are expected to pass, scanning them exactly is both
     // cheaper and exact.
     bool exact = false;
-    std::size_t walk_budget = 0;  // filtered: distances a walk may compute before the scan
-    double expected_share = 0.0;  // filtered: the passing share the walk's check expects
-    bool use_steering = true;     // filtered: the walk reads rejected nodes from the 8-bit copy
-    bool steered_scan = false;    // a walk gave up: the scan starts from the steering copy
+    WalkLimits limits;          // filtered: when the walk gives up for the scan, what it reads
+    bool steered_scan = false;  // a walk gave up: the scan starts from the steering copy
     if (options.filter) {
         // The tombstone flag sits in the element's level-0 record, a cache line of its own for
         // every sampled slot (a filter near the decision point samples up to 8,192): read only
@@ -1834,7 +1835,7 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         // A filter that rejects few items (one excluded item, a loose duration bound) leaves the
         // walk few rejected nodes to read from the steering copy: the copy (a quarter of the
         // graph's bytes at d = 1024) is neither built nor read for it.
-        use_steering = estimate.fraction < kSteeringMaxShare;
+        limits.steer = estimate.fraction < kSteeringMaxShare;
         // The walk admits only passing items to its ef best, so with a fraction f passing it
         // explores about as far as an unfiltered walk with ef / f: recall above the unfiltered
         // one at several times its cost (10 %: recall@10 0.9999 vs 0.986 at 3.5x the time,
@@ -1857,7 +1858,7 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         // queries/s at recall 0.997-0.998, sound effects 0.95-1.19x the queries/s at 0.005-0.009
         // more recall; the 10 % filter that passes every 10th id gave up no walk.
         if (g_walk_budget.load(std::memory_order_relaxed)) {
-            walk_budget = std::max<std::size_t>(
+            limits.max_distances = std::max<std::size_t>(
                 kWalkBudgetFloor, static_cast<std::size_t>(kWalkBudgetShare * estimate.fraction *
                                                            static_cast<double>(n)));
             // A walk that starts among items the filter rejects need not spend its budget to
@@ -1865,7 +1866,7 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
             // kPassingShareCheckAt layer-0 nodes of which fewer than kPassingShareFactor times
             // the sampled share passed.
             if (g_share_check.load(std::memory_order_relaxed))
-                expected_share = estimate.fraction;
+                limits.min_pass_share = kPassingShareFactor * estimate.fraction;
         }
     }
     std::vector<Candidate> cands;
@@ -1875,13 +1876,11 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
         bool walked = true;
         auto walk_typed = [&]<Walk kWalk, typename T>() {
             if (deletions && filtered)
-                walked = graph_search<kWalk, true, true, T>(q, ef, options, cands, walk_budget,
-                                                            expected_share, use_steering);
+                walked = graph_search<kWalk, true, true, T>(q, ef, options, cands, limits);
             else if (deletions)
                 walked = graph_search<kWalk, true, false, T>(q, ef, options, cands);
             else if (filtered)
-                walked = graph_search<kWalk, false, true, T>(q, ef, options, cands, walk_budget,
-                                                             expected_share, use_steering);
+                walked = graph_search<kWalk, false, true, T>(q, ef, options, cands, limits);
             else
                 walked = graph_search<kWalk, false, false, T>(q, ef, options, cands);
         };

@@ -555,11 +555,14 @@ TEST(HnswFilteredWalkTest, AFilterThatRejectsFewItemsBuildsNoSteeringCopy) {
     const auto index = clusters.hnsw16();
     ASSERT_TRUE(index);
     const std::size_t before = index->memory_bytes();
-    std::vector<float> q(Clusters::kDim);
-    clusters.point(3, q.data());
+    // The query is item 4's own vector: its nearest item unless the filter excludes it.
+    const std::span<const float> q = clusters.data.row_span(3);
     SearchOptions o;
     o.k = 10;
-    o.filter = [](std::int64_t id) { return id != 4; };  // item 3 lies in cluster 3
+    auto unfiltered = index->search(q, o);
+    ASSERT_TRUE(unfiltered && !unfiltered->empty());
+    ASSERT_EQ(unfiltered->front().id, 4);
+    o.filter = [](std::int64_t id) { return id != 4; };
     const std::size_t walks = detail::hnsw_filtered_walks();
     const auto got = index->search(q, o);
     ASSERT_TRUE(got);
@@ -1129,8 +1132,7 @@ TEST(HnswRepairTest, BuildsRunTheInDegreeRepair) {
 // tombstones in the graph too (walked through, never returned).
 TEST(HnswInsertionTest, ConstructionWalkFindsWhatHnswlibsSearchBaseLayerFinds) {
     const std::size_t d = 24;
-    const Matrix data = testing_util::clustered(4000, d, 11);
-    const auto built = one_thread_build("HNSW12,efC60", data);
+    const auto built = one_thread_build("HNSW12,efC60", testing_util::clustered(4000, d, 11));
     ASSERT_TRUE(built);
     VectorIndex& index = *built;
     const Matrix queries = testing_util::clustered(60, d, 12);
@@ -1182,8 +1184,7 @@ TEST(HnswInsertionTest, OneThreadBuildsTheSameGraphAsHnswlibsAddPoint) {
 // insertion hands it over), so one element holds the id, before and after an index file.
 TEST(HnswInsertionTest, ARemovedIdAddedAgainIsOneElement) {
     const std::size_t d = 16;
-    const Matrix data = testing_util::clustered(2000, d, 41);
-    const auto built = one_thread_build("HNSW8", data);
+    const auto built = one_thread_build("HNSW8", testing_util::clustered(2000, d, 41));
     ASSERT_TRUE(built);
     VectorIndex& index = *built;
     const std::vector<std::int64_t> again = {5, 17, 1999};
