@@ -1275,7 +1275,7 @@ private:
                       std::size_t ef,
                       const SearchOptions& options,
                       std::vector<Candidate>& out,
-                      const WalkLimits& limits = {}) const;
+                      const WalkLimits& limits) const;
     // The passing items' distances, exactly. rerank > 0 (a walk that gave up: many pass): their
     // 8-bit steering estimates first, and exact distances for the `rerank` best estimates.
     std::vector<Candidate> exact_scan(const float* q,
@@ -1878,11 +1878,11 @@ Result<std::vector<SearchHit>> HnswIndex::search(std::span<const float> query,
             if (deletions && filtered)
                 walked = graph_search<kWalk, true, true, T>(q, ef, options, cands, limits);
             else if (deletions)
-                walked = graph_search<kWalk, true, false, T>(q, ef, options, cands);
+                walked = graph_search<kWalk, true, false, T>(q, ef, options, cands, WalkLimits{});
             else if (filtered)
                 walked = graph_search<kWalk, false, true, T>(q, ef, options, cands, limits);
             else
-                walked = graph_search<kWalk, false, false, T>(q, ef, options, cands);
+                walked = graph_search<kWalk, false, false, T>(q, ef, options, cands, WalkLimits{});
         };
         auto walk = [&]<Walk kWalk>() {
             if (half_)
