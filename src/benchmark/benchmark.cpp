@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -178,12 +179,12 @@ Result<std::vector<SearchBenchRow>> bench_search(const SearchBenchOptions& optio
 Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                                                std::vector<MatchedRecallRow>* matched) {
     if (int{options.compare_steering} + int{options.compare_walk_budget} +
-            int{options.compare_share_check} >
+            int{options.compare_share_check} + int{options.compare_filter_block} >
         1) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "bench index: --compare-steering, --compare-walk-budget and "
-                          "--compare-share-check each time the filtered walk a second way; give "
-                          "one of them");
+                          "bench index: --compare-steering, --compare-walk-budget, "
+                          "--compare-share-check and --compare-filter-block each time the "
+                          "filtered walk a second way; give one of them");
     }
     if (!options.filter_folder.empty() && (options.db.empty() || options.filter_keep > 0.0)) {
         return make_error(ErrorCode::kInvalidArgument,
@@ -271,15 +272,19 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
         options.filter_keep > 0.0
             ? std::max<std::int64_t>(1, std::llround(1.0 / options.filter_keep))
             : 0;
-    // The filter is a duration filter through the engine's predicate, as `search --max-duration`
-    // runs it: every keep_every-th id (or each item under filter_folder) is given 1 s, the others
-    // 5 s, and items up to 2 s pass.
+    // filter_keep: a duration filter through the engine's predicate, as `search --max-duration`
+    // runs it: every keep_every-th id is given 1 s, the others 5 s, and items up to 2 s pass.
+    // filter_folder: the ids under the folder as a set, as `search --folder` runs it (the
+    // catalog's filter_ids into the predicate's IdSet).
     std::vector<double> bench_durations(ids.size());
+    std::vector<std::int64_t> folder_ids;
     std::size_t passing = 0;
     for (std::size_t i = 0; i < ids.size(); ++i) {
         const bool pass =
             in_folder.empty() ? keep_every > 0 && ids[i] % keep_every == 0 : in_folder[i] != 0;
-        bench_durations[i] = pass ? 1.0 : 5.0;
+        bench_durations[i] = pass ? 1.0 : 5.0;  // read by the filter_keep predicate only
+        if (pass && !in_folder.empty())
+            folder_ids.push_back(ids[i]);
         passing += pass ? 1 : 0;
     }
     const bool filtering = keep_every > 0 || !in_folder.empty();
@@ -290,9 +295,16 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
     }
     const ItemDurations durations(ids, bench_durations);
     ItemConditions keep_conditions;
-    keep_conditions.max_duration_s = 2.0;
+    if (in_folder.empty())
+        keep_conditions.max_duration_s = 2.0;
+    else
+        keep_conditions.allowed = std::make_shared<const IdSet>(std::move(folder_ids));
     const std::function<bool(std::int64_t)> keep_filter =
         item_predicate(&durations, keep_conditions);
+    // The block form the engine hands the index beside it (SearchOptions::filter_block); not
+    // with per_id_filter (compare_filter_block's other rows).
+    const auto keep_block = item_block_predicate(&durations, keep_conditions);
+    bool per_id_filter = false;
     FlatIndex exact(dim, options.metric);
     EARSHOT_RETURN_IF_ERROR(exact.add(ids, data));
     struct Truth {
@@ -543,8 +555,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
             so.ef_search = ef;
             so.nprobe = nprobe;
             so.threads = 1;
-            if (f > 0)
+            if (f > 0) {
                 so.filter = keep_filter;
+                if (!per_id_filter)
+                    so.filter_block = keep_block;
+            }
             std::vector<std::int64_t> out;
             // Approximate distances (HNSW<M>,SQfp16, trained IVF-PQ): 2k candidates
             // re-ranked with exact float distances, as Engine::search_vector does
@@ -591,7 +606,7 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     const bool with_plain = compare && f == 0;
                     const bool with_other_walk =
                         (options.compare_steering || options.compare_walk_budget ||
-                         options.compare_share_check) &&
+                         options.compare_share_check || options.compare_filter_block) &&
                         is_hnsw && f > 0;
                     const bool with_copy = graph_copy != nullptr;
                     const int rounds = with_plain || with_other_walk || with_copy
@@ -604,10 +619,11 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                     best_copy.build_cpu_s = copy_build_cpu_s;
                     best_copy.build_phases = copy_phases;
                     IndexBenchRow best_other_walk = row;
-                    best_other_walk.engine = options.compare_walk_budget ? "earshot-no-walk-budget"
-                                             : options.compare_share_check
-                                                 ? "earshot-no-share-check"
-                                                 : "earshot-unsteered";
+                    best_other_walk.engine =
+                        options.compare_walk_budget    ? "earshot-no-walk-budget"
+                        : options.compare_share_check  ? "earshot-no-share-check"
+                        : options.compare_filter_block ? "earshot-per-id-filter"
+                                                       : "earshot-unsteered";
                     IndexBenchRow best_plain = prow;
                     IndexBenchRow best_same = srow;
                     best_plain.ef_search = std::max(ef, options.k);
@@ -636,8 +652,15 @@ Result<std::vector<IndexBenchRow>> bench_index(const IndexBenchOptions& options,
                         on_graph_copy([&] { ours(0); });
                     // fn() with the filtered walk's steering copy switched off
                     // (compare_steering), its walk budget (compare_walk_budget) or its
-                    // passing-share check (compare_share_check).
+                    // passing-share check (compare_share_check), or with the filter asked
+                    // one id at a time (compare_filter_block).
                     auto other_walk = [&](const auto& fn) {
+                        if (options.compare_filter_block) {
+                            per_id_filter = true;
+                            fn();
+                            per_id_filter = false;
+                            return;
+                        }
                         void (*const set)(bool) =
                             options.compare_walk_budget   ? &detail::set_hnsw_walk_budget
                             : options.compare_share_check ? &detail::set_hnsw_passing_share_check

@@ -97,7 +97,7 @@ struct IndexBenchOptions {
     // Non-empty (with db, not with filter_keep): the filter keeps the items under this folder
     // instead, as `search --folder` does (the catalog's filter_ids), so that which items pass
     // follows the content, as a real filter's does; the rows' filter_keep is the fraction kept.
-    // Run through the same duration predicate as filter_keep (passing items 1 s, others 5 s).
+    // Run through the engine's item predicate with those ids as its IdSet, as a search runs it.
     std::string filter_folder;
     // filter_keep > 0 or filter_folder, HNSW specs: also time each filtered setting with the 8-bit
     // steering copy switched off (rows with engine "earshot-unsteered"), alternating rounds with
@@ -111,6 +111,10 @@ struct IndexBenchOptions {
     // (detail::set_hnsw_passing_share_check; rows with engine "earshot-no-share-check"): walks
     // give up only past their budget. Not with compare_steering or compare_walk_budget.
     bool compare_share_check = false;
+    // Likewise: each filtered setting also timed with the filter asked one id at a time, without
+    // its block form (SearchOptions::filter_block; rows with engine "earshot-per-id-filter").
+    // Not with the three comparisons above.
+    bool compare_filter_block = false;
     // HNSW specs: build with the breadth-first renumbering off (detail::set_hnsw_reorder), keep a
     // copy of that graph in insertion order (an index file, saved and loaded), then renumber our
     // index as a build does, and time every setting on both layouts of the one graph (rows with
@@ -151,7 +155,8 @@ struct IndexBenchRow {
     std::string spec;
     // or "hnswlib" / "hnswlib-same-graph" (plain hnswlib on its own / on our graph,
     // compare_hnswlib), or "earshot-unsteered" (filtered walk without the steering copy,
-    // compare_steering), or "earshot-insertion-order" (the same graph, not renumbered,
+    // compare_steering), or "earshot-per-id-filter" (compare_filter_block), or
+    // "earshot-insertion-order" (the same graph, not renumbered,
     // compare_layout), or "earshot-no-self-search" (the same graph before the self-search
     // repair, compare_self_search), or "earshot-no-in-degree-repair" (before the in-degree
     // repair, compare_in_degree), or "earshot-hnswlib-insertion" (another build, through

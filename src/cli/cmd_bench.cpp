@@ -41,6 +41,7 @@ struct BenchCliOptions {
     bool compare_self_search = false;
     bool compare_walk_budget = false;
     bool compare_share_check = false;
+    bool compare_filter_block = false;
     bool compare_in_degree = false;
     bool compare_insertion = false;
     int build_threads = 0;
@@ -158,7 +159,8 @@ void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
             what = "our row, hnswlib interpolated: CPU QPS ours / hnswlib";
         } else if ((ref.engine == "earshot" || ref.engine == "earshot-unsteered" ||
                     ref.engine == "earshot-no-walk-budget" ||
-                    ref.engine == "earshot-no-share-check") &&
+                    ref.engine == "earshot-no-share-check" ||
+                    ref.engine == "earshot-per-id-filter") &&
                    ref.filter_keep < 1.0) {
             other = "earshot";
             what = fmt::format(
@@ -167,6 +169,7 @@ void print_equal_recall_ratios(const std::vector<IndexBenchRow>& rows) {
                 ref.engine == "earshot"                  ? ""
                 : ref.engine == "earshot-unsteered"      ? "unsteered "
                 : ref.engine == "earshot-no-share-check" ? "unchecked "
+                : ref.engine == "earshot-per-id-filter"  ? "per-id "
                                                          : "unbudgeted ",
                 filter_label(ref.filter_keep));
             ratio_is_ours_over_ref = true;
@@ -247,6 +250,7 @@ int run_bench_index(const BenchCliOptions& o) {
     io.compare_steering = o.compare_steering;
     io.compare_walk_budget = o.compare_walk_budget;
     io.compare_share_check = o.compare_share_check;
+    io.compare_filter_block = o.compare_filter_block;
     io.matched_recall = o.matched_recall;
     io.compare_layout = o.compare_layout;
     io.compare_self_search = o.compare_self_search;
@@ -597,6 +601,10 @@ void setup_bench(CLI::App& app) {
                   "setting with the walk's passing-share check off (engine "
                   "earshot-no-share-check: walks give up only past their budget), alternating "
                   "with the default");
+    cmd->add_flag("--compare-filter-block", opts->compare_filter_block,
+                  "bench index --filter-keep/--filter-folder: also time each filtered HNSW "
+                  "setting with the filter asked one id at a time instead of a block of ids at "
+                  "once (engine earshot-per-id-filter), alternating with the default");
     cmd->add_flag("--compare-layout", opts->compare_layout,
                   "bench index: also time each HNSW setting on the same graph in insertion order "
                   "(engine earshot-insertion-order), alternating with the default breadth-first "
@@ -616,7 +624,7 @@ void setup_bench(CLI::App& app) {
                   "after ours) and time each setting on both graphs, alternating");
     cmd->add_option("--rounds", opts->rounds,
                     "bench index --compare-hnswlib / --compare-steering / --compare-walk-budget / "
-                    "--compare-share-check / "
+                    "--compare-share-check / --compare-filter-block / "
                     "--compare-layout / --compare-self-search / --compare-in-degree / "
                     "--compare-insertion / --matched-recall: time each "
                     "setting this many times, alternating with the setting it is compared with, "

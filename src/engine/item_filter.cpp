@@ -97,4 +97,32 @@ std::function<bool(std::int64_t)> item_predicate(const ItemDurations* durations,
     };
 }
 
+std::function<void(std::span<const std::int64_t>, std::uint8_t*)> item_block_predicate(
+    const ItemDurations* durations, ItemConditions c) {
+    if (!c.exclude_id && !c.allowed && !c.min_duration_s && !c.max_duration_s)
+        return {};
+    return [durations, c = std::move(c)](std::span<const std::int64_t> ids, std::uint8_t* pass) {
+        const std::size_t n = ids.size();
+        if (c.allowed) {
+            for (std::size_t i = 0; i < n; ++i) pass[i] = c.allowed->contains(ids[i]) ? 1 : 0;
+        } else {
+            std::fill_n(pass, n, std::uint8_t{1});
+        }
+        if (c.min_duration_s || c.max_duration_s) {
+            // As item_predicate: an item fails below the minimum or above the maximum.
+            const double lo = c.min_duration_s.value_or(-std::numeric_limits<double>::infinity());
+            const double hi = c.max_duration_s.value_or(std::numeric_limits<double>::infinity());
+            for (std::size_t i = 0; i < n; ++i) {
+                const double d = durations->get(ids[i]);
+                pass[i] &= static_cast<std::uint8_t>(!(d < lo) && !(d > hi));
+            }
+        }
+        if (c.exclude_id) {
+            const std::int64_t excluded = *c.exclude_id;
+            for (std::size_t i = 0; i < n; ++i)
+                pass[i] &= static_cast<std::uint8_t>(ids[i] != excluded);
+        }
+    };
+}
+
 }  // namespace earshot

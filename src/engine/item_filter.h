@@ -94,4 +94,10 @@ struct ItemConditions {
 std::function<bool(std::int64_t)> item_predicate(const ItemDurations* durations,
                                                  ItemConditions conditions);
 
+// The same conditions for a block of ids at once (SearchOptions::filter_block): pass[i] = 1 when
+// ids[i] meets them, else 0, one condition at a time over the whole block. Empty when there is no
+// condition; the same lifetime rule for `durations`.
+std::function<void(std::span<const std::int64_t>, std::uint8_t*)> item_block_predicate(
+    const ItemDurations* durations, ItemConditions conditions);
+
 }  // namespace earshot

@@ -107,14 +107,12 @@ Status rerank_exactly(CatalogReader& catalog,
     return ok_status();
 }
 
-// The request's item conditions (duration bounds, catalog filter, an excluded item) as one
-// predicate on item ids (engine/item_filter.h; empty without a condition). It owns the ids
-// passing the catalog filter; `durations` (the index entry's) must outlive it.
-Result<std::function<bool(std::int64_t)>> request_predicate(
-    CatalogReader& catalog,
-    const SearchRequest& req,
-    const ItemDurations* durations,
-    std::optional<std::int64_t> exclude_id) {
+// The request's item conditions (duration bounds, catalog filter, an excluded item), for
+// item_predicate / item_block_predicate (engine/item_filter.h). They own the ids passing the
+// catalog filter.
+Result<ItemConditions> request_conditions(CatalogReader& catalog,
+                                          const SearchRequest& req,
+                                          std::optional<std::int64_t> exclude_id) {
     ItemConditions c;
     if (!req.filter.empty()) {
         EARSHOT_ASSIGN_OR_RETURN(auto ids, catalog.filter_ids(req.filter));
@@ -123,7 +121,7 @@ Result<std::function<bool(std::int64_t)>> request_predicate(
     c.min_duration_s = req.min_duration_s;
     c.max_duration_s = req.max_duration_s;
     c.exclude_id = exclude_id;
-    return item_predicate(durations, std::move(c));
+    return c;
 }
 
 // Sets same_recording on the results that are the same recording as the query (docs/dedup.md).
@@ -267,8 +265,10 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
     so.threads = ctx.threads;
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
-    EARSHOT_ASSIGN_OR_RETURN(so.filter,
-                             request_predicate(ctx.catalog, req, &entry->durations, exclude_id));
+    EARSHOT_ASSIGN_OR_RETURN(auto conditions, request_conditions(ctx.catalog, req, exclude_id));
+    // `durations` are the index entry's, which outlives the search.
+    so.filter = item_predicate(&entry->durations, conditions);
+    so.filter_block = item_block_predicate(&entry->durations, std::move(conditions));
     SearchResponse resp;
     resp.query = query_name;
     resp.model = space;
@@ -348,8 +348,9 @@ Result<SearchResponse> search_by_segments(const SearchContext& ctx,
     so.threads = ctx.threads;
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
-    EARSHOT_ASSIGN_OR_RETURN(auto passes,
-                             request_predicate(ctx.catalog, req, &entry->durations, exclude_id));
+    EARSHOT_ASSIGN_OR_RETURN(auto conditions, request_conditions(ctx.catalog, req, exclude_id));
+    // Per id only: a segment's item is looked up for each (no block form).
+    auto passes = item_predicate(&entry->durations, std::move(conditions));
     if (passes) {
         so.filter = [passes = std::move(passes)](std::int64_t sid) {
             return passes(segment_item(sid));

@@ -192,13 +192,10 @@ Result<std::vector<SearchHit>> FlatIndex::search(std::span<const float> query,
     // Each chunk keeps a bounded max-heap (worst on top) of its best k, then appends it to all.
     std::mutex merge_mu;
     std::vector<Candidate> all;
-    const auto& filter = options.filter;
     auto scan = [&](std::size_t begin, std::size_t end) {
         std::vector<Candidate> heap;
         heap.reserve(k + 1);
-        for (std::size_t r = begin; r < end; ++r) {
-            if (filter && !filter(ids[r]))
-                continue;
+        detail::for_each_passing(options, ids, begin, end, [&](std::size_t r) {
             const Candidate c{distance_of(r), ids[r]};
             if (heap.size() < k) {
                 heap.push_back(c);
@@ -208,7 +205,7 @@ Result<std::vector<SearchHit>> FlatIndex::search(std::span<const float> query,
                 heap.back() = c;
                 std::push_heap(heap.begin(), heap.end(), better);
             }
-        }
+        });
         std::lock_guard<std::mutex> lock(merge_mu);
         all.insert(all.end(), heap.begin(), heap.end());
     };

@@ -1733,14 +1733,13 @@ std::vector<HnswIndex::Candidate> HnswIndex::exact_scan(const float* q,
     const bool deletions = h.num_deleted_ > 0;
     std::vector<tableint>& pass = scratch().fresh;
     pass.clear();
-    const auto n = static_cast<tableint>(labels_.size());
-    for (tableint i = 0; i < n; ++i) {
-        if (options.filter && !options.filter(labels_[i]))
-            continue;
-        if (deletions && h.isMarkedDeleted(i))
-            continue;
-        pass.push_back(i);
-    }
+    // The filter's decisions a block at a time when it has a block form (one call per block
+    // instead of one std::function call per item).
+    detail::for_each_passing(options, labels_.data(), 0, labels_.size(), [&](std::size_t r) {
+        const auto i = static_cast<tableint>(r);
+        if (!(deletions && h.isMarkedDeleted(i)))
+            pass.push_back(i);
+    });
     if (rerank > 0 && 2 * rerank < pass.size()) {
         // A quarter of the bytes per passing item (1,088 against 4,096 at d = 1024), then the
         // exact distance of the best `rerank` estimates. On the real corpus with the sound

@@ -208,15 +208,12 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
     };
 
     const std::int64_t* ids = flat_.ids().data();
-    const auto& filter = options.filter;
     std::mutex merge_mu;
     std::vector<Candidate> all;
     auto scan = [&](std::size_t begin, std::size_t end) {
         std::vector<Candidate> heap;
         heap.reserve(depth + 1);
-        for (std::size_t r = begin; r < end; ++r) {
-            if (filter && !filter(ids[r]))
-                continue;
+        detail::for_each_passing(o, ids, begin, end, [&](std::size_t r) {
             const Candidate c{approx(r), ids[r], r};
             if (heap.size() < depth) {
                 heap.push_back(c);
@@ -226,7 +223,7 @@ Result<std::vector<SearchHit>> SqIndex::search(std::span<const float> query,
                 heap.back() = c;
                 std::push_heap(heap.begin(), heap.end(), better);
             }
-        }
+        });
         std::lock_guard<std::mutex> lock(merge_mu);
         all.insert(all.end(), heap.begin(), heap.end());
     };

@@ -322,7 +322,16 @@ TEST(IndexBenchTest, FiltersByFolderAsSearchDoes) {
     ASSERT_EQ(rows->size(), 5u);
     EXPECT_EQ(rows->back().engine, "earshot-no-share-check");
     EXPECT_GE(rows->back().recall_at_k, 0.9);
+    // Or the filter asked one id at a time (no block form): the same answers.
+    o.compare_filter_block = true;
+    EXPECT_FALSE(bench_index(o));
     o.compare_share_check = false;
+    const auto per_id = bench_index(o);
+    ASSERT_TRUE(per_id) << per_id.error().to_string();
+    ASSERT_EQ(per_id->size(), 5u);
+    EXPECT_EQ(per_id->back().engine, "earshot-per-id-filter");
+    EXPECT_EQ(per_id->back().recall_at_k, (*per_id)[per_id->size() - 2].recall_at_k);
+    o.compare_filter_block = false;
     // A folder no item lies under, a synthetic corpus, and both filters at once: refused.
     o.filter_folder = "lib/voices";
     auto none = bench_index(o);

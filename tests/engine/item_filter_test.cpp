@@ -132,5 +132,66 @@ TEST(ItemPredicateTest, CombinesBoundsAllowedIdsAndTheExcludedItem) {
     EXPECT_FALSE(static_cast<bool>(item_predicate(nullptr, ItemConditions{})));
 }
 
+// The block form gives, for every id of a block, the per-id predicate's answer: each condition
+// alone and all together, over dense and sparse duration tables and id sets, with ids inside,
+// next to and far outside the stored ranges.
+TEST(ItemPredicateTest, TheBlockFormAgreesWithThePerIdForm) {
+    std::mt19937_64 rng(3);
+    for (const bool dense : {true, false}) {
+        std::vector<std::int64_t> ids;
+        std::vector<double> seconds;
+        for (std::int64_t i = 0; i < 3000; ++i) {
+            ids.push_back(dense ? 100 + i : i * 1'000'003);
+            seconds.push_back(static_cast<double>(rng() % 100) / 10.0);
+        }
+        const ItemDurations durations(ids, seconds);
+        ASSERT_EQ(durations.dense(), dense);
+        std::vector<std::int64_t> allowed_ids;
+        for (std::int64_t id : ids) {
+            if (rng() % 3 == 0)
+                allowed_ids.push_back(id);
+        }
+        auto allowed = std::make_shared<const IdSet>(allowed_ids);
+        ASSERT_EQ(allowed->bitmap(), dense);
+        // Queried ids: the stored ones, their neighbours, and extremes.
+        std::vector<std::int64_t> asked;
+        for (std::int64_t id : ids) {
+            asked.push_back(id);
+            asked.push_back(id + 1);
+        }
+        asked.insert(asked.end(), {kMin, kMax, 0, -1, 99});
+        std::shuffle(asked.begin(), asked.end(), rng);
+        for (int mask = 1; mask < 16; ++mask) {
+            ItemConditions c;
+            if (mask & 1)
+                c.min_duration_s = 2.5;
+            if (mask & 2)
+                c.max_duration_s = 7.0;
+            if (mask & 4)
+                c.allowed = allowed;
+            if (mask & 8)
+                c.exclude_id = ids[17];
+            const auto one = item_predicate(&durations, c);
+            const auto block = item_block_predicate(&durations, c);
+            ASSERT_TRUE(one && block);
+            std::vector<std::uint8_t> pass(asked.size(), 7);
+            // Blocks of uneven sizes, the last one short.
+            std::size_t passed = 0;
+            for (std::size_t at = 0; at < asked.size(); at += 777) {
+                const std::size_t m = std::min<std::size_t>(777, asked.size() - at);
+                block({asked.data() + at, m}, pass.data() + at);
+            }
+            for (std::size_t i = 0; i < asked.size(); ++i) {
+                ASSERT_EQ(pass[i], one(asked[i]) ? 1 : 0)
+                    << "id " << asked[i] << " conditions " << mask << " dense " << dense;
+                passed += pass[i];
+            }
+            EXPECT_GT(passed, 0u);
+            EXPECT_LT(passed, asked.size());
+        }
+    }
+    EXPECT_FALSE(static_cast<bool>(item_block_predicate(nullptr, ItemConditions{})));
+}
+
 }  // namespace
 }  // namespace earshot

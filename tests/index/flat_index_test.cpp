@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <span>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -198,6 +200,42 @@ TEST(FlatIndexTest, FilterIsHonoured) {
         auto three = index.search(query, options);
         ASSERT_TRUE(three);
         EXPECT_EQ(three->size(), 3u);
+    }
+}
+
+// With a block form (SearchOptions::filter_block) the scan asks it about every row, in blocks,
+// and never the per-id filter; the hits are the per-id filter's, on one thread and on two.
+TEST(FlatIndexTest, FilterBlockGivesThePerIdFiltersHits) {
+    std::mt19937 rng(77);
+    const std::size_t n = 5000;  // several blocks of 1,024, the last one short
+    Matrix data = random_matrix(rng, n, 32);
+    auto ids = make_ids(n);
+    auto query = random_vector(rng, 32);
+    auto passes = [](std::int64_t id) { return id % 13 == 4 || id % 7 == 0; };
+    for (Metric metric : kAllMetrics) {
+        FlatIndex index = make_index(metric, data, ids);
+        for (int threads : {1, 2}) {
+            std::atomic<std::size_t> per_id_calls{0};
+            std::atomic<std::size_t> block_ids{0};
+            SearchOptions options;
+            options.k = 20;
+            options.threads = threads;
+            options.filter = [&](std::int64_t id) {
+                ++per_id_calls;
+                return passes(id);
+            };
+            options.filter_block = [&](std::span<const std::int64_t> block, std::uint8_t* pass) {
+                EXPECT_LE(block.size(), detail::kFilterBlock);
+                block_ids += block.size();
+                for (std::size_t i = 0; i < block.size(); ++i) pass[i] = passes(block[i]) ? 1 : 0;
+            };
+            auto hits = index.search(query, options);
+            ASSERT_TRUE(hits);
+            expect_matches_naive(*hits, naive_top_k(metric, data, ids, query, 20, passes), metric,
+                                 data, ids, query);
+            EXPECT_EQ(per_id_calls.load(), 0u);
+            EXPECT_EQ(block_ids.load(), n);
+        }
     }
 }
 

@@ -501,6 +501,79 @@ TEST(HnswFilteredWalkTest, WalkGivesUpForAScanWhenThePassingItemsLieAway) {
     EXPECT_EQ(detail::hnsw_walks_given_up() - given_up, 0u);
 }
 
+// The exact scan of the passing items asks SearchOptions::filter_block for every item, a block
+// at a time, and the per-id filter only for the passing-fraction sample: the same answers as the
+// per-id filter alone, both when the filter is selective enough to scan at once (1 %, all in
+// cluster 0, among the removed items) and when a walk gives up for the scan (clusters 0 and 1
+// pass, queries from the others). Removed items are never returned.
+TEST(HnswFilteredWalkTest, TheScanAsksTheBlockFilterOncePerBlock) {
+    Clusters clusters(11);
+    const auto index = clusters.hnsw16();
+    ASSERT_TRUE(index);
+    // 50 items of cluster 0 removed: the filters pass their ids, the scan must drop them.
+    std::vector<std::int64_t> removed;
+    for (std::int64_t id = 1; id <= 2000; id += 40) removed.push_back(id);
+    ASSERT_TRUE(index->remove(removed));
+    auto is_removed = [&](std::int64_t id) {
+        return std::binary_search(removed.begin(), removed.end(), id);
+    };
+    std::vector<float> q(Clusters::kDim);
+    struct Case {
+        std::function<bool(std::int64_t)> passes;
+        bool walks_give_up;
+    };
+    for (const Case& c : std::vector<Case>{
+             {[](std::int64_t id) { return id % 100 == 1; }, false},        // 1 %: scanned at once
+             {[](std::int64_t id) { return (id - 1) % 20 < 2; }, true}}) {  // 10 %, far away
+        const auto& passes = c.passes;
+        std::size_t per_id_calls = 0;
+        std::size_t block_ids = 0;
+        std::size_t blocks = 0;
+        SearchOptions per_id;
+        per_id.k = 10;
+        per_id.filter = passes;
+        SearchOptions block = per_id;
+        block.filter = [&](std::int64_t id) {
+            ++per_id_calls;
+            return passes(id);
+        };
+        block.filter_block = [&](std::span<const std::int64_t> ids, std::uint8_t* pass) {
+            ++blocks;
+            block_ids += ids.size();
+            for (std::size_t i = 0; i < ids.size(); ++i) pass[i] = passes(ids[i]) ? 1 : 0;
+        };
+        const std::size_t given_up = detail::hnsw_walks_given_up();
+        std::size_t scans = 0;
+        for (std::size_t cluster = 0; cluster < Clusters::kCount; ++cluster) {
+            clusters.point(cluster, q.data());
+            per_id_calls = 0;
+            block_ids = 0;
+            blocks = 0;
+            const auto want = index->search(q, per_id);
+            const std::size_t gave_up = detail::hnsw_walks_given_up();
+            const auto got = index->search(q, block);
+            // Scanned: the 1 % filter always; the 10 % one when the walk gave up (queries from
+            // the passing clusters 0 and 1 are answered by the walk, which asks per id).
+            const bool scanned = !c.walks_give_up || detail::hnsw_walks_given_up() > gave_up;
+            ASSERT_TRUE(want && got);
+            ASSERT_EQ(got->size(), 10u);
+            for (std::size_t i = 0; i < got->size(); ++i) {
+                EXPECT_EQ((*got)[i].id, (*want)[i].id) << "cluster " << cluster << " hit " << i;
+                EXPECT_TRUE(passes((*got)[i].id));
+                EXPECT_FALSE(is_removed((*got)[i].id));
+            }
+            // Every element (the removed ones are still in the graph as tombstones) in blocks.
+            EXPECT_EQ(block_ids, scanned ? Clusters::kN : 0u) << "cluster " << cluster;
+            EXPECT_GE(blocks, scanned ? Clusters::kN / 1024 : 0u);
+            // The sample's per-id calls, and the walk's before it gave up: far fewer than n.
+            EXPECT_LT(per_id_calls, Clusters::kN / 2);
+            scans += scanned ? 1 : 0;
+        }
+        EXPECT_EQ(detail::hnsw_walks_given_up() > given_up, c.walks_give_up);
+        EXPECT_GE(scans, Clusters::kCount - 2);
+    }
+}
+
 // The passing-share check: a walk among items the filter rejects gives up once it has reached
 // kPassingShareCheckAt layer-0 nodes of which too few passed, long before its budget; a filter
 // that passes items spread over the graph (every 10th id) never fails the check, near or far.

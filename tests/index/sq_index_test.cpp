@@ -2,6 +2,8 @@
 // (sq_default_rerank(k)) the hits — ids, order and distances — are exact search's, for every
 // metric, with filters, after removals, and at a higher dimension; the compact copy takes the
 // documented bytes per item.
+#include <cstdint>
+#include <span>
 #include <string>
 #include <tuple>
 
@@ -56,6 +58,11 @@ TEST_P(SqIndexTest, EqualsExactSearchAtDefaultRerankDepth) {
             SCOPED_TRACE("dim " + std::to_string(dim) + " k " + std::to_string(k));
             expect_same_as_exact(**index, flat, queries, o);
             o.filter = [](std::int64_t id) { return id % 7 == 3; };
+            expect_same_as_exact(**index, flat, queries, o);
+            // The same filter's block form: the compact scan's hits are exact search's still.
+            o.filter_block = [](std::span<const std::int64_t> block, std::uint8_t* pass) {
+                for (std::size_t i = 0; i < block.size(); ++i) pass[i] = block[i] % 7 == 3;
+            };
             expect_same_as_exact(**index, flat, queries, o);
         }
     }
