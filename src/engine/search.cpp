@@ -266,6 +266,15 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
     so.ef_search = req.ef_search;
     so.nprobe = req.nprobe;
     EARSHOT_ASSIGN_OR_RETURN(auto conditions, request_conditions(ctx.catalog, req, exclude_id));
+    // A search by a catalog item whose only condition is leaving that item out asks the index
+    // for one more hit, unfiltered, and drops the item from the hits: a filter that rejects one
+    // item would cost an HNSW walk its passing-fraction sample and a call per node reached.
+    std::optional<std::int64_t> drop_id;
+    if (conditions.exclude_id && !conditions.allowed && !conditions.min_duration_s &&
+        !conditions.max_duration_s) {
+        drop_id = conditions.exclude_id;
+        conditions.exclude_id.reset();
+    }
     // `durations` are the index entry's, which outlives the search.
     so.filter = item_predicate(&entry->durations, conditions);
     so.filter_block = item_block_predicate(&entry->durations, std::move(conditions));
@@ -282,7 +291,8 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
     // near-ties at the k-th place).
     const bool exact = entry->index->exact_distances();
     const std::size_t keep = exact ? req.k : 2 * req.k;
-    for (std::size_t want = keep + (exclude_hash.empty() ? 0 : kExtra);; want *= 2) {
+    for (std::size_t want = keep + (exclude_hash.empty() ? 0 : kExtra) + (drop_id ? 1 : 0);;
+         want *= 2) {
         so.k = want;
         EARSHOT_ASSIGN_OR_RETURN(auto hits, entry->index->search(vector, so));
         resp.results.clear();
@@ -298,6 +308,8 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
         for (const auto& h : hits) {
             if (resp.results.size() >= keep)
                 break;
+            if (drop_id && h.id == *drop_id)
+                continue;
             const auto found = item_of.find(h.id);
             if (found == item_of.end())
                 continue;  // removed

@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "engine/evaluation.h"
+#include "index/hnsw_index.h"
 #include "index/index_file.h"
 #include "synthetic_items.h"
 #include "test_support.h"
@@ -59,13 +60,31 @@ TEST(EngineAnnTest, SearchByIdWithHnswMatchesFlatAndFileStaysConsistent) {
     req.model = "syn";
     req.k = 10;
     req.index = "HNSW16";
+    // Leaving the query's own item out is the only condition: the index is searched unfiltered
+    // (one more hit asked, the item dropped), not through a filtered walk.
+    std::size_t walks = detail::hnsw_filtered_walks();
     auto ann = engine->search_id(5, req);
     ASSERT_TRUE(ann) << ann.error().to_string();
     EXPECT_EQ(ann->index, "HNSW16");
+    EXPECT_EQ(ann->results.size(), 10u);
+    EXPECT_EQ(detail::hnsw_filtered_walks(), walks);
+    // With a duration bound as well, the walk is filtered, and the item is still left out.
+    req.max_duration_s = 8.0;  // 80 % pass: a walk, not the exact scan
+    walks = detail::hnsw_filtered_walks();
+    auto bounded = engine->search_id(5, req);
+    ASSERT_TRUE(bounded);
+    EXPECT_EQ(detail::hnsw_filtered_walks(), walks + 1);
+    EXPECT_EQ(bounded->results.size(), 10u);
+    for (const auto& r : bounded->results) {
+        EXPECT_NE(r.id, 5);
+        EXPECT_LE(r.duration_s, 8.0);
+    }
+    req.max_duration_s.reset();
     req.index = "flat";
     auto exact = engine->search_id(5, req);
     ASSERT_TRUE(exact);
     EXPECT_EQ(exact->index, "flat");
+    EXPECT_EQ(exact->results.size(), 10u);
     std::size_t same = 0;
     for (const auto& a : ann->results) {
         EXPECT_NE(a.id, 5);
@@ -234,7 +253,7 @@ TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
     req.index = "HNSW16";
     req.k = 10;
     req.min_duration_s = 4.0;
-    req.max_duration_s = 5.0;
+    req.max_duration_s = 8.0;  // 80 % pass: a walk, not the exact scan
     auto r = engine->search_id(10, req);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->results.size(), 10u);
