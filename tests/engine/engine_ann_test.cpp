@@ -253,7 +253,7 @@ TEST(EngineAnnTest, DurationFilterAppliesWithAnn) {
     req.index = "HNSW16";
     req.k = 10;
     req.min_duration_s = 4.0;
-    req.max_duration_s = 8.0;  // 80 % pass: a walk, not the exact scan
+    req.max_duration_s = 5.0;
     auto r = engine->search_id(10, req);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->results.size(), 10u);
