@@ -79,7 +79,7 @@ IdSet::IdSet(std::vector<std::int64_t> ids) {
 }
 
 std::function<bool(std::int64_t)> item_predicate(const ItemDurations* durations, ItemConditions c) {
-    if (!c.exclude_id && !c.allowed && !c.min_duration_s && !c.max_duration_s)
+    if (c.none())
         return {};  // no condition: the index searches unfiltered
     return [durations, c = std::move(c)](std::int64_t id) {
         if (c.exclude_id && id == *c.exclude_id)
@@ -99,7 +99,7 @@ std::function<bool(std::int64_t)> item_predicate(const ItemDurations* durations,
 
 std::function<void(std::span<const std::int64_t>, std::uint8_t*)> item_block_predicate(
     const ItemDurations* durations, ItemConditions c) {
-    if (!c.exclude_id && !c.allowed && !c.min_duration_s && !c.max_duration_s)
+    if (c.none())
         return {};
     return [durations, c = std::move(c)](std::span<const std::int64_t> ids, std::uint8_t* pass) {
         const std::size_t n = ids.size();

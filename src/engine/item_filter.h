@@ -86,6 +86,8 @@ struct ItemConditions {
     std::optional<double> max_duration_s;  // items longer fail
     std::shared_ptr<const IdSet> allowed;  // null: no catalog filter
     std::optional<std::int64_t> exclude_id;
+
+    bool none() const { return !min_duration_s && !max_duration_s && !allowed && !exclude_id; }
 };
 
 // The conditions as a predicate on item ids. `durations` must outlive it, and must not be null

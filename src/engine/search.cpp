@@ -269,12 +269,9 @@ Result<SearchResponse> search_by_vector(const SearchContext& ctx,
     // A search by a catalog item whose only condition is leaving that item out asks the index
     // for one more hit, unfiltered, and drops the item from the hits: a filter that rejects one
     // item would cost an HNSW walk its passing-fraction sample and a call per node reached.
-    std::optional<std::int64_t> drop_id;
-    if (conditions.exclude_id && !conditions.allowed && !conditions.min_duration_s &&
-        !conditions.max_duration_s) {
-        drop_id = conditions.exclude_id;
-        conditions.exclude_id.reset();
-    }
+    std::optional<std::int64_t> drop_id = std::exchange(conditions.exclude_id, std::nullopt);
+    if (!conditions.none())
+        conditions.exclude_id = std::exchange(drop_id, std::nullopt);  // filtered anyway
     // `durations` are the index entry's, which outlives the search.
     so.filter = item_predicate(&entry->durations, conditions);
     so.filter_block = item_block_predicate(&entry->durations, std::move(conditions));

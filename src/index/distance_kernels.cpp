@@ -274,9 +274,9 @@ namespace {
 
 // The compact kernels' vectors: 16 lanes with AVX-512, 8 with AVX2 + FMA + F16C (AMD Zen 2/3,
 // Intel before Ice Lake: most machines without AVX-512). Without either, blocks of 64 values are
-// decoded to float and handed to the float32 kernels (`blocked`), which on a Zen 3 machine made
-// the filtered walk's 8-bit estimates take 40 % of a scanned query (docs/performance.md,
-// twenty-first round).
+// decoded to float and handed to the float32 kernels (`blocked`); AVX2 machines took that path
+// until the twenty-first round of #14, where it was 2.5-3.4x slower for 8-bit rows than the AVX2
+// kernel below (docs/performance.md).
 #if defined(__AVX512F__)
 #define EARSHOT_COMPACT_SIMD 1
 using Vec = __m512;
@@ -284,9 +284,6 @@ constexpr std::size_t kLanes = 16;
 using DotV = Dot512;
 using L2V = L2512;
 using L1V = L1512;
-inline Vec vzero() {
-    return _mm512_setzero_ps();
-}
 inline Vec vset1(float x) {
     return _mm512_set1_ps(x);
 }
@@ -313,9 +310,6 @@ constexpr std::size_t kLanes = 8;
 using DotV = Dot256;
 using L2V = L2256;
 using L1V = L1256;
-inline Vec vzero() {
-    return _mm256_setzero_ps();
-}
 inline Vec vset1(float x) {
     return _mm256_set1_ps(x);
 }
@@ -343,10 +337,10 @@ inline Vec load_f32(const float* x) {
 template <typename Op, typename A, typename B, typename LoadA, typename LoadB, typename Tail>
 float unrolled_kernel(
     const A* a, const B* b, std::size_t d, LoadA load_a, LoadB load_b, Tail tail) {
-    Vec acc0 = vzero();
-    Vec acc1 = vzero();
-    Vec acc2 = vzero();
-    Vec acc3 = vzero();
+    Vec acc0 = vset1(0.0f);
+    Vec acc1 = acc0;
+    Vec acc2 = acc0;
+    Vec acc3 = acc0;
     std::size_t i = 0;
     for (; i + 4 * kLanes <= d; i += 4 * kLanes) {
         acc0 = Op::step(load_a(a + i), load_b(b + i), acc0);
